@@ -1,0 +1,115 @@
+"""Protocol parameters (timeouts, windows, limits) and the engine's static configuration.
+
+Defaults follow PROTOCOL.md section 4 (tuned for 2-16 Python daemons on one LAN). All
+times are seconds (floats), because the core takes ``now`` as float seconds. Validation
+rejects the contradictions that broke other systems (consensus <= token: Red Hat bug
+544479; token_hold >= token_retransmit: an idle ring would time out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from ..errors import LocalProtocolError
+from .types import NodeId
+
+MAX_RING_NODES = 32
+MIN_PACKET = 512
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolParams:
+    token_timeout: float = 1.0
+    token_retransmits: int = 4
+    token_hold: float = 0.030
+    join_timeout: float = 0.050
+    consensus_timeout: float = 1.2
+    merge_interval: float = 0.300
+    fail_to_recv_const: int = 200
+    miss_count: int = 3
+    seqno_unchanged_const: int = 30
+    window_size: int = 60
+    max_messages: int = 15
+    max_seq_gap: int = 1600
+    rtr_max: int = 64
+    max_recovery_rounds: int = 500
+    seq_wrap_limit: int = 2 ** 30
+    max_packet: int = 1400
+    buf_capacity: int = 4096          # packets held per ring (receive/retransmit buffer)
+    send_queue_capacity: int = 10000  # application messages waiting for the token
+    max_message_size: int = 4 * 1024 * 1024
+
+    @property
+    def token_retransmit(self) -> float:
+        """token_timeout / (retransmits + 0.2), as corosync computes it."""
+        return self.token_timeout / (self.token_retransmits + 0.2)
+
+    @property
+    def tick_interval(self) -> float:
+        return self.token_timeout / 5
+
+    @property
+    def pause_threshold(self) -> float:
+        return self.token_timeout / 2
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise LocalProtocolError("invalid protocol parameters: " + "; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """Every contradiction in these parameters, as human-readable sentences."""
+        out: list[str] = []
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, (int, float)) and v <= 0:
+                out.append(f"{f.name} must be positive (got {v})")
+        if out:
+            return out
+        if self.consensus_timeout <= self.token_timeout:
+            out.append(f"consensus_timeout ({self.consensus_timeout}s) must exceed "
+                       f"token_timeout ({self.token_timeout}s)")
+        if self.token_hold >= self.token_retransmit:
+            out.append(f"token_hold ({self.token_hold}s) must be below the token retransmit "
+                       f"interval ({self.token_retransmit:.3f}s)")
+        if self.join_timeout >= self.consensus_timeout:
+            out.append("join_timeout must be well below consensus_timeout")
+        if self.max_messages > self.window_size:
+            out.append("max_messages must not exceed window_size")
+        if self.max_seq_gap > self.buf_capacity:
+            out.append("max_seq_gap must not exceed buf_capacity")
+        if self.max_packet < MIN_PACKET:
+            out.append(f"max_packet must be at least {MIN_PACKET}")
+        if self.rtr_max > 255:
+            out.append("rtr_max must fit in one byte (<= 255)")
+        return out
+
+    @classmethod
+    def from_ms(cls, **kw: float) -> "ProtocolParams":
+        """Build from millisecond keys as written in config files (``token_ms`` ...)."""
+        conv = {}
+        for k, v in kw.items():
+            if k.endswith("_ms"):
+                name = k[:-3]
+                name = {"token": "token_timeout", "consensus": "consensus_timeout",
+                        "join": "join_timeout", "merge": "merge_interval"}.get(name, name)
+                conv[name] = v / 1000.0
+            else:
+                conv[k] = v
+        return cls(**conv)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Static configuration of one engine.
+
+    ``peers`` lists every configured node id (including this node); membership traffic
+    (JOIN, BEACON) goes to all of them. ``cluster_id`` is stamped on every packet; packets
+    of other clusters are dropped. ``key`` (when set) authenticates every packet.
+    """
+
+    peers: tuple[NodeId, ...]
+    cluster_id: int = 0
+    key: bytes | None = None
+    params: ProtocolParams = field(default_factory=ProtocolParams)
+    auto_open_lane: bool = True
