@@ -1,0 +1,255 @@
+"""Rich renderables for the live console (the only module of robot_gcs importing rich).
+
+Owns how a ``ClusterHealth`` looks on a terminal: a one-line header, the ring panel
+(daemon, state, ring id, members, rotation p50/p99, loop lag p99/worst, msgs/s, grade,
+note), groups with members, topics (Hz, bandwidth, age, deadline, grade), session queues,
+and the membership event log (time, daemon, cause, detail) showing the newest lines.
+
+Rules: ``MonitorView(cluster)`` is a renderable that sizes itself to what the console
+offers (``options.size``): at 80x24 every panel gets a few lines and the event log the
+rest; on a smaller terminal the middle panels go first, then the log, so the ring panel
+always shows. Everything is plain text plus styles, so ``color_system=None`` output (tests,
+dumb terminals, SSH without colour) carries the same content. Tests render into
+``Console(width=80, height=24, file=io.StringIO(), force_terminal=True, color_system=None)``.
+Times are local wall-clock time (``tz`` overrides it, tests pass UTC).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Iterable
+
+from rich import box
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.layout import Layout
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from .model import ClusterHealth, DaemonView, Grade, MembershipEvent
+
+GRADE_STYLE = {Grade.OK: "green", Grade.WARN: "yellow", Grade.ERROR: "bold red",
+               Grade.STALE: "magenta"}
+STATE_SHORT = {"OPERATIONAL": "OPERATIONAL", "GATHER": "GATHER", "COMMIT": "COMMIT",
+               "RECOVERY": "RECOVERY", "STOPPED": "STOPPED"}
+
+
+def _num(v: float | None, fmt: str = "{:.0f}") -> str:
+    return "-" if v is None else fmt.format(v)
+
+
+def _pair(a: float | None, b: float | None) -> str:
+    def one(v: float | None) -> str:
+        if v is None:
+            return "-"
+        return f"{v:.1f}" if v < 10 else f"{v:.0f}"
+    return f"{one(a)}/{one(b)}"
+
+
+def _rate(v: float) -> str:
+    if v >= 10_000:
+        return f"{v / 1000:.0f}k"
+    if v >= 100:
+        return f"{v:.0f}"
+    return f"{v:.1f}"
+
+
+def _bytes(v: float) -> str:
+    """Bytes per second, compactly: 950B, 12k, 3.4M."""
+    for unit, scale in (("M", 1e6), ("k", 1e3)):
+        if v >= scale:
+            return f"{v / scale:.1f}{unit}" if v < 10 * scale else f"{v / scale:.0f}{unit}"
+    return f"{v:.0f}B"
+
+
+def grade_text(g: Grade) -> Text:
+    return Text(g.name, style=GRADE_STYLE[g])
+
+
+def clock(t: float, tz: _dt.tzinfo | None = None) -> str:
+    return _dt.datetime.fromtimestamp(t, tz).strftime("%H:%M:%S")
+
+
+def daemon_note(v: DaemonView) -> str:
+    """Why a daemon has its grade, in a few words."""
+    h = v.health
+    if v.left:
+        return f"left ({v.left_cause or '?'}) {v.age_s:.0f}s ago"
+    if v.stale:
+        return f"silent for {v.age_s:.1f}s"
+    bad = [f for f in v.findings if f.grade >= Grade.WARN]
+    if bad:
+        f = max(bad, key=lambda f: f.grade)
+        op = "<" if f.limit is not None and f.value < f.limit else ">"
+        limit = "" if f.limit is None else f"{op}{f.limit:g}"
+        return f"{f.metric.replace('_', ' ')} {f.value:.3g}{limit}"
+    if h.gather_reason:
+        src = f" from {h.gather_from}" if h.gather_from else ""
+        return f"last gather: {h.gather_reason}{src}"
+    return ""
+
+
+def ring_table(cluster: ClusterHealth, width: int) -> Table:
+    narrow = width < 70
+    wide = width >= 100
+    t = Table(box=None, expand=True, pad_edge=False, show_edge=False, padding=(0, 1))
+    t.add_column("daemon", no_wrap=True, overflow="ellipsis")
+    t.add_column("state", no_wrap=True)
+    t.add_column("ring", no_wrap=True)
+    t.add_column("mem", justify="right", no_wrap=True)
+    if not narrow:
+        t.add_column("rot ms", justify="right", no_wrap=True)
+        t.add_column("lag ms", justify="right", no_wrap=True)
+    if wide:
+        t.add_column("msg/s", justify="right", no_wrap=True)
+    t.add_column("grade", no_wrap=True)
+    t.add_column("note", no_wrap=True, overflow="ellipsis", ratio=1)
+    for v in cluster.daemons:
+        h = v.health
+        row: list[RenderableType] = [h.name, STATE_SHORT.get(h.state, h.state), h.ring_id,
+                                     str(len(h.members))]
+        if not narrow:
+            row += [_pair(h.rotation_p50_ms, h.rotation_p99_ms),
+                    _pair(h.loop_lag_p99_ms, h.loop_lag_worst_ms)]
+        if wide:
+            row.append(_rate(h.delivered_msgs_per_s))
+        row += [grade_text(v.grade), daemon_note(v)]
+        style = "dim" if v.stale else ""
+        t.add_row(*row, style=style)
+    return t
+
+
+def groups_table(cluster: ClusterHealth) -> Table:
+    t = Table(box=None, expand=True, pad_edge=False, show_edge=False, padding=(0, 1))
+    t.add_column("group", no_wrap=True, overflow="ellipsis")
+    t.add_column("members", overflow="ellipsis", no_wrap=True, ratio=1)
+    for g in cluster.groups:
+        t.add_row(g.group, f"{len(g.members)}: " + " ".join(g.members))
+    if not cluster.groups:
+        t.add_row(Text("(none)", style="dim"), "")
+    return t
+
+
+def topics_table(cluster: ClusterHealth) -> Table:
+    t = Table(box=None, expand=True, pad_edge=False, show_edge=False, padding=(0, 1))
+    t.add_column("topic@daemon", no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
+    t.add_column("Hz", justify="right", no_wrap=True)
+    t.add_column("bw", justify="right", no_wrap=True)
+    t.add_column("age", justify="right", no_wrap=True)
+    t.add_column("ddl", justify="right", no_wrap=True)
+    t.add_column("", no_wrap=True)
+    for tv in cluster.topics:
+        tp = tv.topic
+        age = "-" if tp.age_s is None else f"{tp.age_s:.1f}"
+        ddl = "-" if tp.deadline_s is None else f"{tp.deadline_s:.2g}"
+        t.add_row(f"{tp.topic}@{tv.daemon}", _rate(tp.rate_hz), _bytes(tp.bandwidth_bps), age,
+                  ddl, grade_text(tv.grade))
+    if not cluster.topics:
+        t.add_row(Text("(none)", style="dim"), "", "", "", "", "")
+    return t
+
+
+def sessions_table(cluster: ClusterHealth) -> Table:
+    t = Table(box=None, expand=True, pad_edge=False, show_edge=False, padding=(0, 1))
+    t.add_column("daemon/session", no_wrap=True, overflow="ellipsis", ratio=1)
+    t.add_column("queue", justify="right", no_wrap=True)
+    t.add_column("drops", justify="right", no_wrap=True)
+    t.add_column("grade", no_wrap=True)
+    for sv in cluster.sessions:
+        t.add_row(f"{sv.daemon}/{sv.session.name}", str(sv.session.queue_depth),
+                  str(sv.session.drops), grade_text(sv.grade))
+    if not cluster.sessions:
+        t.add_row(Text("(none)", style="dim"), "", "", "")
+    return t
+
+
+def event_lines(events: Iterable[MembershipEvent], tz: _dt.tzinfo | None = None) -> list[Text]:
+    out = []
+    for e in events:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(clock(e.time, tz) + " ", style="dim")
+        line.append(f"{e.daemon:<6} ", style="bold")
+        style = "red" if e.cause in ("NETWORK", "TOKEN_LOSS", "FAIL_TO_RECEIVE") else "cyan"
+        line.append(f"{e.cause:<10} ", style=style)
+        ring = f"ring {e.ring_id} [{','.join(e.members)}] " if e.ring_id else ""
+        line.append(ring + e.detail)
+        out.append(line)
+    return out
+
+
+class EventLog:
+    """The membership log panel: shows the newest events that fit its height."""
+
+    def __init__(self, events: tuple[MembershipEvent, ...], tz: _dt.tzinfo | None = None) -> None:
+        self.events = events
+        self.tz = tz
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        height = options.height or 10
+        rows = max(0, height - 2)
+        lines = event_lines(self.events[-rows:] if rows else (), self.tz)
+        body: RenderableType = Group(*lines) if lines else Text("(no membership events yet)",
+                                                                style="dim")
+        yield Panel(body, title="membership events", title_align="left", box=box.ROUNDED,
+                    height=height)
+
+
+def header(cluster: ClusterHealth, tz: _dt.tzinfo | None = None) -> Text:
+    t = Text(no_wrap=True, overflow="ellipsis")
+    t.append("robot_gcs monitor", style="bold")
+    t.append(f"  via {cluster.source}  " if cluster.source else "  ")
+    t.append("overall ")
+    t.append_text(grade_text(cluster.grade))
+    t.append(f"  {len(cluster.daemons)} daemons  {clock(cluster.generated_at, tz)}", style="dim")
+    return t
+
+
+class MonitorView:
+    """The whole console for one ``ClusterHealth``, fitted to the console's size."""
+
+    def __init__(self, cluster: ClusterHealth, tz: _dt.tzinfo | None = None) -> None:
+        self.cluster = cluster
+        self.tz = tz
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        height = options.height or console.size.height
+        c = self.cluster
+        ring_h = min(len(c.daemons), 16) + 3
+        layout = Layout()
+        parts = [Layout(header(c, self.tz), name="header", size=1),
+                 Layout(Panel(ring_table(c, width), title="ring", title_align="left",
+                              box=box.ROUNDED), name="ring", size=ring_h)]
+        left = height - 1 - ring_h
+        mid_rows = max(len(c.groups), len(c.topics), 1)
+        mid_h = min(mid_rows + 3, 8)
+        sess_h = min(len(c.sessions), 6) + 3
+        if left >= mid_h + 5:                      # keep >= 3 event lines
+            mid = Layout(name="middle", size=mid_h)
+            mid.split_row(
+                Layout(Panel(groups_table(c), title="groups", title_align="left",
+                             box=box.ROUNDED), name="groups", ratio=4),
+                Layout(Panel(topics_table(c), title="topics (Hz, bytes/s, age s, deadline s)",
+                             title_align="left", box=box.ROUNDED), name="topics", ratio=5))
+            parts.append(mid)
+            left -= mid_h
+            if left >= sess_h + 5:
+                parts.append(Layout(Panel(sessions_table(c), title="sessions",
+                                          title_align="left", box=box.ROUNDED),
+                                    name="sessions", size=sess_h))
+                left -= sess_h
+        if left >= 3:
+            parts.append(Layout(EventLog(c.events, self.tz), name="events", ratio=1))
+        layout.split_column(*parts)
+        yield from layout.__rich_console__(console, options.update(height=height))
+
+
+def render_text(cluster: ClusterHealth, width: int = 80, height: int = 24,
+                tz: _dt.tzinfo | None = None) -> str:
+    """The console as plain text (what a test or a log file sees)."""
+    import io
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      color_system=None, legacy_windows=False)
+    console.print(MonitorView(cluster, tz))
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    return out
