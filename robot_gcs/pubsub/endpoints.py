@@ -1,0 +1,238 @@
+"""Publishers, subscriptions and timers: the endpoint objects a Node hands out.
+
+What it owns: per-endpoint state and statistics. The Node (node.py) owns the session,
+the event loop and dispatch; these classes only hold what belongs to one endpoint:
+
+* ``Publisher``: a per-instance random id and sequence number stamped into every
+  envelope (subscribers use them to drop a latched hand-over they already have), the
+  last value when latched, and counters.
+* ``Subscription``: its keep-last queue (``QoS.depth``; overflow drops the oldest waiting
+  message and counts it), deadline tracking, hand-over de-duplication, type mismatch
+  records, and an arrival-time window for the rate.
+* ``Timer``: a periodic callback; an overrun skips missed periods (counted) instead of
+  firing a burst.
+
+Statistics are frozen ``TopicStats`` records (read by diagnostics and ``topic hz``).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..errors import GcsError
+from .codec import MessageCodec, RawCodec, Sample, codec_for, type_path
+from .qos import QoS
+
+if TYPE_CHECKING:
+    from .node import Node
+
+log = logging.getLogger(__name__)
+
+
+class TopicTypeError(GcsError):
+    """A subscriber's message type does not match what a publisher sends on the topic.
+
+    Not raised into the spin loop: the message is dropped, counted in the
+    subscription's statistics (``type_errors``, ``last_error``) and passed to the
+    subscription's ``on_error`` callback. Fix the deployment: both ends must use the
+    same message class (same name, field names and field types).
+    """
+
+    def __init__(self, topic: str, sender: str, expected: str, expected_fp: int, got_fp: int) -> None:
+        self.topic = topic
+        self.sender = sender
+        self.expected = expected
+        self.expected_fp = expected_fp
+        self.got_fp = got_fp
+        super().__init__(
+            f"type mismatch on {topic}: subscriber expects {expected} (fingerprint "
+            f"{expected_fp:016x}) but {sender} publishes fingerprint {got_fp:016x}; "
+            f"message dropped")
+
+
+@dataclass(frozen=True, slots=True)
+class TopicStats:
+    """Statistics of one endpoint. Ages and rates are in seconds / Hz at ``now``."""
+
+    topic: str
+    role: str                 # "pub" or "sub"
+    node: str
+    msg_type: str
+    service: str
+    count: int                # published or received (handed to the callback)
+    dropped: int              # keep-last overflow (sub only)
+    type_errors: int          # sub only
+    deadline_misses: int      # sub only
+    last_age: float | None    # seconds since the last message (None: never)
+    rate_hz: float            # over the recent arrival window
+    last_error: str = ""
+
+
+class Publisher:
+    """Publishes messages of one type on one topic. Create with ``Node.create_publisher``."""
+
+    def __init__(self, node: "Node", topic: str, msg_type: "type | None", qos: QoS,
+                 rng: random.Random) -> None:
+        self.node = node
+        self.topic = topic
+        self.qos = qos
+        self.msg_type = msg_type
+        self.codec: MessageCodec | RawCodec = codec_for(msg_type)
+        self.publisher_id = rng.getrandbits(32)
+        self.seq = 0
+        self.count = 0
+        self.last_sample: Sample | None = None
+        self.last_body: bytes | None = None
+        self.handovers = 0
+        self._times: collections.deque[float] = collections.deque(maxlen=64)
+
+    def publish(self, value: Any) -> None:
+        """Encode and multicast ``value`` with this publisher's QoS (never blocks long).
+
+        Raises LocalProtocolError if ``value`` is not of the publisher's type, and
+        Backpressure / SessionClosed from the session.
+        """
+        body = self.codec.encode(value)
+        self.seq += 1
+        sample = Sample(self.codec.fingerprint, self.publisher_id, self.seq,
+                        self.node.wall_clock(), value)
+        self.node._send_sample(self, sample, body)
+        self.count += 1
+        self._times.append(self.node.clock())
+        if self.qos.latched:
+            self.last_sample = sample
+            self.last_body = body
+
+    def statistics(self, now: float) -> TopicStats:
+        return TopicStats(self.topic, "pub", self.node.name, type_path(self.msg_type),
+                          self.qos.service.name.lower(), self.count, 0, 0, 0,
+                          (now - self._times[-1]) if self._times else None, _rate(self._times), "")
+
+    def destroy(self) -> None:
+        self.node._remove_publisher(self)
+
+
+class Subscription:
+    """Receives one topic's messages. Create with ``Node.create_subscription``."""
+
+    def __init__(self, node: "Node", topic: str, msg_type: "type | None", callback: Callable[[Any], Any],
+                 qos: QoS, now: float, on_deadline: Callable[[str, float], Any] | None,
+                 on_error: Callable[[TopicTypeError], Any] | None, raw_sample: bool) -> None:
+        self.node = node
+        self.topic = topic
+        self.msg_type = msg_type
+        self.codec: MessageCodec | RawCodec = codec_for(msg_type)
+        self.callback = callback
+        self.qos = qos
+        self.on_deadline = on_deadline
+        self.on_error = on_error
+        self.raw_sample = raw_sample      # callback gets the Sample, not just the value
+        self.pending: collections.deque[list] = collections.deque()
+        self.count = 0
+        self.dropped = 0
+        self.type_errors = 0
+        self.deadline_misses = 0
+        self.last_error = ""
+        self.last_seen = now
+        self.ever_seen = False
+        self.deadline_flagged = False
+        self._seen: dict[tuple[str, int], int] = {}   # (sender, publisher id) -> last seq
+        self._reported: set[tuple[str, int]] = set()
+        self._times: collections.deque[float] = collections.deque(maxlen=64)
+
+    # -- called by the Node -------------------------------------------------------------
+
+    def accept(self, sender: str, sample: Sample, now: float) -> bool:
+        """Type check and de-duplicate; True if the sample should be queued."""
+        if sample.fingerprint != self.codec.fingerprint:
+            self.type_errors += 1
+            err = TopicTypeError(self.topic, sender, type_path(self.msg_type),
+                                 self.codec.fingerprint, sample.fingerprint)
+            self.last_error = str(err)
+            key = (sender, sample.fingerprint)
+            if key not in self._reported:
+                self._reported.add(key)
+                log.error("%s (node %s)", err, self.node.name)
+            if self.on_error is not None:
+                self.on_error(err)
+            return False
+        key2 = (sender, sample.publisher_id)
+        last = self._seen.get(key2)
+        if sample.handover and last is not None and sample.seq <= last:
+            return False                    # a latched hand-over we already have
+        if last is None or sample.seq > last:
+            self._seen[key2] = sample.seq
+        self.last_seen = now
+        self.ever_seen = True
+        self.deadline_flagged = False
+        self._times.append(now)
+        return True
+
+    def enqueue(self, entry: list) -> None:
+        """Queue ``entry`` ([sub, sample, alive]); keep-last: drop the oldest when full."""
+        self.pending.append(entry)
+        if len(self.pending) > self.qos.depth:
+            old = self.pending.popleft()
+            old[2] = False
+            self.dropped += 1
+
+    def check_deadline(self, now: float) -> None:
+        dl = self.qos.deadline
+        if dl is None or self.deadline_flagged:
+            return
+        silent = now - self.last_seen
+        if silent > dl:
+            self.deadline_flagged = True
+            self.deadline_misses += 1
+            log.warning("deadline missed on %s (node %s): silent for %.3f s > %.3f s",
+                        self.topic, self.node.name, silent, dl)
+            if self.on_deadline is not None:
+                self.on_deadline(self.topic, silent)
+
+    def next_deadline(self) -> float | None:
+        if self.qos.deadline is None or self.deadline_flagged:
+            return None
+        return self.last_seen + self.qos.deadline
+
+    def statistics(self, now: float) -> TopicStats:
+        return TopicStats(self.topic, "sub", self.node.name, type_path(self.msg_type),
+                          self.qos.service.name.lower(), self.count, self.dropped,
+                          self.type_errors, self.deadline_misses,
+                          (now - self.last_seen) if self.ever_seen else None,
+                          _rate(self._times), self.last_error)
+
+    def destroy(self) -> None:
+        self.node._remove_subscription(self)
+
+
+class Timer:
+    """A periodic callback driven by ``Node.spin``. ``cancel()`` stops it."""
+
+    def __init__(self, period: float, callback: Callable[[], Any], now: float) -> None:
+        self.period = period
+        self.callback = callback
+        self.next_due = now + period
+        self.fired = 0
+        self.overruns = 0
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def advance(self, now: float) -> None:
+        self.next_due += self.period
+        if self.next_due <= now:               # we fell behind: skip, never burst
+            missed = int((now - self.next_due) / self.period) + 1
+            self.overruns += missed
+            self.next_due += missed * self.period
+
+
+def _rate(times: "collections.deque[float]") -> float:
+    if len(times) < 2:
+        return 0.0
+    span = times[-1] - times[0]
+    return (len(times) - 1) / span if span > 0 else 0.0

@@ -1,0 +1,241 @@
+"""Node behaviour a robot programmer relies on, on an in-memory totally ordered bus."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from robot_gcs.core.events import GroupView
+from robot_gcs.core.types import Service
+from robot_gcs.errors import LocalProtocolError
+from robot_gcs.pubsub.node import Node
+from robot_gcs.pubsub.qos import QoS
+
+from pubsub_fakebus import FakeBus, FakeClock
+
+
+@dataclass(frozen=True, slots=True)
+class Odom:
+    x: float
+    y: float
+
+
+@dataclass(frozen=True, slots=True)
+class OdomV2:
+    x: float
+    y: float
+    z: float
+
+
+class Daemonish:
+    """Something with connect(name), like robot_gcs.Daemon."""
+
+    def __init__(self, bus: FakeBus, name: str) -> None:
+        self.bus, self.name = bus, name
+
+    def connect(self, client: str):
+        return self.bus.connect(client, self.name)
+
+
+def make(bus: FakeBus, name: str, daemon: str = "d1", clock: FakeClock | None = None) -> Node:
+    return Node(name, Daemonish(bus, daemon), clock=clock or FakeClock())
+
+
+def test_typed_messages_reach_remote_subscribers_decoded() -> None:
+    bus = FakeBus()
+    a, b = make(bus, "a", "d1"), make(bus, "b", "d2")
+    got: list[Odom] = []
+    b.create_subscription("/odom", got.append, msg_type=Odom)
+    pub = a.create_publisher("/odom", Odom, QoS.sensor(depth=5))
+    pub.publish(Odom(1.0, 2.0))
+    b.spin_once()
+    assert got == [Odom(1.0, 2.0)]
+    assert bus.sent[-1][2] is Service.FIFO
+
+
+def test_same_process_subscribers_get_the_publishers_object() -> None:
+    bus = FakeBus()
+    a, b = make(bus, "a", "d1"), make(bus, "b", "d1")
+    got: list[object] = []
+    b.create_subscription("/odom", got.append, msg_type=Odom)
+    msg = Odom(1.0, 2.0)
+    a.create_publisher("/odom", Odom).publish(msg)
+    b.spin_once()
+    assert got[0] is msg
+
+
+def test_keep_last_drops_oldest_and_counts_never_stalls() -> None:
+    bus = FakeBus()
+    a, b = make(bus, "a", "d1"), make(bus, "b", "d2")
+    got: list[Odom] = []
+    sub = b.create_subscription("/odom", got.append, QoS.sensor(depth=1), msg_type=Odom)
+    pub = a.create_publisher("/odom", Odom, QoS.sensor())
+    for i in range(5):
+        pub.publish(Odom(float(i), 0.0))
+    b.spin_once()
+    assert got == [Odom(4.0, 0.0)]
+    assert sub.dropped == 4 and sub.count == 1
+    st = {(s.topic, s.role): s for s in b.statistics()}[("/odom", "sub")]
+    assert st.dropped == 4 and st.count == 1
+
+
+def test_order_across_topics_is_kept_when_keep_last_drops() -> None:
+    bus = FakeBus()
+    ctl, obs = make(bus, "ctl", "d1"), make(bus, "obs", "d2")
+    seen: list[str] = []
+    obs.create_subscription("/odom", lambda m: seen.append(f"odom{m.x:.0f}"), QoS.sensor(depth=1), Odom)
+    obs.create_subscription("/cmd", lambda m: seen.append(m.decode()), QoS(depth=100))
+    obs.create_subscription("/estop", lambda m: seen.append("ESTOP"), QoS(service="safe"))
+    odom = ctl.create_publisher("/odom", Odom, QoS.sensor())
+    cmd = ctl.create_publisher("/cmd")
+    estop = ctl.create_publisher("/estop", qos=QoS(service="safe"))
+    odom.publish(Odom(1.0, 0))
+    cmd.publish(b"c1")
+    odom.publish(Odom(2.0, 0))
+    cmd.publish(b"c2")
+    estop.publish(b"")
+    cmd.publish(b"c3")
+    obs.spin_once()
+    assert seen == ["c1", "odom2", "c2", "ESTOP", "c3"]
+
+
+def test_type_mismatch_is_a_clear_error_and_a_statistic_not_garbage() -> None:
+    bus = FakeBus()
+    a, b = make(bus, "a", "d1"), make(bus, "b", "d2")
+    got, errors = [], []
+    sub = b.create_subscription("/odom", got.append, msg_type=OdomV2, on_error=errors.append)
+    a.create_publisher("/odom", Odom).publish(Odom(1.0, 2.0))
+    b.spin_once()
+    assert got == []
+    assert len(errors) == 1 and "type mismatch on /odom" in str(errors[0])
+    assert "#a#d1" in str(errors[0])
+    assert sub.type_errors == 1 and "mismatch" in sub.statistics(0.0).last_error
+
+
+def test_type_mismatch_also_caught_in_process() -> None:
+    bus = FakeBus()
+    a, b = make(bus, "a", "d1"), make(bus, "b", "d1")
+    got = []
+    sub = b.create_subscription("/odom", got.append)          # raw bytes subscriber
+    a.create_publisher("/odom", Odom).publish(Odom(1.0, 2.0))
+    b.spin_once()
+    assert got == [] and sub.type_errors == 1
+
+
+def test_junk_on_a_topic_group_is_counted_and_dropped() -> None:
+    bus = FakeBus()
+    b = make(bus, "b", "d2")
+    got = []
+    b.create_subscription("/odom", got.append)
+    rogue = bus.connect("rogue", "d3")
+    rogue.multicast("t:/odom", b"not an envelope", msg_type=84)
+    b.spin_once()
+    assert got == [] and b.bad_messages == 1
+
+
+def test_latched_value_reaches_a_late_joiner_once() -> None:
+    bus = FakeBus()
+    pubn, early = make(bus, "map", "d1"), make(bus, "early", "d2")
+    got_early: list[bytes] = []
+    early.create_subscription("/map", got_early.append, QoS(latched=True))
+    pub = pubn.create_publisher("/map", qos=QoS(latched=True))
+    pub.publish(b"v1")
+    pub.publish(b"v2")
+    late = make(bus, "late", "d3")
+    got_late: list[bytes] = []
+    late.create_subscription("/map", got_late.append, QoS(latched=True))
+    pubn.spin_once()          # sees the late joiner's view: hands v2 over
+    early.spin_once()
+    late.spin_once()
+    assert got_late == [b"v2"]
+    assert got_early == [b"v1", b"v2"]       # the hand-over is a duplicate for it: dropped
+    assert pub.handovers == 1
+
+
+def test_deadline_miss_is_flagged_once_per_silence() -> None:
+    bus = FakeBus()
+    clock = FakeClock()
+    a, b = make(bus, "a", "d1"), make(bus, "b", "d2", clock)
+    misses: list[tuple[str, float]] = []
+    sub = b.create_subscription("/odom", lambda m: None, QoS(deadline=0.1), on_deadline=lambda t, s: misses.append((t, s)))
+    pub = a.create_publisher("/odom")
+    clock.advance(0.05)
+    b.spin_once()
+    assert misses == []
+    clock.advance(0.1)
+    b.spin_once()
+    b.spin_once()
+    assert len(misses) == 1 and misses[0][0] == "/odom" and sub.deadline_misses == 1
+    pub.publish(b"x")
+    b.spin_once()
+    clock.advance(0.2)
+    b.spin_once()
+    assert sub.deadline_misses == 2
+
+
+def test_timers_fire_periodically_and_skip_overruns() -> None:
+    bus = FakeBus()
+    clock = FakeClock()
+    n = make(bus, "n", clock=clock)
+    ticks: list[float] = []
+    t = n.create_timer(0.01, lambda: ticks.append(clock()))
+    for _ in range(3):
+        clock.advance(0.01)
+        n.spin_once()
+    assert len(ticks) == 3
+    clock.advance(0.055)             # a stall: one call, the missed periods are skipped
+    n.spin_once()
+    assert len(ticks) == 4 and t.overruns >= 4
+    t.cancel()
+    clock.advance(0.1)
+    n.spin_once()
+    assert len(ticks) == 4
+
+
+def test_group_handlers_see_views_and_messages_in_order() -> None:
+    bus = FakeBus()
+    a, b = make(bus, "a", "d1"), make(bus, "b", "d2")
+    events: list[object] = []
+    a.join_group("ctl", events.append)
+    b.join_group("ctl", lambda e: None)
+    b.multicast("ctl", b"hello")
+    a.spin_once()
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["GroupView", "GroupView", "DataMessage"]
+    assert isinstance(events[1], GroupView) and events[1].members == ("#a#d1", "#b#d2")
+
+
+def test_undeclared_topics_are_rejected_when_the_launch_file_restricts_them() -> None:
+    bus = FakeBus()
+    n = Node("n", bus.connect("n"), allowed_topics=["/odom"])
+    n.create_publisher("/odom")
+    with pytest.raises(LocalProtocolError, match="not declared"):
+        n.create_publisher("/odm")
+
+
+def test_registry_lists_every_nodes_endpoints() -> None:
+    bus = FakeBus()
+    a, b = make(bus, "a", "d1"), make(bus, "b", "d2")
+    a.create_publisher("/odom", Odom)
+    b.create_subscription("/odom", lambda m: None, msg_type=Odom)
+    tool = make(bus, "tool", "d1")
+    for n in (a, b, tool):
+        n.spin_once()
+    tool.spin_once()
+    g = tool.graph()
+    assert g["#a#d1"]["pubs"][0][0] == "/odom"
+    assert g["#b#d2"]["subs"][0][1].endswith(":Odom")
+    b.destroy()
+    tool.spin_once()
+    assert "#b#d2" not in tool.graph()
+
+
+def test_destroyed_node_leaves_its_groups() -> None:
+    bus = FakeBus()
+    a = make(bus, "a")
+    a.create_subscription("/odom", lambda m: None)
+    a.destroy()
+    assert all("#a#d1" not in m for m in bus.groups.values())
+    with pytest.raises(LocalProtocolError):
+        a.create_publisher("/x")
