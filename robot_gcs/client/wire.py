@@ -79,6 +79,49 @@ _SERVICES = {int(s): s for s in Service}
 MSG_TYPE_MIN, MSG_TYPE_MAX = -(2 ** 31), 2 ** 31 - 1
 
 
+# ---------------------------------------------------------------------------- addresses
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A parsed session address: ``unix:/path/to.sock`` or ``tcp:host:port``."""
+
+    kind: str                  # "unix" or "tcp"
+    path: str = ""             # unix
+    host: str = ""             # tcp
+    port: int = 0              # tcp
+
+    def __str__(self) -> str:
+        if self.kind == "unix":
+            return f"unix:{self.path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"tcp:{host}:{self.port}"
+
+
+def parse_address(address: str) -> Address:
+    """Parse ``unix:/path`` or ``tcp:host:port`` (``tcp:[::1]:port`` for IPv6).
+
+    A bare path (``/tmp/x.sock``) is taken as a Unix socket. Raises ``LocalProtocolError``.
+    """
+    if not isinstance(address, str) or not address:
+        raise LocalProtocolError(f"session address must be a non-empty string, got {address!r}")
+    if address.startswith("unix:"):
+        path = address[5:]
+        if not path:
+            raise LocalProtocolError(f"no socket path in {address!r}")
+        return Address("unix", path=path)
+    if address.startswith("tcp:"):
+        rest = address[4:]
+        host, sep, port_s = rest.rpartition(":")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if not sep or not host or not port_s.isdigit() or not 0 < int(port_s) < 65536:
+            raise LocalProtocolError(f"expected tcp:host:port, got {address!r}")
+        return Address("tcp", host=host, port=int(port_s))
+    if address.startswith("/") or address.startswith("."):
+        return Address("unix", path=address)
+    raise LocalProtocolError(f"unknown session address {address!r}: use unix:/path or tcp:host:port")
+
+
 # ---------------------------------------------------------------------------- frame values
 
 @dataclass(frozen=True, slots=True)
