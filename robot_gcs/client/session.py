@@ -1,0 +1,126 @@
+"""The Session API every client uses, whatever carries it (ARCHITECTURE.md "Public API").
+
+Theory of operation
+-------------------
+A ``Session`` is one client of one daemon, named ``#name#daemon`` (its private name).
+The same methods work for the in-process session (``daemon.connect(name)``,
+client/inprocess.py: Python objects through bounded in-memory queues) and for the socket
+session (``robot_gcs.connect("unix:/path", name)``, client/socket_session.py):
+
+* ``join(group)`` / ``leave(group)``: membership changes; the resulting ``GroupView``
+  arrives through ``receive()`` at its place in the total order.
+* ``multicast(groups, payload, service=AGREED, msg_type=0, self_discard=False,
+  timeout=None)``: ``groups`` is a name or a sequence of names. It never blocks the
+  caller for long: when the session's send queue is full it raises ``Backpressure``
+  (``timeout=None``) or waits up to ``timeout`` seconds for room, then raises.
+* ``receive(timeout=None)`` -> ``DataMessage | GroupView | None`` (None on timeout);
+  ``poll()`` is ``receive(timeout=0)``.
+* ``close()``; also a context manager. Any call after ``close()`` raises
+  ``SessionClosed``; when the daemon ends the session (it stopped, or the client stopped
+  reading and its queue overflowed) events already queued are still returned, then
+  ``receive()`` raises ``SessionClosed(reason)``.
+* Misuse (empty group list, name longer than 64 bytes, payload not bytes) raises
+  ``LocalProtocolError`` in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import abc
+from types import TracebackType
+from typing import Any, Sequence, Union
+
+from ..core.events import DataMessage, GroupView
+from ..core.types import Service
+from ..errors import LocalProtocolError
+
+MAX_GROUP_NAME = 64
+MAX_CLIENT_NAME = 32
+
+Groups = Union[str, Sequence[str]]
+Event = Union[DataMessage, GroupView]
+
+
+def check_client_name(name: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise LocalProtocolError(f"client name must be a non-empty string, got {name!r}")
+    if "#" in name or len(name.encode()) > MAX_CLIENT_NAME:
+        raise LocalProtocolError(
+            f"client name {name!r} must not contain '#' and be at most {MAX_CLIENT_NAME} bytes")
+    return name
+
+
+def check_group(group: str) -> str:
+    if not isinstance(group, str) or not group:
+        raise LocalProtocolError(f"group name must be a non-empty string, got {group!r}")
+    if len(group.encode()) > MAX_GROUP_NAME:
+        raise LocalProtocolError(
+            f"group name {group[:20]!r}... is longer than {MAX_GROUP_NAME} bytes")
+    return group
+
+
+def check_groups(groups: Groups) -> tuple[str, ...]:
+    if isinstance(groups, str):
+        return (check_group(groups),)
+    try:
+        out = tuple(check_group(g) for g in groups)
+    except TypeError:
+        raise LocalProtocolError(f"groups must be a name or a sequence of names, "
+                                 f"got {type(groups).__name__}") from None
+    if not out:
+        raise LocalProtocolError("multicast needs at least one group")
+    if len(out) > 255:
+        raise LocalProtocolError("a message may address at most 255 groups")
+    return out
+
+
+def check_service(service: Any) -> Service:
+    try:
+        return Service(service)
+    except ValueError:
+        if isinstance(service, str) and service.upper() in Service.__members__:
+            return Service[service.upper()]
+        raise LocalProtocolError(f"unknown service {service!r}") from None
+
+
+def check_payload(payload: Any) -> bytes:
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return bytes(payload)
+    raise LocalProtocolError(f"payload must be bytes, got {type(payload).__name__}")
+
+
+class Session(abc.ABC):
+    """One client's connection to a daemon (in-process or over a socket)."""
+
+    name: str
+    private_name: str
+
+    @abc.abstractmethod
+    def join(self, group: str) -> None: ...
+
+    @abc.abstractmethod
+    def leave(self, group: str) -> None: ...
+
+    @abc.abstractmethod
+    def multicast(self, groups: Groups, payload: bytes, service: Service = Service.AGREED,
+                  msg_type: int = 0, self_discard: bool = False,
+                  timeout: float | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def receive(self, timeout: float | None = None) -> Event | None: ...
+
+    def poll(self) -> Event | None:
+        return self.receive(timeout=0)
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    @property
+    @abc.abstractmethod
+    def closed(self) -> bool: ...
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

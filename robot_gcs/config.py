@@ -1,0 +1,417 @@
+"""Ring configuration: YAML file -> frozen config values, every error with file:line.
+
+Theory of operation
+-------------------
+A config file describes ONE ring: its name, an optional key file (packet
+authentication), the transport (unicast peer list or IPv4 multicast), protocol timeouts
+and the list of daemons (one per processor, the same list on every processor). The shape
+is ARCHITECTURE.md "Config shape"; keys added here are marked *extension*::
+
+    ring:
+      name: rover1
+      key_file: null            # relative paths are relative to the config file
+      state_dir: null           # extension: where daemons persist ring seq/incarnation
+      transport:
+        mode: unicast           # or multicast (+ group, port, interface, ttl)
+      timeouts:                 # milliseconds -> ProtocolParams (core/params.py)
+        token_ms: 200
+        consensus_ms: 240
+      protocol: {}              # extension: integer ProtocolParams fields by name
+      runtime:                  # extension: session_queue, send_queue, switch_interval_ms
+    daemons:
+      - name: cpu1
+        address: 127.0.0.1:48101
+        socket: /tmp/robot_gcs/cpu1.sock    # or unix:/path, tcp:host:port; optional
+
+Rules:
+
+* The document is composed with ``yaml.compose`` so each node keeps its line; every
+  error is a ``ConfigError(problem, path, line, field)`` with a dotted field name
+  (``daemons[1].address``). Unknown keys are errors (typos must not be ignored).
+* Node ids are the 1-based index in the ``daemons`` list (identical lists give identical
+  ids). ``cluster_id`` is a stable 32-bit blake2b hash of the ring name and the daemon
+  list, so two rings with different names (or different daemon lists) ignore each
+  other's packets (PROTOCOL.md 1.1 "Filtering").
+* Timeouts: when ``token_ms`` is given without ``consensus_ms`` the consensus timeout
+  defaults to 1.2 x token (corosync's rule); contradictions given explicitly (consensus
+  <= token, hold >= retransmit ...) are rejected with the line of the offending key.
+* Interface names in the multicast section are resolved only when a daemon starts
+  (runtime/transport.py), so a config can be validated on another machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+from dataclasses import dataclass, fields
+from typing import Any
+
+import yaml
+
+from .core.params import EngineConfig, ProtocolParams
+from .core.types import NodeId
+from .errors import ConfigError, LocalProtocolError
+
+# timeouts key -> ProtocolParams field (float seconds)
+TIMEOUT_KEYS: dict[str, str] = {
+    "token_ms": "token_timeout",
+    "consensus_ms": "consensus_timeout",
+    "join_ms": "join_timeout",
+    "merge_ms": "merge_interval",
+    "token_hold_ms": "token_hold",
+}
+_FLOAT_FIELDS = set(TIMEOUT_KEYS.values())
+PROTOCOL_KEYS: tuple[str, ...] = tuple(
+    f.name for f in fields(ProtocolParams) if f.name not in _FLOAT_FIELDS)
+
+RUNTIME_DEFAULTS: dict[str, Any] = {
+    "session_queue": 10000,       # events buffered per in-process session before detach
+    "send_queue": 1000,           # multicasts a client may have waiting for the daemon thread
+    "switch_interval_ms": None,   # sys.setswitchinterval for the host process (None: leave it)
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TransportConfig:
+    mode: str = "unicast"             # "unicast" | "multicast"
+    group: str | None = None          # multicast group (IPv4)
+    port: int | None = None           # multicast port
+    interface: str | None = None      # interface name or IPv4 address (multicast only)
+    ttl: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonEntry:
+    name: str
+    node_id: NodeId
+    host: str
+    port: int
+    socket: str | None = None         # client address "unix:/path" or "tcp:host:port"
+    line: int | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    session_queue: int = 10000
+    send_queue: int = 1000
+    switch_interval_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RingConfig:
+    name: str
+    transport: TransportConfig
+    params: ProtocolParams
+    runtime: RuntimeConfig
+    key: bytes | None = None
+    key_file: str | None = None
+    state_dir: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GcsConfig:
+    """One ring's configuration, as loaded from a file (or built in code)."""
+
+    ring: RingConfig
+    daemons: tuple[DaemonEntry, ...]
+    path: str | None = None
+
+    @property
+    def cluster_id(self) -> int:
+        return cluster_id_of(self.ring.name, self.daemons)
+
+    def daemon(self, name: str) -> DaemonEntry:
+        for d in self.daemons:
+            if d.name == name:
+                return d
+        known = ", ".join(d.name for d in self.daemons)
+        raise ConfigError(f"no daemon named {name!r} (known: {known})", self.path, None,
+                          "daemons")
+
+    def names(self) -> dict[int, str]:
+        """node id -> daemon name."""
+        return {int(d.node_id): d.name for d in self.daemons}
+
+    def engine_config(self) -> EngineConfig:
+        return EngineConfig(peers=tuple(d.node_id for d in self.daemons),
+                            cluster_id=self.cluster_id, key=self.ring.key,
+                            params=self.ring.params, auto_open_lane=False)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> "GcsConfig":
+        return load_config(path)
+
+
+def cluster_id_of(ring_name: str, daemons: tuple[DaemonEntry, ...]) -> int:
+    """Stable 32-bit id of (ring name, daemon list); never 0."""
+    h = hashlib.blake2b(digest_size=4, person=b"robot_gcs")
+    h.update(ring_name.encode())
+    for d in daemons:
+        h.update(f"\n{d.node_id}:{d.name}@{d.host}:{d.port}".encode())
+    return int.from_bytes(h.digest(), "big") or 1
+
+
+def normalize_client_address(text: str) -> str:
+    """``/p`` or ``unix:/p`` -> ``unix:/p``; ``tcp:host:port`` kept. Raises ValueError."""
+    if text.startswith("tcp:"):
+        host, sep, port = text[4:].rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("tcp address must be tcp:host:port")
+        return text
+    path = text[5:] if text.startswith("unix:") else text
+    if not path:
+        raise ValueError("empty socket path")
+    return "unix:" + path
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _Doc:
+    """A composed YAML document: plain values plus the line of every node by field path."""
+
+    def __init__(self, text: str, path: str | None) -> None:
+        self.path = path
+        self.lines: dict[str, int] = {}
+        try:
+            loader = yaml.SafeLoader(text)
+            try:
+                node = loader.get_single_node()
+                self.value: Any = loader.construct_document(node) if node is not None else None
+            finally:
+                loader.dispose()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark
+            line = mark.line + 1 if mark is not None else None
+            raise ConfigError(f"not valid YAML: {exc.problem}", path, line) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"not valid YAML: {exc}", path) from None
+        if node is not None:
+            self._index(node, "")
+
+    def _index(self, node: yaml.Node, field: str) -> None:
+        self.lines[field] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                name = f"{field}.{k.value}" if field else str(k.value)
+                self.lines[name + "#key"] = k.start_mark.line + 1
+                self._index(v, name)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                self._index(v, f"{field}[{i}]")
+
+    def error(self, field: str, problem: str) -> ConfigError:
+        line = self.lines.get(field + "#key", self.lines.get(field))
+        probe = field
+        while line is None and probe:
+            probe = probe.rpartition(".")[0] if "." in probe else ""
+            line = self.lines.get(probe)
+        return ConfigError(problem, self.path, line, field or None)
+
+
+def _mapping(doc: _Doc, value: Any, field: str, allowed: tuple[str, ...],
+             required: tuple[str, ...] = ()) -> dict[str, Any]:
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise doc.error(field, f"must be a mapping, got {type(value).__name__}")
+    for k in sorted(value, key=str):
+        if k not in allowed:
+            sub = f"{field}.{k}" if field else str(k)
+            raise doc.error(sub, f"unknown key {k!r} (allowed: {', '.join(allowed)})")
+    for k in required:
+        if value.get(k) is None:
+            raise doc.error(field, f"missing required key {k!r}")
+    return value
+
+
+def _str(doc: _Doc, value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise doc.error(field, f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def _int(doc: _Doc, value: Any, field: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise doc.error(field, f"must be an integer in [{lo}, {hi}], got {value!r}")
+    return value
+
+
+def _number(doc: _Doc, value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise doc.error(field, f"must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _host_port(doc: _Doc, value: Any, field: str) -> tuple[str, int]:
+    text = _str(doc, value, field)
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise doc.error(field, f"must be host:port, got {text!r}")
+    p = int(port)
+    if not 0 < p < 65536:
+        raise doc.error(field, f"port must be in 1..65535, got {p}")
+    return host, p
+
+
+def _load_key(doc: _Doc, key_file: str) -> tuple[bytes, str]:
+    base = os.path.dirname(os.path.abspath(doc.path)) if doc.path else os.getcwd()
+    full = key_file if os.path.isabs(key_file) else os.path.join(base, key_file)
+    try:
+        with open(full, "rb") as f:
+            key = f.read().strip()
+    except OSError as exc:
+        raise doc.error("ring.key_file", f"cannot read key file {full}: {exc.strerror}") from None
+    if len(key) < 16:
+        raise doc.error("ring.key_file", f"key in {full} is too short ({len(key)} bytes, need 16+)")
+    return key[:64], full
+
+
+def _transport(doc: _Doc, value: Any) -> TransportConfig:
+    f = "ring.transport"
+    t = _mapping(doc, value, f, ("mode", "group", "port", "interface", "ttl"))
+    mode = t.get("mode", "unicast")
+    if mode not in ("unicast", "multicast"):
+        raise doc.error(f + ".mode", f"must be 'unicast' or 'multicast', got {mode!r}")
+    if mode == "unicast":
+        for k in ("group", "port", "interface"):
+            if t.get(k) is not None:
+                raise doc.error(f"{f}.{k}", "only meaningful with mode: multicast")
+        return TransportConfig()
+    group = _str(doc, t.get("group"), f + ".group")
+    try:
+        ip = ipaddress.IPv4Address(group)
+    except ValueError:
+        raise doc.error(f + ".group", f"not an IPv4 address: {group!r}") from None
+    if not ip.is_multicast:
+        raise doc.error(f + ".group", f"{group} is not a multicast address (224.0.0.0/4)")
+    port = _int(doc, t.get("port"), f + ".port", 1, 65535)
+    iface = t.get("interface")
+    if iface is not None:
+        iface = _str(doc, iface, f + ".interface")
+    ttl = _int(doc, t.get("ttl", 1), f + ".ttl", 0, 255)
+    return TransportConfig("multicast", group, port, iface, ttl)
+
+
+def _params(doc: _Doc, timeouts: Any, protocol: Any) -> ProtocolParams:
+    tm = _mapping(doc, timeouts, "ring.timeouts", tuple(TIMEOUT_KEYS))
+    pm = _mapping(doc, protocol, "ring.protocol", PROTOCOL_KEYS)
+    kw: dict[str, Any] = {}
+    field_of: dict[str, str] = {}
+    for key in sorted(tm):
+        kw[TIMEOUT_KEYS[key]] = _number(doc, tm[key], f"ring.timeouts.{key}") / 1000.0
+        field_of[TIMEOUT_KEYS[key]] = f"ring.timeouts.{key}"
+    if "token_timeout" in kw and "consensus_timeout" not in kw:
+        kw["consensus_timeout"] = 1.2 * kw["token_timeout"]
+    for key in sorted(pm):
+        kw[key] = _int(doc, pm[key], f"ring.protocol.{key}", 1, 2 ** 31)
+        field_of[key] = f"ring.protocol.{key}"
+    try:
+        return ProtocolParams(**kw)
+    except LocalProtocolError:
+        probe = ProtocolParams.__new__(ProtocolParams)
+        for fl in fields(ProtocolParams):
+            object.__setattr__(probe, fl.name, kw.get(fl.name, fl.default))
+        problems = probe.problems()
+        first = problems[0] if problems else "invalid protocol parameters"
+        name = first.split(" ", 1)[0]
+        where = field_of.get(name) or next(
+            (fv for fk, fv in sorted(field_of.items()) if fk in first), "ring.timeouts")
+        raise doc.error(where, "; ".join(problems)) from None
+
+
+def _runtime(doc: _Doc, value: Any) -> RuntimeConfig:
+    f = "ring.runtime"
+    r = _mapping(doc, value, f, tuple(RUNTIME_DEFAULTS))
+    sq = _int(doc, r.get("session_queue", RUNTIME_DEFAULTS["session_queue"]),
+              f + ".session_queue", 1, 10_000_000)
+    snd = _int(doc, r.get("send_queue", RUNTIME_DEFAULTS["send_queue"]),
+               f + ".send_queue", 1, 10_000_000)
+    sw = r.get("switch_interval_ms")
+    if sw is not None:
+        sw = _number(doc, sw, f + ".switch_interval_ms")
+    return RuntimeConfig(sq, snd, sw)
+
+
+def _daemons(doc: _Doc, value: Any) -> tuple[DaemonEntry, ...]:
+    if not isinstance(value, list) or not value:
+        raise doc.error("daemons", "must be a non-empty list of daemons")
+    if len(value) > 32:
+        raise doc.error("daemons", f"at most 32 daemons per ring, got {len(value)}")
+    out: list[DaemonEntry] = []
+    seen_name: dict[str, int] = {}
+    seen_addr: dict[tuple[str, int], int] = {}
+    seen_sock: dict[str, int] = {}
+    for i, item in enumerate(value):
+        f = f"daemons[{i}]"
+        d = _mapping(doc, item, f, ("name", "address", "socket"), ("name", "address"))
+        name = _str(doc, d["name"], f + ".name")
+        if name.startswith("#") or len(name.encode()) > 32:
+            raise doc.error(f + ".name", "must not start with '#' and be at most 32 bytes")
+        if name in seen_name:
+            raise doc.error(f + ".name", f"duplicate daemon name {name!r} "
+                            f"(also daemons[{seen_name[name]}])")
+        seen_name[name] = i
+        host, port = _host_port(doc, d["address"], f + ".address")
+        if (host, port) in seen_addr:
+            raise doc.error(f + ".address", f"duplicate address {host}:{port} "
+                            f"(also daemons[{seen_addr[(host, port)]}])")
+        seen_addr[(host, port)] = i
+        sock = d.get("socket")
+        if sock is not None:
+            try:
+                sock = normalize_client_address(_str(doc, sock, f + ".socket"))
+            except ValueError as exc:
+                raise doc.error(f + ".socket", str(exc)) from None
+            if sock in seen_sock:
+                raise doc.error(f + ".socket", f"duplicate socket {sock} "
+                                f"(also daemons[{seen_sock[sock]}])")
+            seen_sock[sock] = i
+        out.append(DaemonEntry(name, NodeId(i + 1), host, port, sock,
+                               doc.lines.get(f)))
+    return tuple(out)
+
+
+def parse_config(text: str, path: str | None = None) -> GcsConfig:
+    """Parse config text; ``path`` is used in error messages and for relative paths."""
+    doc = _Doc(text, path)
+    top = _mapping(doc, doc.value, "", ("ring", "daemons"), ("ring", "daemons"))
+    ring = _mapping(doc, top["ring"], "ring",
+                    ("name", "key_file", "state_dir", "transport", "timeouts", "protocol",
+                     "runtime"), ("name",))
+    name = _str(doc, ring["name"], "ring.name")
+    key: bytes | None = None
+    key_file = ring.get("key_file")
+    if key_file is not None:
+        key, key_file = _load_key(doc, _str(doc, key_file, "ring.key_file"))
+    state_dir = ring.get("state_dir")
+    if state_dir is not None:
+        state_dir = _str(doc, state_dir, "ring.state_dir")
+        if not os.path.isabs(state_dir) and path:
+            state_dir = os.path.join(os.path.dirname(os.path.abspath(path)), state_dir)
+    transport = _transport(doc, ring.get("transport"))
+    params = _params(doc, ring.get("timeouts"), ring.get("protocol"))
+    runtime = _runtime(doc, ring.get("runtime"))
+    daemons = _daemons(doc, top["daemons"])
+    if transport.mode == "multicast":
+        for i, d in enumerate(daemons):
+            if d.port == transport.port:
+                raise doc.error(f"daemons[{i}].address",
+                                f"port {d.port} is the multicast port; use another")
+    rc = RingConfig(name, transport, params, runtime, key, key_file, state_dir)
+    return GcsConfig(rc, daemons, path)
+
+
+def load_config(path: str | os.PathLike[str]) -> GcsConfig:
+    p = os.fspath(path)
+    try:
+        with open(p, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", p) from None
+    return parse_config(text, p)

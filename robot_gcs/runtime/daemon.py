@@ -1,0 +1,673 @@
+"""Daemon: config -> UDP transport + event loop + group engine on one thread.
+
+Theory of operation
+-------------------
+One ``Daemon`` is one ring member. It owns a thread (the daemon thread) running an
+``EventLoop`` (runtime/loop.py); that thread alone touches the sans-IO ``GroupEngine``
+(core/groups.py, wrapping core/engine.py). The loop feeds the engine datagrams
+(``handle_packet``), timer expiries (``handle_timer``) and client commands, and carries
+out the returned actions in order: ``Send`` -> UDP (runtime/transport.py; BROADCAST_RING
+goes to ``ring_targets``, BROADCAST_ALL to every other peer), ``SetTimer``/``CancelTimer``
+-> the loop's timer heap, ``Persist`` -> the state file (runtime/state.py), ``ToClient``
+-> the client's sink, ``DeliverConfig`` -> the membership history.
+
+Life cycle: ``start()`` binds the UDP socket(s) in the caller's thread (so a port clash
+raises there), starts the thread and returns once the engine has started.
+``stop()`` (also ``with daemon:``) disconnects every client through the ring (others see
+DISCONNECT views), waits until the engine's send queue is empty (bounded by the token
+timeout), calls ``engine.leave()`` so the others reconfigure at once, and joins the
+thread.
+
+Contract for client carriers (in-process sessions here; the socket server in
+runtime/ipc.py):
+
+* ``attach_client(name, sink) -> ClientHandle`` is thread-safe. ``sink.push(event) ->
+  bool`` is called ON THE DAEMON THREAD for every event of that client, in order; it must
+  not block. False means the sink overflowed: the daemon detaches the client (the ring
+  sees a DISCONNECT), counts it and calls ``sink.closed(reason)`` (daemon thread) if the
+  sink has that method -- also when the daemon stops. Optional sink attributes read by
+  ``statistics()``: ``kind`` (str), ``queue_depth()``, ``high_water``, ``dropped``.
+* ``ClientHandle`` (any thread): ``join(group)``, ``leave(group)``, ``multicast(groups,
+  payload, service, msg_type=0, self_discard=False, timeout=None, local_payload=None)``,
+  ``send_private(private_name, payload, ...)``, ``close()``, ``.private_name``. Commands
+  are queued in call order and run on the daemon thread; at most ``send_queue``
+  multicasts per client may wait there, beyond that ``multicast`` raises
+  ``Backpressure`` (or waits up to ``timeout``). Argument errors raise
+  ``LocalProtocolError`` in the caller; use after close raises ``SessionClosed``.
+* ``daemon.loop`` offers ``add_reader``/``remove_reader``/``call_soon_threadsafe``/
+  ``call_later`` for code running on the daemon thread.
+* If ``robot_gcs.runtime.ipc`` exists and the daemon has a client address (config
+  ``socket:`` or the ``client_address`` argument), ``IpcServer(daemon, address)`` is
+  created and its ``start()`` is called ON THE DAEMON THREAD before the loop runs
+  (after the engine started); ``close()`` is called on the daemon thread when stopping,
+  before clients are disconnected.
+* ``statistics()`` -> ``DaemonStats`` (runtime/stats.py), built on the daemon thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+import threading
+import time
+from collections import deque
+from typing import Any, Callable, Protocol
+
+from ..client.session import (check_client_name, check_group, check_groups, check_payload,
+                              check_service)
+from ..config import DaemonEntry, GcsConfig, load_config
+from ..core.actions import (BROADCAST_ALL, BROADCAST_RING, CancelTimer, Deliver,
+                            DeliverConfig, Persist, Send, SetTimer)
+from ..core.events import Cause, private_name
+from ..core.types import ConfigKind, Service, TimerId
+from ..errors import Backpressure, GcsError, LocalProtocolError, SessionClosed
+from .loop import EventLoop, LagStats, TimerHandle
+from .state import StateStore
+from .stats import DaemonStats, MembershipEvent, SessionStats
+from .transport import UdpTransport
+
+log = logging.getLogger(__name__)
+
+HISTORY = 64
+
+
+class Sink(Protocol):
+    def push(self, event: Any) -> bool: ...
+
+
+EngineFactory = Callable[[GcsConfig, DaemonEntry, int, "int | None", int], Any]
+
+
+def default_engine_factory(config: GcsConfig, me: DaemonEntry, incarnation: int,
+                           ring_seq: int | None, seed: int) -> Any:
+    """The real engines: core Engine wrapped in the GroupEngine."""
+    from ..core.engine import Engine
+    from ..core.groups import GroupEngine
+    engine = Engine(config.engine_config(), int(me.node_id), incarnation, ring_seq, seed)
+    return GroupEngine(engine, config.names())
+
+
+def _to_client_type() -> type | None:
+    try:
+        from ..core import groups
+    except ImportError:
+        return None
+    return getattr(groups, "ToClient", None)
+
+
+class ClientHandle:
+    """One attached client; its methods may be called from any thread."""
+
+    def __init__(self, daemon: "Daemon", name: str, sink: Any, send_queue: int) -> None:
+        self.daemon = daemon
+        self.name = name
+        self.private_name = private_name(name, daemon.name)
+        self.sink = sink
+        self._cap = send_queue
+        self._lock = threading.Lock()
+        self._space = threading.Condition(self._lock)
+        self._waiting = 0
+        self.pending = 0
+        self.delivered = 0
+        self.closed_reason: str | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_reason is not None
+
+    def _check_open(self) -> None:
+        if self.closed_reason is not None:
+            raise SessionClosed(self.closed_reason)
+
+    def join(self, group: str) -> None:
+        check_group(group)
+        self._check_open()
+        self.daemon._post(self, "join", (group,))
+
+    def leave(self, group: str) -> None:
+        check_group(group)
+        self._check_open()
+        self.daemon._post(self, "leave", (group,))
+
+    def multicast(self, groups: Any, payload: bytes, service: Any = Service.AGREED,
+                  msg_type: int = 0, self_discard: bool = False,
+                  timeout: float | None = None, local_payload: Any = None) -> None:
+        gs = check_groups(groups)
+        data = check_payload(payload)
+        svc = check_service(service)
+        if not isinstance(msg_type, int) or not 0 <= msg_type < 2 ** 16:
+            raise LocalProtocolError(f"msg_type must be an int in [0, 65535], got {msg_type!r}")
+        self._reserve(timeout)
+        self.daemon._post(self, "multicast", (gs, data, svc, msg_type, bool(self_discard),
+                                              local_payload))
+
+    def send_private(self, target: str, payload: bytes, service: Any = Service.AGREED,
+                     msg_type: int = 0, timeout: float | None = None) -> None:
+        if not isinstance(target, str) or not target.startswith("#"):
+            raise LocalProtocolError(f"not a private name: {target!r}")
+        data = check_payload(payload)
+        svc = check_service(service)
+        self._reserve(timeout)
+        self.daemon._post(self, "private", (target, data, svc, msg_type))
+
+    def _reserve(self, timeout: float | None) -> None:
+        with self._lock:
+            self._check_open()
+            if self.pending >= self._cap:
+                if not timeout or timeout <= 0:
+                    raise Backpressure(f"{self.private_name}: {self.pending} messages waiting "
+                                       "for the daemon; slow down or pass a timeout")
+                deadline = time.monotonic() + timeout
+                self._waiting += 1
+                try:
+                    while self.pending >= self._cap and self.closed_reason is None:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            raise Backpressure(f"{self.private_name}: send queue still full "
+                                               f"after {timeout}s")
+                        self._space.wait(left)
+                finally:
+                    self._waiting -= 1
+                self._check_open()
+            self.pending += 1
+
+    def _release(self) -> None:        # daemon thread: one queued send reached the engine
+        with self._lock:
+            self.pending -= 1
+            if self._waiting:
+                self._space.notify()
+
+    def _mark_closed(self, reason: str) -> None:
+        with self._lock:
+            if self.closed_reason is None:
+                self.closed_reason = reason
+            self._space.notify_all()
+
+    def close(self) -> None:
+        """Leave every group (others see DISCONNECT) and detach. Idempotent."""
+        with self._lock:
+            if self.closed_reason is not None:
+                return
+            self.closed_reason = "session closed"
+            self._space.notify_all()
+        self.daemon._post(self, "disconnect", ())
+
+
+class Daemon:
+    """An embedded group-communication daemon (a thread of the host program)."""
+
+    def __init__(self, config: GcsConfig, name: str, *, state_dir: str | None = None,
+                 client_address: str | None = None, serve_clients: bool = True,
+                 engine_factory: EngineFactory | None = None, seed: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.entry = config.daemon(name)
+        self.name = name
+        self.node_id = int(self.entry.node_id)
+        self.client_address = client_address or self.entry.socket
+        self._serve_clients = serve_clients
+        self._factory = engine_factory or default_engine_factory
+        self._seed = seed if seed is not None else random.SystemRandom().getrandbits(32)
+        self._clock = clock
+        self._state = StateStore(state_dir if state_dir is not None else config.ring.state_dir,
+                                 config.ring.name, name)
+        self.loop = EventLoop(clock)
+        self.transport = UdpTransport(config, self.entry)
+        self.engine: Any = None
+        self.ipc: Any = None
+        self.incarnation = 0
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+        self._start_error: BaseException | None = None
+        self._timers: dict[TimerId, TimerHandle] = {}
+        self._clients: dict[str, ClientHandle] = {}
+        self._clients_lock = threading.Lock()
+        self._cmds: deque[tuple[ClientHandle, str, tuple[Any, ...]]] = deque()
+        self._drain_scheduled = False
+        self._engine_blocked = False
+        self._stopping = False
+        self._stopped = threading.Event()
+        self._leave_timer: TimerHandle | None = None
+        self._start_time = 0.0
+        self._history: deque[MembershipEvent] = deque(maxlen=HISTORY)
+        self._last_members: tuple[int, ...] = ()
+        self._to_client: type | None = None
+        self.engine_errors = 0
+        self.sessions_detached = 0
+        self.undeliverable = 0
+        self._last_stats: DaemonStats | None = None
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], name: str, **kw: Any) -> "Daemon":
+        return cls(load_config(path), name, **kw)
+
+    # ------------------------------------------------------------ life cycle
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stopping
+
+    def start(self, timeout: float = 10.0) -> "Daemon":
+        """Bind the UDP socket(s), start the daemon thread; return once the engine runs."""
+        if self._thread is not None:
+            raise LocalProtocolError(f"daemon {self.name} was already started")
+        sw = self.config.ring.runtime.switch_interval_ms
+        if sw is not None:
+            sys.setswitchinterval(sw / 1000.0)
+        self.transport.open()
+        ring_seq = self._state.ring_seq
+        self.incarnation = self._state.next_incarnation()
+        self._to_client = _to_client_type()
+        try:
+            self.engine = self._factory(self.config, self.entry, self.incarnation, ring_seq,
+                                        self._seed)
+        except BaseException:
+            self.transport.close()
+            raise
+        for s in self.transport.sockets():
+            self.loop.add_reader(s, lambda s=s: self._on_readable(s))
+        self._start_time = time.monotonic()
+        self._thread = threading.Thread(target=self._thread_main, daemon=True,
+                                        name=f"robot_gcs-{self.name}")
+        self._thread.start()
+        if not self._started.wait(timeout):
+            raise GcsError(f"daemon {self.name} did not start within {timeout}s")
+        if self._start_error is not None:
+            raise self._start_error
+        log.info("daemon %s (node %d, incarnation %d) listening on %s:%d", self.name,
+                 self.node_id, self.incarnation, *self.transport.bound_address)
+        return self
+
+    def _thread_main(self) -> None:
+        try:
+            now = self.loop.time()
+            self._execute(self.engine.start(now))
+            if self._serve_clients and self.client_address:
+                self._start_ipc()
+        except BaseException as exc:   # report to start() and give up
+            self._start_error = exc
+            self._started.set()
+            self.transport.close()
+            self._stopped.set()
+            return
+        self._started.set()
+        try:
+            self.loop.run()
+        finally:
+            self._finish()
+
+    def _start_ipc(self) -> None:
+        try:
+            from . import ipc  # type: ignore[attr-defined]
+        except ImportError:
+            log.info("no ipc module; %s serves in-process sessions only", self.name)
+            return
+        self.ipc = ipc.IpcServer(self, self.client_address)
+        self.ipc.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Disconnect clients through the ring, leave the ring, join the thread."""
+        if self._thread is None:
+            return
+        if not self._stopping and self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self._begin_stop)
+        if threading.current_thread() is self._thread:
+            return
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("daemon %s did not stop within %ss; forcing", self.name, timeout)
+            self.loop.stop()
+            self._thread.join(timeout)
+
+    def __enter__(self) -> "Daemon":
+        if self._thread is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _begin_stop(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        if self.ipc is not None:
+            try:
+                self.ipc.close()
+            except Exception:
+                log.exception("closing the ipc server of %s", self.name)
+        now = self.loop.time()
+        for name in sorted(self._clients):
+            h = self._clients[name]
+            self._detach(h, "daemon stopped", now)
+        # give the G_KILLs a chance to be sequenced before we leave
+        limit = self.config.ring.params.token_timeout
+        self._leave_timer = self.loop.call_later(limit, self._leave_now)
+        self._check_flushed()
+
+    def _check_flushed(self) -> None:
+        if not self._stopping or self._leave_timer is None:
+            return
+        try:
+            queued = self._engine_stats().send_queue_len
+        except Exception:
+            queued = 0
+        if queued == 0:
+            self._leave_now()
+
+    def _leave_now(self) -> None:
+        if self._leave_timer is None:
+            return
+        self._leave_timer.cancel()
+        self._leave_timer = None
+        try:
+            self._execute(self.engine.leave(self.loop.time()))
+        except Exception:
+            self.engine_errors += 1
+            log.exception("engine.leave failed on %s", self.name)
+        self.loop.stop()
+
+    def _finish(self) -> None:
+        self._stopping = True
+        self._last_stats = self._build_stats()
+        for t in self._timers.values():
+            t.cancel()
+        self._timers.clear()
+        for h in list(self._clients.values()):
+            h._mark_closed("daemon stopped")
+            self._sink_closed(h, "daemon stopped")
+        self._clients.clear()
+        for h, _, _ in self._cmds:
+            h._mark_closed("daemon stopped")
+        self._cmds.clear()
+        self.transport.close()
+        self.loop.close()
+        self._stopped.set()
+        log.info("daemon %s stopped", self.name)
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        return self._stopped.wait(timeout)
+
+    # ------------------------------------------------------------ clients
+
+    def attach_client(self, name: str, sink: Any) -> ClientHandle:
+        """Register a client (any thread); events go to ``sink.push`` on the daemon thread."""
+        check_client_name(name)
+        if self._thread is None or self._stopping or self._stopped.is_set():
+            raise SessionClosed(f"daemon {self.name} is not running")
+        with self._clients_lock:
+            if name in self._clients:
+                raise LocalProtocolError(f"client name {name!r} is already in use on "
+                                         f"daemon {self.name}")
+            h = ClientHandle(self, name, sink, self.config.ring.runtime.send_queue)
+            self._clients[name] = h
+        self._post(h, "connect", ())
+        return h
+
+    def connect(self, name: str, queue_size: int | None = None) -> Any:
+        """An in-process Session for client ``name`` (private name ``#name#daemon``)."""
+        from ..client.inprocess import InProcessSession
+        return InProcessSession(self, name, queue_size or self.config.ring.runtime.session_queue)
+
+    def _post(self, h: ClientHandle, op: str, args: tuple[Any, ...]) -> None:
+        self._cmds.append((h, op, args))
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self.loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        self._drain_scheduled = False
+        self._engine_blocked = False
+        cmds = self._cmds
+        ge = self.engine
+        while cmds:
+            h, op, args = cmds[0]
+            now = self.loop.time()
+            try:
+                if op == "multicast":
+                    gs, data, svc, mt, sd, local = args
+                    actions = ge.client_multicast(now, h.name, gs, data, svc, mt, sd, local)
+                elif op == "join":
+                    actions = ge.client_join(now, h.name, args[0])
+                elif op == "leave":
+                    actions = ge.client_leave(now, h.name, args[0])
+                elif op == "private":
+                    target, data, svc, mt = args
+                    actions = ge.client_send_private(now, h.name, target, data, svc, mt)
+                elif op == "connect":
+                    actions = ge.client_connect(now, h.name)
+                elif op == "disconnect":
+                    cmds.popleft()
+                    self._detach(h, None, now)
+                    continue
+                else:  # pragma: no cover
+                    raise AssertionError(op)
+            except Backpressure:
+                self._engine_blocked = True      # retried after the next packet or timer
+                return
+            except (LocalProtocolError, SessionClosed) as exc:
+                cmds.popleft()
+                if op in ("multicast", "private"):
+                    h._release()
+                log.warning("%s: %s refused: %s", h.private_name, op, exc)
+                continue
+            except Exception:
+                cmds.popleft()
+                if op in ("multicast", "private"):
+                    h._release()
+                self.engine_errors += 1
+                log.exception("engine failed on %s from %s", op, h.private_name)
+                continue
+            cmds.popleft()
+            if op in ("multicast", "private"):
+                h._release()
+            self._execute(actions)
+
+    def _detach(self, h: ClientHandle, reason: str | None, now: float) -> None:
+        """Daemon thread: remove a client from the engine and the table."""
+        with self._clients_lock:
+            if self._clients.get(h.name) is not h:
+                return
+            del self._clients[h.name]
+        if reason is not None:
+            h._mark_closed(reason)
+        try:
+            actions = self.engine.client_disconnect(now, h.name)
+        except (LocalProtocolError, KeyError):
+            actions = []
+        except Exception:
+            self.engine_errors += 1
+            log.exception("engine failed disconnecting %s", h.private_name)
+            actions = []
+        if reason is not None:
+            self._sink_closed(h, reason)
+        self._execute(actions)
+
+    def _sink_closed(self, h: ClientHandle, reason: str) -> None:
+        closed = getattr(h.sink, "closed", None)
+        if callable(closed):
+            try:
+                closed(reason)
+            except Exception:
+                log.exception("sink of %s failed in closed()", h.private_name)
+
+    def _to_sink(self, client: str, event: Any) -> None:
+        h = self._clients.get(client)
+        if h is None:
+            self.undeliverable += 1
+            return
+        try:
+            ok = h.sink.push(event)
+        except Exception:
+            log.exception("sink of %s failed", h.private_name)
+            ok = False
+        if ok:
+            h.delivered += 1
+            return
+        self.sessions_detached += 1
+        reason = "client stopped reading (queue overflow)"
+        log.warning("detaching %s: %s", h.private_name, reason)
+        self._detach(h, reason, self.loop.time())
+
+    # ------------------------------------------------------------ engine driving
+
+    def _on_readable(self, sock: Any) -> None:
+        ge = self.engine
+        for data, addr in self.transport.receive(sock):
+            try:
+                actions = ge.handle_packet(self.loop.time(), addr, data)
+            except Exception:
+                self.engine_errors += 1
+                log.exception("engine failed on a packet from %s", addr)
+                continue
+            self._execute(actions)
+        self._after_engine()
+
+    def _on_timer(self, tid: TimerId) -> None:
+        self._timers.pop(tid, None)
+        try:
+            actions = self.engine.handle_timer(self.loop.time(), tid)
+        except Exception:
+            self.engine_errors += 1
+            log.exception("engine failed on timer %s", tid)
+            return
+        self._execute(actions)
+        self._after_engine()
+
+    def _after_engine(self) -> None:
+        if self._engine_blocked and self._cmds:
+            self._drain()
+        if self._stopping:
+            self._check_flushed()
+
+    def _execute(self, actions: list[Any]) -> None:
+        tc = self._to_client
+        for a in actions:
+            t = type(a)
+            if t is Send:
+                dest = a.dest
+                if dest >= 0:
+                    self.transport.send_to(dest, a.data)
+                elif dest == BROADCAST_RING:
+                    self.transport.broadcast(a.data, self._ring_targets())
+                elif dest == BROADCAST_ALL:
+                    self.transport.broadcast(a.data, self.transport.peers)
+            elif tc is not None and t is tc:
+                self._to_sink(a.client, a.event)
+            elif t is SetTimer:
+                old = self._timers.pop(a.timer_id, None)
+                if old is not None:
+                    old.cancel()
+                self._timers[a.timer_id] = self.loop.call_at(
+                    a.deadline, lambda tid=a.timer_id: self._on_timer(tid))
+            elif t is CancelTimer:
+                old = self._timers.pop(a.timer_id, None)
+                if old is not None:
+                    old.cancel()
+            elif t is Persist:
+                try:
+                    self._state.save_ring_seq(a.ring_seq)
+                except OSError:
+                    log.exception("cannot persist ring seq %d for %s", a.ring_seq, self.name)
+            elif t is DeliverConfig:
+                self._note_config(a)
+            elif t is Deliver:
+                self.undeliverable += 1
+            elif hasattr(a, "client") and hasattr(a, "event"):
+                self._to_sink(a.client, a.event)
+
+    def _ring_targets(self) -> Any:
+        ge = self.engine
+        targets = getattr(ge, "ring_targets", None)
+        if targets is None:
+            targets = ge.engine.ring_targets
+        return targets
+
+    def _note_config(self, a: DeliverConfig) -> None:
+        if a.kind is not ConfigKind.REGULAR:
+            return
+        names = self.config.names()
+        members = tuple(int(m) for m in a.members)
+        prev = set(self._last_members)
+        joined = tuple(names.get(m, str(m)) for m in members if m not in prev)
+        left = tuple(names.get(m, str(m)) for m in sorted(prev - set(members)))
+        cause = Cause.NETWORK if left else Cause.JOIN
+        self._last_members = members
+        ev = MembershipEvent(time.time(), cause, (a.ring_id.rep, a.ring_id.seq),
+                             tuple(names.get(m, str(m)) for m in members), joined, left)
+        self._history.append(ev)
+        log.info("%s: ring %d.%d members %s (joined %s, left %s)", self.name, a.ring_id.rep,
+                 a.ring_id.seq, ",".join(ev.members), ",".join(joined) or "-",
+                 ",".join(left) or "-")
+
+    # ------------------------------------------------------------ statistics
+
+    def _engine_stats(self) -> Any:
+        ge = self.engine
+        fn = getattr(ge, "statistics", None)
+        if fn is None or getattr(ge, "engine", None) is not None:
+            fn = ge.engine.statistics
+        return fn()
+
+    def membership_history(self) -> tuple[MembershipEvent, ...]:
+        return tuple(list(self._history))
+
+    def _build_stats(self) -> DaemonStats:
+        try:
+            est = self._engine_stats() if self.engine is not None else None
+        except Exception:
+            log.exception("engine statistics failed")
+            est = None
+        sessions = []
+        for name in sorted(self._clients):
+            h = self._clients[name]
+            sink = h.sink
+            depth_fn = getattr(sink, "queue_depth", None)
+            sessions.append(SessionStats(
+                name, h.private_name, str(getattr(sink, "kind", type(sink).__name__)),
+                int(depth_fn()) if callable(depth_fn) else 0,
+                int(getattr(sink, "high_water", 0)), h.delivered,
+                int(getattr(sink, "dropped", 0)), h.pending))
+        drops: dict[str, int] = {}
+        if est is not None:
+            for reason, n in getattr(est, "drops", ()):
+                drops[reason] = drops.get(reason, 0) + n
+        for reason, n in self.transport.errors.items():
+            drops[reason] = drops.get(reason, 0) + n
+        tr = self.transport
+        return DaemonStats(
+            name=self.name, node_id=self.node_id, ring=self.config.ring.name,
+            running=self.running, uptime=time.monotonic() - self._start_time if
+            self._start_time else 0.0, engine=est, loop_lag=self.loop.lag.snapshot(),
+            loop_iterations=self.loop.iterations, callback_errors=self.loop.callback_errors,
+            engine_errors=self.engine_errors, sessions=tuple(sessions),
+            sessions_detached=self.sessions_detached,
+            dropped_packets=tuple(sorted(drops.items())), packets_in=tr.recv_packets,
+            packets_out=tr.sent_packets, bytes_in=tr.recv_bytes, bytes_out=tr.sent_bytes,
+            membership=self.membership_history(), switch_interval=sys.getswitchinterval())
+
+    def statistics(self, timeout: float = 2.0) -> DaemonStats:
+        """A frozen snapshot, built on the daemon thread (last one once stopped)."""
+        if self._thread is None or not self._thread.is_alive() or self.loop.in_loop_thread():
+            if self._last_stats is not None and not self.loop.in_loop_thread():
+                return self._last_stats
+            return self._build_stats()
+        box: list[DaemonStats] = []
+        done = threading.Event()
+
+        def build() -> None:
+            box.append(self._build_stats())
+            done.set()
+
+        self.loop.call_soon_threadsafe(build)
+        if not done.wait(timeout) or not box:
+            if self._last_stats is not None:
+                return self._last_stats
+            raise GcsError(f"daemon {self.name} did not answer statistics() in {timeout}s")
+        self._last_stats = box[0]
+        return box[0]
+
+    def lag(self) -> LagStats:
+        return self.loop.lag.snapshot()
