@@ -1,0 +1,23 @@
+"""Health and membership diagnostics: model, rules, sharing, console (issue 6).
+
+Layers (arrows point down): ``model`` (frozen values) <- ``rules`` (YAML thresholds ->
+grades) <- ``health`` (statistics() -> snapshot) / ``collector`` (snapshots from the
+``#diag`` group -> graded ``ClusterHealth``) <- ``publisher`` (one per daemon, in its
+process) / ``attach`` (a console's session) <- ``console`` (rich renderables, the only
+rich importer besides the commands) <- ``monitor_command`` / ``status_command``.
+``status`` defines the stable ``robot-gcs status --json`` document.
+"""
+
+from .collector import DIAG_GROUP, HealthCollector, decode_snapshot, encode_snapshot
+from .health import StatsSampler
+from .model import (ClusterHealth, DaemonHealth, DaemonView, Grade, GroupHealth,
+                    MembershipEvent, SessionHealth, TopicHealth)
+from .publisher import HealthPublisher, health_of, register_topic_source, unregister_topic_source
+from .rules import RuleSet, load_rules, parse_rules
+
+__all__ = [
+    "DIAG_GROUP", "HealthCollector", "decode_snapshot", "encode_snapshot", "StatsSampler",
+    "ClusterHealth", "DaemonHealth", "DaemonView", "Grade", "GroupHealth", "MembershipEvent",
+    "SessionHealth", "TopicHealth", "HealthPublisher", "health_of", "register_topic_source",
+    "unregister_topic_source", "RuleSet", "load_rules", "parse_rules",
+]

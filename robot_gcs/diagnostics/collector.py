@@ -129,6 +129,14 @@ class HealthCollector:
                                                 "left the diagnostics group"))
         self._publishers = now_pubs
 
+    def publishers(self) -> set[str]:
+        """Daemons whose publisher is in the diagnostics group's current view."""
+        return set(self._publishers)
+
+    def reported(self) -> set[str]:
+        """Daemons with a snapshot that is not marked as left."""
+        return set(self._latest) - set(self._left)
+
     def listeners(self, members: tuple[str, ...]) -> tuple[str, ...]:
         """Members of the diagnostics group that are consoles, not publishers."""
         return tuple(m for m in members if split_private(m)[0] != PUBLISHER_CLIENT)

@@ -107,15 +107,23 @@ class StatsSampler:
         return max(0.0, (value - self._prev.get(key, value)) / (now - self._prev_now))
 
     # -------------------------------------------------------------- sampling
-    def sample(self, stats: Any, now: float, wall: float,
-               topics: Iterable[Any] = ()) -> DaemonHealth:
-        """One snapshot from ``stats`` taken at ``now`` (monotonic) / ``wall`` (epoch)."""
-        eng = _get(stats, "engine", default=stats)
-        names = self._names(stats)
+    def sample(self, stats: Any, now: float, wall: float, topics: Iterable[Any] = (),
+               node_names: Mapping[int, str] | None = None) -> DaemonHealth:
+        """One snapshot from ``stats`` taken at ``now`` (monotonic) / ``wall`` (epoch).
+
+        ``topics``: per-topic records (``topics.topic_records``); ``node_names``: node id ->
+        daemon name, when the statistics record does not carry it.
+        """
+        eng = _get(stats, "engine", default=None)
+        if eng is None:
+            eng = stats if _get(stats, "state") is not None else {}
+        names = dict(node_names) if node_names else self._names(stats)
         node_id = int(_get(eng, "node_id", default=0))
         name = str(_get(stats, "name", "daemon_name", default=None) or self.name
                    or self._name_of(names, node_id))
 
+        if stats is eng:       # a bare EngineStats: the daemon-level fields are absent
+            stats = {}
         rotations = _get(eng, "token_rotations")
         last_rot = _get(eng, "rotation_time_last")
         if rotations is not None and last_rot is not None and rotations != self._last_rotations:
@@ -124,13 +132,13 @@ class StatsSampler:
         p50 = _get(eng, "rotation_time_p50", default=percentile(self._rotations, 0.5))
         p99 = _get(eng, "rotation_time_p99", default=percentile(self._rotations, 0.99))
 
+        # the daemon's dropped_packets already merges the engine's drops with its own
+        src = _get(stats, "dropped_packets", "dropped", default=None)
+        if src is None:
+            src = _get(eng, "drops", default=())
         drops: dict[str, int] = {}
-        sources = [_get(eng, "drops", default=())]
-        if stats is not eng:
-            sources.append(_get(stats, "dropped", "drops_by_reason", default=()))
-        for src in sources:
-            for reason, count in (src.items() if isinstance(src, Mapping) else src):
-                drops[str(reason)] = drops.get(str(reason), 0) + int(count)
+        for reason, count in (src.items() if isinstance(src, Mapping) else src):
+            drops[str(reason)] = drops.get(str(reason), 0) + int(count)
 
         cur: dict[str, float] = {}
         retrans = self._rate("retrans", float(_get(eng, "retransmits_sent", default=0)), now, cur)
@@ -160,8 +168,10 @@ class StatsSampler:
             rotation_p50_ms=_ms(p50), rotation_p99_ms=_ms(p99),
             retransmits_per_s=retrans, delivered_msgs_per_s=dmsgs, delivered_bytes_per_s=dbytes,
             packets_per_s=pkts,
-            loop_lag_worst_ms=_ms(_get(stats, "loop_lag_worst", "lag_worst")),
-            loop_lag_p99_ms=_ms(_get(stats, "loop_lag_p99", "lag_p99")),
+            loop_lag_worst_ms=_ms(_get(stats, "loop_lag_worst",
+                                       default=_get(_get(stats, "loop_lag", default={}), "worst"))),
+            loop_lag_p99_ms=_ms(_get(stats, "loop_lag_p99",
+                                     default=_get(_get(stats, "loop_lag", default={}), "p99"))),
             drops=tuple(sorted(drops.items())), drops_per_s=drops_rate,
             send_queue_len=int(_get(eng, "send_queue_len", default=0)),
             uptime_s=float(_get(stats, "uptime", "uptime_s", default=0.0)),
@@ -229,7 +239,7 @@ class StatsSampler:
 
     def _history(self, stats: Any, names: Mapping[int, str], me: str, now: float,
                  wall: float) -> tuple[MembershipEvent, ...]:
-        raw = list(_get(stats, "history", "membership_history", default=()))[-HISTORY_LIMIT:]
+        raw = list(_get(stats, "membership", "history", default=()))[-HISTORY_LIMIT:]
         out = []
         for e in raw:
             t = float(_get(e, "time", "when", "t", default=now))

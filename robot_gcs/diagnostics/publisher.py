@@ -1,0 +1,228 @@
+"""Publishing a daemon's health on the diagnostics group, and listening to everyone's.
+
+Owns ``HealthPublisher`` (one per daemon, in the daemon's process), the per-daemon
+registry behind ``health_of(daemon)`` (what ``Daemon.health()`` returns) and the topic
+source registry (``register_topic_source``).
+
+How it works:
+
+* The publisher opens ONE in-process session on its daemon (client name ``diag``, so its
+  private name is ``#diag#<daemon>``), joins ``#diag`` and runs one thread. The thread
+  blocks in ``session.receive(timeout)`` until the next sample is due (no sleeping):
+  group views tell it who listens, snapshots from other daemons go to its collector.
+* Every ``sample_period`` it reads ``daemon.statistics()`` into a ``StatsSampler`` (the
+  rotation-time window and the counter rates need regular samples). Every ``period`` it
+  multicasts the snapshot to ``#diag`` -- but only while a listener (a member of ``#diag``
+  that is not a publisher, i.e. a console) is in the group's view. An idle ring without a
+  console gets no diagnostics traffic at all; a console adds one message per daemon per
+  period (measure it with ``robot-gcs status --load``). A new listener gets a snapshot
+  from every daemon at once, so a console is complete within one round trip.
+* ``close()`` closes the session, which wakes the thread; the thread is joined.
+* Nothing here raises into the daemon: malformed snapshots are counted by the collector,
+  a failing ``statistics()`` is logged and retried next period.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from typing import Any, Callable, Iterable
+
+from ..core.events import DataMessage, GroupView
+from ..core.types import Service
+from ..errors import Backpressure, GcsError, SessionClosed
+from .collector import DIAG_GROUP, MSG_TYPE, PUBLISHER_CLIENT, HealthCollector, encode_snapshot
+from .health import StatsSampler
+from .model import ClusterHealth, DaemonHealth
+from .rules import RuleSet, load_rules
+from .topics import topic_records
+
+log = logging.getLogger(__name__)
+
+TopicSource = Callable[[], Iterable[Any]]
+
+_topic_sources: "weakref.WeakKeyDictionary[Any, list[TopicSource]]" = weakref.WeakKeyDictionary()
+_publishers: "weakref.WeakKeyDictionary[Any, HealthPublisher]" = weakref.WeakKeyDictionary()
+_samplers: "weakref.WeakKeyDictionary[Any, StatsSampler]" = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def register_topic_source(daemon: Any, source: TopicSource) -> None:
+    """Let ``source()`` (e.g. a Node's ``statistics``) feed per-topic health of ``daemon``."""
+    with _lock:
+        _topic_sources.setdefault(daemon, []).append(source)
+
+
+def unregister_topic_source(daemon: Any, source: TopicSource) -> None:
+    with _lock:
+        sources = _topic_sources.get(daemon, [])
+        if source in sources:
+            sources.remove(source)
+
+
+def _topics_of(daemon: Any) -> list[Any]:
+    with _lock:
+        sources = list(_topic_sources.get(daemon, ()))
+    out: list[Any] = []
+    for src in sources:
+        try:
+            out.extend(src())
+        except Exception:  # a broken source must not break health
+            log.exception("topic statistics source failed")
+    return out
+
+
+def daemon_name(daemon: Any) -> str:
+    return str(getattr(daemon, "name", "") or "daemon")
+
+
+def node_names_of(daemon: Any) -> dict[int, str]:
+    """node id -> daemon name from the daemon's configuration (1-based order), if known."""
+    cfg = getattr(daemon, "config", None)
+    daemons = getattr(cfg, "daemons", None)
+    out: dict[int, str] = {}
+    for i, d in enumerate(daemons or (), start=1):
+        nid = getattr(d, "node_id", None) or i
+        out[int(nid)] = str(getattr(d, "name", nid))
+    return out
+
+
+def sample_daemon(daemon: Any, sampler: StatsSampler, now: float, wall: float) -> DaemonHealth:
+    stats = daemon.statistics()
+    return sampler.sample(stats, now, wall, topic_records(_topics_of(daemon)),
+                          node_names=node_names_of(daemon))
+
+
+def health_of(daemon: Any, rules: RuleSet | None = None) -> ClusterHealth:
+    """The health model as seen from ``daemon`` (``Daemon.health()``).
+
+    With a running publisher this is the whole ring (every daemon's last snapshot seen
+    while a console listened, plus this daemon's fresh one); without, this daemon alone.
+    """
+    now, wall = time.monotonic(), time.time()
+    with _lock:
+        pub = _publishers.get(daemon)
+        sampler = _samplers.get(daemon)
+        if sampler is None:
+            sampler = _samplers[daemon] = StatsSampler(daemon_name(daemon))
+    if pub is not None:
+        return pub.cluster()
+    collector = HealthCollector(rules or load_rules(), source=daemon_name(daemon))
+    collector.add(sample_daemon(daemon, sampler, now, wall), now)
+    return collector.cluster(now, wall)
+
+
+class HealthPublisher:
+    """Samples one daemon, publishes its snapshots while consoles listen, collects others'."""
+
+    def __init__(self, daemon: Any, period: float = 1.0, sample_period: float = 0.25,
+                 rules: RuleSet | None = None) -> None:
+        self.daemon = daemon
+        self.period = period
+        self.sample_period = min(sample_period, period)
+        self.name = daemon_name(daemon)
+        self.collector = HealthCollector(rules or load_rules(), source=self.name)
+        self.sampler = StatsSampler(self.name)
+        self.published = 0
+        self.listeners: tuple[str, ...] = ()
+        self._cv = threading.Lock()
+        self._session: Any = None
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self._latest: DaemonHealth | None = None
+        self._arrived_local = 0.0
+
+    def start(self) -> "HealthPublisher":
+        self._session = self.daemon.connect(PUBLISHER_CLIENT)
+        self._session.join(DIAG_GROUP)
+        with _lock:
+            _publishers[self.daemon] = self
+        self._thread = threading.Thread(target=self._run, name=f"health-{self.name}",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self, timeout: float = 2.0) -> None:
+        self._closing = True
+        with _lock:
+            if _publishers.get(self.daemon) is self:
+                del _publishers[self.daemon]
+        if self._session is not None:
+            try:
+                self._session.close()
+            except GcsError:
+                pass
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def cluster(self) -> ClusterHealth:
+        """The graded model of every daemon this publisher has heard (thread-safe)."""
+        now, wall = time.monotonic(), time.time()
+        with self._cv:
+            if self._latest is None or now - self._arrived_local > self.sample_period:
+                self._sample(now, wall)
+            return self.collector.cluster(now, wall)
+
+    # ------------------------------------------------------------ the thread
+    def _sample(self, now: float, wall: float) -> DaemonHealth | None:
+        try:
+            h = sample_daemon(self.daemon, self.sampler, now, wall)
+        except Exception:
+            log.exception("statistics() of %s failed", self.name)
+            return None
+        self._latest, self._arrived_local = h, now
+        self.collector.add(h, now)
+        return h
+
+    def _publish(self, h: DaemonHealth) -> None:
+        try:
+            self._session.multicast(DIAG_GROUP, encode_snapshot(h), service=Service.FIFO,
+                                    msg_type=MSG_TYPE, self_discard=True)
+            self.published += 1
+        except Backpressure:
+            log.debug("diagnostics snapshot skipped: send queue full")
+
+    def _run(self) -> None:
+        next_sample = time.monotonic()
+        next_publish = next_sample
+        try:
+            while not self._closing:
+                now = time.monotonic()
+                if now >= next_sample:
+                    with self._cv:
+                        h = self._sample(now, time.time())
+                    next_sample = now + (self.sample_period if self.listeners else self.period)
+                    if h is not None and self.listeners and now >= next_publish:
+                        self._publish(h)
+                        next_publish = now + self.period
+                ev = self._session.receive(timeout=max(0.0, next_sample - time.monotonic()))
+                if ev is not None:
+                    self._on_event(ev)
+        except SessionClosed:
+            pass
+        except Exception:
+            log.exception("health publisher of %s stopped", self.name)
+
+    def _on_event(self, ev: Any) -> None:
+        if isinstance(ev, GroupView) and ev.group == DIAG_GROUP:
+            with self._cv:
+                self.collector.on_view(ev.members, ev.changed, ev.cause.name, time.time(),
+                                       ev.transitional)
+            had = bool(self.listeners)
+            self.listeners = self.collector.listeners(ev.members)
+            if self.listeners and not ev.transitional:
+                new = set(ev.changed) & set(self.listeners)
+                if new or not had:
+                    self._publish_now()
+        elif isinstance(ev, DataMessage) and ev.msg_type == MSG_TYPE:
+            with self._cv:
+                self.collector.receive(ev.payload, time.monotonic())
+
+    def _publish_now(self) -> None:
+        now = time.monotonic()
+        with self._cv:
+            h = self._sample(now, time.time())
+        if h is not None:
+            self._publish(h)
