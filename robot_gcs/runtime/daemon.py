@@ -192,6 +192,7 @@ class ClientHandle:
                 return
             self.closed_reason = "session closed"
             self._space.notify_all()
+        self.daemon._forget(self)           # the name is free again at once
         self.daemon._post(self, "disconnect", ())
 
 
@@ -439,9 +440,7 @@ class Daemon:
                 elif op == "connect":
                     actions = ge.client_connect(now, h.name)
                 elif op == "disconnect":
-                    cmds.popleft()
-                    self._detach(h, None, now)
-                    continue
+                    actions = ge.client_disconnect(now, h.name)
                 else:  # pragma: no cover
                     raise AssertionError(op)
             except Backpressure:
@@ -465,14 +464,18 @@ class Daemon:
                 h._release()
             self._execute(actions)
 
-    def _detach(self, h: ClientHandle, reason: str | None, now: float) -> None:
-        """Daemon thread: remove a client from the engine and the table."""
+    def _forget(self, h: ClientHandle) -> bool:
         with self._clients_lock:
             if self._clients.get(h.name) is not h:
-                return
+                return False
             del self._clients[h.name]
-        if reason is not None:
-            h._mark_closed(reason)
+            return True
+
+    def _detach(self, h: ClientHandle, reason: str, now: float) -> None:
+        """Daemon thread: the daemon ends a client (overflow, stop)."""
+        if not self._forget(h):
+            return
+        h._mark_closed(reason)
         try:
             actions = self.engine.client_disconnect(now, h.name)
         except (LocalProtocolError, KeyError):
@@ -481,8 +484,7 @@ class Daemon:
             self.engine_errors += 1
             log.exception("engine failed disconnecting %s", h.private_name)
             actions = []
-        if reason is not None:
-            self._sink_closed(h, reason)
+        self._sink_closed(h, reason)
         self._execute(actions)
 
     def _sink_closed(self, h: ClientHandle, reason: str) -> None:

@@ -1,0 +1,247 @@
+"""In-process sessions through a real daemon thread (local-only fake engine).
+
+What a program embedding the daemon relies on: events arrive in order through bounded
+queues, multicast never blocks for long (Backpressure), a client that stops reading is
+detached with a reason, misuse and use-after-close raise the documented errors, and a
+stop disconnects everyone.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from rt_fakes import FakeGroupEngine, fake_factory, write_config
+
+from robot_gcs import Backpressure, Cause, DataMessage, GroupView, LocalProtocolError, SessionClosed
+from robot_gcs.runtime.daemon import Daemon
+from robot_gcs.runtime.state import StateStore
+
+
+@pytest.fixture
+def daemon(tmp_path: Path):
+    _, cfg = write_config(tmp_path, 2, extra_ring="  runtime:\n    send_queue: 5\n    session_queue: 500")
+    d = Daemon(cfg, "d1", engine_factory=fake_factory)
+    d.start()
+    yield d
+    d.stop()
+
+
+def _next(s, kind=None, timeout: float = 5.0):
+    ev = s.receive(timeout=timeout)
+    assert ev is not None, "no event within timeout"
+    if kind is not None:
+        assert isinstance(ev, kind), ev
+    return ev
+
+
+def test_start_binds_the_udp_port_before_returning(daemon: Daemon) -> None:
+    host, port = daemon.transport.bound_address
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with pytest.raises(OSError):
+        s.bind((host, port))
+    s.close()
+    assert daemon.running
+
+
+def test_port_clash_raises_in_the_caller(tmp_path: Path, daemon: Daemon) -> None:
+    other = Daemon(daemon.config, "d1", engine_factory=fake_factory, state_dir=str(tmp_path / "x"))
+    with pytest.raises(OSError):
+        other.start()
+
+
+def test_join_multicast_receive_in_order(daemon: Daemon) -> None:
+    a = daemon.connect("alice")
+    b = daemon.connect("bob")
+    assert a.private_name == "#alice#d1"
+    a.join("g")
+    v = _next(a, GroupView)
+    assert v.members == ("#alice#d1",) and v.cause is Cause.JOIN
+    b.join("g")
+    assert _next(a, GroupView).members == ("#alice#d1", "#bob#d1")
+    assert _next(b, GroupView).members == ("#alice#d1", "#bob#d1")
+    for i in range(100):
+        a.multicast("g", b"m%d" % i, timeout=5.0)
+    for s in (a, b):
+        got = [_next(s, DataMessage).payload for _ in range(100)]
+        assert got == [b"m%d" % i for i in range(100)]
+    assert a.poll() is None and b.poll() is None
+    a.close()
+    assert _next(b, GroupView).cause is Cause.DISCONNECT
+
+
+def test_local_payload_object_is_handed_over_without_copy(daemon: Daemon) -> None:
+    a = daemon.connect("a")
+    a.join("g")
+    _next(a)
+    obj = {"pose": [1.0, 2.0]}
+    a.multicast("g", b"encoded", local_payload=obj)
+    assert _next(a, DataMessage).payload is obj
+
+
+def test_self_discard_and_multi_group_delivery_once(daemon: Daemon) -> None:
+    a, b = daemon.connect("a"), daemon.connect("b")
+    for s in (a, b):
+        s.join("g1")
+        s.join("g2")
+    while b.receive(timeout=0.5) is not None:
+        pass
+    while a.poll() is not None:
+        pass
+    a.multicast(["g1", "g2"], b"x", self_discard=True)
+    m = _next(b, DataMessage)
+    assert m.groups == ("g1", "g2") and m.sender == "#a#d1"
+    assert b.receive(timeout=0.2) is None
+    assert a.receive(timeout=0.2) is None
+
+
+def test_multicast_raises_backpressure_when_the_send_queue_is_full(daemon: Daemon) -> None:
+    eng: FakeGroupEngine = daemon.engine
+    a = daemon.connect("a")
+    a.join("g")
+    _next(a)
+    eng.blocked = True
+    for i in range(5):                       # send_queue: 5
+        a.multicast("g", b"%d" % i)
+    with pytest.raises(Backpressure):
+        a.multicast("g", b"overflow")
+    with pytest.raises(Backpressure):
+        a.multicast("g", b"overflow", timeout=0.05)
+    # room appears once the engine accepts again: the waiting caller proceeds
+    t = threading.Timer(0.1, lambda: setattr(eng, "blocked", False))
+    t.start()
+    a.multicast("g", b"5", timeout=10.0)
+    got = [_next(a, DataMessage).payload for _ in range(6)]
+    assert got == [b"%d" % i for i in range(6)]
+    t.join()
+
+
+def test_a_client_that_stops_reading_is_detached_with_a_reason(daemon: Daemon) -> None:
+    sender = daemon.connect("sender")
+    lazy = daemon.connect("lazy", queue_size=10)
+    lazy.join("g")
+    sender.join("g")
+    _next(sender)
+    n = 0
+    for i in range(40):
+        try:
+            sender.multicast("g", b"%d" % i, self_discard=True, timeout=5.0)
+        except SessionClosed:
+            break
+        n += 1
+    # the sender sees lazy go with cause DISCONNECT
+    while True:
+        ev = _next(sender)
+        if isinstance(ev, GroupView) and ev.cause is Cause.DISCONNECT:
+            assert ev.changed == ("#lazy#d1",)
+            break
+    got = []
+    with pytest.raises(SessionClosed, match="stopped reading"):
+        while True:
+            got.append(lazy.receive(timeout=5.0))
+    assert len(got) == 10                    # what was queued is still readable
+    st = daemon.statistics()
+    assert st.sessions_detached == 1
+    assert [s.name for s in st.sessions] == ["sender"]
+    with pytest.raises(SessionClosed):
+        lazy.multicast("g", b"x")
+
+
+def test_misuse_and_use_after_close(daemon: Daemon) -> None:
+    a = daemon.connect("a")
+    with pytest.raises(LocalProtocolError):
+        a.multicast([], b"x")
+    with pytest.raises(LocalProtocolError):
+        a.multicast("g" * 65, b"x")
+    with pytest.raises(LocalProtocolError):
+        a.multicast("g", "not bytes")  # type: ignore[arg-type]
+    with pytest.raises(LocalProtocolError):
+        a.join("")
+    with pytest.raises(LocalProtocolError, match="already in use"):
+        daemon.connect("a")
+    with pytest.raises(LocalProtocolError):
+        daemon.connect("bad#name")
+    a.close()
+    a.close()
+    for call in (lambda: a.join("g"), lambda: a.multicast("g", b"x"), lambda: a.receive(0)):
+        with pytest.raises(SessionClosed):
+            call()
+    daemon.connect("a").close()              # the name is free again
+
+
+def test_receive_timeout_returns_none(daemon: Daemon) -> None:
+    a = daemon.connect("a")
+    assert a.receive(timeout=0.05) is None
+    assert a.poll() is None
+
+
+def test_stop_closes_sessions_and_leaves_the_ring(tmp_path: Path) -> None:
+    _, cfg = write_config(tmp_path, 2)
+    d = Daemon(cfg, "d1", engine_factory=fake_factory)
+    with d:
+        s = d.connect("a")
+        eng: FakeGroupEngine = d.engine
+        waiter_err: list[BaseException] = []
+
+        def reader() -> None:
+            try:
+                s.receive(timeout=10)
+            except BaseException as exc:
+                waiter_err.append(exc)
+
+        t = threading.Thread(target=reader)
+        t.start()
+    t.join(5)
+    assert eng.left
+    assert len(waiter_err) == 1 and isinstance(waiter_err[0], SessionClosed)
+    assert "daemon stopped" in str(waiter_err[0])
+    assert not d.running
+    with pytest.raises(SessionClosed):
+        d.connect("b")
+
+
+def test_ring_seq_and_incarnation_persist_across_restarts(tmp_path: Path) -> None:
+    _, cfg = write_config(tmp_path, 2)
+    d = Daemon(cfg, "d1", engine_factory=fake_factory)
+    with d:
+        inc1 = d.incarnation
+        assert d.engine.persisted is None
+    store = StateStore(cfg.ring.state_dir, cfg.ring.name, "d1")
+    assert store.ring_seq == 4
+    d2 = Daemon(cfg, "d1", engine_factory=fake_factory)
+    with d2:
+        assert d2.engine.persisted == 4
+        assert d2.incarnation > inc1
+
+
+def test_garbage_datagrams_are_counted_not_fatal(daemon: Daemon) -> None:
+    addr = daemon.transport.bound_address
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for i in range(500):
+        s.sendto(bytes([i % 256]) * (i % 50 + 1), addr)
+    s.sendto(b"FAKE-last", addr)
+    s.close()
+    a = daemon.connect("a")           # the loop still serves clients
+    a.join("g")
+    _next(a)
+    eng: FakeGroupEngine = daemon.engine
+    deadline = 50
+    while eng.packets == 0 and deadline:
+        a.receive(timeout=0.1)
+        deadline -= 1
+    st = daemon.statistics()
+    assert dict(st.dropped_packets)["bad_magic"] >= 400     # UDP on loopback may drop a few
+    assert st.packets_in >= 400 and st.engine_errors == 0
+
+
+def test_statistics_report_loop_lag(daemon: Daemon) -> None:
+    eng: FakeGroupEngine = daemon.engine
+    a = daemon.connect("a")
+    while eng.ticks < 10:
+        a.receive(timeout=0.05)
+    st = daemon.statistics()
+    assert st.loop_lag.samples >= 10
+    assert 0.0 <= st.loop_lag.p99 <= st.loop_lag.worst
+    assert st.running and st.name == "d1" and st.uptime > 0

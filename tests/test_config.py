@@ -1,0 +1,136 @@
+"""Config files: shipped ones load; every mistake is reported with file, line and field."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from robot_gcs.config import load_config, parse_config
+from robot_gcs.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GOOD = """\
+ring:
+  name: rover1
+  transport:
+    mode: unicast
+  timeouts:
+    token_ms: 200
+    consensus_ms: 240
+daemons:
+  - name: cpu1
+    address: 127.0.0.1:48101
+    socket: /tmp/robot_gcs/cpu1.sock
+  - name: cpu2
+    address: 127.0.0.1:48102
+"""
+
+
+def _err(text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        parse_config(textwrap.dedent(text), "x.yaml")
+    return info.value
+
+
+@pytest.mark.parametrize("name", ["local3.yaml", "robot.yaml"])
+def test_shipped_configs_load(name: str) -> None:
+    cfg = load_config(ROOT / "config" / name)
+    assert len(cfg.daemons) == 3
+    assert [int(d.node_id) for d in cfg.daemons] == [1, 2, 3]
+    assert cfg.ring.params.consensus_timeout > cfg.ring.params.token_timeout
+
+
+def test_node_ids_follow_list_order_and_timeouts_convert() -> None:
+    cfg = parse_config(GOOD, "good.yaml")
+    assert cfg.daemon("cpu2").node_id == 2
+    assert cfg.daemon("cpu1").socket == "unix:/tmp/robot_gcs/cpu1.sock"
+    assert cfg.daemon("cpu2").socket is None
+    assert cfg.ring.params.token_timeout == pytest.approx(0.2)
+    assert cfg.ring.params.consensus_timeout == pytest.approx(0.24)
+    ec = cfg.engine_config()
+    assert ec.peers == (1, 2) and ec.cluster_id == cfg.cluster_id
+
+
+def test_cluster_id_is_stable_and_differs_between_rings() -> None:
+    a = parse_config(GOOD).cluster_id
+    assert a == parse_config(GOOD).cluster_id
+    assert a != parse_config(GOOD.replace("rover1", "rover2")).cluster_id
+    assert a != parse_config(GOOD.replace("48102", "48103")).cluster_id
+
+
+def test_token_alone_derives_consensus() -> None:
+    cfg = parse_config(GOOD.replace("    consensus_ms: 240\n", "").replace("200", "2000"))
+    assert cfg.ring.params.consensus_timeout == pytest.approx(2.4)
+
+
+def test_consensus_not_above_token_names_the_line() -> None:
+    e = _err(GOOD.replace("consensus_ms: 240", "consensus_ms: 200"))
+    assert e.path == "x.yaml" and e.line == 7 and e.field == "ring.timeouts.consensus_ms"
+    assert "consensus_timeout" in str(e) and str(e).startswith("x.yaml:7:")
+
+
+def test_unknown_key_is_rejected_with_its_line() -> None:
+    e = _err(GOOD.replace("    mode: unicast", "    mode: unicast\n    mdoe: x"))
+    assert e.line == 5 and e.field == "ring.transport.mdoe"
+
+
+def test_duplicate_names_addresses_and_sockets() -> None:
+    e = _err(GOOD.replace("name: cpu2", "name: cpu1"))
+    assert e.field == "daemons[1].name" and e.line == 12 and "duplicate" in e.problem
+    e = _err(GOOD.replace("48102", "48101"))
+    assert e.field == "daemons[1].address" and e.line == 13
+    e = _err(GOOD + "    socket: unix:/tmp/robot_gcs/cpu1.sock\n")
+    assert e.field == "daemons[1].socket"
+
+
+@pytest.mark.parametrize("bad, field", [
+    ("address: 127.0.0.1:48101", "daemons[0].address"),
+    ("address: 127.0.0.1:0", "daemons[0].address"),
+    ("address: nocolon", "daemons[0].address"),
+])
+def test_bad_addresses(bad: str, field: str) -> None:
+    text = GOOD.replace("address: 127.0.0.1:48101", bad)
+    if bad.endswith("48101"):
+        text = text.replace("48102", "48101")
+        field = "daemons[1].address"
+    assert _err(text).field == field
+
+
+def test_multicast_section_is_validated() -> None:
+    mc = GOOD.replace("    mode: unicast", "    mode: multicast\n    group: 10.0.0.1\n    port: 48700")
+    e = _err(mc)
+    assert e.field == "ring.transport.group" and "multicast" in e.problem and e.line == 5
+    ok = parse_config(mc.replace("10.0.0.1", "239.192.7.1"))
+    assert ok.ring.transport.group == "239.192.7.1" and ok.ring.transport.port == 48700
+    e = _err(GOOD.replace("    mode: unicast", "    mode: unicast\n    group: 239.1.1.1"))
+    assert e.field == "ring.transport.group"
+    e = _err(GOOD.replace("mode: unicast", "mode: broadcast"))
+    assert e.field == "ring.transport.mode"
+
+
+def test_missing_sections_and_bad_yaml() -> None:
+    assert _err("ring:\n  name: x\n").problem.startswith("missing required key 'daemons'")
+    e = _err("ring: [\n")
+    assert "not valid YAML" in e.problem and e.line is not None
+    assert _err(GOOD.replace("  name: rover1\n", "")).field == "ring"
+    e = _err(GOOD.replace("token_ms: 200", "token_ms: -5"))
+    assert e.field == "ring.timeouts.token_ms"
+
+
+def test_key_file_is_read_relative_to_the_config(tmp_path: Path) -> None:
+    (tmp_path / "ring.key").write_bytes(b"0123456789abcdef0123\n")
+    p = tmp_path / "c.yaml"
+    p.write_text(GOOD.replace("  name: rover1", "  name: rover1\n  key_file: ring.key"))
+    assert load_config(p).ring.key == b"0123456789abcdef0123"
+    p.write_text(GOOD.replace("  name: rover1", "  name: rover1\n  key_file: missing.key"))
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    assert info.value.field == "ring.key_file" and info.value.line == 3
+
+
+def test_unknown_daemon_name() -> None:
+    with pytest.raises(ConfigError, match="no daemon named 'cpu9'"):
+        parse_config(GOOD).daemon("cpu9")
