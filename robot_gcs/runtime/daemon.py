@@ -239,6 +239,8 @@ class Daemon:
         self.sessions_detached = 0
         self.undeliverable = 0
         self._last_stats: DaemonStats | None = None
+        # called on the daemon thread for each installed regular configuration
+        self.on_membership: Callable[[MembershipEvent], None] | None = None
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], name: str, **kw: Any) -> "Daemon":
@@ -600,6 +602,11 @@ class Daemon:
         ev = MembershipEvent(time.time(), cause, (a.ring_id.rep, a.ring_id.seq),
                              tuple(names.get(m, str(m)) for m in members), joined, left)
         self._history.append(ev)
+        if self.on_membership is not None:
+            try:
+                self.on_membership(ev)
+            except Exception:
+                log.exception("on_membership callback failed")
         log.info("%s: ring %d.%d members %s (joined %s, left %s)", self.name, a.ring_id.rep,
                  a.ring_id.seq, ",".join(ev.members), ",".join(joined) or "-",
                  ",".join(left) or "-")
@@ -622,6 +629,12 @@ class Daemon:
         except Exception:
             log.exception("engine statistics failed")
             est = None
+        gst = None
+        if self.engine is not None and getattr(self.engine, "engine", None) is not None:
+            try:
+                gst = self.engine.statistics()
+            except Exception:
+                log.exception("group statistics failed")
         sessions = []
         for name in sorted(self._clients):
             h = self._clients[name]
@@ -636,13 +649,16 @@ class Daemon:
         if est is not None:
             for reason, n in getattr(est, "drops", ()):
                 drops[reason] = drops.get(reason, 0) + n
+        if gst is not None:
+            for reason, n in getattr(gst, "drops", ()):
+                drops["group_" + reason] = drops.get("group_" + reason, 0) + n
         for reason, n in self.transport.errors.items():
             drops[reason] = drops.get(reason, 0) + n
         tr = self.transport
         return DaemonStats(
             name=self.name, node_id=self.node_id, ring=self.config.ring.name,
             running=self.running, uptime=time.monotonic() - self._start_time if
-            self._start_time else 0.0, engine=est, loop_lag=self.loop.lag.snapshot(),
+            self._start_time else 0.0, engine=est, groups=gst, loop_lag=self.loop.lag.snapshot(),
             loop_iterations=self.loop.iterations, callback_errors=self.loop.callback_errors,
             engine_errors=self.engine_errors, sessions=tuple(sessions),
             sessions_detached=self.sessions_detached,

@@ -7,15 +7,16 @@ status`` and tests read; nobody parses logs. It is built on the daemon thread (s
 engine is read by its owner only) and handed to the caller as a frozen value:
 
 * ``engine``: the core's ``EngineStats`` (core/stats.py) or None before the engine runs;
+* ``groups``: the group layer's ``GroupStats`` (core/groups.py) or None;
 * ``loop_lag``: how late the daemon loop ran its timers (``LagStats``: worst, p50, p99);
 * ``sessions``: per client, queue depth, high-water mark, delivered and dropped events,
   multicasts waiting for the daemon thread;
 * ``dropped_packets``: (reason, count) pairs, sorted: the engine's drop counters merged
   with the transport's socket errors (prefixed ``send_``/``recv_``);
 * ``membership``: the last 64 regular configurations installed (wall time, cause, ring
-  id, member names, joined, left). Cause is ``Cause.JOIN`` when members only joined,
-  ``Cause.NETWORK`` when any left (the ring cannot tell a crash from a partition), and
-  ``Cause.LEAVE`` when every member that left announced it (clean stop).
+  id, member names, joined, left). Cause is ``Cause.JOIN`` when members only joined and
+  ``Cause.NETWORK`` when any left (the ring cannot tell a crash from a partition or a
+  clean leave; a clean stop shows first as DISCONNECT views of its clients).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class DaemonStats:
     running: bool
     uptime: float
     engine: Any                # core.stats.EngineStats | None
+    groups: Any                # core.groups.GroupStats | None (process-group layer)
     loop_lag: LagStats
     loop_iterations: int
     callback_errors: int

@@ -1,0 +1,111 @@
+"""``robot-gcs daemon -c CONFIG -n NAME``: a standalone daemon in the foreground.
+
+Theory of operation
+-------------------
+Loads the config, starts a ``Daemon`` (runtime/daemon.py) that serves socket sessions on
+its configured client address (``socket:`` in the config, or ``--socket``), prints one
+``ready`` line once the UDP socket is bound and then one line per installed ring
+configuration (time, ring id, members, joined, left, cause), until SIGINT or SIGTERM.
+On either signal it stops cleanly: clients are disconnected through the ring (their
+groups see DISCONNECT) and the daemon leaves the ring so the others reconfigure at
+once. Exit status 0 on a clean stop, 2 on a config error, 1 if the daemon failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+from ..config import load_config
+from ..errors import ConfigError
+from .daemon import Daemon
+from .stats import MembershipEvent
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", required=True, help="ring configuration (YAML)")
+    parser.add_argument("-n", "--name", required=True, help="this daemon's name in the config")
+    parser.add_argument("--socket", default=None,
+                        help="client address to serve (unix:/path or tcp:host:port); "
+                             "default: the daemon's `socket:` in the config")
+    parser.add_argument("--state-dir", default=None,
+                        help="where to persist ring seq and incarnation (overrides config)")
+    parser.add_argument("--stats-interval", type=float, default=0.0,
+                        help="print a statistics line every N seconds (0: never)")
+
+
+def _fmt(ev: MembershipEvent) -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(ev.time)) + f".{int(ev.time * 1000) % 1000:03d}"
+    parts = [stamp, f"ring {ev.ring_id[0]}.{ev.ring_id[1]}", f"members {','.join(ev.members)}",
+             f"cause {ev.cause.value}"]
+    if ev.joined:
+        parts.append(f"joined {','.join(ev.joined)}")
+    if ev.left:
+        parts.append(f"left {','.join(ev.left)}")
+    return "  ".join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config(args.config)
+        cfg.daemon(args.name)
+    except ConfigError as exc:
+        print(f"robot-gcs daemon: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    daemon = Daemon(cfg, args.name, client_address=args.socket, state_dir=args.state_dir)
+    daemon.on_membership = lambda ev: print(_fmt(ev), flush=True)
+    try:
+        try:
+            daemon.start()
+        except (OSError, ConfigError) as exc:
+            print(f"robot-gcs daemon: cannot start {args.name}: {exc}", file=sys.stderr)
+            return 2 if isinstance(exc, ConfigError) else 1
+        host, port = daemon.transport.bound_address
+        print(f"daemon {args.name} (node {daemon.node_id}, ring {cfg.ring.name}) ready on "
+              f"{host}:{port}" + (f", clients at {daemon.client_address}"
+                                  if daemon.client_address and daemon.ipc is not None else ""),
+              flush=True)
+        next_stats = time.monotonic() + args.stats_interval
+        while not stop.is_set():
+            wait = 1.0
+            if args.stats_interval > 0:
+                wait = max(0.0, next_stats - time.monotonic())
+            if stop.wait(wait):
+                break
+            if not daemon.running:
+                print(f"robot-gcs daemon: {args.name} stopped unexpectedly", file=sys.stderr)
+                return 1
+            if args.stats_interval > 0 and time.monotonic() >= next_stats:
+                next_stats += args.stats_interval
+                print(_stats_line(daemon), flush=True)
+        print(f"daemon {args.name} stopping", flush=True)
+        daemon.stop()
+        return 0
+    finally:
+        if daemon.running:
+            daemon.stop()
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _stats_line(daemon: Daemon) -> str:
+    st = daemon.statistics()
+    e: Any = st.engine
+    state = getattr(getattr(e, "state", None), "value", "?")
+    return (f"stats {st.name}: state {state} lag worst {st.loop_lag.worst * 1000:.1f} ms "
+            f"p99 {st.loop_lag.p99 * 1000:.1f} ms, in {st.packets_in} out {st.packets_out} "
+            f"pkts, dropped {st.dropped_total}, sessions {len(st.sessions)}")

@@ -1,0 +1,113 @@
+"""The daemon loop: timers in deadline order, thread-safe wake-ups, errors contained, lag measured."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from robot_gcs.runtime.loop import EventLoop, LagMeter
+
+
+@pytest.fixture
+def loop():
+    lp = EventLoop(lag_probe=None)
+    t = threading.Thread(target=lp.run)
+    yield lp, t
+    lp.stop()
+    if t.is_alive():
+        t.join(5)
+    lp.close()
+
+
+def test_timers_fire_in_deadline_order_and_cancel_works(loop) -> None:
+    lp, t = loop
+    order: list[str] = []
+    done = threading.Event()
+    lp.call_later(0.03, lambda: order.append("c"))
+    lp.call_later(0.01, lambda: order.append("a"))
+    h = lp.call_later(0.02, lambda: order.append("cancelled"))
+    lp.call_later(0.02, lambda: order.append("b"))
+    lp.call_later(0.04, done.set)
+    h.cancel()
+    t.start()
+    assert done.wait(5)
+    assert order == ["a", "b", "c"]
+    assert lp.lag.count == 4
+
+
+def test_call_soon_threadsafe_wakes_a_sleeping_loop(loop) -> None:
+    lp, t = loop
+    t.start()
+    for _ in range(200):
+        ev = threading.Event()
+        lp.call_soon_threadsafe(ev.set)     # the loop has no timers: it sleeps in select
+        assert ev.wait(5)
+
+
+def test_many_threads_posting_lose_nothing(loop) -> None:
+    lp, t = loop
+    t.start()
+    got: list[int] = []
+    done = threading.Event()
+    n_threads, per = 4, 2000
+
+    def poster(k: int) -> None:
+        for i in range(per):
+            lp.call_soon_threadsafe(lambda v=k * per + i: got.append(v))
+
+    ths = [threading.Thread(target=poster, args=(k,)) for k in range(n_threads)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    lp.call_soon_threadsafe(done.set)
+    assert done.wait(5)
+    assert sorted(got) == list(range(n_threads * per))
+
+
+def test_a_failing_callback_is_counted_and_the_loop_goes_on(loop) -> None:
+    lp, t = loop
+    done = threading.Event()
+    lp.call_soon(lambda: 1 / 0)
+    lp.call_later(0.01, done.set)
+    t.start()
+    assert done.wait(5)
+    assert lp.callback_errors == 1
+
+
+def test_readers_are_called_when_data_arrives(loop) -> None:
+    lp, t = loop
+    a, b = socket.socketpair()
+    got = threading.Event()
+    lp.add_reader(a, lambda: (a.recv(10), got.set()))
+    t.start()
+    b.send(b"x")
+    assert got.wait(5)
+    done = threading.Event()
+    lp.call_soon_threadsafe(lambda: (lp.remove_reader(a), done.set()))
+    assert done.wait(5)
+    a.close()
+    b.close()
+
+
+def test_stop_from_another_thread_returns_run(loop) -> None:
+    lp, t = loop
+    t.start()
+    lp.call_later(3600, lambda: None)
+    lp.stop()
+    t.join(5)
+    assert not t.is_alive()
+
+
+def test_lag_meter_percentiles() -> None:
+    m = LagMeter(window=100)
+    for i in range(1, 101):
+        m.record(i / 1000)
+    m.record(-1.0)                           # a timer can never be early: clamp
+    s = m.snapshot()
+    assert s.worst == pytest.approx(0.1)
+    assert s.p99 == pytest.approx(0.1)
+    assert s.p50 == pytest.approx(0.051)
+    assert s.samples == 101
