@@ -37,7 +37,6 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +44,8 @@ from ..core.events import DataMessage, Event, GroupView
 from ..core.types import Service
 from ..errors import (Backpressure, LocalProtocolError, RemoteProtocolError, SessionClosed)
 from . import wire
+from .session import (Groups, Session, check_client_name, check_group, check_groups,
+                      check_payload, check_service)
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,7 @@ def connect(address: str, name: str, *, timeout: float = 5.0,
     Raises ``SessionClosed`` if no daemon answers there (reason says why) and
     ``LocalProtocolError`` if the address is malformed or the daemon refuses the name.
     """
-    if not isinstance(name, str) or not name:
-        raise LocalProtocolError(f"client name must be a non-empty string, got {name!r}")
+    check_client_name(name)
     addr = wire.parse_address(address)
     try:
         sock = _open_socket(addr, timeout)
@@ -133,7 +133,7 @@ def connect(address: str, name: str, *, timeout: float = 5.0,
     return session
 
 
-class SocketSession:
+class SocketSession(Session):
     """A session served by a daemon in another process (see module docstring)."""
 
     def __init__(self, sock: socket.socket, name: str, private_name: str,
@@ -162,12 +162,12 @@ class SocketSession:
 
     def join(self, group: str) -> None:
         """Join ``group``; a GroupView with this member follows through ``receive()``."""
-        self._control(wire.Join(_group_name(group)))
+        self._control(wire.Join(check_group(group)))
 
     def leave(self, group: str) -> None:
-        self._control(wire.Leave(_group_name(group)))
+        self._control(wire.Leave(check_group(group)))
 
-    def multicast(self, groups: str | Iterable[str], payload: bytes,
+    def multicast(self, groups: Groups, payload: bytes,
                   service: Service = Service.AGREED, msg_type: int = 0,
                   self_discard: bool = False, timeout: float | None = None,
                   local_payload: Any = None) -> None:
@@ -176,19 +176,13 @@ class SocketSession:
         Raises ``Backpressure`` when the daemon is not taking commands now (after waiting up
         to ``timeout`` seconds if given), ``SessionClosed`` when the session is over.
         """
-        names = (_group_name(groups),) if isinstance(groups, str) else \
-            tuple(_group_name(g) for g in groups)
-        if not names:
-            raise LocalProtocolError("multicast needs at least one group")
-        if not isinstance(payload, (bytes, bytearray, memoryview)):
-            raise LocalProtocolError(
-                f"payload must be bytes-like, got {type(payload).__name__}")
-        try:
-            svc = Service(service)
-        except ValueError:
-            raise LocalProtocolError(f"unknown service {service!r}") from None
-        data = wire.encode_multicast(names, bytes(payload), svc, msg_type, self_discard)
-        self._send(data, timeout, may_refuse=True)
+        names = check_groups(groups)
+        data = check_payload(payload)
+        svc = check_service(service)
+        if not isinstance(msg_type, int) or not 0 <= msg_type < 2 ** 16:
+            raise LocalProtocolError(f"msg_type must be an int in [0, 65535], got {msg_type!r}")
+        frame = wire.encode_multicast(names, data, svc, msg_type, bool(self_discard))
+        self._send(frame, timeout, may_refuse=True)
 
     def receive(self, timeout: float | None = None) -> Event | None:
         """Next event (DataMessage or GroupView), or None after ``timeout`` seconds.
@@ -215,15 +209,10 @@ class SocketSession:
                     continue
                 self._read()
 
-    def poll(self) -> int:
-        """Number of events ready for ``receive()`` without blocking (reads what has arrived).
-
-        Returns at least 1 once the session is over, so the next ``receive()`` raises.
-        """
-        with self._recv_lock:
-            if self._closed is None and self._rpoll.poll(0):
-                self._read()
-            return len(self._events) or (1 if self._closed is not None else 0)
+    @property
+    def pending_events(self) -> int:
+        """Events already decoded and waiting for ``receive()`` (reads nothing)."""
+        return len(self._events)
 
     def close(self) -> None:
         """End the session (sends BYE). Idempotent; a thread blocked in ``receive()`` wakes
@@ -370,9 +359,3 @@ class SocketSession:
         sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
-
-
-def _group_name(group: object) -> str:
-    if not isinstance(group, str) or not group:
-        raise LocalProtocolError(f"group name must be a non-empty string, got {group!r}")
-    return group

@@ -98,7 +98,8 @@ class Address:
 
 
 def parse_address(address: str) -> Address:
-    """Parse ``unix:/path`` or ``tcp:host:port`` (``tcp:[::1]:port`` for IPv6).
+    """Parse ``unix:/path`` or ``tcp:host:port`` (``tcp:[::1]:port`` for IPv6; port 0 lets a
+    server pick one).
 
     A bare path (``/tmp/x.sock``) is taken as a Unix socket. Raises ``LocalProtocolError``.
     """
@@ -114,7 +115,7 @@ def parse_address(address: str) -> Address:
         host, sep, port_s = rest.rpartition(":")
         if host.startswith("[") and host.endswith("]"):
             host = host[1:-1]
-        if not sep or not host or not port_s.isdigit() or not 0 < int(port_s) < 65536:
+        if not sep or not host or not port_s.isdigit() or not 0 <= int(port_s) < 65536:
             raise LocalProtocolError(f"expected tcp:host:port, got {address!r}")
         return Address("tcp", host=host, port=int(port_s))
     if address.startswith("/") or address.startswith("."):

@@ -1,0 +1,489 @@
+"""IPC server: serves socket sessions (client/socket_session.py) from a running daemon.
+
+Theory of operation
+-------------------
+``IpcServer(daemon, address)`` listens on ``unix:/path`` (default; parent directories are
+created, a stale socket file left by a dead daemon is replaced, a live one is an error) or
+``tcp:host:port``. Everything runs ON THE DAEMON THREAD: ``start()`` is called there before
+the loop runs (runtime/daemon.py), accepted connections are registered with
+``daemon.loop.add_reader`` and no call ever blocks (all sockets are non-blocking).
+
+Per connection (``_Connection``), frames are those of client/wire.py:
+
+* The first frame must be HELLO. The server calls ``daemon.attach_client(name, conn)``
+  and answers WELCOME(private name), or CLOSED(refused, reason) for a bad or taken name.
+* JOIN / LEAVE / MCAST go to the ``ClientHandle``. A command the daemon rejects as misuse
+  is answered with an ERROR frame (the session goes on). When the daemon's send queue for
+  this client is full (``Backpressure``), the server parks the frame, stops reading the
+  socket and retries shortly: the client's kernel buffer fills and its ``multicast``
+  raises ``Backpressure`` in turn (flow control end to end, the daemon never waits).
+* Events: the connection is the client's sink. ``push(event)`` (daemon thread) encodes
+  the event into a per-connection write buffer and sends what the kernel takes. The
+  buffer is bounded (``max_buffer`` bytes): a client that stops reading makes ``push``
+  return False, the daemon detaches it (its groups see DISCONNECT), counts and logs it,
+  and calls ``closed(reason)``; the connection then sends CLOSED(reason) after what is
+  already buffered, stops reading and closes the socket once that is written, or after
+  ``close_grace`` seconds, whichever comes first. The client raises SessionClosed(reason).
+* EOF, a reset or junk from the client (counted by reason) close the connection and
+  detach the client; junk is answered with CLOSED("protocol error: ...") first.
+* While a socket is full the remaining bytes are flushed from a short loop timer
+  (``FLUSH_RETRY``) until the buffer is empty.
+
+``close()`` (daemon thread, when the daemon stops) closes the listener, removes the Unix
+socket file and ends every connection with CLOSED("daemon stopped").
+``statistics()`` returns an ``IpcStats`` snapshot.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import socket
+import stat
+from dataclasses import dataclass
+from typing import Any
+
+from ..client import wire
+from ..core.events import DataMessage, GroupView
+from ..errors import Backpressure, GcsError, LocalProtocolError, MalformedPacket, SessionClosed
+
+log = logging.getLogger(__name__)
+
+RECV_CHUNK = 64 * 1024
+DEFAULT_MAX_BUFFER = 4 * 1024 * 1024
+FLUSH_RETRY = 0.001        # seconds between flush attempts while a client's socket is full
+RESUME_RETRY = 0.001       # seconds before retrying a command refused with Backpressure
+CLOSE_GRACE = 5.0          # seconds a closing connection may take to deliver its last bytes
+
+_HELLO, _OPEN, _CLOSING, _DONE = "hello", "open", "closing", "done"
+
+
+@dataclass(frozen=True, slots=True)
+class IpcStats:
+    address: str
+    connections: int                              # open now
+    accepted: int
+    refused: int                                  # HELLOs refused (bad or taken name)
+    closed: tuple[tuple[str, int], ...]           # (reason, count), sorted
+    malformed: tuple[tuple[str, int], ...]        # protocol errors by reason token
+    overflows: int                                # clients detached for not reading
+    backpressure_pauses: int                      # times reading a client was paused
+    unencodable: int                              # events a socket client could not get
+    frames_in: int
+    frames_out: int
+    bytes_in: int
+    bytes_out: int
+
+
+class IpcServer:
+    """Listening socket plus its connections, all driven by the daemon loop."""
+
+    def __init__(self, daemon: Any, address: str, *, max_buffer: int = DEFAULT_MAX_BUFFER,
+                 max_frame: int = wire.MAX_FRAME, close_grace: float = CLOSE_GRACE) -> None:
+        self.daemon = daemon
+        self.loop = daemon.loop
+        self.address = wire.parse_address(address)
+        self.max_buffer = max_buffer
+        self.max_frame = max_frame
+        self.close_grace = close_grace
+        self._listener: socket.socket | None = None
+        self._unix_ino: tuple[int, int] | None = None
+        self._conns: set[_Connection] = set()
+        self.accepted = 0
+        self.refused = 0
+        self.overflows = 0
+        self.paused = 0
+        self.unencodable = 0
+        self.frames_in = self.frames_out = 0
+        self.bytes_in = self.bytes_out = 0
+        self._closed_reasons: collections.Counter[str] = collections.Counter()
+        self._malformed: collections.Counter[str] = collections.Counter()
+
+    # ------------------------------------------------------------ life cycle
+
+    @property
+    def bound_address(self) -> str:
+        """The address clients use (with the real port when ``tcp:host:0`` was asked)."""
+        if self.address.kind == "tcp" and self._listener is not None:
+            host, port = self._listener.getsockname()[:2]
+            return str(wire.Address("tcp", host=host, port=port))
+        return str(self.address)
+
+    def start(self) -> None:
+        """Bind and listen (daemon thread, before or while the loop runs)."""
+        if self._listener is not None:
+            raise LocalProtocolError("IpcServer already started")
+        if self.address.kind == "unix":
+            sock = self._bind_unix(self.address.path)
+        else:
+            infos = socket.getaddrinfo(self.address.host, self.address.port,
+                                       type=socket.SOCK_STREAM)
+            family, _, _, _, target = infos[0]
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(target)
+            except OSError as exc:
+                sock.close()
+                raise GcsError(f"cannot serve sessions on {self.address}: {exc}") from None
+        sock.listen(128)
+        sock.setblocking(False)
+        self._listener = sock
+        self.loop.add_reader(sock, self._on_accept)
+        log.info("%s serves socket sessions on %s", self.daemon.name, self.bound_address)
+
+    def _bind_unix(self, path: str) -> socket.socket:
+        parent = os.path.dirname(path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            st = None
+        if st is not None:
+            if not stat.S_ISSOCK(st.st_mode):
+                raise GcsError(f"cannot serve sessions on {path}: it exists and is not a socket")
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(path)
+            except OSError:
+                os.unlink(path)            # stale: nobody listens there any more
+            else:
+                raise GcsError(f"cannot serve sessions on {path}: another daemon listens there")
+            finally:
+                probe.close()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+        except OSError as exc:
+            sock.close()
+            raise GcsError(f"cannot serve sessions on {path}: {exc}") from None
+        st = os.stat(path)
+        self._unix_ino = (st.st_dev, st.st_ino)
+        return sock
+
+    def close(self) -> None:
+        """Stop listening and end every connection with CLOSED("daemon stopped")."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            self.loop.remove_reader(listener)
+            listener.close()
+            if self.address.kind == "unix" and self._unix_ino is not None:
+                try:
+                    st = os.stat(self.address.path)
+                    if (st.st_dev, st.st_ino) == self._unix_ino:
+                        os.unlink(self.address.path)
+                except OSError:
+                    pass
+        for conn in sorted(self._conns, key=lambda c: c.serial):
+            conn.shut("daemon stopped", linger=False)
+
+    def statistics(self) -> IpcStats:
+        return IpcStats(self.bound_address, len(self._conns), self.accepted, self.refused,
+                        tuple(sorted(self._closed_reasons.items())),
+                        tuple(sorted(self._malformed.items())), self.overflows, self.paused,
+                        self.unencodable, self.frames_in, self.frames_out, self.bytes_in,
+                        self.bytes_out)
+
+    # ------------------------------------------------------------ accepting
+
+    def _on_accept(self) -> None:
+        listener = self._listener
+        if listener is None:
+            return
+        for _ in range(64):
+            try:
+                sock, _peer = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:       # e.g. EMFILE: log, keep serving the others
+                log.warning("%s: accept failed: %s", self.daemon.name, exc)
+                return
+            sock.setblocking(False)
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.accepted += 1
+            conn = _Connection(self, sock, self.accepted)
+            self._conns.add(conn)
+            self.loop.add_reader(sock, conn.on_readable)
+
+    def _forget(self, conn: "_Connection", reason: str) -> None:
+        if conn in self._conns:
+            self._conns.discard(conn)
+            self._closed_reasons[reason] += 1
+
+
+class _Connection:
+    """One socket client: protocol state, its ClientHandle and its write buffer (the sink)."""
+
+    kind = "ipc"
+    local_objects = False          # socket clients need bytes, never in-process objects
+
+    def __init__(self, server: IpcServer, sock: socket.socket, serial: int) -> None:
+        self.server = server
+        self.loop = server.loop
+        self.sock: socket.socket | None = sock
+        self.serial = serial
+        self.state = _HELLO
+        self.handle: Any = None
+        self.name = ""
+        self.decoder = wire.FrameDecoder(wire.CLIENT_FRAME_TYPES, server.max_frame)
+        self.out = bytearray()
+        self._frame_ends: collections.deque[int] = collections.deque()
+        self._appended = 0          # bytes ever appended to out
+        self._flushed = 0           # bytes ever written to the socket
+        self._flush_timer: Any = None
+        self._grace_timer: Any = None
+        self.parked: wire.Frame | None = None
+        self.reading = True
+        self.high_water = 0
+        self.dropped = 0
+        self.reason = ""
+
+    def __repr__(self) -> str:
+        return f"<ipc connection {self.serial} {self.name or '?'} {self.state}>"
+
+    # ------------------------------------------------------------ sink API (daemon thread)
+
+    def push(self, event: Any) -> bool:
+        """Queue one event for the client; False = buffer full (the daemon detaches us)."""
+        if self.state is not _OPEN:
+            return True
+        try:
+            if type(event) is DataMessage:
+                data = wire.encode_data(event)
+            elif type(event) is GroupView:
+                data = wire.encode_view(event)
+            else:
+                data = wire.encode(event)
+        except LocalProtocolError as exc:
+            self.server.unencodable += 1
+            if self.server.unencodable == 1:
+                log.warning("%s: event not sent to socket client %s: %s", self.server.daemon.name,
+                            self.name, exc)
+            return True
+        if self.out and len(self.out) + len(data) > self.server.max_buffer:
+            self.dropped += 1
+            self.server.overflows += 1
+            return False
+        self._append(data)
+        return True
+
+    def closed(self, reason: str) -> None:
+        """The daemon detached this client (overflow, daemon stopping): tell it why."""
+        self.handle = None
+        self._close_with(reason, refused=False, linger=True)
+
+    def queue_depth(self) -> int:
+        ends = self._frame_ends
+        while ends and ends[0] <= self._flushed:
+            ends.popleft()
+        return len(ends)
+
+    # ------------------------------------------------------------ reading
+
+    def on_readable(self) -> None:
+        sock = self.sock
+        if sock is None or not self.reading:
+            return
+        try:
+            data = sock.recv(RECV_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.lost(f"connection error: {exc.strerror or exc}")
+            return
+        if not data:
+            self.lost("client closed the connection" if self.state is not _HELLO
+                      else "client left before HELLO")
+            return
+        self.server.bytes_in += len(data)
+        self.decoder.feed(data)
+        self._process()
+
+    def _process(self) -> None:
+        while self.parked is None and self.state in (_HELLO, _OPEN):
+            try:
+                frame = self.decoder.next_frame()
+            except MalformedPacket as exc:
+                self.server._malformed[exc.reason] += 1
+                log.warning("%s: protocol error from socket client %s: %s",
+                            self.server.daemon.name, self.name or f"#{self.serial}", exc)
+                self.shut(f"protocol error: {exc}", linger=True)
+                return
+            if frame is None:
+                return
+            self.server.frames_in += 1
+            self._handle(frame)
+
+    def _handle(self, frame: wire.Frame) -> None:
+        if self.state is _HELLO:
+            self._hello(frame)
+            return
+        h = self.handle
+        try:
+            if isinstance(frame, wire.Multicast):
+                h.multicast(frame.groups, frame.payload, frame.service, frame.msg_type,
+                            frame.self_discard)
+            elif isinstance(frame, wire.Join):
+                h.join(frame.group)
+            elif isinstance(frame, wire.Leave):
+                h.leave(frame.group)
+            elif isinstance(frame, wire.Bye):
+                self.lost("client closed the session")
+            else:
+                self.server._malformed["unexpected_frame"] += 1
+                self.shut(f"protocol error: unexpected {type(frame).__name__} frame",
+                          linger=True)
+        except Backpressure:
+            self._park(frame)
+        except LocalProtocolError as exc:
+            self._append(wire.encode(wire.Error(str(exc))))
+        except SessionClosed as exc:
+            self.handle = None
+            self._close_with(exc.reason, refused=False, linger=True)
+
+    def _hello(self, frame: wire.Frame) -> None:
+        if not isinstance(frame, wire.Hello):
+            self.server._malformed["no_hello"] += 1
+            self.shut(f"protocol error: expected HELLO, got {type(frame).__name__}",
+                      linger=True)
+            return
+        self.name = frame.name
+        if frame.version != wire.PROTOCOL_VERSION:
+            self.server.refused += 1
+            self._close_with(f"unsupported protocol version {frame.version} "
+                             f"(daemon speaks {wire.PROTOCOL_VERSION})", refused=True, linger=True)
+            return
+        try:
+            self.handle = self.server.daemon.attach_client(frame.name, self)
+        except LocalProtocolError as exc:
+            self.server.refused += 1
+            self._close_with(str(exc), refused=True, linger=True)
+            return
+        except SessionClosed as exc:
+            self._close_with(exc.reason, refused=False, linger=True)
+            return
+        self.state = _OPEN
+        self._append(wire.encode(wire.Welcome(self.handle.private_name)))
+
+    def _park(self, frame: wire.Frame) -> None:
+        """Backpressure: hold the frame, stop reading, retry on a timer."""
+        self.parked = frame
+        if self.reading:
+            self.reading = False
+            self.server.paused += 1
+            if self.sock is not None:
+                self.loop.remove_reader(self.sock)
+        self.loop.call_later(RESUME_RETRY, self._resume)
+
+    def _resume(self) -> None:
+        frame, self.parked = self.parked, None
+        if frame is None or self.state is not _OPEN:
+            return
+        self._handle(frame)
+        if self.parked is not None or self.state is not _OPEN:
+            return
+        self._process()
+        if self.parked is None and self.state is _OPEN and not self.reading \
+                and self.sock is not None:
+            self.reading = True
+            self.loop.add_reader(self.sock, self.on_readable)
+
+    # ------------------------------------------------------------ writing
+
+    def _append(self, data: bytes) -> None:
+        was_empty = not self.out
+        self.out += data
+        self._appended += len(data)
+        self._frame_ends.append(self._appended)
+        self.server.frames_out += 1
+        if was_empty:
+            self._flush()
+        depth = self.queue_depth()
+        if depth > self.high_water:
+            self.high_water = depth
+
+    def _flush(self) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        out = self.out
+        while out:
+            try:
+                n = sock.send(out)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                self.lost(f"connection error: {exc.strerror or exc}")
+                return
+            del out[:n]
+            self._flushed += n
+            self.server.bytes_out += n
+        if out:
+            if self._flush_timer is None:
+                self._flush_timer = self.loop.call_later(FLUSH_RETRY, self._flush_again)
+        elif self.state is _CLOSING:
+            self._finish()
+
+    def _flush_again(self) -> None:
+        self._flush_timer = None
+        self._flush()
+
+    # ------------------------------------------------------------ ending
+
+    def shut(self, reason: str, linger: bool) -> None:
+        """Server-side end: detach the client from the daemon, then tell it why."""
+        h, self.handle = self.handle, None
+        if h is not None:
+            try:
+                h.close()
+            except GcsError:
+                pass
+        self._close_with(reason, refused=False, linger=linger)
+
+    def lost(self, reason: str) -> None:
+        """The client is gone (EOF, reset, BYE): detach it and drop the socket."""
+        h, self.handle = self.handle, None
+        if h is not None:
+            try:
+                h.close()
+            except GcsError:
+                pass
+        self.reason = self.reason or reason
+        self._finish()
+
+    def _close_with(self, reason: str, refused: bool, linger: bool) -> None:
+        if self.state in (_CLOSING, _DONE):
+            return
+        self.state = _CLOSING
+        self.reason = reason
+        self.parked = None
+        if self.reading and self.sock is not None:
+            self.reading = False
+            self.loop.remove_reader(self.sock)
+        self._append(wire.encode(wire.Closed(reason[:1000], refused)))
+        if self.state is _DONE:
+            return
+        if not linger:
+            self._finish()
+        elif self.out and self._grace_timer is None:
+            self._grace_timer = self.loop.call_later(self.server.close_grace, self._finish)
+
+    def _finish(self) -> None:
+        if self.state is _DONE:
+            return
+        self.state = _DONE
+        for t in (self._flush_timer, self._grace_timer):
+            if t is not None:
+                t.cancel()
+        self._flush_timer = self._grace_timer = None
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            self.loop.remove_reader(sock)
+            sock.close()
+        self.out.clear()
+        self.server._forget(self, self.reason or "closed")
+        log.debug("%s: socket session %s ended: %s", self.server.daemon.name,
+                  self.name or f"#{self.serial}", self.reason)

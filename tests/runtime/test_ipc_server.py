@@ -1,0 +1,263 @@
+"""Socket sessions through a real daemon thread and its IPC server (local-only fake engine).
+
+What a program using ``robot_gcs.connect`` relies on: the same Session behaviour as in
+process (views, messages, order, errors), refusal of a taken name, a clear disconnect
+with a reason when it stops reading (while the daemon goes on serving everybody else),
+end-to-end backpressure instead of a stalled daemon, and junk never hurting the daemon.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rt_fakes import FakeGroupEngine, fake_factory, write_config
+
+import robot_gcs
+from robot_gcs import (Backpressure, Cause, DataMessage, GroupView, LocalProtocolError,
+                       SessionClosed)
+from robot_gcs.client import wire
+from robot_gcs.errors import GcsError
+from robot_gcs.runtime.daemon import Daemon
+
+
+@pytest.fixture
+def sockdir() -> Iterator[Path]:
+    d = Path(tempfile.mkdtemp(prefix="gcs"))      # short: AF_UNIX paths max 107 bytes
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, sockdir: Path) -> Iterator[Daemon]:
+    _, cfg = write_config(tmp_path, 2, extra_ring="  runtime:\n    send_queue: 5\n"
+                                                  "    session_queue: 500")
+    d = Daemon(cfg, "d1", engine_factory=fake_factory,
+               client_address=f"unix:{sockdir / 'd1.sock'}")
+    d.start()
+    assert d.ipc is not None
+    yield d
+    d.stop()
+
+
+def _next(s, kind=None, timeout: float = 5.0):  # type: ignore[no-untyped-def]
+    ev = s.receive(timeout=timeout)
+    assert ev is not None, "no event within timeout"
+    if kind is not None:
+        assert isinstance(ev, kind), ev
+    return ev
+
+
+def _on_loop(d: Daemon, fn):  # type: ignore[no-untyped-def]
+    """Run fn on the daemon thread and return its result."""
+    box: list = []
+    done = threading.Event()
+
+    def run() -> None:
+        box.append(fn())
+        done.set()
+
+    d.loop.call_soon_threadsafe(run)
+    assert done.wait(5)
+    return box[0]
+
+
+def test_socket_and_inprocess_sessions_share_groups(daemon: Daemon) -> None:
+    addr = daemon.ipc.bound_address
+    with robot_gcs.connect(addr, "remote") as r, daemon.connect("local") as l:
+        assert r.private_name == "#remote#d1"
+        r.join("g")
+        assert _next(r, GroupView).members == ("#remote#d1",)
+        l.join("g")
+        assert _next(r, GroupView).members == ("#local#d1", "#remote#d1")
+        _next(l, GroupView)
+        for i in range(50):
+            r.multicast("g", b"r%d" % i, service=robot_gcs.Service.SAFE, msg_type=3, timeout=5)
+        l.multicast(["g"], b"from local")
+        seen = []
+        for s in (r, l):
+            got = [_next(s, DataMessage) for _ in range(51)]
+            seen.append(got)
+            remote = [m for m in got if m.sender == "#remote#d1"]
+            assert [m.payload for m in remote] == [b"r%d" % i for i in range(50)]
+            assert remote[0].msg_type == 3 and remote[0].service is robot_gcs.Service.SAFE
+            assert DataMessage("#local#d1", ("g",), robot_gcs.Service.AGREED,
+                               b"from local", 0) in got
+        assert seen[0] == seen[1]          # one order for both receivers
+        r.multicast("g", b"not to me", self_discard=True)
+        assert _next(l, DataMessage).payload == b"not to me"
+        r.leave("g")
+        assert _next(r, GroupView).cause is Cause.LEAVE
+    stats = daemon.ipc.statistics()
+    assert stats.accepted == 1 and stats.frames_in >= 54   # HELLO, JOIN, 51 MCAST, LEAVE
+
+
+def test_socket_client_closing_is_a_disconnect_for_the_group(daemon: Daemon) -> None:
+    with daemon.connect("watcher") as w:
+        w.join("g")
+        _next(w)
+        r = robot_gcs.connect(daemon.ipc.bound_address, "leaver")
+        r.join("g")
+        assert _next(w, GroupView).members == ("#leaver#d1", "#watcher#d1")
+        r.close()
+        v = _next(w, GroupView)
+        assert v.cause is Cause.DISCONNECT and v.changed == ("#leaver#d1",)
+
+
+def test_abrupt_socket_drop_is_a_disconnect_too(daemon: Daemon) -> None:
+    with daemon.connect("watcher") as w:
+        w.join("g")
+        _next(w)
+        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        raw.connect(daemon.ipc.address.path)
+        raw.sendall(wire.encode(wire.Hello("raw")) + wire.encode(wire.Join("g")))
+        assert _next(w, GroupView).members == ("#raw#d1", "#watcher#d1")
+        raw.close()                                   # no BYE: like a killed process
+        assert _next(w, GroupView).cause is Cause.DISCONNECT
+
+
+def test_taken_or_bad_name_is_refused(daemon: Daemon) -> None:
+    addr = daemon.ipc.bound_address
+    with robot_gcs.connect(addr, "dup"):
+        with pytest.raises(LocalProtocolError, match="already in use"):
+            robot_gcs.connect(addr, "dup")
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    raw.connect(daemon.ipc.address.path)
+    raw.sendall(wire.encode(wire.Hello("bad#name")))
+    dec = wire.FrameDecoder(wire.SERVER_FRAME_TYPES)
+    frame = None
+    raw.settimeout(5)
+    while frame is None:
+        data = raw.recv(4096)
+        assert data
+        dec.feed(data)
+        frame = dec.next_frame()
+    assert isinstance(frame, wire.Closed) and frame.refused
+    raw.close()
+    assert daemon.ipc.statistics().refused == 2
+
+
+def test_client_that_stops_reading_is_disconnected_with_a_reason(daemon: Daemon) -> None:
+    daemon.ipc.max_buffer = 64 * 1024
+    slow = robot_gcs.connect(daemon.ipc.bound_address, "slow")
+    slow.join("g")
+    _next(slow)
+    with daemon.connect("pub") as pub:
+        pub.join("g")
+        payload = b"x" * 1000
+        sent = 0
+        # the slow client never reads; the daemon must cut it off, never stall
+        while not _on_loop(daemon, lambda: daemon.ipc.statistics().overflows):
+            pub.multicast("g", payload, timeout=5)
+            sent += 1
+            assert sent < 20_000, "slow client never detached"
+        # the daemon keeps serving: the publisher still gets its own messages
+        pub.multicast("g", b"still alive", timeout=5)
+        while True:
+            ev = _next(pub)
+            if isinstance(ev, DataMessage) and ev.payload == b"still alive":
+                break
+    got = 0
+    with pytest.raises(SessionClosed) as info:
+        while True:
+            ev = slow.receive(timeout=5)
+            assert ev is not None
+            got += isinstance(ev, DataMessage)
+    assert "stopped reading" in info.value.reason
+    assert 0 < got < sent
+    stats = daemon.statistics()
+    assert stats.sessions_detached == 1
+    assert any("stopped reading" in r for r, _ in daemon.ipc.statistics().closed)
+
+
+def test_backpressure_reaches_the_socket_client_instead_of_stalling(
+        daemon: Daemon) -> None:
+    engine: FakeGroupEngine = daemon.engine
+    engine.blocked = True
+    with robot_gcs.connect(daemon.ipc.bound_address, "flood") as f:
+        f.join("g")
+        _next(f)
+        with pytest.raises(Backpressure):
+            for _ in range(1_000_000):
+                f.multicast("g", b"y" * 1000)
+        assert daemon.ipc.statistics().backpressure_pauses >= 1
+        engine.blocked = False
+        f.multicast("g", b"after", timeout=10)
+        while True:                      # everything accepted is delivered, in order
+            ev = _next(f, DataMessage, timeout=10)
+            if ev.payload == b"after":
+                break
+
+
+def test_junk_on_the_socket_is_counted_and_dropped(daemon: Daemon) -> None:
+    with daemon.connect("ok") as ok:
+        ok.join("g")
+        _next(ok)
+        for junk in [b"\xff" * 64, b"\x00\x00\x00\x02\x01\x00", os.urandom(5000)]:
+            raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            raw.connect(daemon.ipc.address.path)
+            raw.sendall(junk)
+            raw.shutdown(socket.SHUT_WR)
+            raw.settimeout(5)
+            while raw.recv(4096):          # daemon answers (CLOSED) and closes
+                pass
+            raw.close()
+        ok.multicast("g", b"unharmed")
+        assert _next(ok, DataMessage).payload == b"unharmed"
+    stats = daemon.ipc.statistics()
+    assert sum(n for _, n in stats.malformed) >= 2
+    assert stats.connections == 0
+
+
+def test_daemon_stop_tells_socket_clients_why(tmp_path: Path, sockdir: Path) -> None:
+    _, cfg = write_config(tmp_path, 2)
+    path = sockdir / "stop.sock"
+    d = Daemon(cfg, "d1", engine_factory=fake_factory, client_address=f"unix:{path}")
+    d.start()
+    s = robot_gcs.connect(f"unix:{path}", "c")
+    d.stop()
+    with pytest.raises(SessionClosed, match="daemon stopped"):
+        s.receive(timeout=5)
+    assert not path.exists()
+
+
+def test_stale_socket_file_is_replaced_but_a_live_one_is_an_error(
+        tmp_path: Path, sockdir: Path) -> None:
+    path = sockdir / "stale.sock"
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(path))
+    stale.close()                       # file left behind, nobody listening
+    _, cfg = write_config(tmp_path, 2)
+    d = Daemon(cfg, "d1", engine_factory=fake_factory, client_address=f"unix:{path}")
+    d.start()
+    try:
+        with robot_gcs.connect(f"unix:{path}", "c") as s:
+            assert s.private_name == "#c#d1"
+        other = Daemon(cfg, "d2", engine_factory=fake_factory, client_address=f"unix:{path}",
+                       state_dir=str(tmp_path / "s2"))
+        with pytest.raises(GcsError, match="another daemon"):
+            other.start()
+    finally:
+        d.stop()
+
+
+def test_tcp_sessions(tmp_path: Path) -> None:
+    _, cfg = write_config(tmp_path, 2)
+    d = Daemon(cfg, "d1", engine_factory=fake_factory, client_address="tcp:127.0.0.1:0")
+    d.start()
+    try:
+        addr = d.ipc.bound_address
+        assert addr.startswith("tcp:127.0.0.1:") and not addr.endswith(":0")
+        with robot_gcs.connect(addr, "t") as s:
+            s.join("g")
+            _next(s, GroupView)
+            s.multicast("g", b"t" * 100_000)
+            assert _next(s, DataMessage).payload == b"t" * 100_000
+    finally:
+        d.stop()
