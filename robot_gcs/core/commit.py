@@ -1,0 +1,67 @@
+"""The commit token: two rotations that turn a GATHER consensus into a ring (PROTOCOL.md 1.4.3).
+
+Owns: building the commit token at the representative, each member's entry
+(incarnation, old ring, old aru, high delivered, received flag), the acceptance test of
+rotation 1, and the successor computation. The engine owns the state changes, timers,
+Persist and the sends.
+
+Rules:
+* The rep picks ``ring_id = (me, max_ring_seq_seen + 4)`` and ``members = sorted(proc - fail)``.
+* Rotation 1: a GATHER node accepts only if members == its ``proc - fail``, the ring seq
+  exceeds every ring seq it adopted, and the token's ``memb_index`` points at it.
+* ``received_flg``: I hold my old ring contiguously up to its high seq, and no earlier
+  entry from my old ring has a higher aru. (Recovery additionally re-sends when the
+  arus of the transitional members differ.)
+* Rotation 2 (memb_index == n): COMMIT -> RECOVERY; the rep originates the regular token once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .types import NULL_RING, RingId
+from .wire import Commit, CommitEntry
+
+RING_SEQ_STEP = 4
+
+
+def new_commit(me: int, incarnation: int, max_ring_seq_seen: int,
+               members: list[int]) -> Commit:
+    ring = RingId(me, max_ring_seq_seen + RING_SEQ_STEP)
+    return Commit(me, incarnation, ring, 0, 0, tuple(members),
+                  tuple(CommitEntry() for _ in members))
+
+
+def acceptable(ct: Commit, me: int, live: list[int], ring_seq_floor: int) -> bool:
+    """Rotation 1 acceptance test for a node in GATHER."""
+    return (list(ct.members) == live and ct.ring.seq > ring_seq_floor
+            and ct.memb_index < len(ct.members) and ct.members[ct.memb_index] == me)
+
+
+def my_entry(ct: Commit, incarnation: int, old_ring: RingId, old_aru: int, old_high: int,
+             high_delivered: int) -> CommitEntry:
+    flg = old_aru == old_high
+    if flg and old_ring != NULL_RING:
+        for e in ct.entries[:ct.memb_index]:
+            if e.old_ring == old_ring and e.old_aru > old_aru:
+                flg = False
+                break
+    return CommitEntry(incarnation, old_ring, old_aru, high_delivered, flg)
+
+
+def with_entry(ct: Commit, me: int, incarnation: int, entry: CommitEntry) -> Commit:
+    """Write my entry at ``memb_index`` and advance it (rotation 1)."""
+    entries = list(ct.entries)
+    entries[ct.memb_index] = entry
+    return replace(ct, sender=me, incarnation=incarnation, memb_index=ct.memb_index + 1,
+                   entries=tuple(entries), token_seq=ct.token_seq + 1)
+
+
+def forwarded(ct: Commit, me: int, incarnation: int) -> Commit:
+    """The copy I forward in rotation 2."""
+    return replace(ct, sender=me, incarnation=incarnation, token_seq=ct.token_seq + 1)
+
+
+def successor(members: tuple[int, ...], me: int) -> int:
+    i = members.index(me)
+    return members[(i + 1) % len(members)]

@@ -1,0 +1,205 @@
+"""Token-ring ordering for one ring instance (PROTOCOL.md 1.3).
+
+Owns: the receive/retransmit buffer of one ring, ``my_aru``/``high_seq``/``delivered``,
+the two-visit safe point, retransmission requests (``miss_count``), flow control
+(window, max_messages, fair share, capacity guard, max_seq_gap), the aru update rule
+and fail-to-receive detection. It does not know about membership states, timers or
+where the packets it sends come from: ``visit()`` takes the packets to send through a
+callback and returns what to broadcast and the token to forward.
+
+Rules:
+* ``visit`` implements steps 1-9 and 11 of "On a TOKEN"; the caller forwards the token
+  (step 10) and delivers afterwards, so the token Send precedes the visit's Delivers.
+* A ring can be ``frozen`` (old ring during COMMIT/RECOVERY): then nothing in it changes.
+* Packets are freed only up to ``min(safe_point, delivered)``.
+* Agreed packets are deliverable at ``seq <= my_aru``, safe ones at ``seq <= safe_point``;
+  delivery never skips.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterator
+
+from .params import ProtocolParams
+from .types import NONE_NODE, RingId, Service
+from .wire import Mcast, Token
+
+
+@dataclass(slots=True)
+class VisitResult:
+    broadcasts: list[bytes] = field(default_factory=list)   # retransmissions + new packets
+    token: Token | None = None                               # to forward (None: dropped)
+    retransmitted: int = 0
+    sent_new: int = 0
+    requested: int = 0
+    fail_node: int | None = None                             # fail-to-receive culprit
+
+
+class RingState:
+    """Ordering state of one ring, from one node's point of view."""
+
+    def __init__(self, ring_id: RingId, members: tuple[int, ...], me: int) -> None:
+        self.ring_id = ring_id
+        self.members = members
+        self.me = me
+        i = members.index(me)
+        self.successor = members[(i + 1) % len(members)]
+        self.buf: dict[int, tuple[Mcast, bytes]] = {}
+        self.high_seq = 0
+        self.my_aru = 0
+        self.delivered = 0
+        self.released = 0
+        self.my_token_seq = -1
+        self.aru_prev = 0
+        self.aru_now = 0
+        self.safe_point = 0
+        self.sent_last = 0
+        self.backlog_last = 0
+        self.miss: dict[int, int] = {}
+        self.last_token: bytes | None = None
+        self.last_forward_seq = -1
+        self.origin_pkt = 0
+        self.unchanged_rotations = 0
+        self.last_visit_seq = -1
+        self.ftr_key: tuple[int, int] | None = None
+        self.ftr_count = 0
+        self.frozen = False
+        self.dropped_capacity = 0
+
+    # -- receive ---------------------------------------------------------------
+    def store(self, pkt: Mcast, data: bytes, capacity: int) -> bool:
+        """Store a packet of this ring; False if duplicate, frozen or over capacity."""
+        seq = pkt.seq
+        if self.frozen or seq <= self.released or seq in self.buf:
+            return False
+        if seq - self.released > capacity:
+            self.dropped_capacity += 1
+            return False
+        self.buf[seq] = (pkt, data)
+        if seq > self.high_seq:
+            self.high_seq = seq
+        while self.my_aru + 1 in self.buf:
+            self.my_aru += 1
+        return True
+
+    def deliverable(self) -> Iterator[Mcast]:
+        """Yield packets in seq order as they become deliverable; advances ``delivered``."""
+        while True:
+            nxt = self.delivered + 1
+            item = self.buf.get(nxt)
+            if item is None or nxt > self.my_aru:
+                return
+            pkt = item[0]
+            if pkt.service is Service.SAFE and nxt > self.safe_point:
+                return
+            self.delivered = nxt
+            yield pkt
+
+    def release(self) -> None:
+        """Free packets every member holds and I have delivered."""
+        upto = min(self.safe_point, self.delivered)
+        for s in range(self.released + 1, upto + 1):
+            self.buf.pop(s, None)
+            self.miss.pop(s, None)
+        if upto > self.released:
+            self.released = upto
+
+    def held(self, low: int, high: int) -> list[bytes]:
+        """Encoded packets I hold with seq in (low, high], in order."""
+        return [self.buf[s][1] for s in sorted(self.buf) if low < s <= high]
+
+    # -- token visit -----------------------------------------------------------
+    def visit(self, tok: Token, params: ProtocolParams, backlog: int,
+              take: Callable[[int, int], list[bytes]]) -> VisitResult:
+        """Process an accepted token of this ring (steps 2-9 and 11 of PROTOCOL.md 1.3).
+
+        ``take(n, first_seq)`` returns up to ``n`` encoded packets numbered from
+        ``first_seq``; the caller has already stored them (its own sends are never
+        delivered back to it). The returned token still needs forwarding.
+        """
+        res = VisitResult()
+        if tok.seq > self.high_seq:
+            self.high_seq = tok.seq
+        # 2. answer retransmission requests within the visit budget
+        rtr: list[int] = []
+        for s in tok.rtr:
+            if s <= self.released:
+                continue                      # every member holds it already
+            item = self.buf.get(s)
+            if item is not None and res.retransmitted < params.max_messages:
+                res.broadcasts.append(item[1])
+                res.retransmitted += 1
+            else:
+                rtr.append(s)
+        # 3. flow control
+        allowed = min(params.max_messages - res.retransmitted,
+                      params.window_size - (tok.fcc - self.sent_last))
+        total_backlog = max(1, tok.backlog - self.backlog_last + backlog)
+        fair = -(-params.window_size * backlog // total_backlog)
+        allowed = min(allowed, fair, backlog)
+        allowed = min(allowed, params.buf_capacity - (tok.seq - self.released))
+        if tok.seq - self.safe_point > params.max_seq_gap:
+            allowed = 0
+        allowed = max(0, allowed)
+        # 4. broadcast new packets
+        seq = tok.seq
+        if allowed:
+            new = take(allowed, seq + 1)
+            res.broadcasts.extend(new)
+            res.sent_new = len(new)
+            seq += len(new)
+        if seq > self.high_seq:
+            self.high_seq = seq
+        # 5. request retransmissions
+        for s in range(self.my_aru + 1, seq + 1):
+            if s in self.buf:
+                continue
+            m = self.miss.get(s, 0) + 1
+            self.miss[s] = m
+            if m >= params.miss_count and s not in rtr and len(rtr) < params.rtr_max:
+                rtr.append(s)
+                res.requested += 1
+        for s in [s for s in self.miss if s <= self.my_aru]:
+            del self.miss[s]
+        # 7. fail-to-receive (on the aru as received)
+        if tok.aru_id != NONE_NODE and tok.seq > tok.aru:
+            key = (tok.aru, tok.aru_id)
+            if key == self.ftr_key:
+                self.ftr_count += 1
+            else:
+                self.ftr_key, self.ftr_count = key, 1
+            if self.ftr_count >= params.fail_to_recv_const and tok.aru_id != self.me:
+                res.fail_node = tok.aru_id
+        else:
+            self.ftr_key, self.ftr_count = None, 0
+        # 6. aru update
+        aru, aru_id = tok.aru, tok.aru_id
+        if self.my_aru < aru or aru_id in (self.me, NONE_NODE):
+            aru = min(self.my_aru, seq)
+            aru_id = NONE_NODE if aru == seq else self.me
+        # 8. flow-control counters
+        sent_now = res.sent_new + res.retransmitted
+        fcc = max(0, tok.fcc + sent_now - self.sent_last)
+        tb = max(0, tok.backlog + backlog - self.backlog_last)
+        self.sent_last, self.backlog_last = sent_now, backlog
+        # 9. token seq
+        self.my_token_seq = tok.token_seq
+        res.token = replace(tok, sender=self.me, token_seq=tok.token_seq + 1, seq=seq, aru=aru,
+                            aru_id=aru_id, fcc=fcc, backlog=tb, rtr=tuple(rtr))
+        self.last_forward_seq = seq
+        # idle detection (used by the rep for token hold)
+        if seq == self.last_visit_seq:
+            self.unchanged_rotations += 1
+        else:
+            self.unchanged_rotations = 0
+        self.last_visit_seq = seq
+        # 11. safe point
+        self.aru_prev, self.aru_now = self.aru_now, aru
+        self.safe_point = min(self.aru_prev, self.aru_now)
+        return res
+
+    def idle(self, params: ProtocolParams) -> bool:
+        """The ring is idle enough for the rep to hold the token."""
+        return (self.unchanged_rotations >= params.seqno_unchanged_const
+                and self.safe_point == self.last_visit_seq)
