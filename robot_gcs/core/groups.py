@@ -1,0 +1,317 @@
+"""GroupEngine: Spread-style process groups on top of the ring engine (sans-IO).
+
+What it owns: the local clients of one daemon, their requests (join, leave, multicast,
+private messages, disconnect) turned into group envelopes (``group_wire``) submitted to
+the ring, and the ring's deliveries turned into ``ToClient(client, event)`` actions.
+Membership and views live in ``group_views.GroupTable``; PROTOCOL.md sections 1.5, 2, 5.
+
+Rules:
+
+* Same driver entry points as ``Engine`` (``start``, ``handle_packet``, ``handle_timer``)
+  plus the client operations; each returns the engine's Send/SetTimer/CancelTimer/Persist
+  actions, in order, interleaved with ``ToClient`` actions. Deliver is consumed here
+  (``keep_deliveries=True`` passes it through too, for checkers); DeliverConfig is
+  passed through after its client events (drivers log membership from it).
+* Every group operation goes through the total order: joins, leaves, disconnects (G_KILL)
+  and data share one order, so every daemon delivers each message in the same view.
+* All services ride the ring as AGREED, except SAFE which rides as SAFE; the weaker
+  services therefore keep FIFO and causal order and never cross a view change.
+* Multi-group messages take one position in the order and reach each local client at
+  most once. Groups are open: any client may send to any group or private name.
+* ``self_discard``: the sending client does not receive its own message.
+* ``local_payload``: a message submitted on this daemon is handed to local receivers as
+  the original object when it comes back in the order (matched by a per-daemon counter
+  carried in the envelope and the engine incarnation), everyone else gets the bytes.
+* The ring's NORMAL lane must stay closed during a state exchange: construct the engine
+  with ``EngineConfig(auto_open_lane=False)``; this class opens it when the table is
+  agreed. G_STATE goes on the CONTROL lane.
+* Bad envelopes from the ring are counted (``statistics().drops``) and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Mapping, Protocol, Sequence, Union
+
+from ..errors import Backpressure, LocalProtocolError, MalformedPacket
+from . import group_wire as gw
+from .actions import Action, Deliver, DeliverConfig
+from .events import DataMessage, Event, private_name
+from .group_views import GroupTable, Member, Out, Phase
+from .types import ConfigKind, Lane, Service, TimerId
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ToClient:
+    """Hand ``event`` to the local client ``client``."""
+
+    client: str
+    event: Event
+
+
+GroupAction = Union[Action, ToClient]
+
+
+class EngineLike(Protocol):
+    """What GroupEngine needs from the ring engine (``core.engine.Engine`` fits)."""
+
+    node_id: int
+    incarnation: int
+
+    def start(self, now: float) -> list[Action]: ...
+    def handle_packet(self, now: float, src: Any, data: bytes) -> list[Action]: ...
+    def handle_timer(self, now: float, timer_id: TimerId) -> list[Action]: ...
+    def submit(self, now: float, payload: bytes, service: Service = ...,
+               lane: Lane = ...) -> list[Action]: ...
+    def open_normal_lane(self, now: float) -> list[Action]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStats:
+    node_id: int
+    phase: str
+    clients: int
+    groups: int
+    members: int
+    views_delivered: int
+    messages_delivered: int
+    messages_sent: int
+    exchanges: int
+    pending_local_payloads: int
+    drops: tuple[tuple[str, int], ...]
+
+
+class GroupEngine:
+    """Process groups for one daemon, wrapping one ring engine."""
+
+    def __init__(self, engine: EngineLike, daemon_names: Mapping[int, str],
+                 keep_deliveries: bool = False) -> None:
+        self.engine = engine
+        self.node_id = int(engine.node_id)
+        self._names = dict(daemon_names)
+        self.daemon_name = self._names.get(self.node_id, str(self.node_id))
+        self._keep = keep_deliveries
+        self._clients: set[str] = set()
+        self._table = GroupTable(self.node_id, self._member_name)
+        self._local_objects: dict[int, Any] = {}
+        self._next_local_id = 1
+        self._drops: dict[str, int] = {}
+        self._views_delivered = 0
+        self._messages_delivered = 0
+        self._messages_sent = 0
+        self._exchanges = 0
+
+    # ------------------------------------------------------------ read side
+
+    @property
+    def table(self) -> GroupTable:
+        return self._table
+
+    @property
+    def clients(self) -> tuple[str, ...]:
+        return tuple(sorted(self._clients))
+
+    def private_name(self, client: str) -> str:
+        return private_name(client, self.daemon_name)
+
+    def statistics(self) -> GroupStats:
+        return GroupStats(self.node_id, self._table.phase.value, len(self._clients),
+                          self._table.group_count, self._table.member_count,
+                          self._views_delivered, self._messages_delivered, self._messages_sent,
+                          self._exchanges, len(self._local_objects),
+                          tuple(sorted(self._drops.items())))
+
+    def _member_name(self, member: Member) -> str:
+        node, client = member
+        return private_name(client, self._names.get(node, str(node)))
+
+    # ------------------------------------------------------------ driver entry points
+
+    def start(self, now: float) -> list[GroupAction]:
+        return self.on_engine_actions(now, self.engine.start(now))
+
+    def handle_packet(self, now: float, src: Any, data: bytes) -> list[GroupAction]:
+        return self.on_engine_actions(now, self.engine.handle_packet(now, src, data))
+
+    def handle_timer(self, now: float, timer_id: TimerId) -> list[GroupAction]:
+        return self.on_engine_actions(now, self.engine.handle_timer(now, timer_id))
+
+    def on_engine_actions(self, now: float, actions: Sequence[Action]) -> list[GroupAction]:
+        """Consume the engine's deliveries; pass everything else through, in order."""
+        out: list[GroupAction] = []
+        for a in actions:
+            if isinstance(a, Deliver):
+                if self._keep:
+                    out.append(a)
+                self._on_deliver(now, a, out)
+            elif isinstance(a, DeliverConfig):
+                out.append(a)
+                self._on_config(now, a, out)
+            else:
+                out.append(a)
+        return out
+
+    # ------------------------------------------------------------ client operations
+
+    def client_connect(self, now: float, client: str) -> list[GroupAction]:
+        """Register a local client; its private name is ``#client#daemon``."""
+        gw.check_client_name(client)
+        if len(self.private_name(client).encode("utf-8")) > gw.MAX_NAME_BYTES:
+            raise LocalProtocolError(
+                f"private name {self.private_name(client)!r} exceeds {gw.MAX_NAME_BYTES} bytes")
+        if client in self._clients:
+            raise LocalProtocolError(f"client {client!r} is already connected to this daemon")
+        self._clients.add(client)
+        self._table.client_connected(client)
+        return []
+
+    def client_join(self, now: float, client: str, group: str) -> list[GroupAction]:
+        self._check_client(client)
+        gw.check_group_name(group)
+        return self._submit(now, gw.encode(gw.GJoin(group, self.node_id, client)), Service.AGREED)
+
+    def client_leave(self, now: float, client: str, group: str) -> list[GroupAction]:
+        self._check_client(client)
+        gw.check_group_name(group)
+        return self._submit(now, gw.encode(gw.GLeave(group, self.node_id, client)), Service.AGREED)
+
+    def client_disconnect(self, now: float, client: str) -> list[GroupAction]:
+        """The client went away: it gets nothing more and leaves all its groups."""
+        self._check_client(client)
+        self._clients.discard(client)
+        self._table.client_gone(client)
+        return self._submit(now, gw.encode(gw.GKill(self.node_id, client)), Service.AGREED)
+
+    def client_multicast(self, now: float, client: str, groups: Sequence[str] | str,
+                         payload: bytes, service: Service = Service.AGREED, msg_type: int = 0,
+                         self_discard: bool = False,
+                         local_payload: Any = None) -> list[GroupAction]:
+        """One message to one or several groups (or private names), one order position."""
+        self._check_client(client)
+        targets = (groups,) if isinstance(groups, str) else tuple(groups)
+        if not targets:
+            raise LocalProtocolError("a multicast needs at least one group")
+        for t in targets:
+            gw.check_target_name(t)
+        targets = tuple(dict.fromkeys(targets))
+        if not isinstance(payload, (bytes, bytearray, memoryview)):
+            raise LocalProtocolError(f"payload must be bytes (got {type(payload).__name__})")
+        service = Service(service)
+        local_id = 0
+        if local_payload is not None:
+            local_id = self._next_local_id
+            self._next_local_id = self._next_local_id % 0xFFFFFFFF + 1
+        data = gw.encode(gw.GData(self.node_id, client, service, targets, bytes(payload),
+                                  msg_type, self_discard, local_id))
+        actions = self._submit(now, data, service.ring_service)
+        if local_id:
+            self._local_objects[local_id] = local_payload
+        self._messages_sent += 1
+        return actions
+
+    def client_send_private(self, now: float, client: str, private_name: str, payload: bytes,
+                            service: Service = Service.AGREED, msg_type: int = 0,
+                            local_payload: Any = None) -> list[GroupAction]:
+        """A message to one member's private name ``#client#daemon``."""
+        if gw.split_private_name(private_name) is None:
+            raise LocalProtocolError(f"{private_name!r} is not a private name #client#daemon")
+        return self.client_multicast(now, client, (private_name,), payload, service, msg_type,
+                                     False, local_payload)
+
+    def _check_client(self, client: str) -> None:
+        if client not in self._clients:
+            raise LocalProtocolError(f"unknown client {client!r}: call client_connect first")
+
+    def _submit(self, now: float, data: bytes, service: Service,
+                lane: Lane = Lane.NORMAL) -> list[GroupAction]:
+        return self.on_engine_actions(now, self.engine.submit(now, data, service, lane))
+
+    # ------------------------------------------------------------ ordered input
+
+    def _drop(self, reason: str) -> None:
+        self._drops[reason] = self._drops.get(reason, 0) + 1
+
+    def _emit(self, outs: list[Out], out: list[GroupAction]) -> None:
+        for client, ev in outs:
+            out.append(ToClient(client, ev))
+        self._views_delivered += len(outs)
+
+    def _on_deliver(self, now: float, d: Deliver, out: list[GroupAction]) -> None:
+        try:
+            msg = gw.decode(d.payload)
+        except MalformedPacket as exc:
+            log.debug("dropping bad group envelope from %s: %s", d.sender, exc)
+            self._drop(exc.reason)
+            return
+        trans = d.in_transitional
+        sender = int(d.sender)
+        if isinstance(msg, gw.GData):
+            if msg.sender_daemon != sender:
+                self._drop("g_sender_mismatch")
+                return
+            self._deliver_data(d, msg, out)
+        elif isinstance(msg, gw.GState):
+            views = self._table.state(msg, sender, trans)
+            if views is not None:
+                self._emit(views, out)
+                out.extend(self.on_engine_actions(now, self.engine.open_normal_lane(now)))
+        elif msg.daemon != sender:
+            self._drop("g_sender_mismatch")
+        elif isinstance(msg, gw.GJoin):
+            self._emit(self._table.join(msg.group, (sender, msg.client), trans), out)
+        elif isinstance(msg, gw.GLeave):
+            self._emit(self._table.leave(msg.group, (sender, msg.client), trans), out)
+        else:
+            self._emit(self._table.kill((sender, msg.client), trans), out)
+
+    def _deliver_data(self, d: Deliver, msg: gw.GData, out: list[GroupAction]) -> None:
+        payload: Any = msg.payload
+        if msg.local_id and d.sender == self.node_id and d.incarnation == self.engine.incarnation:
+            payload = self._local_objects.pop(msg.local_id, payload)
+        targets = msg.groups
+        if len(targets) == 1 and not targets[0].startswith("#"):
+            receivers: Sequence[str] = self._table.route(targets[0])
+        else:
+            seen: set[str] = set()
+            for t in targets:
+                if t.startswith("#"):
+                    pn = gw.split_private_name(t)
+                    if pn is not None and pn[1] == self.daemon_name and pn[0] in self._clients:
+                        seen.add(pn[0])
+                else:
+                    seen.update(self._table.route(t))
+            receivers = sorted(seen)
+        if not receivers:
+            return
+        skip = msg.sender_client if msg.self_discard and msg.sender_daemon == self.node_id else None
+        ev = DataMessage(self._member_name((msg.sender_daemon, msg.sender_client)), targets,
+                         msg.service, payload, msg.msg_type)
+        for c in receivers:
+            if c != skip:
+                out.append(ToClient(c, ev))
+                self._messages_delivered += 1
+
+    def _on_config(self, now: float, c: DeliverConfig, out: list[GroupAction]) -> None:
+        if c.kind is ConfigKind.TRANSITIONAL:
+            self._emit(self._table.transitional(c.members, c.left), out)
+            return
+        views, exchange = self._table.regular(c.ring_id, c.members)
+        self._emit(views, out)
+        if not exchange:
+            out.extend(self.on_engine_actions(now, self.engine.open_normal_lane(now)))
+            return
+        self._exchanges += 1
+        state = gw.encode(self._table.state_message())
+        try:
+            out.extend(self.on_engine_actions(
+                now, self.engine.submit(now, state, Service.AGREED, Lane.CONTROL)))
+        except Backpressure:
+            log.warning("could not submit the group state for %s: send queue full", c.ring_id)
+            self._drop("state_backpressure")
+
+    @property
+    def phase(self) -> Phase:
+        return self._table.phase
