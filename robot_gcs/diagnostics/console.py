@@ -62,6 +62,14 @@ def _bytes(v: float) -> str:
     return f"{v:.0f}B"
 
 
+def member_label(private: str) -> str:
+    """``#client#daemon`` -> ``client@daemon`` (shorter, reads like an address)."""
+    if private.startswith("#") and private.count("#") == 2:
+        client, daemon = private[1:].split("#")
+        return f"{client}@{daemon}"
+    return private
+
+
 def grade_text(g: Grade) -> Text:
     return Text(g.name, style=GRADE_STYLE[g])
 
@@ -74,7 +82,7 @@ def daemon_note(v: DaemonView) -> str:
     """Why a daemon has its grade, in a few words."""
     h = v.health
     if v.left:
-        return f"left ({v.left_cause or '?'}) {v.age_s:.0f}s ago"
+        return f"left: {v.left_cause or '?'}"
     if v.stale:
         return f"silent for {v.age_s:.1f}s"
     bad = [f for f in v.findings if f.grade >= Grade.WARN]
@@ -84,8 +92,8 @@ def daemon_note(v: DaemonView) -> str:
         limit = "" if f.limit is None else f"{op}{f.limit:g}"
         return f"{f.metric.replace('_', ' ')} {f.value:.3g}{limit}"
     if h.gather_reason:
-        src = f" from {h.gather_from}" if h.gather_from else ""
-        return f"last gather: {h.gather_reason}{src}"
+        src = f" {h.gather_from}" if h.gather_from else ""
+        return f"gather: {h.gather_reason}{src}"
     return ""
 
 
@@ -122,9 +130,9 @@ def ring_table(cluster: ClusterHealth, width: int) -> Table:
 def groups_table(cluster: ClusterHealth) -> Table:
     t = Table(box=None, expand=True, pad_edge=False, show_edge=False, padding=(0, 1))
     t.add_column("group", no_wrap=True, overflow="ellipsis")
-    t.add_column("members", overflow="ellipsis", no_wrap=True, ratio=1)
+    t.add_column("members", overflow="fold", ratio=1)
     for g in cluster.groups:
-        t.add_row(g.group, f"{len(g.members)}: " + " ".join(g.members))
+        t.add_row(g.group, f"{len(g.members)}: " + " ".join(member_label(m) for m in g.members))
     if not cluster.groups:
         t.add_row(Text("(none)", style="dim"), "")
     return t
@@ -221,8 +229,10 @@ class MonitorView:
                  Layout(Panel(ring_table(c, width), title="ring", title_align="left",
                               box=box.ROUNDED), name="ring", size=ring_h)]
         left = height - 1 - ring_h
-        mid_rows = max(len(c.groups), len(c.topics), 1)
-        mid_h = min(mid_rows + 3, 8)
+        groups_w = max(10, width * 4 // 9 - 4)    # the groups panel's inner width
+        group_lines = len(console.render_lines(groups_table(c), options.update(width=groups_w,
+                                                                               height=None)))
+        mid_h = min(max(group_lines, len(c.topics) + 1) + 2, max(5, left - 8))
         sess_h = min(len(c.sessions), 6) + 3
         if left >= mid_h + 5:                      # keep >= 3 event lines
             mid = Layout(name="middle", size=mid_h)

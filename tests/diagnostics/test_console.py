@@ -1,0 +1,98 @@
+"""The console renders scripted health models into a fixed-size capture console: the
+panels show members, grades and causes, and small terminals degrade gracefully."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from robot_gcs.diagnostics.collector import HealthCollector, encode_snapshot
+from robot_gcs.diagnostics.console import render_text
+from robot_gcs.diagnostics.model import (ClusterHealth, GroupHealth, MembershipEvent,
+                                         SessionHealth, TopicHealth)
+from robot_gcs.diagnostics.rules import load_rules
+
+from .helpers import T0, daemon_health
+
+UTC = dt.timezone.utc
+
+
+def scripted() -> ClusterHealth:
+    c = HealthCollector(load_rules(), source="cpu1")
+    cpu1 = daemon_health("cpu1", 1, groups=(
+        GroupHealth("control", ("#ctl#cpu2", "#planner#cpu1")),), history=(
+        MembershipEvent(T0 - 60, "cpu1", "JOIN", "1.4", ("cpu1", "cpu2", "cpu3"),
+                        "joined: cpu2,cpu3"),))
+    c.receive(encode_snapshot(cpu1), 10.0)
+    c.receive(encode_snapshot(daemon_health("cpu2", 2, loop_lag_p99_ms=35.0, topics=(
+        TopicHealth("/odom", 50.0, 12000.0, 0.35, 0.1),), sessions=(
+        SessionHealth("controller", 250, 7),))), 10.0)
+    c.receive(encode_snapshot(daemon_health("cpu3", 3)), 10.0)
+    c.on_view(("#diag#cpu1", "#diag#cpu2", "#mon1#cpu1"), ("#diag#cpu3",), "NETWORK", T0)
+    return c.cluster(10.5, T0 + 0.5)
+
+
+def rows(text: str, word: str) -> list[str]:
+    return [line for line in text.splitlines() if word in line]
+
+
+def daemon_row(text: str, name: str) -> str:
+    (row,) = [line for line in text.splitlines() if line.startswith(f"│ {name} ")]
+    return row
+
+
+def test_80x24_shows_every_panel_with_members_grades_and_causes() -> None:
+    text = render_text(scripted(), 80, 24, UTC)
+    lines = text.splitlines()
+    assert len(lines) == 24 and max(len(line) for line in lines) <= 80
+    assert "overall STALE" in lines[0] and "via cpu1" in lines[0]
+    for title in ("ring", "groups", "topics", "sessions", "membership events"):
+        assert any(f"─ {title}" in line for line in lines), title
+    cpu1 = daemon_row(text, "cpu1")
+    assert "1.8" in cpu1 and " OK " in cpu1 and "gather: JOIN cpu3" in cpu1
+    cpu2 = daemon_row(text, "cpu2")
+    assert "WARN" in cpu2 and "loop lag p99" in cpu2 and "35/8.0" in cpu2
+    cpu3 = daemon_row(text, "cpu3")
+    assert "STALE" in cpu3 and "left: NETWORK" in cpu3
+    (control,) = [r for r in rows(text, "control") if "│ control" in r]
+    assert "3: ctl@cpu2" in control        # cpu2's own "control" member is merged in
+    assert "planner@cpu1" in text and "planner@cpu2" in text
+    (odom,) = rows(text, "/odom@cpu2")
+    assert "50.0" in odom and "12k" in odom and "ERROR" in odom     # 0.35 s > 3 x 0.1 s
+    assert "cpu3" not in "".join(rows(text, "/odom"))                # stale daemon's topics drop
+    (sess,) = rows(text, "cpu2/controller")
+    assert "250" in sess and " 7 " in sess and "WARN" in sess        # 7 drops > 0, depth > 100
+    (joined,) = rows(text, "joined: cpu2,cpu3")
+    assert "JOIN" in joined and "ring 1.4" in joined
+    (gone,) = rows(text, "left the diagnostics group")
+    assert "cpu3" in gone and "NETWORK" in gone and "08:00:00" in gone
+
+
+def test_newest_events_stay_visible_when_the_log_overflows() -> None:
+    events = tuple(MembershipEvent(T0 + i, "cpu1", "JOIN", f"1.{i}", ("cpu1",), f"event {i}")
+                   for i in range(40))
+    c = HealthCollector(load_rules())
+    c.add(daemon_health("cpu1", 1, history=events[-16:]), 1.0)
+    text = render_text(c.cluster(1.0, T0), 80, 24, UTC)
+    assert "event 39" in text and "event 24" not in text
+
+
+def test_small_terminal_keeps_the_ring_panel() -> None:
+    text = render_text(scripted(), 60, 12, UTC)
+    lines = text.splitlines()
+    assert len(lines) == 12 and max(len(line) for line in lines) <= 60
+    assert any("─ ring" in line for line in lines)
+    assert not any("─ topics" in line for line in lines)
+    assert "STALE" in daemon_row(text, "cpu3") and "WARN" in daemon_row(text, "cpu2")
+    tiny = render_text(scripted(), 40, 7, UTC)
+    assert "cpu1" in tiny and len(tiny.splitlines()) == 7
+
+
+def test_wide_terminal_adds_message_rates() -> None:
+    text = render_text(scripted(), 120, 40, UTC)
+    assert "msg/s" in text and "150" in daemon_row(text, "cpu1")
+
+
+def test_an_empty_model_renders() -> None:
+    c = HealthCollector(load_rules(), source="cpu1")
+    text = render_text(c.cluster(0.0, T0), 80, 24, UTC)
+    assert "0 daemons" in text and "no membership events yet" in text

@@ -1,0 +1,146 @@
+"""Snapshots: statistics() records become health snapshots with rates and percentiles,
+survive the trip over the diagnostics group, and junk from the network is dropped."""
+
+from __future__ import annotations
+
+import enum
+import zlib
+from types import SimpleNamespace
+
+from hypothesis import given, settings, strategies as st
+
+from robot_gcs.core.types import GatherReason, MemberState, RingId
+from robot_gcs.core.events import Cause
+from robot_gcs.diagnostics.collector import HealthCollector, MAGIC, decode_snapshot, encode_snapshot
+from robot_gcs.diagnostics.health import StatsSampler, percentile
+from robot_gcs.diagnostics.rules import load_rules
+from robot_gcs.diagnostics.topics import topic_records
+
+from .helpers import T0, daemon_health
+
+
+def engine_stats(**kw: object) -> SimpleNamespace:
+    base: dict[str, object] = dict(
+        node_id=2, incarnation=5, state=MemberState.OPERATIONAL, ring_id=RingId(1, 12),
+        members=(1, 2, 3), gather_reason=GatherReason.TOKEN_LOSS, gather_from=3,
+        state_since=90.0, gathers=4, configs_installed=3, token_rotations=10,
+        rotation_time_last=0.030, packets_sent=1000, packets_received=2000,
+        retransmits_sent=10, delivered_msgs=500, delivered_bytes=50_000, send_queue_len=2,
+        drops=(("bad_mac", 3),))
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def daemon_stats(engine: SimpleNamespace, **kw: object) -> SimpleNamespace:
+    base: dict[str, object] = dict(
+        name="cpu2", engine=engine, uptime=42.0,
+        loop_lag=SimpleNamespace(worst=0.012, p50=0.0002, p99=0.0015),
+        sessions=(SimpleNamespace(name="planner", queue_depth=4, dropped=1),),
+        dropped_packets=(("bad_mac", 3), ("recv_error", 1)),
+        membership=(SimpleNamespace(time=T0 - 2, cause=Cause.NETWORK, ring_id=(1, 12),
+                                    members=("cpu1", "cpu2"), joined=(), left=("cpu3",)),))
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+NAMES = {1: "cpu1", 2: "cpu2", 3: "cpu3"}
+
+
+def test_daemon_statistics_become_a_snapshot_with_names_rates_and_history() -> None:
+    s = StatsSampler()
+    first = s.sample(daemon_stats(engine_stats()), now=100.0, wall=T0, node_names=NAMES)
+    assert first.name == "cpu2" and first.state == "OPERATIONAL" and first.ring_id == "1.12"
+    assert first.members == ("cpu1", "cpu2", "cpu3")
+    assert first.gather_reason == "TOKEN_LOSS" and first.gather_from == "cpu3"
+    assert first.time_in_state_s == 10.0
+    assert first.loop_lag_worst_ms == 12.0 and first.loop_lag_p99_ms == 1.5
+    assert dict(first.drops) == {"bad_mac": 3, "recv_error": 1}     # daemon list, not doubled
+    assert first.sessions[0].queue_depth == 4 and first.sessions[0].drops == 1
+    (ev,) = first.history
+    assert (ev.cause, ev.daemon, ev.ring_id, ev.members) == ("NETWORK", "cpu2", "1.12",
+                                                              ("cpu1", "cpu2"))
+    assert "left: cpu3" in ev.detail and ev.time == T0 - 2
+    assert first.retransmits_per_s == 0.0                      # no previous sample yet
+
+    second = s.sample(daemon_stats(engine_stats(
+        token_rotations=12, rotation_time_last=0.050, retransmits_sent=30, delivered_msgs=700,
+        delivered_bytes=70_000, packets_sent=1500, packets_received=2500,
+        drops=(("bad_mac", 5),)), dropped_packets=(("bad_mac", 5), ("recv_error", 1))),
+        now=102.0, wall=T0 + 2, node_names=NAMES)
+    assert second.retransmits_per_s == 10.0
+    assert second.delivered_msgs_per_s == 100.0 and second.delivered_bytes_per_s == 10_000.0
+    assert second.packets_per_s == 500.0
+    assert second.drops_per_s == 1.0
+    assert second.rotation_p50_ms is not None and 30.0 <= second.rotation_p50_ms <= 50.0
+    assert second.rotation_p99_ms == 50.0
+
+
+def test_a_bare_engine_stats_record_is_enough() -> None:
+    h = StatsSampler("cpu9").sample(engine_stats(), now=95.0, wall=T0)
+    assert h.name == "cpu9" and h.members == ("node1", "node2", "node3")
+    assert dict(h.drops) == {"bad_mac": 3} and h.loop_lag_p99_ms is None
+
+
+def test_monotonic_history_times_are_moved_to_the_wall_clock() -> None:
+    stats = daemon_stats(engine_stats(), membership=(
+        SimpleNamespace(time=98.0, cause=Cause.JOIN, ring_id=RingId(1, 4), members=(1, 2),
+                        joined=(2,), left=()),))
+    (ev,) = StatsSampler().sample(stats, now=100.0, wall=T0, node_names=NAMES).history
+    assert ev.time == T0 - 2.0 and ev.cause == "JOIN" and "joined: cpu2" in ev.detail
+
+
+def test_percentile_nearest_rank() -> None:
+    assert percentile([], 0.5) is None
+    assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
+    assert percentile(range(100), 0.99) == 98
+
+
+def test_topic_records_fold_endpoints_per_topic() -> None:
+    class Role(enum.Enum):
+        X = 1
+    eps = [SimpleNamespace(topic="/odom", role="sub", count=10, dropped=2, deadline_misses=1,
+                           last_age=0.5, rate_hz=49.0),
+           SimpleNamespace(topic="/odom", role="sub", count=12, dropped=0, deadline_misses=0,
+                           last_age=0.1, rate_hz=50.0),
+           SimpleNamespace(topic="/odom", role="pub", count=99, dropped=0, deadline_misses=0,
+                           last_age=0.0, rate_hz=99.0),
+           SimpleNamespace(topic="/plan", role="pub", count=3, dropped=0, deadline_misses=0,
+                           last_age=2.0, rate_hz=1.0)]
+    odom, plan = topic_records(eps)
+    assert (odom.topic, odom.rate_hz, odom.age_s, odom.drops, odom.deadline_misses) == \
+        ("/odom", 50.0, 0.1, 2, 1)
+    assert (plan.topic, plan.rate_hz, plan.age_s) == ("/plan", 1.0, 2.0)
+
+
+def test_snapshot_round_trip_is_exact_and_small() -> None:
+    h = daemon_health("cpu1", 1)
+    data = encode_snapshot(h)
+    assert decode_snapshot(data) == h
+    assert len(data) < 600        # one datagram, even with sessions, topics and history
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_bytes_are_counted_and_dropped(data: bytes) -> None:
+    c = HealthCollector(load_rules())
+    for payload in (data, MAGIC + data, MAGIC + zlib.compress(data)):
+        assert c.receive(payload, 1.0) is False
+    assert c.malformed == 3 and c.cluster(1.0, T0).daemons == ()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_corrupted_snapshots_never_raise(data: st.DataObject) -> None:
+    good = bytearray(encode_snapshot(daemon_health("cpu1", 1)))
+    i = data.draw(st.integers(0, len(good) - 1))
+    good[i] ^= data.draw(st.integers(1, 255))
+    c = HealthCollector(load_rules())
+    c.receive(bytes(good), 1.0)            # either accepted or counted, never raised
+    assert c.malformed + c.received == 1
+
+
+def test_wrong_schema_is_rejected() -> None:
+    import json
+    bad = MAGIC + zlib.compress(json.dumps({"schema": 99, "daemon": {}}).encode())
+    c = HealthCollector(load_rules())
+    assert not c.receive(bad, 1.0) and c.malformed == 1
