@@ -58,6 +58,7 @@ class Sample:
     stamp: float
     value: Any
     handover: bool = False
+    size: int = 0           # body bytes (not on the wire; for bandwidth statistics)
 
 
 def encode_envelope(sample: Sample, body: bytes) -> bytes:
@@ -76,7 +77,7 @@ def decode_envelope(data: bytes) -> tuple[Sample, memoryview]:
     magic, flags, fp, pub_id, seq, stamp = ENVELOPE.unpack_from(data, 0)
     if magic != ENVELOPE_MAGIC:
         raise MalformedPacket("topic_magic", f"0x{magic:02x}")
-    hdr = Sample(fp, pub_id, seq, stamp, None, bool(flags & FLAG_HANDOVER))
+    hdr = Sample(fp, pub_id, seq, stamp, None, bool(flags & FLAG_HANDOVER), len(data) - ENVELOPE.size)
     return hdr, memoryview(data)[ENVELOPE.size:]
 
 

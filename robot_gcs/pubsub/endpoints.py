@@ -70,6 +70,8 @@ class TopicStats:
     last_age: float | None    # seconds since the last message (None: never)
     rate_hz: float            # over the recent arrival window
     last_error: str = ""
+    bytes: int = 0            # message body bytes published / received
+    deadline: float | None = None
 
 
 class Publisher:
@@ -85,6 +87,7 @@ class Publisher:
         self.publisher_id = rng.getrandbits(32)
         self.seq = 0
         self.count = 0
+        self.bytes = 0
         self.last_sample: Sample | None = None
         self.last_body: bytes | None = None
         self.handovers = 0
@@ -99,9 +102,10 @@ class Publisher:
         body = self.codec.encode(value)
         self.seq += 1
         sample = Sample(self.codec.fingerprint, self.publisher_id, self.seq,
-                        self.node.wall_clock(), value)
+                        self.node.wall_clock(), value, False, len(body))
         self.node._send_sample(self, sample, body)
         self.count += 1
+        self.bytes += len(body)
         self._times.append(self.node.clock())
         if self.qos.latched:
             self.last_sample = sample
@@ -110,7 +114,8 @@ class Publisher:
     def statistics(self, now: float) -> TopicStats:
         return TopicStats(self.topic, "pub", self.node.name, type_path(self.msg_type),
                           self.qos.service.name.lower(), self.count, 0, 0, 0,
-                          (now - self._times[-1]) if self._times else None, _rate(self._times), "")
+                          (now - self._times[-1]) if self._times else None, _rate(self._times), "",
+                          self.bytes, None)
 
     def destroy(self) -> None:
         self.node._remove_publisher(self)
@@ -133,6 +138,7 @@ class Subscription:
         self.raw_sample = raw_sample      # callback gets the Sample, not just the value
         self.pending: collections.deque[list] = collections.deque()
         self.count = 0
+        self.bytes = 0
         self.dropped = 0
         self.type_errors = 0
         self.deadline_misses = 0
@@ -167,6 +173,7 @@ class Subscription:
         if last is None or sample.seq > last:
             self._seen[key2] = sample.seq
         self.last_seen = now
+        self.bytes += sample.size
         self.ever_seen = True
         self.deadline_flagged = False
         self._times.append(now)
@@ -203,7 +210,7 @@ class Subscription:
                           self.qos.service.name.lower(), self.count, self.dropped,
                           self.type_errors, self.deadline_misses,
                           (now - self.last_seen) if self.ever_seen else None,
-                          _rate(self._times), self.last_error)
+                          _rate(self._times), self.last_error, self.bytes, self.qos.deadline)
 
     def destroy(self) -> None:
         self.node._remove_subscription(self)

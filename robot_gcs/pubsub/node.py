@@ -317,7 +317,7 @@ class Node:
                         self.bad_messages += 1
                         continue
                     sample = Sample(hdr.fingerprint, hdr.publisher_id, hdr.seq, hdr.stamp,
-                                    value, hdr.handover)
+                                    value, hdr.handover, hdr.size)
                 entry = [sub, sample, True]
                 self._queue.append(entry)
                 sub.enqueue(entry)
@@ -331,7 +331,7 @@ class Node:
             if pub.topic == topic and pub.qos.latched and pub.last_sample is not None \
                     and pub.last_body is not None:
                 s = pub.last_sample
-                handover = Sample(s.fingerprint, s.publisher_id, s.seq, s.stamp, s.value, True)
+                handover = Sample(s.fingerprint, s.publisher_id, s.seq, s.stamp, s.value, True, s.size)
                 pub.handovers += 1
                 self._send_sample(pub, handover, pub.last_body)
 

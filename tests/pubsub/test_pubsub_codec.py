@@ -121,7 +121,7 @@ def test_truncated_and_trailing_bytes_are_malformed() -> None:
 
 
 def test_envelope_round_trip_and_rejects_junk() -> None:
-    s = Sample(codec_for(Pose).fingerprint, 0xdeadbeef, 42, 1234.5, None, True)
+    s = Sample(codec_for(Pose).fingerprint, 0xdeadbeef, 42, 1234.5, None, True, 4)
     hdr, body = decode_envelope(encode_envelope(s, b"BODY"))
     assert hdr == s and bytes(body) == b"BODY"
     with pytest.raises(MalformedPacket):
