@@ -7,8 +7,9 @@
 * Controller (cpu1 active, cpu2 hot standby): a 100 Hz loop steering to the goal; only
   the member elected by ``ActiveStandby`` from the agreed views of the ``ctl`` group
   publishes Commands. A standby that becomes active continues at the last step it saw.
-* Safety (cpu3): publishes an EStop (SAFE, latched) after ``estop_after_s`` seconds or
-  when odometry misses its deadline ``estop_on_silence`` times.
+* Safety (cpu3): publishes an EStop (SAFE, latched) after ``estop_after_s`` seconds,
+  when odometry misses its deadline ``estop_on_silence`` times, or when the file
+  ``estop_file`` appears (a simulated e-stop button).
 
 Every component watches /cmd and /estop in delivery order: commands ordered after the
 e-stop are ignored by everyone, and each records the step of the last command it saw
@@ -233,7 +234,7 @@ class Controller(DemoComponent):
 class Safety(DemoComponent):
     publishes = ("/estop",)
     subscribes = ("/odom", "/cmd", "/estop")
-    params = {**COMMON, "estop_after_s": None, "estop_on_silence": 0}
+    params = {**COMMON, "estop_after_s": None, "estop_on_silence": 0, "estop_file": None}
 
     def __init__(self, node: Any, params: Mapping[str, Any]) -> None:
         super().__init__(node, params)
@@ -244,6 +245,13 @@ class Safety(DemoComponent):
         after = self.config.get("estop_after_s")
         if after is not None:
             self.timer = node.create_timer(float(after), self.timeout)
+        if self.config.get("estop_file"):
+            node.create_timer(0.05, self.check_button)
+
+    def check_button(self) -> None:
+        """The simulated e-stop button: pressed when ``estop_file`` exists."""
+        if not self.sent and os.path.exists(str(self.config["estop_file"])):
+            self.trigger("e-stop button")
 
     def trigger(self, reason: str) -> None:
         if not self.sent:
