@@ -2,7 +2,7 @@
 
 Layers (arrows point down): ``model`` (frozen values) <- ``rules`` (YAML thresholds ->
 grades) <- ``health`` (statistics() -> snapshot) / ``collector`` (snapshots from the
-``#diag`` group -> graded ``ClusterHealth``) <- ``publisher`` (one per daemon, in its
+``diag:health`` group -> graded ``ClusterHealth``) <- ``publisher`` (one per daemon, in its
 process) / ``attach`` (a console's session) <- ``console`` (rich renderables, the only
 rich importer besides the commands) <- ``monitor_command`` / ``status_command``.
 ``status`` defines the stable ``robot-gcs status --json`` document.
@@ -12,12 +12,13 @@ from .collector import DIAG_GROUP, HealthCollector, decode_snapshot, encode_snap
 from .health import StatsSampler
 from .model import (ClusterHealth, DaemonHealth, DaemonView, Grade, GroupHealth,
                     MembershipEvent, SessionHealth, TopicHealth)
-from .publisher import HealthPublisher, health_of, register_topic_source, unregister_topic_source
+from .publisher import (HealthPublisher, ensure_publisher, health_of, register_topic_source,
+                        unregister_topic_source)
 from .rules import RuleSet, load_rules, parse_rules
 
 __all__ = [
     "DIAG_GROUP", "HealthCollector", "decode_snapshot", "encode_snapshot", "StatsSampler",
     "ClusterHealth", "DaemonHealth", "DaemonView", "Grade", "GroupHealth", "MembershipEvent",
-    "SessionHealth", "TopicHealth", "HealthPublisher", "health_of", "register_topic_source",
+    "SessionHealth", "TopicHealth", "HealthPublisher", "ensure_publisher", "health_of", "register_topic_source",
     "unregister_topic_source", "RuleSet", "load_rules", "parse_rules",
 ]

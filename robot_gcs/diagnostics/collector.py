@@ -3,7 +3,8 @@
 Owns the snapshot wire format and ``HealthCollector``.
 
 * Every daemon's ``HealthPublisher`` multicasts its ``DaemonHealth`` to the reserved group
-  ``DIAG_GROUP`` ("#diag") as ``MAGIC`` + zlib(compact JSON), with ``msg_type = MSG_TYPE``.
+  ``DIAG_GROUP`` ("diag:health") as ``MAGIC`` + zlib(compact JSON), with
+  ``msg_type = MSG_TYPE``. (Group names starting with "#" are private names.)
   Its session's client name is ``PUBLISHER_CLIENT``, so its private name is
   ``#diag#<daemon>``; any other member of the group is a listener (a console).
 * ``HealthCollector`` keeps the newest snapshot per daemon and when it arrived (on the
@@ -31,7 +32,7 @@ from .model import (SCHEMA_VERSION, ClusterHealth, DaemonHealth, DaemonView, Gro
                     to_jsonable, worst, Grade)
 from .rules import RuleSet
 
-DIAG_GROUP = "#diag"
+DIAG_GROUP = "diag:health"
 PUBLISHER_CLIENT = "diag"
 MSG_TYPE = 0x4447
 MAGIC = b"RGH1"
@@ -176,7 +177,7 @@ class HealthCollector:
         groups: dict[str, set[str]] = {}
         for h in fresh:
             for g in h.groups:
-                if g.group.startswith("#") and not self.show_reserved_groups:
+                if g.group == DIAG_GROUP and not self.show_reserved_groups:
                     continue
                 groups.setdefault(g.group, set()).update(g.members)
         events = tuple(self._events[k] for k in sorted(self._events,

@@ -9,8 +9,8 @@ into the snapshot because snapshots cross machines).
 
 The statistics record is read by duck typing (``getattr`` with fallbacks), so this
 module depends only on field names: the daemon record (task D: ``name``, ``engine``,
-``loop_lag_worst``/``loop_lag_p99`` in seconds, ``sessions``, ``dropped``, ``uptime``,
-``history``, ``groups``, ``node_names``) wrapping the engine's ``EngineStats``
+``loop_lag`` (worst, p99 in seconds), ``sessions``, ``dropped_packets``, ``uptime``,
+``membership`` history, ``group_table`` ((group, members), ...), ``node_names``) wrapping the engine's ``EngineStats``
 (``core/stats.py``: node_id, incarnation, state, ring_id, members, gather_reason,
 gather_from, state_since, gathers, configs_installed, token_rotations,
 rotation_time_last, packets_sent/received, retransmits_sent, delivered_msgs/bytes,
@@ -108,11 +108,13 @@ class StatsSampler:
 
     # -------------------------------------------------------------- sampling
     def sample(self, stats: Any, now: float, wall: float, topics: Iterable[Any] = (),
-               node_names: Mapping[int, str] | None = None) -> DaemonHealth:
+               node_names: Mapping[int, str] | None = None,
+               group_table: Any = None) -> DaemonHealth:
         """One snapshot from ``stats`` taken at ``now`` (monotonic) / ``wall`` (epoch).
 
         ``topics``: per-topic records (``topics.topic_records``); ``node_names``: node id ->
-        daemon name, when the statistics record does not carry it.
+        daemon name and ``group_table``: ((group, members), ...), when the statistics
+        record does not carry them.
         """
         eng = _get(stats, "engine", default=None)
         if eng is None:
@@ -178,7 +180,7 @@ class StatsSampler:
             sampled_at=wall,
             sessions=self._sessions(stats),
             topics=self._topics(topics, now),
-            groups=self._groups(stats),
+            groups=self._groups(stats if group_table is None else {"group_table": group_table}),
             history=self._history(stats, names, name, now, wall),
         )
         self._prev, self._prev_now = cur, now
@@ -196,11 +198,15 @@ class StatsSampler:
         return tuple(sorted(out, key=lambda s: s.name))
 
     def _groups(self, stats: Any) -> tuple[GroupHealth, ...]:
-        raw = _get(stats, "groups", default=())
-        items = raw.items() if isinstance(raw, Mapping) else raw
+        """The group table: ``group_table`` = ((group, (private names...)), ...) or a mapping."""
+        raw = _get(stats, "group_table", default=())
+        if isinstance(raw, Mapping):
+            raw = tuple(raw.items())
+        if not isinstance(raw, (tuple, list)):
+            return ()
         out = []
-        for g in items:
-            if isinstance(g, tuple) and len(g) == 2 and isinstance(g[0], str):
+        for g in raw:
+            if isinstance(g, (tuple, list)) and len(g) == 2 and isinstance(g[0], str):
                 gname, members = g
             else:
                 gname = _get(g, "group", "name", default="?")

@@ -7,12 +7,12 @@ source registry (``register_topic_source``).
 How it works:
 
 * The publisher opens ONE in-process session on its daemon (client name ``diag``, so its
-  private name is ``#diag#<daemon>``), joins ``#diag`` and runs one thread. The thread
+  private name is ``#diag#<daemon>``), joins ``DIAG_GROUP`` and runs one thread. The thread
   blocks in ``session.receive(timeout)`` until the next sample is due (no sleeping):
   group views tell it who listens, snapshots from other daemons go to its collector.
 * Every ``sample_period`` it reads ``daemon.statistics()`` into a ``StatsSampler`` (the
   rotation-time window and the counter rates need regular samples). Every ``period`` it
-  multicasts the snapshot to ``#diag`` -- but only while a listener (a member of ``#diag``
+  multicasts the snapshot to ``DIAG_GROUP`` -- but only while a listener (a member of the group
   that is not a publisher, i.e. a console) is in the group's view. An idle ring without a
   console gets no diagnostics traffic at all; a console adds one message per daemon per
   period (measure it with ``robot-gcs status --load``). A new listener gets a snapshot
@@ -89,10 +89,38 @@ def node_names_of(daemon: Any) -> dict[int, str]:
     return out
 
 
+def group_table_of(daemon: Any, timeout: float = 1.0) -> Any:
+    """The daemon's group table ((group, members), ...), read on the daemon thread.
+
+    Uses the group layer's ``table.snapshot()`` if it has one (None otherwise); the read is
+    posted with ``daemon.loop.call_soon_threadsafe`` because only the daemon thread may
+    touch the engine.
+    """
+    table = getattr(getattr(daemon, "engine", None), "table", None)
+    snap = getattr(table, "snapshot", None)
+    loop = getattr(daemon, "loop", None)
+    if not callable(snap) or loop is None:
+        return None
+    if loop.in_loop_thread():
+        return snap()
+    box: list[Any] = []
+    done = threading.Event()
+
+    def read() -> None:
+        try:
+            box.append(snap())
+        finally:
+            done.set()
+    loop.call_soon_threadsafe(read)
+    done.wait(timeout)
+    return box[0] if box else None
+
+
 def sample_daemon(daemon: Any, sampler: StatsSampler, now: float, wall: float) -> DaemonHealth:
     stats = daemon.statistics()
+    table = None if getattr(stats, "group_table", None) is not None else group_table_of(daemon)
     return sampler.sample(stats, now, wall, topic_records(_topics_of(daemon)),
-                          node_names=node_names_of(daemon))
+                          node_names=node_names_of(daemon), group_table=table)
 
 
 def health_of(daemon: Any, rules: RuleSet | None = None) -> ClusterHealth:
@@ -112,6 +140,13 @@ def health_of(daemon: Any, rules: RuleSet | None = None) -> ClusterHealth:
     collector = HealthCollector(rules or load_rules(), source=daemon_name(daemon))
     collector.add(sample_daemon(daemon, sampler, now, wall), now)
     return collector.cluster(now, wall)
+
+
+def ensure_publisher(daemon: Any, period: float = 1.0) -> "HealthPublisher":
+    """The daemon's running publisher, started if it has none (one per daemon)."""
+    with _lock:
+        pub = _publishers.get(daemon)
+    return pub if pub is not None else HealthPublisher(daemon, period).start()
 
 
 class HealthPublisher:

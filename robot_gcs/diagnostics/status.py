@@ -24,7 +24,7 @@ how long ago this daemon's snapshot reached the reporting daemon. Unknown number
           "retransmits_per_s": 0.0, "delivered_msgs_per_s": 120.0,
           "delivered_bytes_per_s": 9600.0, "packets_per_s": 310.0,
           "drops": {"bad_mac": 2}, "send_queue_len": 0,
-          "findings": [{"metric": "loop_lag_p99_ms", "subject": "cpu1",
+          "findings": [{"metric": "loop_lag_p99_ms",   # what is WARN or worse, and why "subject": "cpu1",
                         "value": 35.0, "grade": "WARN", "limit": 20.0}]
       }],
       "groups": [{"group": "control", "members": ["#ctl#cpu1", "#planner#cpu2"]}],
@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import ClusterHealth, to_jsonable
+from .model import ClusterHealth, Grade, to_jsonable
 
 STATUS_SCHEMA_ID = "robot_gcs.status/1"
 
@@ -111,7 +111,7 @@ def status_document(cluster: ClusterHealth) -> dict[str, Any]:
             "delivered_msgs_per_s": h.delivered_msgs_per_s,
             "delivered_bytes_per_s": h.delivered_bytes_per_s, "packets_per_s": h.packets_per_s,
             "drops": dict(h.drops), "send_queue_len": h.send_queue_len,
-            "findings": [to_jsonable(f) for f in v.findings],
+            "findings": [to_jsonable(f) for f in v.findings if f.grade > Grade.OK],
         })
     return {
         "schema": STATUS_SCHEMA_ID,

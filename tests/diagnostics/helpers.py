@@ -17,7 +17,7 @@ def daemon_health(name: str, node_id: int, **overrides: object) -> DaemonHealth:
         sessions=(SessionHealth("planner", 3, 0),),
         topics=(TopicHealth("/odom", 50.0, 12000.0, 0.02, 0.1),),
         groups=(GroupHealth("control", (f"#planner#{name}",)),
-                GroupHealth("#diag", (f"#diag#{name}",))),
+                GroupHealth("diag:health", (f"#diag#{name}",))),
         history=(MembershipEvent(T0 - 5, name, "JOIN", "1.8", ("cpu1", "cpu2", "cpu3"),
                                  "joined: cpu3"),))
     fields.update(overrides)

@@ -81,7 +81,7 @@ def test_events_are_merged_deduplicated_and_time_ordered() -> None:
 def test_groups_are_merged_from_fresh_daemons_and_reserved_groups_hidden() -> None:
     c = HealthCollector(load_rules())
     c.add(daemon_health("cpu1", 1, groups=(GroupHealth("control", ("#a#cpu1",)),
-                                           GroupHealth("#diag", ("#diag#cpu1",)))), 1.0)
+                                           GroupHealth("diag:health", ("#diag#cpu1",)))), 1.0)
     c.add(daemon_health("cpu2", 2, groups=(GroupHealth("control", ("#b#cpu2",)),)), 1.0)
     c.add(daemon_health("cpu3", 3, groups=(GroupHealth("old", ("#c#cpu3",)),)), -5.0)  # stale
     cl = c.cluster(1.0, T0)
