@@ -1,0 +1,687 @@
+"""``robot-gcs bench``: latency and throughput of the real stack (like Spread's spflooder).
+
+Theory of operation
+-------------------
+Three scenarios, each a list of ``BenchRow`` (median and p99 latency, msgs/s, MB/s):
+
+* ``embedded``: a one-daemon ring inside this process. *rtt*: a session multicasts to a
+  group only it has joined and waits for its own message (submit -> ring -> delivery);
+  *one-way*: another in-process session receives in its own thread, latency measured from
+  the ``multicast()`` call to ``receive()`` returning, one message in flight at a time.
+  Repeated with a pure-Python CPU-bound thread running in this process (``+cpu``).
+* ``socket``: the same through Unix-socket sessions to a daemon running as a separate
+  process (``robot-gcs daemon``; its ``ready`` line is awaited).
+* ``ring``: N daemons, each embedded in its own worker process on loopback (spawned,
+  driven over a pipe). *flood*: every worker sends ``count`` messages of each size and
+  service while receiving everybody's; throughput is all messages over the time from the
+  first start to the last delivery anywhere; latency is send -> delivery at every daemon
+  (``time.monotonic_ns`` is one clock for all processes on Linux). *rtt*: ping-pong
+  between two daemons at light load, with and without a CPU-bound thread in the pinger's
+  process. *kill*: one worker is SIGKILLed; the survivors report when their group view
+  without it (cause NETWORK) arrived.
+
+Every loop is bounded by a count and by a deadline; a row that hits the deadline says so
+(``note``). Figures are reported, never asserted; ``report_targets`` compares them with the
+project's targets. ``--json`` prints the rows and the environment as one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import multiprocessing.connection
+import os
+import platform
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..core.events import Cause, DataMessage, GroupView
+from ..core.types import Service
+from ..errors import Backpressure, GcsError
+
+SIZES = (100, 1000, 10_000, 100_000)
+_TS = struct.Struct("!qI")          # monotonic_ns at send, sender-local seq
+
+
+class BenchError(GcsError):
+    """A benchmark could not run (daemon did not start, message lost, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BenchRow:
+    scenario: str           # embedded / socket / ring
+    test: str               # rtt, one-way, flood, kill, ...
+    service: str
+    size: int               # payload bytes
+    count: int              # messages measured
+    seconds: float
+    msgs_per_s: float
+    mb_per_s: float
+    p50_us: float | None
+    p99_us: float | None
+    note: str = ""
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return s[min(len(s) - 1, int(len(s) * q))]
+
+
+def _row(scenario: str, test: str, service: Service | str, size: int, lat_s: list[float],
+         count: int, seconds: float, note: str = "") -> BenchRow:
+    rate = count / seconds if seconds > 0 else 0.0
+    p50, p99 = _pct(lat_s, 0.5), _pct(lat_s, 0.99)
+    return BenchRow(scenario, test, service.name if isinstance(service, Service) else service,
+                    size, count, round(seconds, 4), round(rate, 1), round(rate * size / 1e6, 3),
+                    None if p50 is None else round(p50 * 1e6, 1),
+                    None if p99 is None else round(p99 * 1e6, 1), note)
+
+
+def _payload(size: int, seq: int) -> bytes:
+    head = _TS.pack(time.monotonic_ns(), seq)
+    return head + bytes(max(0, size - len(head)))
+
+
+def _own(s: Any, timeout: float) -> DataMessage:
+    end = time.monotonic() + timeout
+    while True:
+        ev = s.receive(timeout=max(0.0, end - time.monotonic()))
+        if ev is None:
+            raise BenchError(f"{s.private_name}: own message not back within {timeout}s")
+        if isinstance(ev, DataMessage) and ev.sender == s.private_name:
+            return ev
+
+
+def _view_with(s: Any, group: str, n: int, timeout: float) -> GroupView:
+    end = time.monotonic() + timeout
+    while True:
+        ev = s.receive(timeout=max(0.0, end - time.monotonic()))
+        if ev is None:
+            raise BenchError(f"{s.private_name}: no view of {group} with {n} members "
+                             f"within {timeout}s")
+        if isinstance(ev, GroupView) and ev.group == group and len(ev.members) >= n \
+                and not ev.transitional:
+            return ev
+
+
+class CpuHog:
+    """A pure-Python busy loop in a thread (what a CPU-bound control loop costs us)."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._spin, daemon=True, name="bench-cpu-hog")
+        self.loops = 0
+
+    def _spin(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            for _ in range(10_000):
+                n += 1
+        self.loops = n
+
+    def __enter__(self) -> "CpuHog":
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._t.join(5)
+
+
+# ------------------------------------------------------------------ session loops
+
+def rtt(s: Any, group: str, size: int, count: int, seconds: float) -> tuple[list[float], str]:
+    """Own-message round trips of one session (it must be the only member of ``group``)."""
+    payload = bytes(size)
+    out: list[float] = []
+    end = time.monotonic() + seconds
+    for i in range(count + 20):
+        if time.monotonic() > end:
+            return out, f"deadline {seconds}s"
+        t0 = time.perf_counter()
+        s.multicast(group, payload, timeout=2.0)
+        _own(s, 2.0)
+        if i >= 20:                               # first 20: warm-up
+            out.append(time.perf_counter() - t0)
+    return out, ""
+
+
+def one_way(tx: Any, rx: Any, group: str, size: int, count: int,
+            seconds: float) -> tuple[list[float], str]:
+    """multicast() -> receive() in another thread, one message in flight at a time."""
+    lat: list[float] = []
+    got = threading.Semaphore(0)
+    end = time.monotonic() + seconds
+    errors: list[BaseException] = []
+
+    def receiver() -> None:
+        try:
+            while time.monotonic() < end + 2.0:
+                ev = rx.receive(timeout=0.5)
+                if isinstance(ev, DataMessage) and ev.sender == tx.private_name:
+                    sent_ns, seq = _TS.unpack_from(ev.payload)
+                    if seq == 0xFFFFFFFF:
+                        return
+                    lat.append((time.monotonic_ns() - sent_ns) / 1e9)
+                    got.release()
+        except BaseException as exc:     # reported by the caller
+            errors.append(exc)
+            got.release()
+
+    t = threading.Thread(target=receiver, daemon=True, name="bench-rx")
+    t.start()
+    note = ""
+    for i in range(count + 20):
+        if time.monotonic() > end:
+            note = f"deadline {seconds}s"
+            break
+        tx.multicast(group, _payload(size, i), timeout=2.0)
+        if not got.acquire(timeout=2.0) or errors:
+            raise BenchError(f"one-way: message {i} not received within 2s: {errors}")
+    tx.multicast(group, _payload(size, 0xFFFFFFFF), timeout=2.0)
+    t.join(3.0)
+    return lat[20:], note
+
+
+def _session_rows(scenario: str, tx: Any, rx: Any, sizes: tuple[int, ...], count: int,
+                  seconds: float, cpu: bool) -> list[BenchRow]:
+    rows = []
+    for size in sizes:
+        lat, note = rtt(tx, "bench.rtt", size, count, seconds)
+        rows.append(_row(scenario, "rtt", Service.AGREED, size, lat, len(lat), sum(lat), note))
+        lat, note = one_way(tx, rx, "bench.oneway", size, count, seconds)
+        rows.append(_row(scenario, "one-way", Service.AGREED, size, lat, len(lat), sum(lat),
+                         note))
+    if cpu:
+        with CpuHog():
+            lat, note = rtt(tx, "bench.rtt", sizes[0], count, seconds)
+        rows.append(_row(scenario, "rtt +cpu", Service.AGREED, sizes[0], lat, len(lat),
+                         sum(lat), note or "CPU-bound thread in this process"))
+    return rows
+
+
+def _join_pair(tx: Any, rx: Any) -> None:
+    tx.join("bench.rtt")
+    _view_with(tx, "bench.rtt", 1, 10)
+    tx.join("bench.oneway")
+    _view_with(tx, "bench.oneway", 1, 10)
+    rx.join("bench.oneway")
+    _view_with(rx, "bench.oneway", 2, 10)
+    _view_with(tx, "bench.oneway", 2, 10)
+    tx.leave("bench.oneway")       # tx must not queue its own one-way messages unread
+    _view_with(rx, "bench.oneway", 1, 10)
+
+
+# ------------------------------------------------------------------ configs and processes
+
+def free_udp_ports(n: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def write_config(tmp: Path, n: int, token_ms: int) -> Path:
+    lines = ["ring:", f"  name: bench{os.getpid()}", f"  state_dir: {tmp / 'state'}",
+             "  timeouts:", f"    token_ms: {token_ms}", "daemons:"]
+    for i, port in enumerate(free_udp_ports(n)):
+        lines += [f"  - name: b{i + 1}", f"    address: 127.0.0.1:{port}",
+                  f"    socket: {tmp / f'b{i + 1}.sock'}"]
+    path = tmp / "bench.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def bench_embedded(tmp: Path, sizes: tuple[int, ...], count: int, seconds: float,
+                   token_ms: int, cpu: bool) -> list[BenchRow]:
+    from .daemon import Daemon
+    from ..config import load_config
+    (tmp / "embedded").mkdir()
+    cfg = load_config(write_config(tmp / "embedded", 1, token_ms))
+    with Daemon(cfg, "b1", serve_clients=False) as d:
+        with d.connect("tx") as tx, d.connect("rx") as rx:
+            _join_pair(tx, rx)
+            return _session_rows("embedded", tx, rx, sizes, count, seconds, cpu)
+
+
+def bench_socket(tmp: Path, sizes: tuple[int, ...], count: int, seconds: float,
+                 token_ms: int, cpu: bool) -> list[BenchRow]:
+    from .. import connect
+    (tmp / "socket").mkdir()
+    path = write_config(tmp / "socket", 1, token_ms)
+    proc = subprocess.Popen([sys.executable, "-m", "robot_gcs.cli", "daemon", "-c", str(path),
+                             "-n", "b1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        _await_ready(proc, 20.0)
+        address = f"unix:{tmp / 'socket' / 'b1.sock'}"
+        with connect(address, "tx") as tx, connect(address, "rx") as rx:
+            _join_pair(tx, rx)
+            return _session_rows("socket", tx, rx, sizes, count, seconds, cpu)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def _await_ready(proc: subprocess.Popen[str], timeout: float) -> None:
+    """Wait for the daemon's ``ready`` line (bounded)."""
+    box: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "ready" in line:
+                box.append(line)
+                done.set()
+                break
+        done.set()
+        for _ in proc.stdout:          # keep the pipe drained
+            pass
+
+    threading.Thread(target=read, daemon=True).start()
+    if not done.wait(timeout) or not box:
+        err = proc.stderr.read() if proc.poll() is not None and proc.stderr else ""
+        raise BenchError(f"daemon process did not report ready within {timeout}s {err}")
+
+
+# ------------------------------------------------------------------ ring workers
+
+def _worker_main(conn: Any, cfg_path: str, name: str, n: int) -> None:
+    """One ring member: embedded daemon + one session, obeying the parent's commands."""
+    from .daemon import Daemon
+    from ..config import load_config
+    try:
+        d = Daemon(load_config(cfg_path), name, serve_clients=False)
+        d.start()
+        s = d.connect("bench")
+        s.join("bench")
+        _view_with(s, "bench", n, 60)
+        conn.send(("ready", name, s.private_name))
+        hog: CpuHog | None = None
+        while True:
+            cmd = conn.recv()
+            op = cmd[0]
+            if op == "exit":
+                break
+            if op == "cpu":
+                if cmd[1] and hog is None:
+                    hog = CpuHog().__enter__()
+                elif not cmd[1] and hog is not None:
+                    hog.__exit__()
+                    hog = None
+                conn.send(("cpu", cmd[1]))
+            elif op == "flood":
+                conn.send(("flood", _flood(s, *cmd[1:])))
+            elif op == "pingpong":
+                conn.send(("pingpong", _pingpong(s, *cmd[1:])))
+            elif op == "watch":
+                conn.send(("watching",))
+                conn.send(("watch", _watch(s, *cmd[1:])))
+            elif op == "lag":
+                st = d.statistics()
+                conn.send(("lag", st.loop_lag.worst, st.loop_lag.p99))
+        s.close()
+        d.stop()
+    except BaseException as exc:      # the parent reports it
+        import traceback
+        try:
+            conn.send(("error", name, "".join(traceback.format_exception(exc))))
+        except OSError:
+            pass
+
+
+def _flood(s: Any, round_id: int, size: int, count: int, service: int, senders: int,
+           seconds: float, send: bool) -> dict[str, Any]:
+    end = time.monotonic() + seconds
+    start_ns = time.monotonic_ns()
+    sent = [0]
+    bp = [0]
+
+    def sender() -> None:
+        for i in range(count):
+            while True:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return
+                try:
+                    s.multicast("bench", _payload(size, i), service=Service(service),
+                                msg_type=round_id, timeout=min(left, 0.5))
+                    break
+                except Backpressure:
+                    bp[0] += 1
+            sent[0] += 1
+
+    t = threading.Thread(target=sender, daemon=True)
+    if send:
+        t.start()
+    expected = count * senders
+    got = 0
+    lat: list[int] = []
+    last_ns = start_ns
+    step = max(1, expected // 5000)          # keep at most ~5000 latency samples
+    while got < expected and time.monotonic() < end:
+        ev = s.receive(timeout=max(0.0, min(0.5, end - time.monotonic())))
+        if isinstance(ev, DataMessage) and ev.msg_type == round_id:
+            last_ns = time.monotonic_ns()
+            if got % step == 0 and ev.sender != s.private_name:
+                lat.append(last_ns - _TS.unpack_from(ev.payload)[0])
+            got += 1
+    if send:
+        t.join(max(0.0, end - time.monotonic()) + 1.0)
+    return {"got": got, "expected": expected, "start_ns": start_ns, "last_ns": last_ns,
+            "lat_ns": lat, "sent": sent[0], "backpressure": bp[0]}
+
+
+def _pingpong(s: Any, round_id: int, pinger: str, ponger: str, size: int, count: int,
+              seconds: float) -> dict[str, Any]:
+    end = time.monotonic() + seconds
+    lat: list[float] = []
+    if s.private_name == pinger:
+        for i in range(count + 20):
+            if time.monotonic() > end:
+                break
+            t0 = time.perf_counter()
+            s.multicast("bench", _payload(size, i), msg_type=round_id, timeout=2.0)
+            while True:
+                ev = s.receive(timeout=2.0)
+                if ev is None:
+                    raise BenchError("pong not received within 2s")
+                if isinstance(ev, DataMessage) and ev.sender == ponger and \
+                        ev.msg_type == round_id and _TS.unpack_from(ev.payload)[1] == i:
+                    break
+            if i >= 20:
+                lat.append(time.perf_counter() - t0)
+        s.multicast("bench", _payload(8, 0xFFFFFFFF), msg_type=round_id, timeout=2.0)
+        return {"lat": lat}
+    while time.monotonic() < end + 2.0:            # ponger and bystanders
+        ev = s.receive(timeout=0.5)
+        if isinstance(ev, DataMessage) and ev.sender == pinger and ev.msg_type == round_id:
+            seq = _TS.unpack_from(ev.payload)[1]
+            if seq == 0xFFFFFFFF:
+                break
+            if s.private_name == ponger:
+                s.multicast("bench", _payload(size, seq), msg_type=round_id, timeout=2.0)
+    return {}
+
+
+def _watch(s: Any, victim: str, seconds: float) -> dict[str, Any]:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        ev = s.receive(timeout=max(0.0, min(0.5, end - time.monotonic())))
+        if isinstance(ev, GroupView) and ev.group == "bench" and not ev.transitional \
+                and victim not in ev.members:
+            return {"view_ns": time.monotonic_ns(), "cause": ev.cause.value}
+    return {"view_ns": None, "cause": None}
+
+
+class _Ring:
+    """The parent's handle on N spawned worker processes."""
+
+    def __init__(self, tmp: Path, n: int, token_ms: int) -> None:
+        (tmp / "ring").mkdir()
+        self.cfg = write_config(tmp / "ring", n, token_ms)
+        self.n = n
+        ctx = multiprocessing.get_context("spawn")
+        self.conns: list[Any] = []
+        self.procs: list[Any] = []
+        self.names: list[str] = []
+        for i in range(n):
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=_worker_main, args=(child, str(self.cfg), f"b{i + 1}", n),
+                            daemon=True)
+            p.start()
+            self.conns.append(parent)
+            self.procs.append(p)
+        for reply in self.gather(self.conns, 90.0):
+            self.names.append(reply[2])
+
+    def gather(self, conns: list[Any], timeout: float) -> list[Any]:
+        replies: dict[int, Any] = {}
+        end = time.monotonic() + timeout
+        while len(replies) < len(conns):
+            left = end - time.monotonic()
+            ready = multiprocessing.connection.wait(
+                [c for c in conns if id(c) not in replies], max(0.0, left))
+            if not ready:
+                raise BenchError(f"ring workers did not answer within {timeout}s")
+            for c in ready:
+                try:
+                    msg = c.recv()
+                except EOFError:
+                    raise BenchError("a ring worker died") from None
+                if msg[0] == "error":
+                    raise BenchError(f"ring worker {msg[1]} failed:\n{msg[2]}")
+                replies[id(c)] = msg
+        return [replies[id(c)] for c in conns]
+
+    def call(self, cmds: list[tuple[Any, ...]], timeout: float,
+             conns: list[Any] | None = None) -> list[Any]:
+        conns = conns if conns is not None else self.conns
+        for c, cmd in zip(conns, cmds):
+            c.send(cmd)
+        return self.gather(conns, timeout)
+
+    def close(self) -> None:
+        for c, p in zip(self.conns, self.procs):
+            if p.is_alive():
+                try:
+                    c.send(("exit",))
+                except OSError:
+                    pass
+        for p in self.procs:
+            p.join(15)
+            if p.is_alive():
+                p.kill()
+                p.join(5)
+
+
+def bench_ring(tmp: Path, n: int, sizes: tuple[int, ...], services: tuple[Service, ...],
+               flood_count: int, count: int, seconds: float, token_ms: int, cpu: bool,
+               kill: bool, progress: Callable[[str], None]) -> list[BenchRow]:
+    rows: list[BenchRow] = []
+    ring = _Ring(tmp, n, token_ms)
+    try:
+        round_id = 0
+        for service in services:
+            for size in sizes:
+                round_id += 1
+                per = max(20, min(flood_count, (20_000_000 // size)))
+                progress(f"ring flood {service.name} {size} B x {per} x {n}")
+                res = [r[1] for r in ring.call(
+                    [("flood", round_id, size, per, int(service), n, seconds, True)] * n,
+                    seconds + 30)]
+                start = min(r["start_ns"] for r in res)
+                last = max(r["last_ns"] for r in res)
+                got = min(r["got"] for r in res)
+                lat = [x / 1e9 for r in res for x in r["lat_ns"]]
+                note = "" if got == n * per else f"incomplete: {got}/{n * per} by deadline"
+                bp = sum(r["backpressure"] for r in res)
+                if bp:
+                    note = (note + "; " if note else "") + f"{bp} backpressure waits"
+                rows.append(_row(f"ring x{n}", "flood", service, size, lat, got,
+                                 (last - start) / 1e9, note or "latency under saturation"))
+        for with_cpu in ([False, True] if cpu else [False]):
+            round_id += 1
+            if with_cpu:
+                ring.call([("cpu", True)], 10, [ring.conns[0]])
+            progress(f"ring ping-pong {'+cpu' if with_cpu else ''}")
+            res = ring.call([("pingpong", round_id, ring.names[0], ring.names[1], 100, count,
+                              seconds)] * n, seconds + 30)
+            if with_cpu:
+                ring.call([("cpu", False)], 10, [ring.conns[0]])
+            lat = res[0][1]["lat"]
+            rows.append(_row(f"ring x{n}", "rtt 2 daemons" + (" +cpu" if with_cpu else ""),
+                             Service.AGREED, 100, lat, len(lat), sum(lat),
+                             "CPU-bound thread in the pinger's process" if with_cpu else ""))
+        if kill and n >= 2:
+            progress("ring kill")
+            victim = ring.names[-1]
+            survivors = ring.conns[:-1]
+            for c in survivors:
+                c.send(("watch", victim, 20.0))
+            ring.gather(survivors, 10)             # all are watching
+            t0 = time.monotonic_ns()
+            os.kill(ring.procs[-1].pid, signal.SIGKILL)
+            res = [r[1] for r in ring.gather(survivors, 30)]
+            ring.conns, ring.procs = ring.conns[:-1], ring.procs[:-1]
+            lats = [(r["view_ns"] - t0) / 1e9 for r in res if r["view_ns"] is not None]
+            causes = sorted({str(r["cause"]) for r in res})
+            p50, p99 = _pct(lats, 0.5), _pct(lats, 0.99)
+            rows.append(BenchRow(f"ring x{n}", "SIGKILL -> view", "-", 0, len(lats),
+                                 round(max(lats), 4) if lats else 0.0, 0.0, 0.0,
+                                 None if p50 is None else round(p50 * 1e6, 1),
+                                 None if p99 is None else round(p99 * 1e6, 1),
+                                 f"survivors' view cause {','.join(causes)}; "
+                                 f"token {token_ms} ms"))
+    finally:
+        ring.close()
+    return rows
+
+
+# ------------------------------------------------------------------ report and CLI
+
+def format_table(rows: list[BenchRow]) -> str:
+    head = ("scenario", "test", "service", "size", "count", "p50 us", "p99 us", "msgs/s",
+            "MB/s", "note")
+    body = [(r.scenario, r.test, r.service, str(r.size), str(r.count),
+             "-" if r.p50_us is None else f"{r.p50_us:.1f}",
+             "-" if r.p99_us is None else f"{r.p99_us:.1f}", f"{r.msgs_per_s:.0f}",
+             f"{r.mb_per_s:.2f}", r.note) for r in rows]
+    widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
+             for line in [head, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def report_targets(rows: list[BenchRow]) -> list[str]:
+    """The project's targets, each with the measured figure (reported, not asserted)."""
+    def find(scen: str, test: str, size: int = 100, service: str = "AGREED") -> BenchRow | None:
+        for r in rows:
+            if r.scenario.startswith(scen) and r.test == test and r.size == size and \
+                    r.service == service:
+                return r
+        return None
+
+    out = []
+    emb, sock = find("embedded", "rtt"), find("socket", "rtt")
+    if emb is not None and emb.p50_us is not None:
+        cmp = f", socket {sock.p50_us} us" if sock and sock.p50_us is not None else ""
+        out.append(f"embedded own-message rtt p50 {emb.p50_us} us (target < 50 us and below "
+                   f"the socket session's{cmp}): "
+                   f"{'met' if emb.p50_us < 50 and (not sock or (sock.p50_us or 0) > emb.p50_us) else 'MISSED'}")
+    fl = find("ring", "flood")
+    if fl is not None:
+        out.append(f"{fl.scenario} AGREED 100 B throughput {fl.msgs_per_s:.0f} msgs/s "
+                   f"(target >= 20000): {'met' if fl.msgs_per_s >= 20000 else 'MISSED'}")
+    pp = find("ring", "rtt 2 daemons")
+    if pp is not None and pp.p50_us is not None:
+        out.append(f"AGREED rtt between two daemons p50 {pp.p50_us} us (target < 500 us): "
+                   f"{'met' if pp.p50_us < 500 else 'MISSED'}")
+    for r in rows:
+        if r.test == "SIGKILL -> view":
+            worst = r.seconds
+            out.append(f"SIGKILLed daemon seen as a view change after {worst * 1000:.0f} ms "
+                       f"({r.note}; target NETWORK < 1 s): "
+                       f"{'met' if r.count and worst < 1 and 'network' in r.note else 'MISSED'}")
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--only", default="embedded,socket,ring",
+                        help="comma list of scenarios: embedded, socket, ring")
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
+                        help="payload sizes in bytes (default 100,1000,10000,100000)")
+    parser.add_argument("--count", type=int, default=2000,
+                        help="messages per latency row; per sender per flood row")
+    parser.add_argument("--flood-count", type=int, default=20000,
+                        help="messages per sender in a flood row (capped at 20 MB per sender)")
+    parser.add_argument("--seconds", type=float, default=10.0,
+                        help="deadline per row (every loop is also bounded by count)")
+    parser.add_argument("--daemons", type=int, default=3, help="daemons in the ring scenario")
+    parser.add_argument("--services", default="agreed,safe", help="services for flood rows")
+    parser.add_argument("--token-ms", type=int, default=300,
+                        help="token timeout of the bench rings (detection time of a kill)")
+    parser.add_argument("--no-cpu", action="store_true",
+                        help="skip the rows measured with a CPU-bound thread")
+    parser.add_argument("--no-kill", action="store_true", help="skip the SIGKILL row")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def run(args: argparse.Namespace) -> int:
+    only = {x.strip() for x in args.only.split(",") if x.strip()}
+    unknown = only - {"embedded", "socket", "ring"}
+    try:
+        sizes = tuple(int(x) for x in args.sizes.split(",") if x.strip())
+        services = tuple(Service[x.strip().upper()] for x in args.services.split(",")
+                         if x.strip())
+    except (ValueError, KeyError) as exc:
+        print(f"robot-gcs bench: bad --sizes or --services: {exc}", file=sys.stderr)
+        return 2
+    if unknown or not sizes or min(sizes) < _TS.size or args.count < 1 or args.daemons < 2:
+        print(f"robot-gcs bench: bad arguments (scenarios {sorted(unknown)}; sizes >= "
+              f"{_TS.size}; count >= 1; daemons >= 2)", file=sys.stderr)
+        return 2
+    log = (lambda m: None) if args.json else (lambda m: print(f"... {m}", flush=True))
+    rows: list[BenchRow] = []
+    failures: list[str] = []
+    tmp = Path(tempfile.mkdtemp(prefix="gcsbench"))
+    try:
+        for scen in ("embedded", "socket", "ring"):
+            if scen not in only:
+                continue
+            log(f"{scen} ...")
+            try:
+                if scen == "embedded":
+                    rows += bench_embedded(tmp, sizes, args.count, args.seconds, args.token_ms,
+                                           not args.no_cpu)
+                elif scen == "socket":
+                    rows += bench_socket(tmp, sizes, args.count, args.seconds, args.token_ms,
+                                         not args.no_cpu)
+                else:
+                    rows += bench_ring(tmp, args.daemons, sizes, services, args.flood_count,
+                                       args.count, args.seconds, args.token_ms,
+                                       not args.no_cpu, not args.no_kill, log)
+            except GcsError as exc:
+                failures.append(f"{scen}: {exc}")
+                log(f"{scen} failed: {exc}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    targets = report_targets(rows)
+    if args.json:
+        print(json.dumps({"rows": [asdict(r) for r in rows], "targets": targets,
+                          "failures": failures, "environment": {
+                              "python": platform.python_version(), "cpus": os.cpu_count(),
+                              "platform": platform.platform(),
+                              "switch_interval": sys.getswitchinterval()}}, indent=1))
+    else:
+        print(format_table(rows))
+        for line in targets:
+            print(line)
+        for f in failures:
+            print(f"FAILED {f}")
+    return 1 if failures else 0
