@@ -1,0 +1,185 @@
+"""End to end: three daemons in separate processes, `robot-gcs monitor` in an 80x24 tmux
+window attached to one daemon's Unix socket, `robot-gcs status --json` for scripts.
+
+The monitor must show all three daemons OK, then -- after one daemon is SIGKILLed --
+show it STALE, left with cause NETWORK, and the survivors' NETWORK ring change, within
+the configured timeouts (token + consensus + one publish period, plus start-up slack).
+Screens are read with ``tmux capture-pane`` until the expected text appears or the
+deadline passes (waiting on the screen itself, never a fixed sleep).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from robot_gcs.diagnostics.status import validate
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE = Path(__file__).with_name("diag_node.py")
+TOKEN_MS, CONSENSUS_MS = 400, 480
+PERIOD = 0.5
+
+
+def free_udp_ports(n: int) -> list[int]:
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e["PYTHONPATH"] = str(ROOT) + os.pathsep + e.get("PYTHONPATH", "")
+    e["DIAG_PERIOD"] = str(PERIOD)
+    return e
+
+
+class Ring:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        # keep Unix socket paths short (108-byte limit)
+        self.sockdir = Path(f"/tmp/rgd{os.getpid()}_{id(self) % 10000}")
+        self.sockdir.mkdir(exist_ok=True)
+        lines = ["ring:", "  name: diage2e", f"  state_dir: {tmp / 'state'}", "  timeouts:",
+                 f"    token_ms: {TOKEN_MS}", f"    consensus_ms: {CONSENSUS_MS}", "daemons:"]
+        for i, port in enumerate(free_udp_ports(3), start=1):
+            lines += [f"  - name: cpu{i}", f"    address: 127.0.0.1:{port}",
+                      f"    socket: unix:{self.sockdir}/cpu{i}.sock"]
+        self.config = tmp / "ring.yaml"
+        self.config.write_text("\n".join(lines) + "\n")
+        self.procs: dict[str, subprocess.Popen[str]] = {}
+
+    def start(self) -> None:
+        for i in (1, 2, 3):
+            self.procs[f"cpu{i}"] = subprocess.Popen(
+                [sys.executable, str(NODE), str(self.config), f"cpu{i}"], env=env(),
+                stdout=subprocess.PIPE, stderr=open(self.tmp / f"cpu{i}.err", "w"), text=True)
+        for name, p in self.procs.items():
+            assert p.stdout is not None
+            line = p.stdout.readline()          # blocks until ready (or the process died)
+            assert line.strip() == "ready", f"{name} did not start: " + \
+                (self.tmp / f"{name}.err").read_text()[-2000:]
+
+    def address(self, name: str) -> str:
+        return f"unix:{self.sockdir}/{name}.sock"
+
+    def close(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs.values():
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+        shutil.rmtree(self.sockdir, ignore_errors=True)
+
+
+@pytest.fixture
+def ring(tmp_path: Path) -> Iterator[Ring]:
+    r = Ring(tmp_path)
+    try:
+        r.start()
+        yield r
+    finally:
+        r.close()
+
+
+def wait_for(read: Callable[[], str], ok: Callable[[str], bool], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    text = read()
+    while not ok(text):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"screen never matched within {timeout}s; last screen:\n{text}")
+        time.sleep(0.1)      # screen polling interval (we wait on the screen content)
+        text = read()
+    return text
+
+
+def row(screen: str, name: str) -> str:
+    for line in screen.splitlines():
+        if line.startswith(f"│ {name} "):
+            return line
+    return ""
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_monitor_in_80x24_tmux_shows_a_killed_daemon_go_stale_with_cause_network(
+        ring: Ring) -> None:
+    session = f"rgdiag{os.getpid()}"
+    cmd = (f"cd {ROOT} && PYTHONPATH={ROOT} {sys.executable} -m robot_gcs.cli monitor "
+           f"--connect {ring.address('cpu1')} --refresh 5")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", cmd],
+                   check=True)
+    try:
+        def screen() -> str:
+            return subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+                                  capture_output=True, text=True).stdout
+
+        def all_up(s: str) -> bool:
+            return all(" 3 " in row(s, n) and "OPERATIONAL" in row(s, n) and
+                       " STALE " not in row(s, n) for n in ("cpu1", "cpu2", "cpu3"))
+        before = wait_for(screen, all_up, 20.0)
+        assert len(before.splitlines()) <= 24 and max(map(len, before.splitlines())) <= 80
+        assert "STALE" not in row(before, "cpu3")
+
+        killed_at = time.monotonic()
+        ring.procs["cpu3"].send_signal(signal.SIGKILL)
+        ring.procs["cpu3"].wait(5)
+
+        def gone(s: str) -> bool:
+            return ("STALE" in row(s, "cpu3") and "NETWORK" in row(s, "cpu3")
+                    and re.search(r"NETWORK +ring \S+ \[cpu1,cpu2\] left: cpu3", s) is not None
+                    and all("OPERATIONAL" in row(s, n) and " 2 " in row(s, n)
+                            for n in ("cpu1", "cpu2")))
+        limit = (TOKEN_MS + CONSENSUS_MS) / 1000 + PERIOD + 3.0
+        after = wait_for(screen, gone, limit)
+        took = time.monotonic() - killed_at
+        print(f"\nmonitor showed cpu3 STALE/left NETWORK {took:.2f}s after SIGKILL "
+              f"(token {TOKEN_MS} ms, consensus {CONSENSUS_MS} ms)\n{after}")
+        for n in ("cpu1", "cpu2"):
+            assert " STALE " not in row(after, n)
+        assert "overall STALE" in after.splitlines()[0]
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_status_json_prints_the_documented_document_for_the_whole_ring(ring: Ring) -> None:
+    out = subprocess.run([sys.executable, "-m", "robot_gcs.cli", "status", "--json",
+                          "--connect", ring.address("cpu2"), "--timeout", "10"],
+                         env=env(), capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert validate(doc) == []
+    assert doc["source"] == "cpu2"
+    assert [d["name"] for d in doc["daemons"]] == ["cpu1", "cpu2", "cpu3"]
+    for d in doc["daemons"]:
+        assert d["state"] == "OPERATIONAL" and d["members"] == ["cpu1", "cpu2", "cpu3"]
+        # start-up loop lag on a loaded 2-core machine may grade WARN/ERROR; never STALE
+        assert d["grade"] != "STALE" and not d["stale"], d["findings"]
+    assert len({d["ring_id"] for d in doc["daemons"]}) == 1
+    assert any(e["cause"] == "JOIN" for e in doc["events"])
+
+
+def test_status_reports_a_missing_daemon_clearly(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "robot_gcs.cli", "status", "--json",
+                          "--connect", f"unix:{tmp_path}/nobody.sock"],
+                         env=env(), capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 4 and "robot-gcs status:" in out.stderr and out.stdout == ""
