@@ -61,6 +61,9 @@ class SimConfig:
     liveness_slack: float = 1.0
     start_spread: float = 0.05      # nodes start at random times in [0, start_spread)
     cluster_id: int = 0x5151
+    # Shared secret for packet MACs. Random byte flips are only detectable with it: the
+    # wire format has no checksum of its own (real UDP has one), so corruption runs set it.
+    key: bytes | None = None
 
     @property
     def node_ids(self) -> tuple[int, ...]:

@@ -148,9 +148,9 @@ def run_spec(spec: RunSpec, printer: Callable[[str], None] | None = None) -> See
         sim, sets, windows = build_random(spec, printer)
         note = ""
     log = sim.run()
-    run = RunRecord(spec.cfg.seed, spec.cfg.node_ids, spec.cfg.params, log.records,
-                    spec.cfg.end_time, windows(), quiescent=True,
-                    extra={"sim": sim})
+    cfg = sim.cfg
+    run = RunRecord(cfg.seed, cfg.node_ids, cfg.params, log.records, cfg.end_time, windows(),
+                    quiescent=True, extra={"sim": sim})
     violations = check_run(run, sets)
     check_extra = getattr(sim, "scenario_check", None)
     if check_extra is not None:
@@ -169,7 +169,7 @@ def summarize(spec: RunSpec, sim: Simulator, violations: list[Violation], record
         failures.append(Failure(v.invariant, v.message, ex))
     st = sim.net.stats
     return SeedResult(
-        seed=spec.cfg.seed, nodes=spec.cfg.nodes, failures=failures,
+        seed=sim.cfg.seed, nodes=sim.cfg.nodes, failures=failures,
         delivered=sim.delivered, delivered_bytes=sim.delivered_bytes, configs=sim.configs,
         submitted=sum(1 for r in records if r.kind == "submit"), rejected=sim.rejected,
         packets=st.sent, events=sim.sched.processed, sim_time=sim.now, note=note,

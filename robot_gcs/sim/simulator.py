@@ -113,8 +113,8 @@ class Simulator:
         self.log = tr.TraceLog(printer)
         self.verbose = printer is not None
         ids = cfg.node_ids
-        self.ecfg = EngineConfig(peers=ids, cluster_id=cfg.cluster_id, params=cfg.params,
-                                 auto_open_lane=True)
+        self.ecfg = EngineConfig(peers=ids, cluster_id=cfg.cluster_id, key=cfg.key,
+                                 params=cfg.params, auto_open_lane=True)
         drift = cfg.faults.drift
         self.nodes: dict[int, SimNode] = {
             n: SimNode(n, 1.0 + (self.node_rng.uniform(-drift, drift) if drift else 0.0))
@@ -402,10 +402,15 @@ class Simulator:
     def _execute(self, node: SimNode, actions: list[Any]) -> None:
         if not node.alive:
             return
-        state = core_of(node.engine).state.name
+        core = core_of(node.engine)
+        state = core.state.name
         if state != node.state:
             old, node.state = node.state, state
-            self.log.observe(self.now, node.node_id, node.inc, tr.STATE, f"{old or '-'}->{state}")
+            why = ""
+            if state == "GATHER" and hasattr(core, "gather_reason"):
+                why = f" ({core.gather_reason.value} from {core.gather_from})"
+            self.log.observe(self.now, node.node_id, node.inc, tr.STATE,
+                             f"{old or '-'}->{state}{why}")
             for hook in self.state_hooks:
                 # run after this event's actions, never in the middle of them
                 self.sched.push(self.now, _CALL, (lambda h=hook, o=old: h(self, node.node_id, o, state),))

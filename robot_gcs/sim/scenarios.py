@@ -1,0 +1,276 @@
+"""Scripted scenarios: the faults that hurt Corosync and Spread, aimed exactly.
+
+Owns the scenario table (PROTOCOL.md section 6.1 "Scripted" and section 7). Each
+scenario builds a simulator with a fixed fault script instead of random faults: targeted
+drops by packet type and sender state (``network.DropRule``), state-triggered crashes
+(``state_hooks``), scripted partitions, restarts and a tiny ``seq_wrap_limit``. The
+seed still varies delays and the workload. After the script comes the usual stable tail,
+so every ring invariant (including liveness) is checked, and each scenario adds a check
+that its fault really happened -- a scenario whose trigger never fires fails instead of
+passing vacuously.
+
+Times are in units of the configured timeouts: ``formed`` is when the initial ring has
+surely formed, ``tok`` the token timeout.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from typing import Any, Callable
+
+from .checker import InvariantSet, LivenessWindow, RingInvariants, Violation
+from .config import FaultRates, SimConfig
+from .faults import FaultEvent
+from .network import DropRule, PacketContext
+from .runner import RunSpec, load_plugins, phase_events, windows_for
+from .simulator import Simulator
+from . import trace as tr
+
+Built = tuple[Simulator, list[InvariantSet], Callable[[], tuple[LivenessWindow, ...]], str]
+SCENARIO = "scenario"
+
+
+class Script:
+    """Collects a scenario's faults, drop rules, hooks and "did it happen" checks."""
+
+    def __init__(self, cfg: SimConfig) -> None:
+        p = cfg.params
+        self.cfg = cfg
+        self.tok = p.token_timeout
+        self.formed = 2 * p.consensus_timeout + p.merge_interval + 0.2
+        self.plan: list[FaultEvent] = []
+        self.rules: list[DropRule] = []
+        self.hooks: list[Callable[[Simulator, int, str, str], None]] = []
+        self.checks: list[Callable[[Simulator], str | None]] = []
+        self.end = self.formed
+
+    def at(self, t: float, kind: str, node: int = 0, arg: Any = None) -> None:
+        self.plan.append(FaultEvent(t, kind, node, arg))
+        self.end = max(self.end, t)
+
+    def drop(self, name: str, match: Callable[[PacketContext], bool], start: float,
+             end: float, limit: int = 10 ** 9) -> DropRule:
+        rule = DropRule(name, match, limit, start, end)
+        self.rules.append(rule)
+        self.checks.append(lambda sim, r=rule: None if r.fired else
+                           f"drop rule {r.name!r} never matched a packet")
+        self.end = max(self.end, min(end, start + 10 * self.tok))
+        return rule
+
+    def expect_state(self, state_change: str, after: float, what: str) -> None:
+        """Fail unless some node logged a state change containing ``state_change``."""
+        def check(sim: Simulator) -> str | None:
+            for r in sim.log.records:
+                if r.kind == tr.STATE and r.time >= after and state_change in r.data:
+                    return None
+            return f"expected {what} ({state_change!r} after {after:.3f}) never happened"
+        self.checks.append(check)
+
+
+def _sim(spec: RunSpec, script: Script, printer: Callable[[str], None] | None,
+         cfg: SimConfig) -> Built:
+    cfg = replace(cfg, fault_duration=script.end + 2 * script.tok)
+    parts = load_plugins(spec.plugins, dict(spec.options), cfg)
+    if parts.ring_clients is not None:
+        cfg = replace(cfg, ring_clients=parts.ring_clients)
+    master = random.Random(cfg.seed)
+    sim = Simulator(cfg, script.plan + phase_events(cfg), engine_factory=parts.engine_factory,
+                    app=parts.app, printer=printer, drop_rules=script.rules,
+                    state_hooks=script.hooks, rng=random.Random(master.getrandbits(64)))
+    captured: list[tuple[tuple[int, ...], ...]] = []
+
+    def capture() -> None:
+        up = {n for n in cfg.node_ids if sim.nodes[n].alive}
+        captured.append(tuple(c for c in (tuple(n for n in comp if n in up)
+                                          for comp in sim.net.components()) if c))
+
+    sim.call_at(cfg.fault_duration + 1e-9, capture)
+
+    def scenario_check() -> list[Violation]:
+        return [Violation(SCENARIO, msg) for msg in (c(sim) for c in script.checks) if msg]
+
+    sim.scenario_check = scenario_check  # type: ignore[attr-defined]
+    sets: list[InvariantSet] = [RingInvariants(), *parts.invariant_sets]
+    spec_cfg = cfg
+    return sim, sets, lambda: windows_for(spec_cfg, captured[0] if captured else ()), spec.scenario or ""
+
+
+def _base(spec: RunSpec, nodes: int | None = None, **params: Any) -> SimConfig:
+    cfg = spec.cfg
+    if params:
+        cfg = replace(cfg, params=replace(cfg.params, **params))
+    return replace(cfg, nodes=nodes or max(3, cfg.nodes), faults=FaultRates(),
+                   link=cfg.link.calm())
+
+
+# -- the scenarios ------------------------------------------------------------------------
+def token_loss_operational(spec: RunSpec, printer: Any) -> Built:
+    cfg = _base(spec)
+    s = Script(cfg)
+    t = s.formed
+    s.drop("token from n2 while OPERATIONAL", lambda c: c.ptype == "TOKEN" and c.src == 2
+           and c.sender_state == "OPERATIONAL", t, t + 1.5 * s.tok)
+    s.expect_state("token_loss", t, "a token-loss gather")
+    return _sim(spec, s, printer, cfg)
+
+
+def token_loss_recovery(spec: RunSpec, printer: Any) -> Built:
+    cfg = _base(spec)
+    s = Script(cfg)
+    t = s.formed
+    last = cfg.nodes
+    s.at(t, "crash", last)
+    s.at(t + 3 * s.tok, "restart", last, True)
+    s.drop("tokens while RECOVERY", lambda c: c.ptype == "TOKEN"
+           and c.sender_state == "RECOVERY", t, t + 8 * s.tok, limit=12)
+    s.expect_state("RECOVERY->GATHER", t, "a recovery aborted by token loss")
+    return _sim(spec, s, printer, cfg)
+
+
+def join_loss_gather(spec: RunSpec, printer: Any) -> Built:
+    cfg = _base(spec)
+    s = Script(cfg)
+    t = s.formed
+    rng = random.Random(cfg.seed ^ 0x4A4F494E)
+    s.at(t, "partition", 0, ((tuple(range(1, cfg.nodes)), (cfg.nodes,)), ()))
+    s.at(t + 2 * s.tok, "heal")
+    s.drop("half the JOINs while GATHER", lambda c: c.ptype == "JOIN"
+           and c.sender_state == "GATHER" and rng.random() < 0.5, t, t + 4 * s.tok)
+    return _sim(spec, s, printer, cfg)
+
+
+def commit_loss_rotation1(spec: RunSpec, printer: Any) -> Built:
+    cfg = _base(spec)
+    s = Script(cfg)
+    t = s.formed
+    s.at(t, "crash", cfg.nodes)
+    s.at(t + 4 * s.tok, "restart", cfg.nodes, False)
+    s.drop("commit token, rotation 1", lambda c: c.ptype == "COMMIT"
+           and c.sender_state == "COMMIT", t, t + 8 * s.tok,
+           limit=2 + cfg.params.token_retransmits * 2)
+    s.expect_state("COMMIT->GATHER", t, "a commit-token loss in rotation 1")
+    return _sim(spec, s, printer, cfg)
+
+
+def commit_loss_rotation2(spec: RunSpec, printer: Any) -> Built:
+    cfg = _base(spec)
+    s = Script(cfg)
+    t = s.formed
+    s.at(t, "crash", cfg.nodes)
+    s.at(t + 4 * s.tok, "restart", cfg.nodes, True)
+    s.drop("commit token, rotation 2", lambda c: c.ptype == "COMMIT"
+           and c.sender_state == "RECOVERY", t, t + 8 * s.tok, limit=3)
+    return _sim(spec, s, printer, cfg)
+
+
+def _crash_in_recovery(spec: RunSpec, printer: Any, victim_of: Callable[[SimConfig], int],
+                       ) -> Built:
+    cfg = _base(spec, nodes=max(4, spec.cfg.nodes))
+    s = Script(cfg)
+    t = s.formed
+    s.at(t, "partition", 0, ((tuple(range(1, cfg.nodes)), (cfg.nodes,)), ()))
+    s.at(t + 2.5 * s.tok, "heal")
+    done: list[float] = []
+    victim = victim_of(cfg)
+
+    def hook(sim: Simulator, node: int, old: str, new: str) -> None:
+        if new == "RECOVERY" and not done and sim.now > t and sim.nodes[victim].alive:
+            done.append(sim.now)
+            sim.schedule_fault(FaultEvent(sim.now, "crash", victim))
+            sim.schedule_fault(FaultEvent(sim.now + 2 * s.tok, "restart", victim,
+                                          random.Random(cfg.seed).random() < 0.5))
+
+    s.hooks.append(hook)
+    s.checks.append(lambda sim: None if done else "no node ever entered RECOVERY after the "
+                    "partition, so the crash never happened")
+    s.end = t + 6 * s.tok
+    return _sim(spec, s, printer, cfg)
+
+
+def crash_during_recovery(spec: RunSpec, printer: Any) -> Built:
+    return _crash_in_recovery(spec, printer, lambda cfg: 2)
+
+
+def rep_crash_during_recovery(spec: RunSpec, printer: Any) -> Built:
+    return _crash_in_recovery(spec, printer, lambda cfg: 1)
+
+
+def cascading_split_merge(spec: RunSpec, printer: Any) -> Built:
+    cfg = _base(spec, nodes=max(6, spec.cfg.nodes))
+    s = Script(cfg)
+    t, c = s.formed, cfg.params.consensus_timeout
+    n = cfg.node_ids
+    half = len(n) // 2
+    s.at(t, "partition", 0, ((n[:half], n[half:]), ()))
+    s.at(t + 0.5 * c, "partition", 0, ((n[:1], n[1:half], n[half:-1], n[-1:]), ()))
+    s.at(t + 3 * c, "partition", 0, ((n[:half + 1], n[half + 1:]), ()))
+    s.at(t + 3 * c + 0.4 * cfg.params.merge_interval, "heal")
+    s.at(t + 6 * c, "partition", 0, ((n[0::2], n[1::2]), ()))
+    s.at(t + 6 * c + 0.8 * c, "heal")
+    s.expect_state("GATHER", t, "gathers after the splits")
+    return _sim(spec, s, printer, cfg)
+
+
+def _rep_restart(spec: RunSpec, printer: Any, keep: bool) -> Built:
+    cfg = _base(spec, nodes=max(4, spec.cfg.nodes))
+    s = Script(cfg)
+    t = s.formed
+    s.at(t, "crash", 1)
+    s.at(t + 0.2 * s.tok, "restart", 1, keep)     # back before the others time out
+    s.expect_state("GATHER", t, "the ring noticing the restarted representative")
+    return _sim(spec, s, printer, cfg)
+
+
+def rep_restart_kept(spec: RunSpec, printer: Any) -> Built:
+    return _rep_restart(spec, printer, True)
+
+
+def rep_restart_lost(spec: RunSpec, printer: Any) -> Built:
+    return _rep_restart(spec, printer, False)
+
+
+def seq_wraparound(spec: RunSpec, printer: Any) -> Built:
+    cfg = _base(spec, seq_wrap_limit=60)
+    cfg = replace(cfg, workload=replace(cfg.workload, rate=max(cfg.workload.rate, 40.0)))
+    s = Script(cfg)
+    s.end = s.formed + 6 * s.tok
+    s.expect_state("seq_wrap", s.formed, "a new ring forced by sequence wraparound")
+    return _sim(spec, s, printer, cfg)
+
+
+def pause_longer_than_token(spec: RunSpec, printer: Any) -> Built:
+    cfg = _base(spec)
+    s = Script(cfg)
+    t = s.formed
+    s.at(t, "pause", 2, 1.5 * s.tok)
+    s.at(t + 3 * s.tok, "pause", 1, 0.6 * s.tok)
+    s.expect_state("GATHER", t, "a membership change after the pause")
+    return _sim(spec, s, printer, cfg)
+
+
+SCENARIOS: dict[str, tuple[Callable[[RunSpec, Any], Built], str]] = {
+    "token_loss_operational": (token_loss_operational,
+                               "every token from n2 lost for 1.5 token timeouts"),
+    "token_loss_recovery": (token_loss_recovery,
+                            "a crash, then tokens lost while the others recover"),
+    "join_loss_gather": (join_loss_gather, "half the JOINs lost while gathering after a split"),
+    "commit_loss_rotation1": (commit_loss_rotation1, "commit token lost in its first rotation"),
+    "commit_loss_rotation2": (commit_loss_rotation2, "commit token lost in its second rotation"),
+    "crash_during_recovery": (crash_during_recovery, "n2 crashes as soon as anyone recovers"),
+    "rep_crash_during_recovery": (rep_crash_during_recovery,
+                                  "the representative crashes during recovery"),
+    "cascading_split_merge": (cascading_split_merge,
+                              "split, split again mid-change, merge, split, merge"),
+    "rep_restart_kept": (rep_restart_kept, "representative restarts fast, ring seq persisted"),
+    "rep_restart_lost": (rep_restart_lost, "representative restarts fast, ring seq lost"),
+    "seq_wraparound": (seq_wraparound, "seq_wrap_limit 60 forces new rings under load"),
+    "pause_longer_than_token": (pause_longer_than_token,
+                                "a process frozen for 1.5 token timeouts, then one for 0.6"),
+}
+
+
+def build_scenario(spec: RunSpec, printer: Any) -> Built:
+    assert spec.scenario is not None
+    builder, _doc = SCENARIOS[spec.scenario]
+    return builder(spec, printer)
