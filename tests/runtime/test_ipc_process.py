@@ -1,0 +1,128 @@
+"""Socket sessions against a standalone `robot-gcs daemon` process running the real engines.
+
+The client-daemon deployment: programs in other processes share one daemon through its
+Unix socket, see one order, see a killed client leave as DISCONNECT, and learn the
+reason when the daemon stops.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rt_fakes import free_udp_ports
+
+import robot_gcs
+from robot_gcs import Cause, DataMessage, GroupView, SessionClosed
+
+
+def _wait_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> str:
+    box: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if needle in line:
+                box.append(line)
+                break
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    assert done.wait(timeout) and box, f"process never printed {needle!r}"
+    return box[0]
+
+
+@pytest.fixture
+def daemon_proc() -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    tmp = Path(tempfile.mkdtemp(prefix="gcsipc"))
+    (port,) = free_udp_ports(1)
+    cfg = tmp / "ring.yaml"
+    cfg.write_text(f"ring:\n  name: ipcproc\n  state_dir: {tmp / 'state'}\n"
+                   f"daemons:\n  - name: d1\n    address: 127.0.0.1:{port}\n"
+                   f"    socket: {tmp / 'd1.sock'}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "robot_gcs.cli", "daemon", "-c", str(cfg),
+                             "-n", "d1"], stdout=subprocess.PIPE, text=True)
+    try:
+        _wait_line(proc, "ready", 30)
+        yield f"unix:{tmp / 'd1.sock'}", proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _view(s, members: int) -> GroupView:  # type: ignore[no-untyped-def]
+    while True:
+        ev = s.receive(timeout=10)
+        assert ev is not None, "no view"
+        if isinstance(ev, GroupView) and len(ev.members) == members and not ev.transitional:
+            return ev
+
+
+def test_two_socket_clients_see_one_order_and_a_killed_client_leaves(
+        daemon_proc: tuple[str, subprocess.Popen[str]]) -> None:
+    address, _ = daemon_proc
+    with robot_gcs.connect(address, "a") as a, robot_gcs.connect(address, "b") as b:
+        a.join("g")
+        _view(a, 1)
+        b.join("g")
+        _view(a, 2)
+        _view(b, 2)
+        for i in range(100):
+            (a if i % 2 else b).multicast("g", b"%d" % i, timeout=5)
+        orders = []
+        for s in (a, b):
+            got = []
+            while len(got) < 100:
+                ev = s.receive(timeout=10)
+                assert ev is not None
+                if isinstance(ev, DataMessage):
+                    got.append((ev.sender, ev.payload))
+            orders.append(got)
+        assert orders[0] == orders[1]
+        assert sorted(p for _, p in orders[0]) == sorted(b"%d" % i for i in range(100))
+
+        child = subprocess.Popen(
+            [sys.executable, "-c",
+             "import sys, robot_gcs\n"
+             "s = robot_gcs.connect(sys.argv[1], 'victim')\n"
+             "s.join('g')\n"
+             "print('joined', flush=True)\n"
+             "s.receive()\n", address], stdout=subprocess.PIPE, text=True)
+        try:
+            _wait_line(child, "joined", 30)
+            assert "#victim#d1" in _view(b, 3).members
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+            v = _view(b, 2)
+            assert v.cause is Cause.DISCONNECT and v.changed == ("#victim#d1",)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait(5)
+
+
+def test_daemon_stop_reaches_socket_clients_as_a_reason(
+        daemon_proc: tuple[str, subprocess.Popen[str]]) -> None:
+    address, proc = daemon_proc
+    s = robot_gcs.connect(address, "c")
+    s.join("g")
+    _view(s, 1)
+    proc.send_signal(signal.SIGTERM)
+    with pytest.raises(SessionClosed, match="daemon stopped"):
+        while True:
+            s.receive(timeout=10)
+    assert proc.wait(10) == 0
