@@ -1,0 +1,145 @@
+"""Health sharing on a real in-process ring: publishers stay silent until a console
+listens, then every daemon's snapshot reaches it; a stopped daemon turns STALE with the
+view's cause; daemon health (health_of) is the same model."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from robot_gcs.config import load_config
+from robot_gcs.diagnostics import ensure_publisher, health_of
+from robot_gcs.diagnostics.attach import MonitorClient, resolve_address
+from robot_gcs.diagnostics.model import Grade
+from robot_gcs.diagnostics.rules import load_rules
+from robot_gcs.errors import ConfigError, LocalProtocolError
+from robot_gcs.runtime.daemon import Daemon
+
+
+def write_config(tmp: Path, n: int, sockets: bool = False) -> Path:
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    lines = ["ring:", "  name: diagpub", f"  state_dir: {tmp / 'state'}", "  timeouts:",
+             "    token_ms: 400", "    consensus_ms: 480", "daemons:"]
+    for i, p in enumerate(ports, start=1):
+        lines += [f"  - name: cpu{i}", f"    address: 127.0.0.1:{p}"]
+        if sockets:
+            lines.append(f"    socket: unix:{tmp}/cpu{i}.sock")
+    path = tmp / "ring.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def daemons(tmp_path: Path) -> Iterator[list[Daemon]]:
+    cfg = load_config(write_config(tmp_path, 3))
+    ds = [Daemon(cfg, f"cpu{i}", serve_clients=False) for i in (1, 2, 3)]
+    try:
+        for d in ds:
+            d.start()
+        yield ds
+    finally:
+        for d in ds:
+            d.stop()
+
+
+def wait_ring(ds: list[Daemon], size: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = [d.statistics().engine for d in ds]
+        if all(s is not None and len(s.members) == size and s.state.name == "OPERATIONAL"
+               for s in stats):
+            return
+        assert time.monotonic() < deadline, "ring did not form"
+        time.sleep(0.05)     # polling the ring's own statistics
+
+
+def test_console_sees_every_daemon_and_a_stopped_one_goes_stale(daemons: list[Daemon]) -> None:
+    wait_ring(daemons, 3)
+    pubs = [ensure_publisher(d, period=0.5) for d in daemons]
+    assert ensure_publisher(daemons[0]) is pubs[0]          # one publisher per daemon
+    mon = MonitorClient(daemons[0].connect("mon"), load_rules())
+    try:
+        assert mon.wait_complete(10.0), mon.missing()
+        cl = mon.cluster()
+        assert [v.health.name for v in cl.daemons] == ["cpu1", "cpu2", "cpu3"]
+        for v in cl.daemons:
+            assert v.health.state == "OPERATIONAL" and not v.stale
+            assert v.health.members == ("cpu1", "cpu2", "cpu3")
+        assert cl.source == "cpu1"
+        assert all(p.listeners for p in pubs)
+
+        daemons[2].stop()
+        deadline = time.monotonic() + 10.0
+        while True:
+            mon.pump(0.2)
+            (cpu3,) = [v for v in mon.cluster().daemons if v.health.name == "cpu3"]
+            if cpu3.stale:
+                break
+            assert time.monotonic() < deadline, "cpu3 never went stale"
+        assert cpu3.grade is Grade.STALE and cpu3.left
+        assert cpu3.left_cause in ("DISCONNECT", "LEAVE", "NETWORK")
+    finally:
+        mon.close()
+        for p in pubs:
+            p.close()
+
+
+def test_publishers_are_silent_without_a_console(daemons: list[Daemon]) -> None:
+    wait_ring(daemons, 3)
+    pubs = [ensure_publisher(d, period=0.2) for d in daemons]
+    try:
+        # the publishers' own joins are ring traffic: let them settle first
+        deadline = time.monotonic() + 10.0
+        while not all(p.collector.publishers() == {"cpu1", "cpu2", "cpu3"} for p in pubs):
+            assert time.monotonic() < deadline, [p.collector.publishers() for p in pubs]
+            time.sleep(0.05)
+        before = [d.statistics().engine.delivered_msgs for d in daemons]
+        # several publish periods pass (each publisher samples its daemon meanwhile)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            pubs[0].cluster()
+            time.sleep(0.1)
+        assert [p.published for p in pubs] == [0, 0, 0]
+        assert [p.listeners for p in pubs] == [(), (), ()]
+        after = [d.statistics().engine.delivered_msgs for d in daemons]
+        assert after == before                     # not one message on the ring
+    finally:
+        for p in pubs:
+            p.close()
+
+
+def test_health_of_a_daemon_is_the_graded_model(daemons: list[Daemon]) -> None:
+    wait_ring(daemons, 3)
+    alone = health_of(daemons[1])                  # no publisher: this daemon only
+    assert [v.health.name for v in alone.daemons] == ["cpu2"]
+    v = alone.daemons[0]
+    assert v.health.state == "OPERATIONAL" and v.health.members == ("cpu1", "cpu2", "cpu3")
+    assert v.health.loop_lag_worst_ms is not None and v.grade is not Grade.STALE
+    pub = ensure_publisher(daemons[1])
+    try:
+        assert [x.health.name for x in health_of(daemons[1]).daemons] == ["cpu2"]
+    finally:
+        pub.close()
+
+
+def test_attach_address_from_config(tmp_path: Path) -> None:
+    path = write_config(tmp_path, 2, sockets=True)
+    assert resolve_address("unix:/x.sock", str(path), None) == "unix:/x.sock"
+    assert resolve_address(None, str(path), "cpu2") == f"unix:{tmp_path}/cpu2.sock"
+    with pytest.raises(ConfigError, match="no daemon of this config serves a socket"):
+        resolve_address(None, str(path), None)
+    (tmp_path / "cpu2.sock").write_text("")        # only its existence is looked at
+    assert resolve_address(None, str(path), None) == f"unix:{tmp_path}/cpu2.sock"
+    with pytest.raises(ConfigError, match="no daemon named"):
+        resolve_address(None, str(path), "cpu9")
+    with pytest.raises(LocalProtocolError):
+        resolve_address(None, None, None)
