@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
+import threading
 import time
 from typing import Any, Mapping
 
@@ -35,6 +37,7 @@ from robot_gcs.pubsub.qos import QoS
 from .messages import Command, EStop, Odometry, Plan
 
 COMMON = {"record_dir": None, "verbose": True}
+_PRINT_LOCK = threading.Lock()
 
 
 def _pctl(xs: list[float], q: float) -> float:
@@ -69,7 +72,9 @@ class DemoComponent(Component):
 
     def say(self, text: str) -> None:
         if self.config.get("verbose", True):
-            print(f"{self.node.name}: {text}", flush=True)
+            with _PRINT_LOCK:          # components print from their own threads: whole lines only
+                sys.stdout.write(f"{self.node.name}: {text}\n")
+                sys.stdout.flush()
 
     def _on_cmd(self, cmd: Command) -> None:
         if self.estopped:
