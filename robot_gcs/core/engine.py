@@ -63,7 +63,11 @@ class Engine:
         self._inc = incarnation
         self.rng = random.Random(rng_seed)
         self.peers = tuple(sorted(set(cfg.peers)))
-        self.max_ring_seq_seen = 0 if persisted_ring_seq is None else persisted_ring_seq + 1
+        if persisted_ring_seq is None:
+            # persisted seq lost: start above any seq an earlier incarnation could have used
+            self.max_ring_seq_seen = (incarnation & 0xFFFFFFFF) << 28
+        else:
+            self.max_ring_seq_seen = persisted_ring_seq + 1
         self.ring_seq_floor = self.max_ring_seq_seen
         self._state = MemberState.GATHER
         self.started = False
@@ -244,7 +248,7 @@ class Engine:
             return []
         s = pkt.sender
         if s == self._me:
-            self.drops["own"] += 1
+            self.n["own_loopback"] += 1     # multicast loopback / others' retransmissions
             return []
         if s not in self.peers:
             self.drops["unknown_sender"] += 1
@@ -511,7 +515,7 @@ class Engine:
 
     def _enter_recovery(self, now: float, c: Commit) -> None:
         self._cancel(TimerId.TOKEN_RETRANSMIT)
-        new = RingState(c.ring, c.members, self._me)
+        new = RingState(c.ring, c.members, self._me, self._inc)
         self.recovery = Recovery.begin(c, self._me, self.ring, new)
         self.commit = c
         self._set_state(now, MemberState.RECOVERY)

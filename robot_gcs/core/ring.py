@@ -39,10 +39,12 @@ class VisitResult:
 class RingState:
     """Ordering state of one ring, from one node's point of view."""
 
-    def __init__(self, ring_id: RingId, members: tuple[int, ...], me: int) -> None:
+    def __init__(self, ring_id: RingId, members: tuple[int, ...], me: int,
+                 incarnation: int) -> None:
         self.ring_id = ring_id
         self.members = members
         self.me = me
+        self.incarnation = incarnation
         i = members.index(me)
         self.successor = members[(i + 1) % len(members)]
         self.buf: dict[int, tuple[Mcast, bytes]] = {}
@@ -185,7 +187,7 @@ class RingState:
         self.sent_last, self.backlog_last = sent_now, backlog
         # 9. token seq
         self.my_token_seq = tok.token_seq
-        res.token = replace(tok, sender=self.me, token_seq=tok.token_seq + 1, seq=seq, aru=aru,
+        res.token = replace(tok, sender=self.me, incarnation=self.incarnation, token_seq=tok.token_seq + 1, seq=seq, aru=aru,
                             aru_id=aru_id, fcc=fcc, backlog=tb, rtr=tuple(rtr))
         self.last_forward_seq = seq
         # idle detection (used by the rep for token hold)

@@ -31,6 +31,8 @@ from .types import RingId, Service
 MAGIC = 0x4743
 VERSION = 1
 MAC_LEN = 16
+FLAG_ENCAP = 0x01   # MCAST
+FLAG_LEAVE = 0x01   # JOIN
 
 HEADER = struct.Struct("!HBBBBHIII")       # 20 bytes
 MCAST_BODY = struct.Struct("!IQIIBBH")     # 24 bytes
@@ -41,9 +43,11 @@ COMMIT_ENTRY = struct.Struct("!IIQIIB3x")  # 28 bytes
 BEACON_BODY = struct.Struct("!IQHBx")      # 16 bytes
 HURRY_BODY = struct.Struct("!IQ")          # 12 bytes
 U32 = struct.Struct("!I")
+# decoders read padding explicitly so that non-zero padding is rejected
+_BEACON_DEC = struct.Struct("!IQHBB")
+_ENTRY_DEC = struct.Struct("!IIQIIBBH")
+_ALLOWED_FLAGS = {1: FLAG_ENCAP, 3: FLAG_LEAVE}
 
-FLAG_ENCAP = 0x01   # MCAST
-FLAG_LEAVE = 0x01   # JOIN
 
 U32_MAX = 0xFFFFFFFF
 U64_MAX = 0xFFFFFFFFFFFFFFFF
@@ -225,6 +229,8 @@ def _decode(data: bytes, key: bytes | None, cluster_id: int | None) -> Packet:
         raise MalformedPacket("bad_length", "trailing bytes")
     if sender == 0:
         raise MalformedPacket("bad_sender")
+    if _res != 0 or flags & ~_ALLOWED_FLAGS.get(ptype, 0):
+        raise MalformedPacket("bad_field", "reserved bits set")
     body = data[HEADER.size:]
     try:
         t = PacketType(ptype)
@@ -240,7 +246,9 @@ def _decode(data: bytes, key: bytes | None, cluster_id: int | None) -> Packet:
         return _decode_commit(body, sender, inc)
     if t is PacketType.BEACON:
         _need(body, BEACON_BODY.size, exact=True)
-        rep, rseq, count, state = BEACON_BODY.unpack(body)
+        rep, rseq, count, state, pad = _BEACON_DEC.unpack(body)
+        if pad:
+            raise MalformedPacket("bad_field", "padding")
         return Beacon(sender, inc, RingId(rep, rseq), count, state)
     _need(body, HURRY_BODY.size, exact=True)
     rep, rseq = HURRY_BODY.unpack(body)
@@ -257,6 +265,8 @@ def _decode_mcast(body: bytes, flags: int, sender: int, inc: int) -> Mcast:
     rep, rseq, seq, origin, service, _r, plen = MCAST_BODY.unpack_from(body)
     if len(body) != MCAST_BODY.size + plen:
         raise MalformedPacket("bad_length", "payload_len")
+    if _r:
+        raise MalformedPacket("bad_field", "reserved")
     if service not in (Service.AGREED, Service.SAFE):
         raise MalformedPacket("bad_service", str(service))
     if rep == 0 or seq == 0:
@@ -298,8 +308,9 @@ def _decode_commit(body: bytes, sender: int, inc: int) -> Commit:
     off = COMMIT_BODY.size + 4 * n
     entries = []
     for i in range(n):
-        einc, orep, oseq, oaru, hdel, flg = COMMIT_ENTRY.unpack_from(body, off + i * COMMIT_ENTRY.size)
-        if flg > 1:
+        einc, orep, oseq, oaru, hdel, flg, p1, p2 = _ENTRY_DEC.unpack_from(
+            body, off + i * COMMIT_ENTRY.size)
+        if flg > 1 or p1 or p2:
             raise MalformedPacket("bad_field", "received_flg")
         entries.append(CommitEntry(einc, RingId(orep, oseq), oaru, hdel, bool(flg)))
     return Commit(sender, inc, RingId(rep, rseq), tseq, index, members, tuple(entries))

@@ -40,6 +40,8 @@ class Net:
         self.engines: dict[int, Engine] = {}
         self.timers: dict[tuple[int, TimerId], float] = {}
         self.log: dict[int, list[Action]] = {i: [] for i in self.ids}
+        self.history: dict[tuple[int, int], list[Action]] = {}   # per (node, incarnation)
+        self.on_deliver: Callable[[int, Action], None] | None = None
         self.persisted: dict[int, int] = {}
         self.blocked: set[tuple[int, int]] = set()
         self.packets = 0
@@ -108,6 +110,9 @@ class Net:
                 self.persisted[node] = a.ring_seq
             elif isinstance(a, (Deliver, DeliverConfig)):
                 self.log[node].append(a)
+                self.history.setdefault((node, self.incarnation[node]), []).append(a)
+                if self.on_deliver is not None:
+                    self.on_deliver(node, a)
 
     def run_until(self, t_end: float, stop: Callable[[], bool] | None = None) -> None:
         while self.heap and self.heap[0][0] <= t_end:
