@@ -360,6 +360,57 @@ def _decode_body(ftype: int, r: _Reader) -> Frame:
     return frame
 
 
+_DATA_FAST = struct.Struct("!BiH")      # service, msg_type, sender length
+_MCAST_FAST = struct.Struct("!BiBH")    # service, msg_type, flags, n_groups
+
+
+def _names_fast(buf: bytearray, p: int, end: int, n: int) -> tuple[tuple[str, ...], int] | None:
+    names = []
+    for _ in range(n):
+        if p + 2 > end:
+            return None
+        q = p + 2 + ((buf[p] << 8) | buf[p + 1])
+        if q > end:
+            return None
+        names.append(buf[p + 2:q].decode())
+        p = q
+    return tuple(names), p
+
+
+def _fast(ftype: int, buf: bytearray, p: int, end: int) -> Frame | None:
+    """Unchecked-looking but bounds-checked hot path for DATA and MCAST frames.
+
+    Returns None whenever anything is off; the checked decoder then names the problem.
+    """
+    try:
+        if ftype == T_DATA:
+            if p + 9 > end:
+                return None
+            service, msg_type, slen = _DATA_FAST.unpack_from(buf, p)
+            p += 7
+            q = p + slen
+            if q + 2 > end:
+                return None
+            sender = buf[p:q].decode()
+            got = _names_fast(buf, q + 2, end, (buf[q] << 8) | buf[q + 1])
+            svc = _SERVICES.get(service)
+            if got is None or svc is None:
+                return None
+            return DataMessage(sender, got[0], svc, bytes(buf[got[1]:end]), msg_type)
+        if ftype == T_MCAST:
+            if p + 8 > end:
+                return None
+            service, msg_type, flags, n = _MCAST_FAST.unpack_from(buf, p)
+            got = _names_fast(buf, p + 8, end, n)
+            svc = _SERVICES.get(service)
+            if got is None or svc is None:
+                return None
+            return Multicast(got[0], bytes(buf[got[1]:end]), svc, msg_type, bool(flags & 1))
+    except UnicodeDecodeError:
+        return None
+    return None
+
+
 class FrameDecoder:
     """Incremental decoder for one direction of a connection.
 
@@ -409,8 +460,11 @@ class FrameDecoder:
             if avail < 4 + length:
                 return None
             end = pos + 4 + length
-            with memoryview(buf) as view:
-                frame = _decode_body(ftype, _Reader(view, pos + _HDR.size, end))
+            frame = _fast(ftype, buf, pos + _HDR.size, end) \
+                if ftype == T_DATA or ftype == T_MCAST else None
+            if frame is None:
+                with memoryview(buf) as view:
+                    frame = _decode_body(ftype, _Reader(view, pos + _HDR.size, end))
         except MalformedPacket as exc:
             self._error = exc
             raise
