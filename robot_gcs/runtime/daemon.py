@@ -365,8 +365,13 @@ class Daemon:
             return
         self._leave_timer.cancel()
         self._leave_timer = None
+        ge = self.engine
+        now = self.loop.time()
         try:
-            self._execute(self.engine.leave(self.loop.time()))
+            if hasattr(ge, "leave"):
+                self._execute(ge.leave(now))
+            else:      # GroupEngine without leave(): drive the wrapped ring engine
+                self._execute(ge.on_engine_actions(now, ge.engine.leave(now)))
         except Exception:
             self.engine_errors += 1
             log.exception("engine.leave failed on %s", self.name)

@@ -17,7 +17,7 @@ with it. The rules:
 * A callback that raises is logged and counted (``callback_errors``); the loop goes on.
 * **Lag**: for every timer that fires, ``actual - deadline`` is recorded (``LagMeter``:
   worst, p50/p99 over the last 4096 samples). A probe timer (``lag_probe`` seconds,
-  default 0.1) keeps sampling while the ring is idle. Lag is what a CPU-bound thread in
+  default 0.5) keeps sampling while the ring is idle. Lag is what a CPU-bound thread in
   the same process costs the ring: with the GIL, a waiting daemon thread runs again only
   after the busy thread's switch interval (``sys.getswitchinterval()``, 5 ms default)
   and pays it again after every blocking call that releases the GIL.
@@ -151,7 +151,7 @@ class EventLoop:
     """Selector loop with a timer heap; run it on exactly one thread."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic,
-                 lag_probe: float | None = 0.1) -> None:
+                 lag_probe: float | None = 0.5) -> None:
         self.time = clock
         self._sel = selectors.DefaultSelector()
         self._timers: list[tuple[float, int, TimerHandle]] = []
