@@ -12,11 +12,13 @@ How it works:
   group views tell it who listens, snapshots from other daemons go to its collector.
 * Every ``sample_period`` it reads ``daemon.statistics()`` into a ``StatsSampler`` (the
   rotation-time window and the counter rates need regular samples). Every ``period`` it
-  multicasts the snapshot to ``DIAG_GROUP`` -- but only while a listener (a member of the group
-  that is not a publisher, i.e. a console) is in the group's view. An idle ring without a
-  console gets no diagnostics traffic at all; a console adds one message per daemon per
-  period (measure it with ``robot-gcs status --load``). A new listener gets a snapshot
-  from every daemon at once, so a console is complete within one round trip.
+  multicasts the snapshot to ``DIAG_GROUP`` -- but only while a listener (a member of
+  the group that is not a publisher, i.e. a console) is in the group's view. An idle ring
+  without a console gets no diagnostics traffic at all; a console adds one message per
+  daemon per period, sent at wall-clock multiples of the period so all daemons'
+  snapshots share token rotations (tests/diagnostics/test_monitor_load.py measures the
+  cost). A new listener gets a snapshot from every daemon at once, so a console is
+  complete within one round trip.
 * ``close()`` closes the session, which wakes the thread; the thread is joined.
 * Nothing here raises into the daemon: malformed snapshots are counted by the collector,
   a failing ``statistics()`` is logged and retried next period.
@@ -168,6 +170,7 @@ class HealthPublisher:
         self._closing = False
         self._latest: DaemonHealth | None = None
         self._arrived_local = 0.0
+        self._next_publish = 0.0
 
     def start(self) -> "HealthPublisher":
         self._session = self.daemon.connect(PUBLISHER_CLIENT)
@@ -201,6 +204,17 @@ class HealthPublisher:
             return self.collector.cluster(now, wall)
 
     # ------------------------------------------------------------ the thread
+    def _to_boundary(self, wall: float) -> float:
+        """Seconds to the next multiple of ``period`` on the wall clock.
+
+        Every daemon publishes at the same instants (clocks of one robot agree to a few
+        ms), so their snapshots share token rotations: an idle ring holds its token after
+        a run of quiet rotations, and one burst per period costs far fewer rotations than
+        N bursts spread over it.
+        """
+        left = self.period - (wall % self.period)
+        return left if left > self.sample_period / 2 else left + self.period
+
     def _sample(self, now: float, wall: float) -> DaemonHealth | None:
         try:
             h = sample_daemon(self.daemon, self.sampler, now, wall)
@@ -212,6 +226,7 @@ class HealthPublisher:
         return h
 
     def _publish(self, h: DaemonHealth) -> None:
+        self._next_publish = time.monotonic() + self._to_boundary(time.time())
         try:
             self._session.multicast(DIAG_GROUP, encode_snapshot(h), service=Service.FIFO,
                                     msg_type=MSG_TYPE, self_discard=True)
@@ -221,18 +236,18 @@ class HealthPublisher:
 
     def _run(self) -> None:
         next_sample = time.monotonic()
-        next_publish = next_sample
         try:
             while not self._closing:
                 now = time.monotonic()
-                if now >= next_sample:
+                due = bool(self.listeners) and now >= self._next_publish
+                if now >= next_sample or due:
                     with self._cv:
                         h = self._sample(now, time.time())
                     next_sample = now + (self.sample_period if self.listeners else self.period)
-                    if h is not None and self.listeners and now >= next_publish:
+                    if h is not None and due:
                         self._publish(h)
-                        next_publish = now + self.period
-                ev = self._session.receive(timeout=max(0.0, next_sample - time.monotonic()))
+                wake = min(next_sample, self._next_publish) if self.listeners else next_sample
+                ev = self._session.receive(timeout=max(0.0, wake - time.monotonic()))
                 if ev is not None:
                     self._on_event(ev)
         except SessionClosed:
