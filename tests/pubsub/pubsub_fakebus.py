@@ -3,12 +3,14 @@
 Every operation is applied at once in call order (that is the total order): joins and
 leaves produce GroupViews for the group's members, multicasts deliver a DataMessage to
 each member session once. Sessions on the same fake daemon get ``local_payload`` instead
-of the bytes, like the real in-process path.
+of the bytes, like the real in-process path. Thread-safe (one bus-wide condition), and
+``receive(timeout)`` really waits, so nodes can spin on threads.
 """
 
 from __future__ import annotations
 
 import collections
+import threading
 from typing import Any
 
 from robot_gcs.core.events import Cause, DataMessage, GroupView, private_name
@@ -22,6 +24,7 @@ class FakeBus:
         self.sessions: dict[str, "FakeSession"] = {}
         self.view_index = 0
         self.sent: list[tuple[str, tuple[str, ...], Service, Any, int]] = []
+        self.cond = threading.Condition()
 
     def connect(self, name: str, daemon: str = "d1") -> "FakeSession":
         s = FakeSession(self, name, daemon)
@@ -80,31 +83,43 @@ class FakeSession:
         self.closed = False
 
     def join(self, group: str) -> None:
-        self._check()
-        self.bus.join(self, group)
+        with self.bus.cond:
+            self._check()
+            self.bus.join(self, group)
+            self.bus.cond.notify_all()
 
     def leave(self, group: str) -> None:
-        self._check()
-        self.bus.leave(self, group)
+        with self.bus.cond:
+            self._check()
+            self.bus.leave(self, group)
+            self.bus.cond.notify_all()
 
     def multicast(self, groups: "str | tuple[str, ...]", payload: bytes, service: Service = Service.AGREED,
                   msg_type: int = 0, self_discard: bool = False, timeout: float | None = None,
                   local_payload: Any = None) -> None:
-        self._check()
         if isinstance(groups, str):
             groups = (groups,)
-        self.bus.multicast(self, tuple(groups), payload, service, msg_type, self_discard, local_payload)
+        with self.bus.cond:
+            self._check()
+            self.bus.multicast(self, tuple(groups), payload, service, msg_type, self_discard, local_payload)
+            self.bus.cond.notify_all()
 
     def receive(self, timeout: float | None = None) -> Any:
-        self._check()
-        return self.inbox.popleft() if self.inbox else None
+        with self.bus.cond:
+            self._check()
+            if not self.inbox and timeout != 0:
+                self.bus.cond.wait_for(lambda: bool(self.inbox) or self.closed, timeout)
+            self._check()
+            return self.inbox.popleft() if self.inbox else None
 
     def poll(self) -> bool:
         return bool(self.inbox)
 
     def close(self) -> None:
-        if not self.closed:
-            self.bus.disconnect(self)
+        with self.bus.cond:
+            if not self.closed:
+                self.bus.disconnect(self)
+            self.bus.cond.notify_all()
 
     def _check(self) -> None:
         if self.closed:
