@@ -26,8 +26,9 @@ Per connection (``_Connection``), frames are those of client/wire.py:
   ``close_grace`` seconds, whichever comes first. The client raises SessionClosed(reason).
 * EOF, a reset or junk from the client (counted by reason) close the connection and
   detach the client; junk is answered with CLOSED("protocol error: ...") first.
-* While a socket is full the remaining bytes are flushed from a short loop timer
-  (``FLUSH_RETRY``) until the buffer is empty.
+* Events pushed during one loop iteration are written together at its end
+  (``loop.call_soon``): one ``send`` per engine step, not per event. While a socket is
+  full the remaining bytes are flushed from a short loop timer (``FLUSH_RETRY``).
 
 ``close()`` (daemon thread, when the daemon stops) closes the listener, removes the Unix
 socket file and ends every connection with CLOSED("daemon stopped").
@@ -234,6 +235,7 @@ class _Connection:
         self._appended = 0          # bytes ever appended to out
         self._flushed = 0           # bytes ever written to the socket
         self._flush_timer: Any = None
+        self._flush_soon = False
         self._grace_timer: Any = None
         self.parked: wire.Frame | None = None
         self.reading = True
@@ -339,7 +341,7 @@ class _Connection:
         except Backpressure:
             self._park(frame)
         except LocalProtocolError as exc:
-            self._append(wire.encode(wire.Error(str(exc))))
+            self._append(wire.encode(wire.Error(str(exc))), now=True)
         except SessionClosed as exc:
             self.handle = None
             self._close_with(exc.reason, refused=False, linger=True)
@@ -366,7 +368,7 @@ class _Connection:
             self._close_with(exc.reason, refused=False, linger=True)
             return
         self.state = _OPEN
-        self._append(wire.encode(wire.Welcome(self.handle.private_name)))
+        self._append(wire.encode(wire.Welcome(self.handle.private_name)), now=True)
 
     def _park(self, frame: wire.Frame) -> None:
         """Backpressure: hold the frame, stop reading, retry on a timer."""
@@ -393,14 +395,19 @@ class _Connection:
 
     # ------------------------------------------------------------ writing
 
-    def _append(self, data: bytes) -> None:
+    def _append(self, data: bytes, now: bool = False) -> None:
+        """Queue one frame. Events are written at the end of the loop iteration, so the
+        deliveries of one engine step leave in one send; control frames go ``now``."""
         was_empty = not self.out
         self.out += data
         self._appended += len(data)
         self._frame_ends.append(self._appended)
         self.server.frames_out += 1
-        if was_empty:
+        if now:
             self._flush()
+        elif was_empty and not self._flush_soon and self._flush_timer is None:
+            self._flush_soon = True
+            self.loop.call_soon(self._flush_deferred)
         depth = self.queue_depth()
         if depth > self.high_water:
             self.high_water = depth
@@ -426,6 +433,10 @@ class _Connection:
                 self._flush_timer = self.loop.call_later(FLUSH_RETRY, self._flush_again)
         elif self.state is _CLOSING:
             self._finish()
+
+    def _flush_deferred(self) -> None:
+        self._flush_soon = False
+        self._flush()
 
     def _flush_again(self) -> None:
         self._flush_timer = None
@@ -463,7 +474,7 @@ class _Connection:
         if self.reading and self.sock is not None:
             self.reading = False
             self.loop.remove_reader(self.sock)
-        self._append(wire.encode(wire.Closed(reason[:1000], refused)))
+        self._append(wire.encode(wire.Closed(reason[:1000], refused)), now=True)
         if self.state is _DONE:
             return
         if not linger:
