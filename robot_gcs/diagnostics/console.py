@@ -62,6 +62,15 @@ def _bytes(v: float) -> str:
     return f"{v:.0f}B"
 
 
+def short_ring(ring_id: str, digits: int = 4) -> str:
+    """``rep.seq`` with a long seq cut to its last digits (``1.…6092``): ring seqs picked
+    after a lost state file are large; the tail still tells rings apart on screen."""
+    rep, sep, seq = ring_id.partition(".")
+    if sep and len(seq) > digits + 2:
+        return f"{rep}.…{seq[-digits:]}"
+    return ring_id
+
+
 def member_label(private: str) -> str:
     """``#client#daemon`` -> ``client@daemon`` (shorter, reads like an address)."""
     if private.startswith("#") and private.count("#") == 2:
@@ -111,11 +120,11 @@ def ring_table(cluster: ClusterHealth, width: int) -> Table:
     if wide:
         t.add_column("msg/s", justify="right", no_wrap=True)
     t.add_column("grade", no_wrap=True)
-    t.add_column("note", no_wrap=True, overflow="ellipsis", ratio=1)
+    t.add_column("note", no_wrap=True, overflow="ellipsis", ratio=1, min_width=14)
     for v in cluster.daemons:
         h = v.health
-        row: list[RenderableType] = [h.name, STATE_SHORT.get(h.state, h.state), h.ring_id,
-                                     str(len(h.members))]
+        row: list[RenderableType] = [h.name, STATE_SHORT.get(h.state, h.state),
+                                     short_ring(h.ring_id), str(len(h.members))]
         if not narrow:
             row += [_pair(h.rotation_p50_ms, h.rotation_p99_ms),
                     _pair(h.loop_lag_p99_ms, h.loop_lag_worst_ms)]
@@ -179,7 +188,7 @@ def event_lines(events: Iterable[MembershipEvent], tz: _dt.tzinfo | None = None)
         line.append(f"{e.daemon:<6} ", style="bold")
         style = "red" if e.cause in ("NETWORK", "TOKEN_LOSS", "FAIL_TO_RECEIVE") else "cyan"
         line.append(f"{e.cause:<10} ", style=style)
-        ring = f"ring {e.ring_id} [{','.join(e.members)}] " if e.ring_id else ""
+        ring = f"ring {short_ring(e.ring_id)} [{','.join(e.members)}] " if e.ring_id else ""
         line.append(ring + e.detail)
         out.append(line)
     return out

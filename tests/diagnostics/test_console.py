@@ -96,3 +96,15 @@ def test_an_empty_model_renders() -> None:
     c = HealthCollector(load_rules(), source="cpu1")
     text = render_text(c.cluster(0.0, T0), 80, 24, UTC)
     assert "0 daemons" in text and "no membership events yet" in text
+
+
+def test_long_ring_seqs_are_shortened_on_screen() -> None:
+    from robot_gcs.diagnostics.console import short_ring
+    assert short_ring("1.8") == "1.8" and short_ring("12.123456") == "12.123456"
+    assert short_ring("1.420374233827246092") == "1.…6092"
+    c = HealthCollector(load_rules())
+    c.add(daemon_health("cpu1", 1, ring_id="1.420374233827246092", history=(
+        MembershipEvent(T0, "cpu1", "NETWORK", "1.420374233827246092", ("cpu1",), "left: cpu2"),)),
+        1.0)
+    text = render_text(c.cluster(1.0, T0), 80, 24, UTC)
+    assert "1.…6092" in daemon_row(text, "cpu1") and "ring 1.…6092 [cpu1] left: cpu2" in text
