@@ -25,6 +25,7 @@ type  name       body
 4     MCAST      service u8, msg_type i32, flags u8 (bit0 self_discard), n_groups u16,
                  groups str x n, payload (the rest of the frame)
 5     BYE        reason str
+6     PRIVATE    service u8, msg_type i32, target private name str, payload rest
 ====  =========  =============================================================================
 
 Frames, daemon -> client:
@@ -58,10 +59,10 @@ MAGIC = b"RGCS"
 MAX_FRAME = 4 * 1024 * 1024        # default bound on one frame (type byte + body)
 MAX_STR = 0xFFFF
 
-T_HELLO, T_JOIN, T_LEAVE, T_MCAST, T_BYE = 1, 2, 3, 4, 5
+T_HELLO, T_JOIN, T_LEAVE, T_MCAST, T_BYE, T_PRIVATE = 1, 2, 3, 4, 5, 6
 T_WELCOME, T_DATA, T_VIEW, T_CLOSED, T_ERROR = 16, 17, 18, 19, 20
 
-CLIENT_FRAME_TYPES = frozenset({T_HELLO, T_JOIN, T_LEAVE, T_MCAST, T_BYE})
+CLIENT_FRAME_TYPES = frozenset({T_HELLO, T_JOIN, T_LEAVE, T_MCAST, T_BYE, T_PRIVATE})
 SERVER_FRAME_TYPES = frozenset({T_WELCOME, T_DATA, T_VIEW, T_CLOSED, T_ERROR})
 
 _HDR = struct.Struct("!IB")
@@ -153,6 +154,16 @@ class Multicast:
 
 
 @dataclass(frozen=True, slots=True)
+class Private:
+    """A message to one member by private name (``#client#daemon``)."""
+
+    target: str
+    payload: bytes
+    service: Service = Service.AGREED
+    msg_type: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Bye:
     """The client closes its session."""
 
@@ -182,7 +193,7 @@ class Error:
     message: str
 
 
-Frame = Union[Hello, Join, Leave, Multicast, Bye, Welcome, Closed, Error, DataMessage, GroupView]
+Frame = Union[Hello, Join, Leave, Multicast, Private, Bye, Welcome, Closed, Error, DataMessage, GroupView]
 
 
 # ---------------------------------------------------------------------------- encoding
@@ -248,6 +259,10 @@ def encode(frame: Frame) -> bytes:
         if isinstance(frame, Multicast):
             return encode_multicast(frame.groups, frame.payload, frame.service,
                                     frame.msg_type, frame.self_discard)
+        if isinstance(frame, Private):
+            _check_msg_type(frame.msg_type)
+            return _frame(T_PRIVATE, _DATA.pack(int(frame.service), frame.msg_type),
+                          _str(frame.target), frame.payload)
         if isinstance(frame, Hello):
             return _frame(T_HELLO, _HELLO.pack(MAGIC, frame.version), _str(frame.name))
         if isinstance(frame, Join):
@@ -340,6 +355,10 @@ def _decode_body(ftype: int, r: _Reader) -> Frame:
         if magic != MAGIC:
             raise MalformedPacket("bad_magic", repr(magic))
         frame = Hello(r.string(), version)
+    elif ftype == T_PRIVATE:
+        service, msg_type = r.unpack(_DATA)
+        target = r.string()
+        return Private(target, r.rest(), _service(service), msg_type)
     elif ftype == T_JOIN:
         frame = Join(r.string())
     elif ftype == T_LEAVE:

@@ -12,7 +12,7 @@ Per connection (``_Connection``), frames are those of client/wire.py:
 
 * The first frame must be HELLO. The server calls ``daemon.attach_client(name, conn)``
   and answers WELCOME(private name), or CLOSED(refused, reason) for a bad or taken name.
-* JOIN / LEAVE / MCAST go to the ``ClientHandle``. A command the daemon rejects as misuse
+* JOIN / LEAVE / MCAST / PRIVATE go to the ``ClientHandle``. A command the daemon rejects as misuse
   is answered with an ERROR frame (the session goes on). When the daemon's send queue for
   this client is full (``Backpressure``), the server parks the frame, stops reading the
   socket and retries shortly: the client's kernel buffer fills and its ``multicast``
@@ -328,6 +328,8 @@ class _Connection:
             if isinstance(frame, wire.Multicast):
                 h.multicast(frame.groups, frame.payload, frame.service, frame.msg_type,
                             frame.self_discard)
+            elif isinstance(frame, wire.Private):
+                h.send_private(frame.target, frame.payload, frame.service, frame.msg_type)
             elif isinstance(frame, wire.Join):
                 h.join(frame.group)
             elif isinstance(frame, wire.Leave):

@@ -24,6 +24,7 @@ client_frames = st.one_of(
     st.builds(wire.Leave, names),
     st.builds(wire.Multicast, name_tuples, payloads, services, msg_types, st.booleans()),
     st.builds(wire.Bye, names),
+    st.builds(wire.Private, names, payloads, services, msg_types),
 )
 server_frames = st.one_of(
     st.builds(wire.Welcome, names, st.integers(0, 255)),

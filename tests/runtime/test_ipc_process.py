@@ -95,6 +95,11 @@ def test_two_socket_clients_see_one_order_and_a_killed_client_leaves(
         assert orders[0] == orders[1]
         assert sorted(p for _, p in orders[0]) == sorted(b"%d" % i for i in range(100))
 
+        a.send_private(b.private_name, b"just for b", msg_type=9)
+        ev = b.receive(timeout=10)
+        assert isinstance(ev, DataMessage) and ev.payload == b"just for b"
+        assert ev.sender == "#a#d1" and ev.msg_type == 9
+
         child = subprocess.Popen(
             [sys.executable, "-c",
              "import sys, robot_gcs\n"
