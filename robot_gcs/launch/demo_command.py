@@ -1,0 +1,119 @@
+"""`robot-gcs demo`: the robot demo on this machine, with the live console.
+
+Starts ``launch/robot_demo.yaml`` with ``--all`` semantics (three processors as local
+child processes on 127.0.0.1, ring config ``config/robot_demo.yaml``), then:
+
+* on a terminal, with the diagnostics console available: the console runs in the
+  foreground attached to cpu1's session socket, and the processors' output goes to a
+  log file (``--log``, default /tmp/robot_gcs/demo.log);
+* otherwise (``--plain``, output not a terminal, or no console): the processors' output
+  is printed, prefixed with the processor name.
+
+Ctrl-C stops the console and the whole process tree (supervisor.py) and returns 0.
+The files are looked up next to the installed package (a source checkout) and then in
+the current directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from ..errors import ConfigError
+from .loader import load_launch
+
+DEMO_LAUNCH = os.path.join("launch", "robot_demo.yaml")
+
+
+def find_demo_file(rel: str) -> str | None:
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for base in (here, os.getcwd()):
+        p = os.path.join(base, rel)
+        if os.path.exists(p):
+            return p
+    return None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plain", action="store_true", help="print the processors' log, no console")
+    parser.add_argument("--launch", metavar="FILE", help="launch file (default launch/robot_demo.yaml)")
+    parser.add_argument("--config", metavar="RING.yaml", help="ring config instead of the launch file's")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="C.KEY=VALUE",
+                        help="override a component parameter (repeatable)")
+    parser.add_argument("--log", default="/tmp/robot_gcs/demo.log",
+                        help="where the processors' output goes while the console runs")
+
+
+def _console_available() -> bool:
+    try:
+        import rich  # noqa: F401
+        from ..diagnostics import monitor_command  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _socket_of(lf: Any, name: str) -> str | None:
+    try:
+        from ..config import GcsConfig
+        cfg = GcsConfig.from_file(lf.config_path)
+        sock = cfg.daemon(name).socket
+    except Exception:
+        return None
+    if not sock:
+        return None
+    return sock if ":" in sock.split("/")[0] else f"unix:{sock}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from .supervisor import Supervisor
+    path = args.launch or find_demo_file(DEMO_LAUNCH)
+    if path is None:
+        print("robot-gcs demo: cannot find launch/robot_demo.yaml; run it from the source checkout "
+              "or pass --launch FILE", file=sys.stderr)
+        return 2
+    try:
+        lf = load_launch(path, args.config, args.overrides)
+    except ConfigError as exc:
+        print(f"robot-gcs demo: {exc}", file=sys.stderr)
+        return 2
+    first = lf.processors[0].name
+    address = _socket_of(lf, first)
+    use_console = (not args.plain and sys.stdout.isatty() and address is not None
+                   and _console_available())
+    if not use_console:
+        sup = Supervisor(lf, path, config_override=args.config, overrides=args.overrides,
+                         verbose=getattr(args, "verbose", 0))
+
+        def handler(signum: int, frame: Any) -> None:
+            sup.stop_requested = True
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+        sup.say(f"robot demo: {len(lf.processors)} processors on this machine; Ctrl-C stops them")
+        sup.start()
+        return sup.run()
+    os.makedirs(os.path.dirname(os.path.abspath(args.log)), exist_ok=True)
+    log = open(args.log, "a", buffering=1)
+    sup = Supervisor(lf, path, config_override=args.config, overrides=args.overrides,
+                     verbose=getattr(args, "verbose", 0), out=log)
+    sup.start()
+    result: list[int] = []
+    watcher = threading.Thread(target=lambda: result.append(sup.run()), name="supervisor", daemon=True)
+    watcher.start()
+    from ..diagnostics import monitor_command
+    margs = argparse.Namespace(connect=address, config=None, name=None, rules=None, refresh=4.0,
+                               no_screen=False, once=False, timeout=3.0)
+    try:
+        monitor_command.run(margs)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sup.stop_requested = True
+        watcher.join(60)
+        log.close()
+    print(f"robot demo stopped (processor log: {args.log})")
+    return 0
