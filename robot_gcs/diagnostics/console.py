@@ -180,12 +180,34 @@ def sessions_table(cluster: ClusterHealth) -> Table:
     return t
 
 
+def merge_events(events: Iterable[MembershipEvent],
+                 window: float = 2.0) -> list[tuple[MembershipEvent, tuple[str, ...]]]:
+    """Fold the same change seen by several daemons (same cause, ring, members and
+    detail, within ``window`` seconds) into one line: (first event, daemons)."""
+    out: list[tuple[MembershipEvent, tuple[str, ...]]] = []
+    for e in events:
+        merged = False
+        for i in range(len(out) - 1, -1, -1) if e.ring_id else ():
+            first, who = out[i]
+            if e.time - first.time > window:
+                break
+            if (first.cause, first.ring_id, first.members, first.detail) == \
+                    (e.cause, e.ring_id, e.members, e.detail):
+                if e.daemon not in who:
+                    out[i] = (first, who + (e.daemon,))
+                merged = True
+                break
+        if not merged:
+            out.append((e, (e.daemon,)))
+    return out
+
+
 def event_lines(events: Iterable[MembershipEvent], tz: _dt.tzinfo | None = None) -> list[Text]:
     out = []
-    for e in events:
+    for e, who in merge_events(events):
         line = Text(no_wrap=True, overflow="ellipsis")
         line.append(clock(e.time, tz) + " ", style="dim")
-        line.append(f"{e.daemon:<6} ", style="bold")
+        line.append(f"{','.join(who):<6} ", style="bold")
         style = "red" if e.cause in ("NETWORK", "TOKEN_LOSS", "FAIL_TO_RECEIVE") else "cyan"
         line.append(f"{e.cause:<10} ", style=style)
         ring = f"ring {short_ring(e.ring_id)} [{','.join(e.members)}] " if e.ring_id else ""
@@ -204,7 +226,7 @@ class EventLog:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         height = options.height or 10
         rows = max(0, height - 2)
-        lines = event_lines(self.events[-rows:] if rows else (), self.tz)
+        lines = event_lines(self.events, self.tz)[-rows:] if rows else []
         body: RenderableType = Group(*lines) if lines else Text("(no membership events yet)",
                                                                 style="dim")
         yield Panel(body, title="membership events", title_align="left", box=box.ROUNDED,

@@ -199,8 +199,7 @@ class HealthPublisher:
         """The graded model of every daemon this publisher has heard (thread-safe)."""
         now, wall = time.monotonic(), time.time()
         with self._cv:
-            if self._latest is None or now - self._arrived_local > self.sample_period:
-                self._sample(now, wall)
+            self._sample(now, wall)          # this daemon: always fresh
             return self.collector.cluster(now, wall)
 
     # ------------------------------------------------------------ the thread

@@ -108,3 +108,14 @@ def test_long_ring_seqs_are_shortened_on_screen() -> None:
         1.0)
     text = render_text(c.cluster(1.0, T0), 80, 24, UTC)
     assert "1.…6092" in daemon_row(text, "cpu1") and "ring 1.…6092 [cpu1] left: cpu2" in text
+
+
+def test_the_same_change_seen_by_several_daemons_is_one_line() -> None:
+    c = HealthCollector(load_rules())
+    for i, name in enumerate(("cpu1", "cpu2")):
+        c.add(daemon_health(name, i + 1, history=(
+            MembershipEvent(T0 + 0.1 * i, name, "NETWORK", "1.12", ("cpu1", "cpu2"), "left: cpu3"),
+        )), 1.0)
+    text = render_text(c.cluster(1.0, T0), 80, 24, UTC)
+    (line,) = rows(text, "left: cpu3")
+    assert "cpu1,cpu2 NETWORK" in line and "ring 1.12 [cpu1,cpu2]" in line

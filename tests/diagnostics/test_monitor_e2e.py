@@ -29,7 +29,7 @@ from robot_gcs.diagnostics.status import validate
 ROOT = Path(__file__).resolve().parents[2]
 NODE = Path(__file__).with_name("diag_node.py")
 TOKEN_MS, CONSENSUS_MS = 400, 480
-PERIOD = 0.5
+PERIOD = 1.0      # the default publish period (the daemon starts its publisher)
 
 
 def free_udp_ports(n: int) -> list[int]:
