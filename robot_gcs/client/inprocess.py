@@ -34,6 +34,7 @@ class QueueSink:
     """Bounded event queue between the daemon thread (push) and one reader thread."""
 
     kind = "inprocess"
+    local_objects = True      # may receive the sender's local_payload objects as they are
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity

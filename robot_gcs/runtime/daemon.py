@@ -34,6 +34,10 @@ runtime/ipc.py):
   multicasts per client may wait there, beyond that ``multicast`` raises
   ``Backpressure`` (or waits up to ``timeout``). Argument errors raise
   ``LocalProtocolError`` in the caller; use after close raises ``SessionClosed``.
+  Called ON the daemon thread (the ipc server does), nothing ever waits: a full send
+  queue raises ``Backpressure`` at once whatever the timeout.
+* Objects passed as ``local_payload`` reach only sinks with ``local_objects = True``
+  (in-process sessions); other sinks get the encoded bytes (``ToClient.raw_payload``).
 * ``daemon.loop`` offers ``add_reader``/``remove_reader``/``call_soon_threadsafe``/
   ``call_later`` for code running on the daemon thread.
 * If ``robot_gcs.runtime.ipc`` exists and the daemon has a client address (config
@@ -42,10 +46,15 @@ runtime/ipc.py):
   (after the engine started); ``close()`` is called on the daemon thread when stopping,
   before clients are disconnected.
 * ``statistics()`` -> ``DaemonStats`` (runtime/stats.py), built on the daemon thread.
+* ``on_membership`` (attribute): called on the daemon thread with each ``MembershipEvent``.
+* Health (diagnostics/): unless ``health=False``, ``start()`` starts a
+  ``HealthPublisher`` (one in-process session "diag", silent until a console listens)
+  and ``stop()`` closes it first; ``health()`` returns the health model.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
@@ -156,7 +165,7 @@ class ClientHandle:
         with self._lock:
             self._check_open()
             if self.pending >= self._cap:
-                if not timeout or timeout <= 0:
+                if not timeout or timeout <= 0 or self.daemon.loop.in_loop_thread():
                     raise Backpressure(f"{self.private_name}: {self.pending} messages waiting "
                                        "for the daemon; slow down or pass a timeout")
                 deadline = time.monotonic() + timeout
@@ -202,7 +211,7 @@ class Daemon:
     def __init__(self, config: GcsConfig, name: str, *, state_dir: str | None = None,
                  client_address: str | None = None, serve_clients: bool = True,
                  engine_factory: EngineFactory | None = None, seed: int | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, health: bool = True) -> None:
         self.config = config
         self.entry = config.daemon(name)
         self.name = name
@@ -241,6 +250,8 @@ class Daemon:
         self._last_stats: DaemonStats | None = None
         # called on the daemon thread for each installed regular configuration
         self.on_membership: Callable[[MembershipEvent], None] | None = None
+        self._health_enabled = health
+        self._health_pub: Any = None
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], name: str, **kw: Any) -> "Daemon":
@@ -281,7 +292,25 @@ class Daemon:
             raise self._start_error
         log.info("daemon %s (node %d, incarnation %d) listening on %s:%d", self.name,
                  self.node_id, self.incarnation, *self.transport.bound_address)
+        if self._health_enabled:
+            self._start_health()
         return self
+
+    def _start_health(self) -> None:
+        try:
+            from ..diagnostics.publisher import HealthPublisher
+        except ImportError:
+            return
+        try:
+            self._health_pub = HealthPublisher(self).start()
+        except Exception:
+            log.exception("health publisher of %s did not start", self.name)
+            self._health_pub = None
+
+    def health(self) -> Any:
+        """The diagnostics health model as seen from this daemon (diagnostics/)."""
+        from ..diagnostics import health_of
+        return health_of(self)
 
     def _thread_main(self) -> None:
         try:
@@ -314,6 +343,12 @@ class Daemon:
         """Disconnect clients through the ring, leave the ring, join the thread."""
         if self._thread is None:
             return
+        pub, self._health_pub = self._health_pub, None
+        if pub is not None and threading.current_thread() is not self._thread:
+            try:
+                pub.close()
+            except Exception:
+                log.exception("closing the health publisher of %s", self.name)
         if not self._stopping and self._thread.is_alive():
             self.loop.call_soon_threadsafe(self._begin_stop)
         if threading.current_thread() is self._thread:
@@ -502,11 +537,13 @@ class Daemon:
             except Exception:
                 log.exception("sink of %s failed in closed()", h.private_name)
 
-    def _to_sink(self, client: str, event: Any) -> None:
+    def _to_sink(self, client: str, event: Any, raw: bytes | None = None) -> None:
         h = self._clients.get(client)
         if h is None:
             self.undeliverable += 1
             return
+        if raw is not None and not getattr(h.sink, "local_objects", False):
+            event = dataclasses.replace(event, payload=raw)   # socket sinks need the bytes
         try:
             ok = h.sink.push(event)
         except Exception:
@@ -564,7 +601,7 @@ class Daemon:
                 elif dest == BROADCAST_ALL:
                     self.transport.broadcast(a.data, self.transport.peers)
             elif tc is not None and t is tc:
-                self._to_sink(a.client, a.event)
+                self._to_sink(a.client, a.event, getattr(a, "raw_payload", None))
             elif t is SetTimer:
                 old = self._timers.pop(a.timer_id, None)
                 if old is not None:
@@ -635,9 +672,13 @@ class Daemon:
             log.exception("engine statistics failed")
             est = None
         gst = None
+        table: tuple[Any, ...] = ()
         if self.engine is not None and getattr(self.engine, "engine", None) is not None:
             try:
                 gst = self.engine.statistics()
+                snap = getattr(getattr(self.engine, "table", None), "snapshot", None)
+                if callable(snap):
+                    table = tuple(snap())
             except Exception:
                 log.exception("group statistics failed")
         sessions = []
@@ -663,7 +704,7 @@ class Daemon:
         return DaemonStats(
             name=self.name, node_id=self.node_id, ring=self.config.ring.name,
             running=self.running, uptime=time.monotonic() - self._start_time if
-            self._start_time else 0.0, engine=est, groups=gst, loop_lag=self.loop.lag.snapshot(),
+            self._start_time else 0.0, engine=est, groups=gst, group_table=table, loop_lag=self.loop.lag.snapshot(),
             loop_iterations=self.loop.iterations, callback_errors=self.loop.callback_errors,
             engine_errors=self.engine_errors, sessions=tuple(sessions),
             sessions_detached=self.sessions_detached,

@@ -5,7 +5,8 @@ Theory of operation
 One ``EventLoop`` runs on one thread (the daemon thread) and owns everything registered
 with it. The rules:
 
-* ``add_reader(fileobj, callback)`` / ``remove_reader(fileobj)``, ``call_soon(fn)``,
+* ``add_reader(fileobj, callback)`` / ``remove_reader(fileobj)``, ``add_writer`` /
+  ``remove_writer`` (same fd may have both), ``call_soon(fn)``,
   ``call_later(delay, fn)`` and ``call_at(when, fn)`` are for code running ON the loop
   thread (or before ``run()`` starts). ``call_later``/``call_at`` return a
   ``TimerHandle`` with ``cancel()``. Callbacks take no arguments (use functools.partial).
@@ -38,6 +39,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 log = logging.getLogger(__name__)
+
+EVENT_READ = selectors.EVENT_READ
+EVENT_WRITE = selectors.EVENT_WRITE
 
 Callback = Callable[[], object]
 
@@ -160,7 +164,7 @@ class EventLoop:
         self._threadsafe: deque[Callback] = deque()
         self._wake_pending = False
         self._waker = _Waker()
-        self._sel.register(self._waker.fileno(), selectors.EVENT_READ, self._on_wake)
+        self._sel.register(self._waker.fileno(), selectors.EVENT_READ, (self._on_wake, None))
         self._running = False
         self._stopping = False
         self._thread_id: int | None = None
@@ -171,14 +175,39 @@ class EventLoop:
 
     # ------------------------------------------------------------ registration
 
+    def _set(self, fileobj: Any, reader: Callback | None | bool,
+             writer: Callback | None | bool) -> None:
+        """Update one fd's (reader, writer) pair; False = keep the current one."""
+        try:
+            key = self._sel.get_key(fileobj)
+            cur_r, cur_w = key.data
+        except (KeyError, ValueError):
+            key = None
+            cur_r, cur_w = None, None
+        r = cur_r if reader is False else reader
+        w = cur_w if writer is False else writer
+        mask = (selectors.EVENT_READ if r is not None else 0) | \
+            (selectors.EVENT_WRITE if w is not None else 0)
+        if key is None:
+            if mask:
+                self._sel.register(fileobj, mask, (r, w))
+        elif mask:
+            self._sel.modify(fileobj, mask, (r, w))
+        else:
+            self._sel.unregister(fileobj)
+
     def add_reader(self, fileobj: Any, callback: Callback) -> None:
-        self._sel.register(fileobj, selectors.EVENT_READ, callback)
+        self._set(fileobj, callback, False)
 
     def remove_reader(self, fileobj: Any) -> None:
-        try:
-            self._sel.unregister(fileobj)
-        except (KeyError, ValueError):
-            pass
+        self._set(fileobj, None, False)
+
+    def add_writer(self, fileobj: Any, callback: Callback) -> None:
+        """Call ``callback`` whenever ``fileobj`` is writable (until remove_writer)."""
+        self._set(fileobj, False, callback)
+
+    def remove_writer(self, fileobj: Any) -> None:
+        self._set(fileobj, False, None)
 
     def call_soon(self, fn: Callback) -> None:
         self._ready.append(fn)
@@ -242,8 +271,12 @@ class EventLoop:
                     timeout = max(0.0, timers[0][0] - self.time())
                 else:
                     timeout = None
-                for key, _ in sel.select(timeout):
-                    self._run_cb(key.data)
+                for key, ev in sel.select(timeout):
+                    r, w = key.data
+                    if ev & EVENT_READ and r is not None:
+                        self._run_cb(r)
+                    if ev & EVENT_WRITE and w is not None and key.fd in sel.get_map():
+                        self._run_cb(w)
                 if self._threadsafe:
                     self._wake_pending = False
                     ts = self._threadsafe

@@ -8,6 +8,7 @@ engine is read by its owner only) and handed to the caller as a frozen value:
 
 * ``engine``: the core's ``EngineStats`` (core/stats.py) or None before the engine runs;
 * ``groups``: the group layer's ``GroupStats`` (core/groups.py) or None;
+* ``group_table``: ((group, member private names), ...) from the group table;
 * ``loop_lag``: how late the daemon loop ran its timers (``LagStats``: worst, p50, p99);
 * ``sessions``: per client, queue depth, high-water mark, delivered and dropped events,
   multicasts waiting for the daemon thread;
@@ -59,6 +60,7 @@ class DaemonStats:
     uptime: float
     engine: Any                # core.stats.EngineStats | None
     groups: Any                # core.groups.GroupStats | None (process-group layer)
+    group_table: tuple[Any, ...]   # ((group, (private names...)), ...) sorted, if available
     loop_lag: LagStats
     loop_iterations: int
     callback_errors: int

@@ -111,3 +111,26 @@ def test_lag_meter_percentiles() -> None:
     assert s.p99 == pytest.approx(0.1)
     assert s.p50 == pytest.approx(0.051)
     assert s.samples == 101
+
+
+def test_writer_and_reader_on_the_same_socket(loop) -> None:
+    lp, t = loop
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    wrote = threading.Event()
+    got = threading.Event()
+
+    def on_write() -> None:
+        a.send(b"ping")
+        lp.remove_writer(a)          # the reader stays registered
+        wrote.set()
+
+    lp.add_reader(a, lambda: (a.recv(10), got.set()))
+    lp.add_writer(a, on_write)
+    t.start()
+    assert wrote.wait(5)
+    assert b.recv(10) == b"ping"
+    b.send(b"pong")
+    assert got.wait(5)
+    a.close()
+    b.close()

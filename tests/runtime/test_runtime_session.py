@@ -23,7 +23,7 @@ from robot_gcs.runtime.state import StateStore
 @pytest.fixture
 def daemon(tmp_path: Path):
     _, cfg = write_config(tmp_path, 2, extra_ring="  runtime:\n    send_queue: 5\n    session_queue: 500")
-    d = Daemon(cfg, "d1", engine_factory=fake_factory)
+    d = Daemon(cfg, "d1", engine_factory=fake_factory, health=False)
     d.start()
     yield d
     d.stop()
@@ -47,7 +47,7 @@ def test_start_binds_the_udp_port_before_returning(daemon: Daemon) -> None:
 
 
 def test_port_clash_raises_in_the_caller(tmp_path: Path, daemon: Daemon) -> None:
-    other = Daemon(daemon.config, "d1", engine_factory=fake_factory, state_dir=str(tmp_path / "x"))
+    other = Daemon(daemon.config, "d1", engine_factory=fake_factory, health=False, state_dir=str(tmp_path / "x"))
     with pytest.raises(OSError):
         other.start()
 
@@ -179,7 +179,7 @@ def test_receive_timeout_returns_none(daemon: Daemon) -> None:
 
 def test_stop_closes_sessions_and_leaves_the_ring(tmp_path: Path) -> None:
     _, cfg = write_config(tmp_path, 2)
-    d = Daemon(cfg, "d1", engine_factory=fake_factory)
+    d = Daemon(cfg, "d1", engine_factory=fake_factory, health=False)
     with d:
         s = d.connect("a")
         eng: FakeGroupEngine = d.engine
@@ -204,13 +204,13 @@ def test_stop_closes_sessions_and_leaves_the_ring(tmp_path: Path) -> None:
 
 def test_ring_seq_and_incarnation_persist_across_restarts(tmp_path: Path) -> None:
     _, cfg = write_config(tmp_path, 2)
-    d = Daemon(cfg, "d1", engine_factory=fake_factory)
+    d = Daemon(cfg, "d1", engine_factory=fake_factory, health=False)
     with d:
         inc1 = d.incarnation
         assert d.engine.persisted is None
     store = StateStore(cfg.ring.state_dir, cfg.ring.name, "d1")
     assert store.ring_seq == 4
-    d2 = Daemon(cfg, "d1", engine_factory=fake_factory)
+    d2 = Daemon(cfg, "d1", engine_factory=fake_factory, health=False)
     with d2:
         assert d2.engine.persisted == 4
         assert d2.incarnation > inc1
