@@ -652,6 +652,9 @@ class Engine:
         elif rec is None:
             self._deliver(r)
             r.release()
+        else:
+            r.skip_encap()
+            r.release()
 
     def _forward(self, now: float, r: RingState, tok: Token) -> None:
         if r.successor == self._me:
@@ -661,7 +664,7 @@ class Engine:
             self._set_timer(TimerId.TOKEN_HOLD, now if busy else now + self.p.token_hold)
             return
         if self._state is MemberState.OPERATIONAL and r.members[0] == self._me \
-                and r.idle(self.p) and not self.packer.has_work() and not tok.rtr:
+                and r.idle(self.p) and not self.packer.has_work():
             self.held = tok
             self._set_timer(TimerId.TOKEN_HOLD, now + self.p.token_hold)
             return

@@ -98,6 +98,16 @@ class RingState:
             self.delivered = nxt
             yield pkt
 
+    def skip_encap(self) -> None:
+        """RECOVERY: ENCAP packets deliver nothing; move the cursor over the safe ones so
+        they can be freed (recovery may re-send more packets than the buffer holds)."""
+        upto = min(self.safe_point, self.my_aru)
+        while self.delivered < upto:
+            item = self.buf.get(self.delivered + 1)
+            if item is None or not item[0].encap:
+                return
+            self.delivered += 1
+
     def release(self) -> None:
         """Free packets every member holds and I have delivered."""
         upto = min(self.safe_point, self.delivered)
