@@ -354,8 +354,31 @@ def _worker_main(conn: Any, cfg_path: str, name: str, n: int) -> None:
             pass
 
 
+MARK = 0xFFFFFFFE
+
+
+def _barrier(s: Any, round_id: int, n: int, end: float) -> int:
+    """Every worker multicasts a marker and waits for all n (total order: whatever was
+    sent before has been delivered here). Returns the view changes seen meanwhile."""
+    s.multicast("bench", _payload(16, MARK), msg_type=round_id, timeout=max(0.1, end - time.monotonic()))
+    marks: set[str] = set()
+    views = 0
+    while len(marks) < n:
+        left = end - time.monotonic()
+        if left <= 0:
+            raise BenchError(f"barrier of round {round_id}: {len(marks)}/{n} markers")
+        ev = s.receive(timeout=min(0.5, left))
+        if isinstance(ev, DataMessage) and ev.msg_type == round_id and \
+                _TS.unpack_from(ev.payload)[1] == MARK:
+            marks.add(ev.sender)
+        elif isinstance(ev, GroupView) and not ev.transitional:
+            views += 1
+    return views
+
+
 def _flood(s: Any, round_id: int, size: int, count: int, service: int, senders: int,
            seconds: float, send: bool) -> dict[str, Any]:
+    views = _barrier(s, round_id, senders, time.monotonic() + seconds)
     end = time.monotonic() + seconds
     start_ns = time.monotonic_ns()
     sent = [0]
@@ -390,14 +413,17 @@ def _flood(s: Any, round_id: int, size: int, count: int, service: int, senders: 
             if got % step == 0 and ev.sender != s.private_name:
                 lat.append(last_ns - _TS.unpack_from(ev.payload)[0])
             got += 1
+        elif isinstance(ev, GroupView) and not ev.transitional:
+            views += 1
     if send:
         t.join(max(0.0, end - time.monotonic()) + 1.0)
     return {"got": got, "expected": expected, "start_ns": start_ns, "last_ns": last_ns,
-            "lat_ns": lat, "sent": sent[0], "backpressure": bp[0]}
+            "lat_ns": lat, "sent": sent[0], "backpressure": bp[0], "views": views}
 
 
 def _pingpong(s: Any, round_id: int, pinger: str, ponger: str, size: int, count: int,
-              seconds: float) -> dict[str, Any]:
+              seconds: float, n: int) -> dict[str, Any]:
+    _barrier(s, round_id, n, time.monotonic() + seconds)
     end = time.monotonic() + seconds
     lat: list[float] = []
     if s.private_name == pinger:
@@ -513,15 +539,15 @@ def bench_ring(tmp: Path, n: int, sizes: tuple[int, ...], services: tuple[Servic
                 progress(f"ring flood {service.name} {size} B x {per} x {n}")
                 res = [r[1] for r in ring.call(
                     [("flood", round_id, size, per, int(service), n, seconds, True)] * n,
-                    seconds + 30)]
+                    2 * seconds + 30)]
                 start = min(r["start_ns"] for r in res)
                 last = max(r["last_ns"] for r in res)
                 got = min(r["got"] for r in res)
                 lat = [x / 1e9 for r in res for x in r["lat_ns"]]
                 note = "" if got == n * per else f"incomplete: {got}/{n * per} by deadline"
-                bp = sum(r["backpressure"] for r in res)
-                if bp:
-                    note = (note + "; " if note else "") + f"{bp} backpressure waits"
+                views = max(r["views"] for r in res)
+                if views:
+                    note = (note + "; " if note else "") + f"{views} view changes during the row"
                 rows.append(_row(f"ring x{n}", "flood", service, size, lat, got,
                                  (last - start) / 1e9, note or "latency under saturation"))
         for with_cpu in ([False, True] if cpu else [False]):
@@ -530,7 +556,7 @@ def bench_ring(tmp: Path, n: int, sizes: tuple[int, ...], services: tuple[Servic
                 ring.call([("cpu", True)], 10, [ring.conns[0]])
             progress(f"ring ping-pong {'+cpu' if with_cpu else ''}")
             res = ring.call([("pingpong", round_id, ring.names[0], ring.names[1], 100, count,
-                              seconds)] * n, seconds + 30)
+                              seconds, n)] * n, 2 * seconds + 30)
             if with_cpu:
                 ring.call([("cpu", False)], 10, [ring.conns[0]])
             lat = res[0][1]["lat"]
