@@ -26,6 +26,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from .collector import PUBLISHER_CLIENT
 from .model import ClusterHealth, DaemonView, Grade, MembershipEvent
 
 GRADE_STYLE = {Grade.OK: "green", Grade.WARN: "yellow", Grade.ERROR: "bold red",
@@ -52,6 +53,14 @@ def _rate(v: float) -> str:
     if v >= 100:
         return f"{v:.0f}"
     return f"{v:.1f}"
+
+
+def _duration(s: float) -> str:
+    if s < 60:
+        return f"{s:.0f}s"
+    if s < 3600:
+        return f"{s / 60:.0f}m"
+    return f"{s / 3600:.1f}h"
 
 
 def _bytes(v: float) -> str:
@@ -118,6 +127,7 @@ def ring_table(cluster: ClusterHealth, width: int) -> Table:
         t.add_column("rot ms", justify="right", no_wrap=True)
         t.add_column("lag ms", justify="right", no_wrap=True)
     if wide:
+        t.add_column("since", justify="right", no_wrap=True)
         t.add_column("msg/s", justify="right", no_wrap=True)
     t.add_column("grade", no_wrap=True)
     t.add_column("note", no_wrap=True, overflow="ellipsis", ratio=1, min_width=14)
@@ -129,7 +139,7 @@ def ring_table(cluster: ClusterHealth, width: int) -> Table:
             row += [_pair(h.rotation_p50_ms, h.rotation_p99_ms),
                     _pair(h.loop_lag_p99_ms, h.loop_lag_worst_ms)]
         if wide:
-            row.append(_rate(h.delivered_msgs_per_s))
+            row += [_duration(h.time_in_state_s), _rate(h.delivered_msgs_per_s)]
         row += [grade_text(v.grade), daemon_note(v)]
         style = "dim" if v.stale else ""
         t.add_row(*row, style=style)
@@ -173,9 +183,11 @@ def sessions_table(cluster: ClusterHealth) -> Table:
     t.add_column("drops", justify="right", no_wrap=True)
     t.add_column("grade", no_wrap=True)
     for sv in cluster.sessions:
+        if sv.session.name == PUBLISHER_CLIENT and sv.grade is Grade.OK:
+            continue              # the health publishers themselves: shown only if unwell
         t.add_row(f"{sv.daemon}/{sv.session.name}", str(sv.session.queue_depth),
                   str(sv.session.drops), grade_text(sv.grade))
-    if not cluster.sessions:
+    if not t.rows:
         t.add_row(Text("(none)", style="dim"), "", "", "")
     return t
 
@@ -264,7 +276,9 @@ class MonitorView:
         group_lines = len(console.render_lines(groups_table(c), options.update(width=groups_w,
                                                                                height=None)))
         mid_h = min(max(group_lines, len(c.topics) + 1) + 2, max(5, left - 8))
-        sess_h = min(len(c.sessions), 6) + 3
+        n_sess = sum(1 for s in c.sessions
+                     if s.session.name != PUBLISHER_CLIENT or s.grade is not Grade.OK)
+        sess_h = min(n_sess, 6) + 3
         if left >= mid_h + 5:                      # keep >= 3 event lines
             mid = Layout(name="middle", size=mid_h)
             mid.split_row(

@@ -90,6 +90,7 @@ def test_small_terminal_keeps_the_ring_panel() -> None:
 def test_wide_terminal_adds_message_rates() -> None:
     text = render_text(scripted(), 120, 40, UTC)
     assert "msg/s" in text and "150" in daemon_row(text, "cpu1")
+    assert "since" in text and " 12s " in daemon_row(text, "cpu1")      # time in state
 
 
 def test_an_empty_model_renders() -> None:
@@ -119,3 +120,13 @@ def test_the_same_change_seen_by_several_daemons_is_one_line() -> None:
     text = render_text(c.cluster(1.0, T0), 80, 24, UTC)
     (line,) = rows(text, "left: cpu3")
     assert "cpu1,cpu2 NETWORK" in line and "ring 1.12 [cpu1,cpu2]" in line
+
+
+def test_health_publisher_sessions_are_hidden_unless_unwell() -> None:
+    c = HealthCollector(load_rules())
+    c.add(daemon_health("cpu1", 1, sessions=(SessionHealth("diag", 0), SessionHealth("planner", 2))),
+          1.0)
+    c.add(daemon_health("cpu2", 2, sessions=(SessionHealth("diag", 500),)), 1.0)
+    text = render_text(c.cluster(1.0, T0), 80, 24, UTC)
+    assert rows(text, "cpu1/planner") and not rows(text, "cpu1/diag")
+    assert "WARN" in rows(text, "cpu2/diag")[0]

@@ -177,6 +177,17 @@ def test_status_json_prints_the_documented_document_for_the_whole_ring(ring: Rin
     assert len({d["ring_id"] for d in doc["daemons"]}) == 1
     assert any(e["cause"] == "JOIN" for e in doc["events"])
 
+    # the same model as one console frame (-c CONFIG -n NAME attaches by config)
+    e = env()
+    e["COLUMNS"], e["LINES"] = "80", "24"
+    frame = subprocess.run([sys.executable, "-m", "robot_gcs.cli", "monitor", "--once",
+                            "-c", str(ring.config), "-n", "cpu3"], env=e, capture_output=True,
+                           text=True, timeout=60, cwd=ROOT)
+    assert frame.returncode == 0, frame.stderr
+    assert "via cpu3" in frame.stdout
+    for n in ("cpu1", "cpu2", "cpu3"):
+        assert "OPERATIONAL" in row(frame.stdout, n)
+
 
 def test_status_reports_a_missing_daemon_clearly(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "robot_gcs.cli", "status", "--json",

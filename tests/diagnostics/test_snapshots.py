@@ -119,7 +119,7 @@ def test_snapshot_round_trip_is_exact_and_small() -> None:
     assert len(data) < 600        # one datagram, even with sessions, topics and history
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=300))
 def test_random_bytes_are_counted_and_dropped(data: bytes) -> None:
     c = HealthCollector(load_rules())
@@ -128,7 +128,7 @@ def test_random_bytes_are_counted_and_dropped(data: bytes) -> None:
     assert c.malformed == 3 and c.cluster(1.0, T0).daemons == ()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.data())
 def test_corrupted_snapshots_never_raise(data: st.DataObject) -> None:
     good = bytearray(encode_snapshot(daemon_health("cpu1", 1)))
