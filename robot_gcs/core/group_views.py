@@ -21,7 +21,10 @@ Rules:
   configuration (the transitional phase) update the table and mark the group changed
   but give no view yet; a leaver still gets its self-leave notice at once and a joiner
   receives data only from its first view on. Data goes to members of the current view
-  that have not left.
+  that have not left, after a transitional signal: the ring may skip a gap left by
+  departed daemons here (EVS), which can hide changes of the group itself, so data
+  of this phase is delivered "in the transitional view" and the group gets a NETWORK
+  view at the regular configuration even when its members did not change.
 * Regular configuration: members of daemons outside the transitional set are removed.
   If the configuration only lost daemons (regular == transitional) and no exchange was
   pending, changed groups get view ``(ring, 1)`` with cause NETWORK at once. Otherwise
@@ -318,6 +321,15 @@ class GroupTable:
         self._changed.clear()
         self._signaled.clear()
         return out
+
+    def signal_for_transitional_data(self, group: str) -> list[Out]:
+        """Data for ``group`` arrives in the transitional phase: make sure its local
+        members got the transitional signal first (the daemon may have skipped a gap
+        holding the group's own changes, so the current view may be stale)."""
+        if group in self._signaled or group not in self._views:
+            return []
+        self._changed.add(group)
+        return self._signal(group)
 
     def _signal(self, group: str) -> list[Out]:
         self._signaled.add(group)

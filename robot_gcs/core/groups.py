@@ -286,6 +286,10 @@ class GroupEngine:
             receivers = sorted(seen)
         if not receivers:
             return
+        if d.in_transitional:
+            for t in targets:
+                if not t.startswith("#") and self._table.route(t):
+                    self._emit(self._table.signal_for_transitional_data(t), out)
         skip = msg.sender_client if msg.self_discard and msg.sender_daemon == self.node_id else None
         ev = DataMessage(self._member_name((msg.sender_daemon, msg.sender_client)), targets,
                          msg.service, payload, msg.msg_type)
