@@ -378,7 +378,7 @@ def _barrier(s: Any, round_id: int, n: int, end: float) -> int:
 
 def _flood(s: Any, round_id: int, size: int, count: int, service: int, senders: int,
            seconds: float, send: bool) -> dict[str, Any]:
-    views = _barrier(s, round_id, senders, time.monotonic() + seconds)
+    views = _barrier(s, round_id, senders, time.monotonic() + max(30.0, 3 * seconds))
     end = time.monotonic() + seconds
     start_ns = time.monotonic_ns()
     sent = [0]
@@ -423,7 +423,7 @@ def _flood(s: Any, round_id: int, size: int, count: int, service: int, senders: 
 
 def _pingpong(s: Any, round_id: int, pinger: str, ponger: str, size: int, count: int,
               seconds: float, n: int) -> dict[str, Any]:
-    _barrier(s, round_id, n, time.monotonic() + seconds)
+    _barrier(s, round_id, n, time.monotonic() + max(30.0, 3 * seconds))
     end = time.monotonic() + seconds
     lat: list[float] = []
     if s.private_name == pinger:
@@ -527,19 +527,21 @@ class _Ring:
 
 def bench_ring(tmp: Path, n: int, sizes: tuple[int, ...], services: tuple[Service, ...],
                flood_count: int, count: int, seconds: float, token_ms: int, cpu: bool,
-               kill: bool, progress: Callable[[str], None]) -> list[BenchRow]:
-    rows: list[BenchRow] = []
+               kill: bool, progress: Callable[[str], None],
+               rows: list[BenchRow] | None = None) -> list[BenchRow]:
+    """Ring rows, appended to ``rows`` as they are measured (kept if a later row fails)."""
+    rows = [] if rows is None else rows
     ring = _Ring(tmp, n, token_ms)
     try:
         round_id = 0
         for service in services:
             for size in sizes:
                 round_id += 1
-                per = max(20, min(flood_count, (20_000_000 // size)))
+                per = max(20, min(flood_count, (5_000_000 // size)))
                 progress(f"ring flood {service.name} {size} B x {per} x {n}")
                 res = [r[1] for r in ring.call(
                     [("flood", round_id, size, per, int(service), n, seconds, True)] * n,
-                    2 * seconds + 30)]
+                    4 * seconds + 60)]
                 start = min(r["start_ns"] for r in res)
                 last = max(r["last_ns"] for r in res)
                 got = min(r["got"] for r in res)
@@ -556,13 +558,15 @@ def bench_ring(tmp: Path, n: int, sizes: tuple[int, ...], services: tuple[Servic
                 ring.call([("cpu", True)], 10, [ring.conns[0]])
             progress(f"ring ping-pong {'+cpu' if with_cpu else ''}")
             res = ring.call([("pingpong", round_id, ring.names[0], ring.names[1], 100, count,
-                              seconds, n)] * n, 2 * seconds + 30)
+                              seconds, n)] * n, 4 * seconds + 60)
             if with_cpu:
                 ring.call([("cpu", False)], 10, [ring.conns[0]])
             lat = res[0][1]["lat"]
             rows.append(_row(f"ring x{n}", "rtt 2 daemons" + (" +cpu" if with_cpu else ""),
                              Service.AGREED, 100, lat, len(lat), sum(lat),
-                             "CPU-bound thread in the pinger's process" if with_cpu else ""))
+                             "; ".join(x for x in (
+                                 "CPU-bound thread in the pinger's process" if with_cpu else "",
+                                 f"deadline {seconds}s" if len(lat) < count else "") if x)))
         if kill and n >= 2:
             progress("ring kill")
             victim = ring.names[-1]
@@ -645,7 +649,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--count", type=int, default=2000,
                         help="messages per latency row; per sender per flood row")
     parser.add_argument("--flood-count", type=int, default=20000,
-                        help="messages per sender in a flood row (capped at 20 MB per sender)")
+                        help="messages per sender in a flood row (capped at 5 MB per sender)")
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="deadline per row (every loop is also bounded by count)")
     parser.add_argument("--daemons", type=int, default=3, help="daemons in the ring scenario")
@@ -689,9 +693,9 @@ def run(args: argparse.Namespace) -> int:
                     rows += bench_socket(tmp, sizes, args.count, args.seconds, args.token_ms,
                                          not args.no_cpu)
                 else:
-                    rows += bench_ring(tmp, args.daemons, sizes, services, args.flood_count,
-                                       args.count, args.seconds, args.token_ms,
-                                       not args.no_cpu, not args.no_kill, log)
+                    bench_ring(tmp, args.daemons, sizes, services, args.flood_count,
+                               args.count, args.seconds, args.token_ms, not args.no_cpu,
+                               not args.no_kill, log, rows)
             except GcsError as exc:
                 failures.append(f"{scen}: {exc}")
                 log(f"{scen} failed: {exc}")
