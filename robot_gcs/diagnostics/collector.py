@@ -176,10 +176,10 @@ class HealthCollector:
                                                           self.rules.grade_topic(t)])))
         groups: dict[str, set[str]] = {}
         for h in fresh:
-            for g in h.groups:
-                if g.group == DIAG_GROUP and not self.show_reserved_groups:
+            for gh in h.groups:
+                if gh.group == DIAG_GROUP and not self.show_reserved_groups:
                     continue
-                groups.setdefault(g.group, set()).update(g.members)
+                groups.setdefault(gh.group, set()).update(gh.members)
         events = tuple(self._events[k] for k in sorted(self._events,
                                                         key=lambda k: (k[0], k[1:])))
         overall = worst([v.grade for v in views] + [t.grade for t in topics]

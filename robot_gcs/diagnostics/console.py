@@ -17,6 +17,7 @@ Times are local wall-clock time (``tz`` overrides it, tests pass UTC).
 from __future__ import annotations
 
 import datetime as _dt
+import io
 from typing import Iterable
 
 from rich import box
@@ -302,9 +303,8 @@ class MonitorView:
 def render_text(cluster: ClusterHealth, width: int = 80, height: int = 24,
                 tz: _dt.tzinfo | None = None) -> str:
     """The console as plain text (what a test or a log file sees)."""
-    import io
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+    buf = io.StringIO()
+    console = Console(width=width, height=height, file=buf, force_terminal=True,
                       color_system=None, legacy_windows=False)
     console.print(MonitorView(cluster, tz))
-    out = console.file.getvalue()  # type: ignore[attr-defined]
-    return out
+    return buf.getvalue()

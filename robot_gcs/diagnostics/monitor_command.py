@@ -24,7 +24,7 @@ from rich.text import Text
 from ..errors import GcsError, SessionClosed
 from .attach import MonitorClient, default_client_name, resolve_address
 from .console import MonitorView
-from .rules import load_rules
+from .rules import RuleSet, load_rules
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --once: seconds to wait for every daemon (default 3)")
 
 
-def _attach(address: str, rules) -> MonitorClient:  # type: ignore[no-untyped-def]
+def _attach(address: str, rules: RuleSet) -> MonitorClient:
     from ..client.socket_session import connect
     return MonitorClient(connect(address, default_client_name("mon")), rules)
 
@@ -54,23 +54,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"robot-gcs monitor: {exc}", file=sys.stderr)
         return 4
     console = Console()
-    if args.once:
+    if getattr(args, "once", False):
         try:
-            client = _attach(address, rules)
+            once = _attach(address, rules)
         except GcsError as exc:
             print(f"robot-gcs monitor: {exc}", file=sys.stderr)
             return 4
         try:
-            client.wait_complete(args.timeout)
-            console.print(MonitorView(client.cluster()), height=console.size.height)
+            once.wait_complete(getattr(args, "timeout", 3.0))
+            console.print(MonitorView(once.cluster()), height=console.size.height)
         finally:
-            client.close()
+            once.close()
         return 0
-    interval = 1.0 / max(0.5, args.refresh)
+    interval = 1.0 / max(0.5, getattr(args, "refresh", 4.0))
     client: MonitorClient | None = None
     problem = ""
     with Live(Text("attaching to " + address), console=console, auto_refresh=False,
-              screen=not args.no_screen, redirect_stdout=False, redirect_stderr=False) as live:
+              screen=not getattr(args, "no_screen", False), redirect_stdout=False, redirect_stderr=False) as live:
         try:
             while True:
                 if client is None:
