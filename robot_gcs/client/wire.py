@@ -48,7 +48,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 from ..core.events import Cause, DataMessage, GroupView
 from ..core.types import Service
@@ -299,7 +299,7 @@ class _Reader:
         self.pos = start + n
         return start
 
-    def unpack(self, st: struct.Struct) -> tuple[int, ...]:
+    def unpack(self, st: struct.Struct) -> tuple[Any, ...]:
         return st.unpack_from(self.buf, self.take(st.size))
 
     def string(self) -> str:
