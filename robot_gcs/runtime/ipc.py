@@ -10,7 +10,7 @@ the loop runs (runtime/daemon.py), accepted connections are registered with
 
 Per connection (``_Connection``), frames are those of client/wire.py:
 
-* The first frame must be HELLO. The server calls ``daemon.attach_client(name, conn)``
+* The first frame must be HELLO, within ``HELLO_TIMEOUT``. The server calls ``daemon.attach_client(name, conn)``
   and answers WELCOME(private name), or CLOSED(refused, reason) for a bad or taken name.
 * JOIN / LEAVE / MCAST / PRIVATE go to the ``ClientHandle``. A command the daemon rejects as misuse
   is answered with an ERROR frame (the session goes on). When the daemon's send queue for
@@ -56,6 +56,7 @@ DEFAULT_MAX_BUFFER = 4 * 1024 * 1024
 FLUSH_RETRY = 0.001        # seconds between flush attempts while a client's socket is full
 RESUME_RETRY = 0.001       # seconds before retrying a command refused with Backpressure
 CLOSE_GRACE = 5.0          # seconds a closing connection may take to deliver its last bytes
+HELLO_TIMEOUT = 10.0       # seconds a new connection may take to send its HELLO
 
 _HELLO, _OPEN, _CLOSING, _DONE = "hello", "open", "closing", "done"
 
@@ -242,6 +243,7 @@ class _Connection:
         self.high_water = 0
         self.dropped = 0
         self.reason = ""
+        self._hello_timer: Any = self.loop.call_later(HELLO_TIMEOUT, self._hello_expired)
 
     def __repr__(self) -> str:
         return f"<ipc connection {self.serial} {self.name or '?'} {self.state}>"
@@ -348,7 +350,16 @@ class _Connection:
             self.handle = None
             self._close_with(exc.reason, refused=False, linger=True)
 
+    def _hello_expired(self) -> None:
+        self._hello_timer = None
+        if self.state is _HELLO:
+            self.server._malformed["hello_timeout"] += 1
+            self.shut(f"protocol error: no HELLO within {HELLO_TIMEOUT} s", linger=True)
+
     def _hello(self, frame: wire.Frame) -> None:
+        if self._hello_timer is not None:
+            self._hello_timer.cancel()
+            self._hello_timer = None
         if not isinstance(frame, wire.Hello):
             self.server._malformed["no_hello"] += 1
             self.shut(f"protocol error: expected HELLO, got {type(frame).__name__}",
@@ -488,10 +499,10 @@ class _Connection:
         if self.state is _DONE:
             return
         self.state = _DONE
-        for t in (self._flush_timer, self._grace_timer):
+        for t in (self._flush_timer, self._grace_timer, self._hello_timer):
             if t is not None:
                 t.cancel()
-        self._flush_timer = self._grace_timer = None
+        self._flush_timer = self._grace_timer = self._hello_timer = None
         sock, self.sock = self.sock, None
         if sock is not None:
             self.loop.remove_reader(sock)

@@ -261,3 +261,24 @@ def test_tcp_sessions(tmp_path: Path) -> None:
             assert _next(s, DataMessage).payload == b"t" * 100_000
     finally:
         d.stop()
+
+
+def test_connection_without_hello_is_closed_after_the_hello_timeout(
+        daemon: Daemon, monkeypatch: pytest.MonkeyPatch) -> None:
+    from robot_gcs.runtime import ipc
+    monkeypatch.setattr(ipc, "HELLO_TIMEOUT", 0.05)
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    raw.connect(daemon.ipc.address.path)
+    raw.settimeout(10)
+    dec = wire.FrameDecoder(wire.SERVER_FRAME_TYPES)
+    data = b""
+    while True:                        # the daemon answers CLOSED, then closes
+        chunk = raw.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    raw.close()
+    dec.feed(data)
+    frame = dec.next_frame()
+    assert isinstance(frame, wire.Closed) and "no HELLO" in frame.reason
+    assert dict(daemon.ipc.statistics().malformed)["hello_timeout"] == 1
