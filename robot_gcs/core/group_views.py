@@ -115,6 +115,10 @@ class GroupTable:
         v = self._views.get(group)
         return self._names(v.members) if v else ()
 
+    def snapshot(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Every group with the private names of its last view, sorted by group."""
+        return tuple((g, self._names(self._views[g].members)) for g in sorted(self._views))
+
     def view_id(self, group: str) -> ViewId | None:
         v = self._views.get(group)
         return v.view_id if v else None

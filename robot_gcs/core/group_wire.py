@@ -14,13 +14,18 @@ Rules:
 * Caller mistakes (names too long, too many groups) raise ``LocalProtocolError`` at
   encode time, before anything is submitted.
 
-G_DATA extends the catalogue's field list (additive): after ``service`` come ``flags``
-u8 (bit0 = self_discard), ``msg_type`` i16 and ``local_id`` u32 (a per-daemon counter
-that lets the submitting daemon hand local receivers the original Python object instead
-of the bytes; 0 = none). Layout::
+Additive extensions of the catalogue's field lists:
+
+* G_DATA: after ``service`` come ``flags`` u8 (bit0 = self_discard), ``msg_type`` i16 and
+  ``op_id`` u32 (a per-daemon counter; the submitting daemon uses it to hand local
+  receivers the original Python object instead of the bytes). Layout::
 
     !B gtype=1 | !I sender_daemon | str sender_client | !B service | !B flags |
-    !h msg_type | !I local_id | !B n_groups | str * n | payload (rest)
+    !h msg_type | !I op_id | !B n_groups | str * n | payload (rest)
+
+* G_JOIN, G_LEAVE, G_KILL end with ``op_id`` u32 from the same counter, so every group
+  envelope a daemon incarnation submits is a distinct byte string (the same join twice
+  is two messages; checkers and traces can tell them apart).
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ FLAG_SELF_DISCARD = 0x01
 _U8 = struct.Struct("!B")
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
-_DATA_MID = struct.Struct("!BBhI")      # service, flags, msg_type, local_id
+_DATA_MID = struct.Struct("!BBhI")      # service, flags, msg_type, op_id
 _RING = struct.Struct("!IQ")
 
 
@@ -117,7 +122,7 @@ class GData:
     payload: bytes
     msg_type: int = 0
     self_discard: bool = False
-    local_id: int = 0
+    op_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +130,7 @@ class GJoin:
     group: str
     daemon: int
     client: str
+    op_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +138,14 @@ class GLeave:
     group: str
     daemon: int
     client: str
+    op_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class GKill:
     daemon: int
     client: str
+    op_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +186,7 @@ def encode(msg: GroupMessage) -> bytes:
             raise LocalProtocolError(f"msg_type {msg.msg_type} does not fit in int16")
         parts = [_U8.pack(G_DATA), _U32.pack(msg.sender_daemon), _name(msg.sender_client),
                  _DATA_MID.pack(int(msg.service), FLAG_SELF_DISCARD if msg.self_discard else 0,
-                                msg.msg_type, msg.local_id),
+                                msg.msg_type, msg.op_id),
                  _U8.pack(len(msg.groups))]
         parts.extend(_name(g) for g in msg.groups)
         parts.append(msg.payload)
@@ -186,9 +194,10 @@ def encode(msg: GroupMessage) -> bytes:
     if isinstance(msg, (GJoin, GLeave)):
         gtype = G_JOIN if isinstance(msg, GJoin) else G_LEAVE
         return b"".join((_U8.pack(gtype), _name(msg.group), _U32.pack(msg.daemon),
-                         _name(msg.client)))
+                         _name(msg.client), _U32.pack(msg.op_id)))
     if isinstance(msg, GKill):
-        return b"".join((_U8.pack(G_KILL), _U32.pack(msg.daemon), _name(msg.client)))
+        return b"".join((_U8.pack(G_KILL), _U32.pack(msg.daemon), _name(msg.client),
+                         _U32.pack(msg.op_id)))
     if isinstance(msg, GState):
         if len(msg.groups) > 0xFFFF:
             raise LocalProtocolError("too many groups in one state message")
@@ -243,7 +252,7 @@ def decode(data: bytes) -> GroupMessage:
     if gtype == G_DATA:
         (daemon,) = r.take(_U32)
         client = r.string()
-        service, flags, msg_type, local_id = r.take(_DATA_MID)
+        service, flags, msg_type, op_id = r.take(_DATA_MID)
         try:
             svc = Service(service)
         except ValueError:
@@ -253,18 +262,22 @@ def decode(data: bytes) -> GroupMessage:
             raise MalformedPacket("g_no_groups")
         groups = tuple(r.string() for _ in range(n))
         return GData(daemon, client, svc, groups, r.data[r.pos:], msg_type,
-                     bool(flags & FLAG_SELF_DISCARD), local_id)
+                     bool(flags & FLAG_SELF_DISCARD), op_id)
     if gtype in (G_JOIN, G_LEAVE):
         group = r.string()
         (daemon,) = r.take(_U32)
         client = r.string()
+        (op_id,) = r.take(_U32)
         r.done()
-        return GJoin(group, daemon, client) if gtype == G_JOIN else GLeave(group, daemon, client)
+        if gtype == G_JOIN:
+            return GJoin(group, daemon, client, op_id)
+        return GLeave(group, daemon, client, op_id)
     if gtype == G_KILL:
         (daemon,) = r.take(_U32)
         client = r.string()
+        (op_id,) = r.take(_U32)
         r.done()
-        return GKill(daemon, client)
+        return GKill(daemon, client, op_id)
     if gtype == G_STATE:
         rep, seq = r.take(_RING)
         (daemon,) = r.take(_U32)

@@ -46,10 +46,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class ToClient:
-    """Hand ``event`` to the local client ``client``."""
+    """Hand ``event`` to the local client ``client``.
+
+    ``raw_payload`` is set when ``event.payload`` is the submitter's local object
+    (``local_payload``): the encoded bytes, for receivers that cannot take objects
+    (socket sessions).
+    """
 
     client: str
     event: Event
+    raw_payload: bytes | None = None
 
 
 GroupAction = Union[Action, ToClient]
@@ -62,6 +68,7 @@ class EngineLike(Protocol):
     incarnation: int
 
     def start(self, now: float) -> list[Action]: ...
+    def leave(self, now: float) -> list[Action]: ...
     def handle_packet(self, now: float, src: Any, data: bytes) -> list[Action]: ...
     def handle_timer(self, now: float, timer_id: TimerId) -> list[Action]: ...
     def submit(self, now: float, payload: bytes, service: Service = ...,
@@ -97,7 +104,7 @@ class GroupEngine:
         self._clients: set[str] = set()
         self._table = GroupTable(self.node_id, self._member_name)
         self._local_objects: dict[int, Any] = {}
-        self._next_local_id = 1
+        self._op = 0
         self._drops: dict[str, int] = {}
         self._views_delivered = 0
         self._messages_delivered = 0
@@ -139,6 +146,10 @@ class GroupEngine:
     def handle_timer(self, now: float, timer_id: TimerId) -> list[GroupAction]:
         return self.on_engine_actions(now, self.engine.handle_timer(now, timer_id))
 
+    def leave(self, now: float) -> list[GroupAction]:
+        """Leave the ring gracefully (the daemon is stopping)."""
+        return self.on_engine_actions(now, self.engine.leave(now))
+
     def on_engine_actions(self, now: float, actions: Sequence[Action]) -> list[GroupAction]:
         """Consume the engine's deliveries; pass everything else through, in order."""
         out: list[GroupAction] = []
@@ -171,19 +182,22 @@ class GroupEngine:
     def client_join(self, now: float, client: str, group: str) -> list[GroupAction]:
         self._check_client(client)
         gw.check_group_name(group)
-        return self._submit(now, gw.encode(gw.GJoin(group, self.node_id, client)), Service.AGREED)
+        return self._submit(now, gw.encode(gw.GJoin(group, self.node_id, client, self._next_op())),
+                            Service.AGREED)
 
     def client_leave(self, now: float, client: str, group: str) -> list[GroupAction]:
         self._check_client(client)
         gw.check_group_name(group)
-        return self._submit(now, gw.encode(gw.GLeave(group, self.node_id, client)), Service.AGREED)
+        return self._submit(now, gw.encode(gw.GLeave(group, self.node_id, client, self._next_op())),
+                            Service.AGREED)
 
     def client_disconnect(self, now: float, client: str) -> list[GroupAction]:
         """The client went away: it gets nothing more and leaves all its groups."""
         self._check_client(client)
         self._clients.discard(client)
         self._table.client_gone(client)
-        return self._submit(now, gw.encode(gw.GKill(self.node_id, client)), Service.AGREED)
+        return self._submit(now, gw.encode(gw.GKill(self.node_id, client, self._next_op())),
+                            Service.AGREED)
 
     def client_multicast(self, now: float, client: str, groups: Sequence[str] | str,
                          payload: bytes, service: Service = Service.AGREED, msg_type: int = 0,
@@ -200,15 +214,12 @@ class GroupEngine:
         if not isinstance(payload, (bytes, bytearray, memoryview)):
             raise LocalProtocolError(f"payload must be bytes (got {type(payload).__name__})")
         service = Service(service)
-        local_id = 0
-        if local_payload is not None:
-            local_id = self._next_local_id
-            self._next_local_id = self._next_local_id % 0xFFFFFFFF + 1
+        op_id = self._next_op()
         data = gw.encode(gw.GData(self.node_id, client, service, targets, bytes(payload),
-                                  msg_type, self_discard, local_id))
+                                  msg_type, self_discard, op_id))
         actions = self._submit(now, data, service.ring_service)
-        if local_id:
-            self._local_objects[local_id] = local_payload
+        if local_payload is not None:
+            self._local_objects[op_id] = local_payload
         self._messages_sent += 1
         return actions
 
@@ -220,6 +231,10 @@ class GroupEngine:
             raise LocalProtocolError(f"{private_name!r} is not a private name #client#daemon")
         return self.client_multicast(now, client, (private_name,), payload, service, msg_type,
                                      False, local_payload)
+
+    def _next_op(self) -> int:
+        self._op = self._op % 0xFFFFFFFF + 1
+        return self._op
 
     def _check_client(self, client: str) -> None:
         if client not in self._clients:
@@ -269,8 +284,12 @@ class GroupEngine:
 
     def _deliver_data(self, d: Deliver, msg: gw.GData, out: list[GroupAction]) -> None:
         payload: Any = msg.payload
-        if msg.local_id and d.sender == self.node_id and d.incarnation == self.engine.incarnation:
-            payload = self._local_objects.pop(msg.local_id, payload)
+        raw: bytes | None = None
+        if (self._local_objects and d.sender == self.node_id
+                and d.incarnation == self.engine.incarnation
+                and msg.op_id in self._local_objects):
+            payload = self._local_objects.pop(msg.op_id)
+            raw = msg.payload
         targets = msg.groups
         if len(targets) == 1 and not targets[0].startswith("#"):
             receivers: Sequence[str] = self._table.route(targets[0])
@@ -295,7 +314,7 @@ class GroupEngine:
                          msg.service, payload, msg.msg_type)
         for c in receivers:
             if c != skip:
-                out.append(ToClient(c, ev))
+                out.append(ToClient(c, ev, raw))
                 self._messages_delivered += 1
 
     def _on_config(self, now: float, c: DeliverConfig, out: list[GroupAction]) -> None:

@@ -61,6 +61,9 @@ class ModelEngine:
         self.normal_open = True
         return []
 
+    def leave(self, now: float) -> list[Action]:
+        return []
+
 
 @dataclass(slots=True)
 class _Entry:
