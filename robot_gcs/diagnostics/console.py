@@ -28,7 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .collector import PUBLISHER_CLIENT
-from .model import ClusterHealth, DaemonView, Grade, MembershipEvent
+from .model import ClusterHealth, DaemonView, Grade, MembershipEvent, TopicView
 
 GRADE_STYLE = {Grade.OK: "green", Grade.WARN: "yellow", Grade.ERROR: "bold red",
                Grade.STALE: "magenta"}
@@ -97,6 +97,15 @@ def clock(t: float, tz: _dt.tzinfo | None = None) -> str:
     return _dt.datetime.fromtimestamp(t, tz).strftime("%H:%M:%S")
 
 
+SHORT_METRIC = {
+    "not_operational_s": "not operational s", "rotation_p50_ms": "rot p50 ms",
+    "rotation_p99_ms": "rot p99 ms", "loop_lag_worst_ms": "lag max ms",
+    "loop_lag_p99_ms": "lag p99 ms", "retransmits_per_s": "retrans/s",
+    "drops_per_s": "drops/s", "send_queue_len": "send queue",
+    "delivered_msgs_per_s": "msgs/s", "ring_size": "ring size",
+}
+
+
 def daemon_note(v: DaemonView) -> str:
     """Why a daemon has its grade, in a few words."""
     h = v.health
@@ -109,7 +118,8 @@ def daemon_note(v: DaemonView) -> str:
         f = max(bad, key=lambda f: f.grade)
         op = "<" if f.limit is not None and f.value < f.limit else ">"
         limit = "" if f.limit is None else f"{op}{f.limit:g}"
-        return f"{f.metric.replace('_', ' ')} {f.value:.3g}{limit}"
+        label = SHORT_METRIC.get(f.metric, f.metric.replace("_", " "))
+        return f"{label} {f.value:.3g}{limit}"
     if h.gather_reason:
         src = f" {h.gather_from}" if h.gather_from else ""
         return f"gather: {h.gather_reason}{src}"
@@ -159,21 +169,30 @@ def groups_table(cluster: ClusterHealth) -> Table:
 
 
 def topics_table(cluster: ClusterHealth) -> Table:
+    """One row per topic: the highest rate and bandwidth, the freshest age and the worst
+    grade over the daemons that see it (``n`` of them); per-daemon rows are in status."""
     t = Table(box=None, expand=True, pad_edge=False, show_edge=False, padding=(0, 1))
-    t.add_column("topic@daemon", no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
+    t.add_column("topic", no_wrap=True, overflow="ellipsis", ratio=1, min_width=6)
+    t.add_column("n", justify="right", no_wrap=True)
     t.add_column("Hz", justify="right", no_wrap=True)
     t.add_column("bw", justify="right", no_wrap=True)
     t.add_column("age", justify="right", no_wrap=True)
     t.add_column("ddl", justify="right", no_wrap=True)
     t.add_column("", no_wrap=True)
+    by_topic: dict[str, list[TopicView]] = {}
     for tv in cluster.topics:
-        tp = tv.topic
-        age = "-" if tp.age_s is None else f"{tp.age_s:.1f}"
-        ddl = "-" if tp.deadline_s is None else f"{tp.deadline_s:.2g}"
-        t.add_row(f"{tp.topic}@{tv.daemon}", _rate(tp.rate_hz), _bytes(tp.bandwidth_bps), age,
-                  ddl, grade_text(tv.grade))
+        by_topic.setdefault(tv.topic.topic, []).append(tv)
+    for name in sorted(by_topic):
+        views = by_topic[name]
+        ages = [v.topic.age_s for v in views if v.topic.age_s is not None]
+        ddls = [v.topic.deadline_s for v in views if v.topic.deadline_s is not None]
+        age = f"{min(ages):.1f}" if ages else "-"
+        ddl = f"{min(ddls):.2g}" if ddls else "-"
+        t.add_row(name, str(len(views)), _rate(max(v.topic.rate_hz for v in views)),
+                  _bytes(max(v.topic.bandwidth_bps for v in views)), age, ddl,
+                  grade_text(max(v.grade for v in views)))
     if not cluster.topics:
-        t.add_row(Text("(none)", style="dim"), "", "", "", "", "")
+        t.add_row(Text("(none)", style="dim"), "", "", "", "", "", "")
     return t
 
 
@@ -216,15 +235,21 @@ def merge_events(events: Iterable[MembershipEvent],
 
 
 def event_lines(events: Iterable[MembershipEvent], tz: _dt.tzinfo | None = None) -> list[Text]:
+    merged = merge_events(events)
+    labels = [",".join(who) for _, who in merged]
+    width = min(max((len(x) for x in labels), default=4), 14)
     out = []
-    for e, who in merge_events(events):
+    for (e, _), label in zip(merged, labels):
         line = Text(no_wrap=True, overflow="ellipsis")
         line.append(clock(e.time, tz) + " ", style="dim")
-        line.append(f"{','.join(who):<6} ", style="bold")
+        if len(label) > width:
+            label = label[:width - 1] + "…"
+        line.append(f"{label:<{width}} ", style="bold")
         style = "red" if e.cause in ("NETWORK", "TOKEN_LOSS", "FAIL_TO_RECEIVE") else "cyan"
         line.append(f"{e.cause:<10} ", style=style)
         ring = f"ring {short_ring(e.ring_id)} [{','.join(e.members)}] " if e.ring_id else ""
-        line.append(ring + e.detail)
+        detail = e.detail or ("re-formed, same members" if e.ring_id else "")
+        line.append(ring + detail)
         out.append(line)
     return out
 
@@ -276,7 +301,8 @@ class MonitorView:
         groups_w = max(10, width * 4 // 9 - 4)    # the groups panel's inner width
         group_lines = len(console.render_lines(groups_table(c), options.update(width=groups_w,
                                                                                height=None)))
-        mid_h = min(max(group_lines, len(c.topics) + 1) + 2, max(5, left - 8))
+        n_topics = len({t.topic.topic for t in c.topics}) or 1
+        mid_h = min(max(group_lines, n_topics + 1) + 2, max(5, left - 8))
         n_sess = sum(1 for s in c.sessions
                      if s.session.name != PUBLISHER_CLIENT or s.grade is not Grade.OK)
         sess_h = min(n_sess, 6) + 3
