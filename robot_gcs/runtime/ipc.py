@@ -19,7 +19,8 @@ Per connection (``_Connection``), frames are those of client/wire.py:
   raises ``Backpressure`` in turn (flow control end to end, the daemon never waits).
 * Events: the connection is the client's sink. ``push(event)`` (daemon thread) encodes
   the event into a per-connection write buffer and sends what the kernel takes. The
-  buffer is bounded (``max_buffer`` bytes): a client that stops reading makes ``push``
+  buffer is bounded (``max_buffer`` bytes, and ``max_events`` frames: the config's
+  ``runtime.session_queue``, as for in-process sessions): a client that stops reading makes ``push``
   return False, the daemon detaches it (its groups see DISCONNECT), counts and logs it,
   and calls ``closed(reason)``; the connection then sends CLOSED(reason) after what is
   already buffered, stops reading and closes the socket once that is written, or after
@@ -82,11 +83,17 @@ class IpcServer:
     """Listening socket plus its connections, all driven by the daemon loop."""
 
     def __init__(self, daemon: Any, address: str, *, max_buffer: int = DEFAULT_MAX_BUFFER,
-                 max_frame: int = wire.MAX_FRAME, close_grace: float = CLOSE_GRACE) -> None:
+                 max_events: int | None = None, max_frame: int = wire.MAX_FRAME,
+                 close_grace: float = CLOSE_GRACE) -> None:
         self.daemon = daemon
         self.loop = daemon.loop
         self.address = wire.parse_address(address)
         self.max_buffer = max_buffer
+        if max_events is None:
+            runtime = getattr(getattr(getattr(daemon, "config", None), "ring", None),
+                              "runtime", None)
+            max_events = int(getattr(runtime, "session_queue", 10_000))
+        self.max_events = max_events
         self.max_frame = max_frame
         self.close_grace = close_grace
         self._listener: socket.socket | None = None
@@ -267,7 +274,10 @@ class _Connection:
                 log.warning("%s: event not sent to socket client %s: %s", self.server.daemon.name,
                             self.name, exc)
             return True
-        if self.out and len(self.out) + len(data) > self.server.max_buffer:
+        server = self.server
+        if self.out and (len(self.out) + len(data) > server.max_buffer or (
+                len(self._frame_ends) >= server.max_events
+                and self.queue_depth() >= server.max_events)):
             self.dropped += 1
             self.server.overflows += 1
             return False

@@ -143,8 +143,12 @@ def test_taken_or_bad_name_is_refused(daemon: Daemon) -> None:
     assert daemon.ipc.statistics().refused == 2
 
 
-def test_client_that_stops_reading_is_disconnected_with_a_reason(daemon: Daemon) -> None:
-    daemon.ipc.max_buffer = 64 * 1024
+@pytest.mark.parametrize("max_buffer, max_events", [(64 * 1024, 10 ** 6), (10 ** 9, 50)],
+                         ids=["bytes bound", "events bound"])
+def test_client_that_stops_reading_is_disconnected_with_a_reason(
+        daemon: Daemon, max_buffer: int, max_events: int) -> None:
+    daemon.ipc.max_buffer = max_buffer
+    daemon.ipc.max_events = max_events
     slow = robot_gcs.connect(daemon.ipc.bound_address, "slow")
     slow.join("g")
     _next(slow)
