@@ -119,7 +119,8 @@ def daemon_note(v: DaemonView) -> str:
         op = "<" if f.limit is not None and f.value < f.limit else ">"
         limit = "" if f.limit is None else f"{op}{f.limit:g}"
         label = SHORT_METRIC.get(f.metric, f.metric.replace("_", " "))
-        return f"{label} {f.value:.3g}{limit}"
+        value = f"{f.value:.0f}" if abs(f.value) >= 100 else f"{f.value:.3g}"
+        return f"{label} {value}{limit}"
     if h.gather_reason:
         src = f" {h.gather_from}" if h.gather_from else ""
         return f"gather: {h.gather_reason}{src}"
