@@ -295,28 +295,31 @@ class RingInvariants:
     # 4 ------------------------------------------------------------------------------
     def fifo(self, a: Analysis) -> list[Violation]:
         out = []
-        # per (sender life, ring): each receiver's list must be a prefix of the longest
-        lists: dict[tuple[int, int, Any], list[tuple[list[MsgKey], Record]]] = defaultdict(list)
+        # per (sender life, ring, lane): each receiver's list must be a prefix of the longest.
+        # Lanes are separate queues (a CONTROL message may overtake queued NORMAL ones).
+        Group = tuple[int, int, Any, Any]
+        lists: dict[Group, list[tuple[list[MsgKey], Record]]] = defaultdict(list)
         for life in _sorted_lives(a):
-            per: dict[tuple[int, int, Any], list[MsgKey]] = defaultdict(list)
-            first: dict[tuple[int, int, Any], Record] = {}
-            last_counter: dict[tuple[int, int], tuple[int, Record]] = {}
+            per: dict[Group, list[MsgKey]] = defaultdict(list)
+            first: dict[Group, Record] = {}
+            last_counter: dict[tuple[int, int, Any], tuple[int, Record]] = {}
             for r in life.events:
                 if r.kind != tr.DELIVER:
                     continue
                 d = r.data
                 k = msg_key(d)
-                g = (int(d.sender), int(d.incarnation), d.ring_id)
+                subs = a.submitted.get(k)
+                lane = getattr(subs[0].data, "lane", None) if subs else None
+                g = (int(d.sender), int(d.incarnation), d.ring_id, lane)
                 per[g].append(k)
                 first.setdefault(g, r)
-                subs = a.submitted.get(k)
                 if subs:
                     c = subs[0].data.counter
-                    lc = last_counter.get(k[:2])
+                    lc = last_counter.get((k[0], k[1], lane))
                     if lc is not None and c < lc[0]:
                         out.append(Violation(FIFO, f"n{r.node}/{r.inc} delivered message #{c} of "
                                              f"n{k[0]}/{k[1]} after its #{lc[0]}", r.index, r.node))
-                    last_counter[k[:2]] = (c, r)
+                    last_counter[(k[0], k[1], lane)] = (c, r)
             for g, keys in per.items():
                 lists[g].append((keys, first[g]))
         for g in sorted(lists, key=repr):

@@ -181,7 +181,7 @@ class Simulator:
             self._error(node, "submit", exc)
             return False
         self.log.observe(self.now, node_id, node.inc, tr.SUBMIT,
-                         tr.SubmitInfo(payload, service, node.counter))
+                         tr.SubmitInfo(payload, service, node.counter, lane))
         node.counter += 1
         self._execute(node, actions)
         return True

@@ -39,6 +39,7 @@ class SubmitInfo:
     payload: bytes
     service: Any       # core.types.Service
     counter: int       # per (node, incarnation) submission counter, from 0
+    lane: Any = None   # core.types.Lane; FIFO is per lane (CONTROL may overtake NORMAL)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,12 +43,12 @@ class TraceBuilder:
     def persist(self, node: int, seq: int) -> None:
         self._add(node, tr.PERSIST, seq)
 
-    def submit(self, node: int, service: Service = Service.AGREED) -> bytes:
+    def submit(self, node: int, service: Service = Service.AGREED, lane: object = None) -> bytes:
         inc = self.inc[node]
         c = self.counters.get((node, inc), 0)
         self.counters[(node, inc)] = c + 1
         payload = make_payload(node, inc, c, 40, random.Random(node * 1000 + c))
-        self._add(node, tr.SUBMIT, SubmitInfo(payload, service, c))
+        self._add(node, tr.SUBMIT, SubmitInfo(payload, service, c, lane))
         return payload
 
     def deliver(self, node: int, sender: int, payload: bytes, ring: RingId, seq: int,

@@ -220,3 +220,20 @@ def test_violation_excerpt_points_at_the_record() -> None:
     lines = tr.excerpt(run.records, v.record, node=v.node)
     marked = [l for l in lines if l.startswith("> ")]
     assert len(marked) == 1 and "deliver" in marked[0] and "n2/1" in marked[0]
+
+
+def test_fifo_is_per_lane_a_control_message_may_overtake_normal_ones() -> None:
+    from robot_gcs.core.types import Lane
+
+    def overtaken(b: TraceBuilder) -> None:
+        b.at(3.1)
+        x = b.submit(1, lane=Lane.NORMAL)
+        y = b.submit(1, lane=Lane.CONTROL)
+        z = b.submit(1, lane=Lane.NORMAL)
+        for n in (1, 2):
+            b.deliver(n, 1, y, R2, 2)       # CONTROL first: fine
+            b.deliver(n, 1, z, R2, 3)       # but z before x within NORMAL: not fine
+            b.deliver(n, 1, x, R2, 4)
+    got = [v.message for v in check_run(Baseline().build(extra_r2=[overtaken]),
+                                         [RingInvariants([ck.FIFO])])]
+    assert got and all("#0" in m and "#2" in m for m in got)
