@@ -28,7 +28,9 @@ from robot_gcs.diagnostics.status import validate
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = Path(__file__).with_name("diag_node.py")
-TOKEN_MS, CONSENSUS_MS = 400, 480
+# short timeouts keep the test quick; DIAG_E2E_TOKEN_MS=1000 measures the defaults
+TOKEN_MS = int(os.environ.get("DIAG_E2E_TOKEN_MS", "400"))
+CONSENSUS_MS = TOKEN_MS * 6 // 5
 PERIOD = 1.0      # the default publish period (the daemon starts its publisher)
 
 
@@ -157,6 +159,13 @@ def test_monitor_in_80x24_tmux_shows_a_killed_daemon_go_stale_with_cause_network
         for n in ("cpu1", "cpu2"):
             assert " STALE " not in row(after, n)
         assert "overall STALE" in after.splitlines()[0]
+
+        # the daemon the console is attached to dies: the console says so and keeps trying
+        ring.procs["cpu1"].send_signal(signal.SIGKILL)
+        ring.procs["cpu1"].wait(5)
+        lost = wait_for(screen, lambda s: "cpu1.sock" in s and
+                        ("re-attaching" in s or "retrying" in s), 10.0)
+        assert "cpu2" not in lost
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
