@@ -18,7 +18,9 @@ How it works:
   daemon per period, sent at wall-clock multiples of the period so all daemons'
   snapshots share token rotations (tests/diagnostics/test_monitor_load.py measures the
   cost). A new listener gets a snapshot from every daemon at once, so a console is
-  complete within one round trip.
+  complete within one round trip; a change of the group's view (a daemon came or went)
+  also makes every publisher send at once, so consoles show the new ring without waiting
+  for the next period.
 * ``close()`` closes the session, which wakes the thread; the thread is joined.
 * Nothing here raises into the daemon: malformed snapshots are counted by the collector,
   a failing ``statistics()`` is logged and retried next period.
@@ -259,12 +261,13 @@ class HealthPublisher:
             with self._cv:
                 self.collector.on_view(ev.members, ev.changed, ev.cause.name, time.time(),
                                        ev.transitional)
-            had = bool(self.listeners)
+            if ev.transitional:
+                return
             self.listeners = self.collector.listeners(ev.members)
-            if self.listeners and not ev.transitional:
-                new = set(ev.changed) & set(self.listeners)
-                if new or not had:
-                    self._publish_now()
+            if self.listeners:
+                # a console arrived, or a daemon's publisher came or went (a membership
+                # change): every console wants fresh snapshots now, not next period
+                self._publish_now()
         elif isinstance(ev, DataMessage) and ev.msg_type == MSG_TYPE:
             with self._cv:
                 self.collector.receive(ev.payload, time.monotonic())
