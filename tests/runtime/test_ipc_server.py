@@ -190,6 +190,11 @@ def test_backpressure_reaches_the_socket_client_instead_of_stalling(
         with pytest.raises(Backpressure):
             for _ in range(1_000_000):
                 f.multicast("g", b"y" * 1000)
+        # the kernel buffer may fill before the daemon thread reads at all; the server
+        # then reads, meets the full send queue and parks the client (stops reading)
+        for _ in range(10_000):
+            if _on_loop(daemon, lambda: daemon.ipc.statistics().backpressure_pauses):
+                break
         assert daemon.ipc.statistics().backpressure_pauses >= 1
         engine.blocked = False
         f.multicast("g", b"after", timeout=10)
