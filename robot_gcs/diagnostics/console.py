@@ -28,7 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .collector import PUBLISHER_CLIENT
-from .model import ClusterHealth, DaemonView, Grade, MembershipEvent, TopicView
+from .model import ClusterHealth, DaemonView, Grade, MembershipEvent, SessionView, TopicView
 
 GRADE_STYLE = {Grade.OK: "green", Grade.WARN: "yellow", Grade.ERROR: "bold red",
                Grade.STALE: "magenta"}
@@ -197,20 +197,33 @@ def topics_table(cluster: ClusterHealth) -> Table:
     return t
 
 
-def sessions_table(cluster: ClusterHealth) -> Table:
+def sessions_table(cluster: ClusterHealth, limit: int | None = None) -> Table:
+    """Session queues, worst first; at most ``limit`` rows (the last says how many more)."""
     t = Table(box=None, expand=True, pad_edge=False, show_edge=False, padding=(0, 1))
     t.add_column("daemon/session", no_wrap=True, overflow="ellipsis", ratio=1)
     t.add_column("queue", justify="right", no_wrap=True)
     t.add_column("drops", justify="right", no_wrap=True)
     t.add_column("grade", no_wrap=True)
-    for sv in cluster.sessions:
-        if sv.session.name == PUBLISHER_CLIENT and sv.grade is Grade.OK:
-            continue              # the health publishers themselves: shown only if unwell
+    shown = sorted((sv for sv in cluster.sessions if _session_shown(sv)),
+                   key=lambda sv: (-sv.grade, sv.daemon, sv.session.name))
+    if limit is not None and len(shown) > limit:
+        more = len(shown) - (limit - 1)
+        shown = shown[:limit - 1]
+    else:
+        more = 0
+    for sv in shown:
         t.add_row(f"{sv.daemon}/{sv.session.name}", str(sv.session.queue_depth),
                   str(sv.session.drops), grade_text(sv.grade))
+    if more:
+        t.add_row(Text(f"... {more} more", style="dim"), "", "", "")
     if not t.rows:
         t.add_row(Text("(none)", style="dim"), "", "", "")
     return t
+
+
+def _session_shown(sv: SessionView) -> bool:
+    # the health publishers themselves are shown only when unwell
+    return sv.session.name != PUBLISHER_CLIENT or sv.grade is not Grade.OK
 
 
 def merge_events(events: Iterable[MembershipEvent],
@@ -303,11 +316,11 @@ class MonitorView:
         group_lines = len(console.render_lines(groups_table(c), options.update(width=groups_w,
                                                                                height=None)))
         n_topics = len({t.topic.topic for t in c.topics}) or 1
-        mid_h = min(max(group_lines, n_topics + 1) + 2, max(5, left - 8))
-        n_sess = sum(1 for s in c.sessions
-                     if s.session.name != PUBLISHER_CLIENT or s.grade is not Grade.OK)
-        sess_h = min(n_sess, 6) + 3
-        if left >= mid_h + 5:                      # keep >= 3 event lines
+        n_sess = sum(1 for sv in c.sessions if _session_shown(sv))
+        room = left - 5                            # keep >= 3 event lines
+        # the middle row gets what it needs, but leaves 4 lines (>= 1 row) for sessions
+        mid_h = min(max(group_lines, n_topics + 1) + 2, max(5, room - (4 if n_sess else 0)))
+        if room >= mid_h:
             mid = Layout(name="middle", size=mid_h)
             mid.split_row(
                 Layout(Panel(groups_table(c), title="groups", title_align="left",
@@ -316,8 +329,10 @@ class MonitorView:
                              title_align="left", box=box.ROUNDED), name="topics", ratio=5))
             parts.append(mid)
             left -= mid_h
-            if left >= sess_h + 5:
-                parts.append(Layout(Panel(sessions_table(c), title="sessions",
+            sess_rows = min(n_sess, 6, left - 5 - 3)   # keep >= 3 event lines below
+            if sess_rows >= 1:
+                sess_h = sess_rows + 3
+                parts.append(Layout(Panel(sessions_table(c, sess_rows), title="sessions",
                                           title_align="left", box=box.ROUNDED),
                                     name="sessions", size=sess_h))
                 left -= sess_h

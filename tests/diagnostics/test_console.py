@@ -140,3 +140,14 @@ def test_a_ring_reformed_with_the_same_members_says_so() -> None:
         MembershipEvent(T0, "cpu1", "JOIN", "1.84", ("cpu1", "cpu2"), ""),)), 1.0)
     text = render_text(c.cluster(1.0, T0), 80, 24, UTC)
     assert "ring 1.84 [cpu1,cpu2] re-formed, same members" in text
+
+
+def test_session_panel_shows_the_worst_sessions_first_when_short_of_room() -> None:
+    c = HealthCollector(load_rules())
+    many = tuple(SessionHealth(f"s{i:02d}", 0) for i in range(12)) + (SessionHealth("slow", 5000),)
+    c.add(daemon_health("cpu1", 1, sessions=many), 1.0)
+    text = render_text(c.cluster(1.0, T0), 80, 24, UTC)
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if "daemon/session" in line)
+    assert "cpu1/slow" in lines[first + 1] and "ERROR" in lines[first + 1]
+    assert rows(text, "more") and any("─ membership events" in line for line in lines)
