@@ -130,6 +130,7 @@ def daemon_note(v: DaemonView) -> str:
 def ring_table(cluster: ClusterHealth, width: int) -> Table:
     narrow = width < 70
     wide = width >= 100
+    huge = width >= 130
     t = Table(box=None, expand=True, pad_edge=False, show_edge=False, padding=(0, 1))
     t.add_column("daemon", no_wrap=True, overflow="ellipsis")
     t.add_column("state", no_wrap=True)
@@ -141,6 +142,10 @@ def ring_table(cluster: ClusterHealth, width: int) -> Table:
     if wide:
         t.add_column("since", justify="right", no_wrap=True)
         t.add_column("msg/s", justify="right", no_wrap=True)
+    if huge:
+        t.add_column("kB/s", justify="right", no_wrap=True)
+        t.add_column("retr/s", justify="right", no_wrap=True)
+        t.add_column("drops", justify="right", no_wrap=True)
     t.add_column("grade", no_wrap=True)
     t.add_column("note", no_wrap=True, overflow="ellipsis", ratio=1, min_width=14)
     for v in cluster.daemons:
@@ -152,6 +157,9 @@ def ring_table(cluster: ClusterHealth, width: int) -> Table:
                     _pair(h.loop_lag_p99_ms, h.loop_lag_worst_ms)]
         if wide:
             row += [_duration(h.time_in_state_s), _rate(h.delivered_msgs_per_s)]
+        if huge:
+            row += [_rate(h.delivered_bytes_per_s / 1000), _rate(h.retransmits_per_s),
+                    str(sum(n for _, n in h.drops))]
         row += [grade_text(v.grade), daemon_note(v)]
         style = "dim" if v.stale else ""
         t.add_row(*row, style=style)

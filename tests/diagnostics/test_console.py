@@ -93,6 +93,8 @@ def test_wide_terminal_adds_message_rates() -> None:
     text = render_text(scripted(), 120, 40, UTC)
     assert "msg/s" in text and "150" in daemon_row(text, "cpu1")
     assert "since" in text and " 12s " in daemon_row(text, "cpu1")      # time in state
+    huge = render_text(scripted(), 140, 40, UTC)
+    assert "retr/s" in huge and "drops" in huge and "kB/s" in huge
 
 
 def test_an_empty_model_renders() -> None:
