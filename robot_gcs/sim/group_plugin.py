@@ -143,8 +143,34 @@ class GroupInvariants:
         self.app = app
 
     def check(self, run: RunRecord) -> list[Violation]:
-        return [Violation(f"group_{v.invariant}", v.detail)
-                for v in self.app.checker.check()]
+        out = [Violation(f"group_{v.invariant}", v.detail) for v in self.app.checker.check()]
+        out.extend(self.end_state())
+        return out
+
+    def end_state(self) -> list[Violation]:
+        """At the end of the stable tail: exchanges finished, one table per ring."""
+        sim = self.app.sim
+        if sim is None:
+            return []
+        out: list[Violation] = []
+        tables: dict[Any, tuple[int, Any]] = {}
+        for n in sorted(sim.nodes):
+            node = sim.nodes[n]
+            if not node.alive or node.paused_until > sim.now:
+                continue
+            ge = node.engine
+            if ge.phase.value != "operational":
+                out.append(Violation("group_exchange_done",
+                                     f"n{n} is still in group phase {ge.phase.value} at the end"))
+                continue
+            snap = ge.table.snapshot()
+            ring = ge.table.ring_id
+            seen = tables.setdefault(ring, (n, snap))
+            if seen[1] != snap:
+                out.append(Violation("group_table_agreement",
+                                     f"n{n} and n{seen[0]} share ring {ring} but their group "
+                                     f"tables differ"))
+        return out
 
 
 def make(options: dict[str, Any], cfg: SimConfig) -> PluginParts | None:
