@@ -29,7 +29,8 @@ Per connection (``_Connection``), frames are those of client/wire.py:
   detach the client; junk is answered with CLOSED("protocol error: ...") first.
 * Events pushed during one loop iteration are written together at its end
   (``loop.call_soon``): one ``send`` per engine step, not per event. While a socket is
-  full the remaining bytes are flushed from a short loop timer (``FLUSH_RETRY``).
+  full, the connection registers ``loop.add_writer`` and writes the rest when the socket
+  becomes writable (the writer is removed once the buffer is empty).
 
 ``close()`` (daemon thread, when the daemon stops) closes the listener, removes the Unix
 socket file and ends every connection with CLOSED("daemon stopped").
@@ -54,7 +55,6 @@ log = logging.getLogger(__name__)
 
 RECV_CHUNK = 64 * 1024
 DEFAULT_MAX_BUFFER = 4 * 1024 * 1024
-FLUSH_RETRY = 0.001        # seconds between flush attempts while a client's socket is full
 RESUME_RETRY = 0.001       # seconds before retrying a command refused with Backpressure
 CLOSE_GRACE = 5.0          # seconds a closing connection may take to deliver its last bytes
 HELLO_TIMEOUT = 10.0       # seconds a new connection may take to send its HELLO
@@ -242,7 +242,7 @@ class _Connection:
         self._frame_ends: collections.deque[int] = collections.deque()
         self._appended = 0          # bytes ever appended to out
         self._flushed = 0           # bytes ever written to the socket
-        self._flush_timer: Any = None
+        self._writing = False       # registered with loop.add_writer
         self._flush_soon = False
         self._grace_timer: Any = None
         self.parked: wire.Frame | None = None
@@ -428,7 +428,7 @@ class _Connection:
         self.server.frames_out += 1
         if now:
             self._flush()
-        elif was_empty and not self._flush_soon and self._flush_timer is None:
+        elif was_empty and not self._flush_soon and not self._writing:
             self._flush_soon = True
             self.loop.call_soon(self._flush_deferred)
         depth = self.queue_depth()
@@ -452,17 +452,18 @@ class _Connection:
             self._flushed += n
             self.server.bytes_out += n
         if out:
-            if self._flush_timer is None:
-                self._flush_timer = self.loop.call_later(FLUSH_RETRY, self._flush_again)
-        elif self.state is _CLOSING:
+            if not self._writing:
+                self._writing = True
+                self.loop.add_writer(sock, self._flush)
+            return
+        if self._writing:
+            self._writing = False
+            self.loop.remove_writer(sock)
+        if self.state is _CLOSING:
             self._finish()
 
     def _flush_deferred(self) -> None:
         self._flush_soon = False
-        self._flush()
-
-    def _flush_again(self) -> None:
-        self._flush_timer = None
         self._flush()
 
     # ------------------------------------------------------------ ending
@@ -509,12 +510,15 @@ class _Connection:
         if self.state is _DONE:
             return
         self.state = _DONE
-        for t in (self._flush_timer, self._grace_timer, self._hello_timer):
+        for t in (self._grace_timer, self._hello_timer):
             if t is not None:
                 t.cancel()
-        self._flush_timer = self._grace_timer = self._hello_timer = None
+        self._grace_timer = self._hello_timer = None
         sock, self.sock = self.sock, None
         if sock is not None:
+            if self._writing:
+                self._writing = False
+                self.loop.remove_writer(sock)
             self.loop.remove_reader(sock)
             sock.close()
         self.out.clear()

@@ -291,3 +291,21 @@ def test_connection_without_hello_is_closed_after_the_hello_timeout(
     frame = dec.next_frame()
     assert isinstance(frame, wire.Closed) and "no HELLO" in frame.reason
     assert dict(daemon.ipc.statistics().malformed)["hello_timeout"] == 1
+
+
+def test_briefly_slow_client_loses_nothing(daemon: Daemon) -> None:
+    """Events beyond the kernel buffer wait in the connection's buffer, flushed when the
+    socket drains: a client that pauses (within the bounds) gets every event, in order."""
+    daemon.ipc.max_events = 10 ** 6
+    with robot_gcs.connect(daemon.ipc.bound_address, "pausing") as slow, \
+            daemon.connect("pub") as pub:
+        slow.join("g")
+        _next(slow)
+        n = 3000                                          # ~3 MB: far beyond the kernel buffer
+        for i in range(n):
+            pub.multicast("g", b"%06d" % i + bytes(1000), timeout=5)
+        got = [_next(slow, DataMessage).payload[:6] for _ in range(n)]
+        assert got == [b"%06d" % i for i in range(n)]
+        (st,) = [x for x in daemon.statistics().sessions if x.name == "pausing"]
+        assert st.kind == "ipc" and st.queue_high_water > 100   # it did wait in our buffer
+        assert daemon.ipc.statistics().overflows == 0
