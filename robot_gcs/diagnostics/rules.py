@@ -28,6 +28,7 @@ lines come from ``yaml.compose`` (the loader never guesses).
 from __future__ import annotations
 
 import fnmatch
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,8 @@ import yaml
 
 from ..errors import ConfigError
 from .model import DaemonHealth, Finding, Grade, SessionHealth, TopicHealth
+
+log = logging.getLogger(__name__)
 
 DEFAULT_RULES_PATH = Path(__file__).resolve().parents[2] / "diagnostics" / "default.yaml"
 
@@ -142,9 +145,26 @@ def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
+_default_cache: list[RuleSet] = []
+
+
 def load_rules(path: str | Path | None = None) -> RuleSet:
-    """Load a rule file (the shipped default when ``path`` is None)."""
-    p = Path(path) if path is not None else DEFAULT_RULES_PATH
+    """Load a rule file (the shipped default when ``path`` is None, read once).
+
+    The default lives in the source tree (``diagnostics/default.yaml``); an installation
+    without it gets no thresholds (only STALE grading) and a logged warning, never an
+    error: health must not stop a daemon from starting.
+    """
+    if path is None:
+        if not _default_cache:
+            if DEFAULT_RULES_PATH.exists():
+                _default_cache.append(load_rules(DEFAULT_RULES_PATH))
+            else:
+                log.warning("default health rules %s not found: grading only STALE",
+                            DEFAULT_RULES_PATH)
+                _default_cache.append(RuleSet((), 3.0, None))
+        return _default_cache[0]
+    p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:

@@ -132,3 +132,12 @@ def test_empty_and_missing_rule_files(tmp_path) -> None:  # type: ignore[no-unty
 def test_every_metric_in_the_catalogue_can_be_used_in_a_rule() -> None:
     text = "rules:\n" + "".join(f"  - metric: {m}\n    warn: 1\n" for m in sorted(METRICS))
     assert len(parse_rules(text).rules) == len(METRICS)
+
+
+def test_without_the_shipped_file_grading_falls_back_to_stale_only(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from robot_gcs.diagnostics import rules as rules_module
+    monkeypatch.setattr(rules_module, "DEFAULT_RULES_PATH", tmp_path / "missing.yaml")
+    monkeypatch.setattr(rules_module, "_default_cache", [])
+    fallback = rules_module.load_rules()
+    assert fallback.rules == () and fallback.stale_after_s == 3.0
+    assert fallback.grade_daemon(daemon_health("cpu1", 1, loop_lag_p99_ms=1e6)) == ()
