@@ -309,3 +309,26 @@ def test_briefly_slow_client_loses_nothing(daemon: Daemon) -> None:
         (st,) = [x for x in daemon.statistics().sessions if x.name == "pausing"]
         assert st.kind == "ipc" and st.queue_high_water > 100   # it did wait in our buffer
         assert daemon.ipc.statistics().overflows == 0
+
+
+def test_socket_client_gets_bytes_when_an_inprocess_publisher_passes_an_object(
+        tmp_path: Path, sockdir: Path) -> None:
+    """Real engines: in-process receivers get the publisher's object, socket clients the
+    encoded bytes (a socket cannot carry Python objects)."""
+    _, cfg = write_config(tmp_path, 1)
+    with Daemon(cfg, "d1", client_address=f"unix:{sockdir / 'real.sock'}") as d:
+        with robot_gcs.connect(d.ipc.bound_address, "remote") as r, d.connect("local") as l:
+            r.join("g")
+            _next(r, GroupView)
+            l.join("g")
+            while len(_next(r, GroupView).members) < 2:
+                pass
+            obj = {"pose": (1.0, 2.0)}
+            l.multicast("g", b"encoded pose", local_payload=obj)
+            assert _next(r, DataMessage).payload == b"encoded pose"
+            while True:
+                ev = _next(l)
+                if isinstance(ev, DataMessage):
+                    assert ev.payload is obj
+                    break
+        assert d.ipc.statistics().unencodable == 0
