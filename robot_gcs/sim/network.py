@@ -66,6 +66,16 @@ class PacketContext:
     ptype: str
     sender_state: str          # MemberState name of the sender after the call that sent it
     data: bytes
+    key: bytes | None = None
+
+    def packet(self) -> object | None:
+        """The packet decoded with ``core.wire`` (None if it does not decode)."""
+        from ..core import wire
+        from ..errors import MalformedPacket
+        try:
+            return wire.decode(self.data, self.key)
+        except MalformedPacket:
+            return None
 
 
 @dataclass(slots=True)

@@ -140,6 +140,28 @@ def join_loss_gather(spec: RunSpec, printer: Any) -> Built:
     return _sim(spec, s, printer, cfg)
 
 
+def encap_loss_recovery(spec: RunSpec, printer: Any) -> Built:
+    """Old-ring packets re-sent (ENCAP) during recovery are lost, first time round."""
+    cfg = _base(spec)
+    cfg = replace(cfg, workload=replace(cfg.workload, rate=max(cfg.workload.rate, 60.0)))
+    s = Script(cfg)
+    t = s.formed
+    victim = cfg.nodes
+    # n2 misses the last old-ring packets, then the ring breaks: recovery must re-send them
+    s.drop("MCASTs to n2 just before the split", lambda c: c.ptype == "MCAST" and c.dst == 2,
+           t - 0.1 * s.tok, t)
+    s.at(t, "partition", 0, ((tuple(range(1, victim)), (victim,)), ()))
+    s.at(t + 4 * s.tok, "heal")
+    rng = random.Random(cfg.seed ^ 0x454E4341)
+
+    def encap(c: PacketContext) -> bool:
+        if c.ptype != "MCAST" or c.sender_state != "RECOVERY" or rng.random() >= 0.5:
+            return False
+        return bool(getattr(c.packet(), "encap", False))
+    s.drop("ENCAP re-sends while RECOVERY", encap, t, t + 8 * s.tok, limit=200)
+    return _sim(spec, s, printer, cfg)
+
+
 def commit_loss_rotation1(spec: RunSpec, printer: Any) -> Built:
     cfg = _base(spec)
     s = Script(cfg)
@@ -255,6 +277,8 @@ SCENARIOS: dict[str, tuple[Callable[[RunSpec, Any], Built], str]] = {
     "token_loss_recovery": (token_loss_recovery,
                             "a crash, then tokens lost while the others recover"),
     "join_loss_gather": (join_loss_gather, "half the JOINs lost while gathering after a split"),
+    "encap_loss_recovery": (encap_loss_recovery,
+                            "half the encapsulated old-ring re-sends lost during recovery"),
     "commit_loss_rotation1": (commit_loss_rotation1, "commit token lost in its first rotation"),
     "commit_loss_rotation2": (commit_loss_rotation2, "commit token lost in its second rotation"),
     "crash_during_recovery": (crash_during_recovery, "n2 crashes as soon as anyone recovers"),

@@ -466,7 +466,7 @@ class Simulator:
             if dst == src:
                 continue
             if rules:
-                ctx = PacketContext(now, src, dst, ptype, state, data)
+                ctx = PacketContext(now, src, dst, ptype, state, data, self.ecfg.key)
                 hit = next((r for r in rules if r.take(ctx)), None)
                 if hit is not None:
                     self.net.stats.targeted += 1

@@ -49,7 +49,7 @@ def sweep(seeds: range, **kw: object) -> list[SeedResult]:
     return results
 
 
-@pytest.mark.parametrize("block", range(4))
+@pytest.mark.parametrize("block", range(8))
 def test_random_seeds_with_every_fault_kind_keep_every_invariant(block: int) -> None:
     results = sweep(range(block * 25, block * 25 + 25))
     assert sum(r.configs for r in results) > 25
