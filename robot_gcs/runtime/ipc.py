@@ -68,7 +68,7 @@ class IpcStats:
     connections: int                              # open now
     accepted: int
     refused: int                                  # HELLOs refused (bad or taken name)
-    closed: tuple[tuple[str, int], ...]           # (reason, count), sorted
+    closed: tuple[tuple[str, int], ...]           # (reason before any ":", count), sorted
     malformed: tuple[tuple[str, int], ...]        # protocol errors by reason token
     overflows: int                                # clients detached for not reading
     backpressure_pauses: int                      # times reading a client was paused
@@ -220,7 +220,8 @@ class IpcServer:
     def _forget(self, conn: "_Connection", reason: str) -> None:
         if conn in self._conns:
             self._conns.discard(conn)
-            self._closed_reasons[reason] += 1
+            # counter keys from a small fixed set: the text before any ":" detail
+            self._closed_reasons["refused" if conn.refused else reason.split(":", 1)[0][:60]] += 1
 
 
 class _Connection:
@@ -250,6 +251,7 @@ class _Connection:
         self.high_water = 0
         self.dropped = 0
         self.reason = ""
+        self.refused = False
         self._hello_timer: Any = self.loop.call_later(HELLO_TIMEOUT, self._hello_expired)
 
     def __repr__(self) -> str:
@@ -494,6 +496,7 @@ class _Connection:
             return
         self.state = _CLOSING
         self.reason = reason
+        self.refused = refused
         self.parked = None
         if self.reading and self.sock is not None:
             self.reading = False
