@@ -332,3 +332,23 @@ def test_socket_client_gets_bytes_when_an_inprocess_publisher_passes_an_object(
                     assert ev.payload is obj
                     break
         assert d.ipc.statistics().unencodable == 0
+
+
+def test_topics_work_over_a_socket_session(tmp_path: Path, sockdir: Path) -> None:
+    """A Node in another process (here: over the socket) talks to an in-process Node."""
+    from robot_gcs.pubsub.node import Node
+    _, cfg = write_config(tmp_path, 1)
+    with Daemon(cfg, "d1", client_address=f"unix:{sockdir / 'topics.sock'}") as d:
+        remote = Node("remote", robot_gcs.connect(d.ipc.bound_address, "remote"))
+        local = Node("local", d)
+        got: list[bytes] = []
+        remote.create_subscription("/odom", got.append)
+        pub = local.create_publisher("/odom")
+        for _ in range(200):                     # bounded: until the subscription is live
+            pub.publish(b"pose")
+            remote.spin_once(timeout=0.05)
+            if got:
+                break
+        assert got and got[0] == b"pose"
+        remote.destroy()
+        local.destroy()
