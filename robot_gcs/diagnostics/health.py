@@ -126,9 +126,16 @@ class StatsSampler:
 
         if stats is eng:       # a bare EngineStats: the daemon-level fields are absent
             stats = {}
+        # only the ring's representative times rotations (core/engine.py); elsewhere the
+        # last value is left over from an earlier ring, so it is not shown
+        ring = _get(eng, "ring_id")
+        rep = getattr(ring, "rep", ring[0] if isinstance(ring, (tuple, list)) and ring else None)
+        is_rep = rep is None or int(rep) == node_id
         rotations = _get(eng, "token_rotations")
         last_rot = _get(eng, "rotation_time_last")
-        if rotations is not None and last_rot is not None and rotations != self._last_rotations:
+        if not is_rep:
+            self._rotations.clear()
+        elif rotations is not None and last_rot is not None and rotations != self._last_rotations:
             self._rotations.append(float(last_rot))
         self._last_rotations = rotations
         p50 = _get(eng, "rotation_time_p50", default=percentile(self._rotations, 0.5))

@@ -219,6 +219,9 @@ class HealthPublisher:
     def _sample(self, now: float, wall: float) -> DaemonHealth | None:
         try:
             h = sample_daemon(self.daemon, self.sampler, now, wall)
+        except GcsError as exc:          # e.g. the daemon thread did not answer in time
+            log.warning("no health sample of %s: %s", self.name, exc)
+            return None
         except Exception:
             log.exception("statistics() of %s failed", self.name)
             return None

@@ -71,8 +71,21 @@ def test_daemon_statistics_become_a_snapshot_with_names_rates_and_history() -> N
     assert second.delivered_msgs_per_s == 100.0 and second.delivered_bytes_per_s == 10_000.0
     assert second.packets_per_s == 500.0
     assert second.drops_per_s == 1.0
-    assert second.rotation_p50_ms is not None and 30.0 <= second.rotation_p50_ms <= 50.0
-    assert second.rotation_p99_ms == 50.0
+    # cpu2 is not the representative (ring 1.12): its rotation time is not its own
+    assert second.rotation_p50_ms is None and second.rotation_p99_ms is None
+
+
+def test_the_representative_reports_rotation_percentiles() -> None:
+    s = StatsSampler("cpu1")
+    for i, rot in enumerate((0.030, 0.050, 0.031, 0.032)):
+        h = s.sample(engine_stats(node_id=1, token_rotations=10 + i, rotation_time_last=rot),
+                     now=100.0 + i, wall=T0 + i)
+    assert h.rotation_p50_ms == 32.0 and h.rotation_p99_ms == 50.0
+    same = s.sample(engine_stats(node_id=1, token_rotations=13, rotation_time_last=0.9),
+                    now=105.0, wall=T0 + 5)
+    assert same.rotation_p99_ms == 50.0           # no new rotation, no new sample
+    demoted = s.sample(engine_stats(node_id=1, ring_id=RingId(0, 20)), now=106.0, wall=T0)
+    assert demoted.rotation_p50_ms is None
 
 
 def test_a_bare_engine_stats_record_is_enough() -> None:
