@@ -12,11 +12,15 @@ decodes into a local queue, so a message costs one handoff (kernel -> caller), n
 The socket is non-blocking; waits use ``poll`` with the caller's timeout.
 
 Sending: a frame is written to the kernel whole or not at all, so nothing lingers in user
-space waiting for a later call. If the kernel cannot take a MCAST frame now (the daemon is
-not reading because its ring is saturated), ``multicast`` raises ``Backpressure`` at once
-(``timeout=None``) or waits up to ``timeout``. A frame partly written is always finished
-(bounded by ``finish_timeout``: after that the daemon is considered wedged and the session
-closes). JOIN/LEAVE/BYE are tiny and wait for the kernel the same way.
+space waiting for a later call. If the kernel cannot take a MCAST or PRIVATE frame now
+(the daemon stopped reading us because our send queue there is full), ``multicast`` /
+``send_private`` raise ``Backpressure`` at once (``timeout=None``) or after waiting up to
+``timeout``. A frame partly written is always finished (bounded by ``finish_timeout``:
+after that the daemon is considered wedged and the session closes). JOIN and LEAVE never
+raise ``Backpressure``; they wait for the kernel, bounded the same way. Arguments are
+checked in the caller's thread with the in-process session's rules (client/session.py);
+a command the daemon still rejects comes back as an ERROR frame and is raised as
+``LocalProtocolError`` by the next call.
 
 Closing: the daemon ends a session with a CLOSED frame carrying the reason (for example
 "client stopped reading"); events that arrived before it are still returned by
