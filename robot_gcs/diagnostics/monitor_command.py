@@ -3,8 +3,9 @@
 Attaches to one daemon's session socket (``--connect unix:/tmp/robot_gcs/cpu1.sock`` or
 ``-c CONFIG [-n NAME]``; the daemon may be standalone or embedded in a program), joins
 the diagnostics group and redraws ``MonitorView`` a few times a second. The main thread
-alternates between waiting on the session (up to one refresh interval) and redrawing, so
-drawing never races the model and there is no refresh thread. The alternate screen
+alternates between waiting on the session (until the next redraw is due) and redrawing at
+most ``--refresh`` times a second, so drawing never races the model and there is no
+refresh thread. The alternate screen
 (``--no-screen`` to disable) keeps redraws flicker-free over SSH; the view fits itself to
 the terminal (80x24 and smaller degrade by dropping panels). If the daemon goes away the
 console says so and re-attaches once per second until Ctrl-C. ``--once`` prints one frame
@@ -69,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     interval = 1.0 / max(0.5, getattr(args, "refresh", 4.0))
     client: MonitorClient | None = None
     problem = ""
+    next_draw = time.monotonic()
     with Live(Text("attaching to " + address), console=console, auto_refresh=False,
               screen=not getattr(args, "no_screen", False), redirect_stdout=False, redirect_stderr=False) as live:
         try:
@@ -83,14 +85,17 @@ def run(args: argparse.Namespace) -> int:
                         time.sleep(1.0)      # retry back-off, not synchronisation
                         continue
                 try:
-                    client.pump(interval)
+                    client.pump(max(0.0, next_draw - time.monotonic()))
                 except SessionClosed as exc:
                     client.close()
                     client = None
                     live.update(Text(f"lost {address}: {exc.reason}; re-attaching",
                                      style="bold red"), refresh=True)
                     continue
-                live.update(MonitorView(client.cluster()), refresh=True)
+                now = time.monotonic()
+                if now >= next_draw:         # at most `refresh` redraws per second
+                    live.update(MonitorView(client.cluster()), refresh=True)
+                    next_draw = now + interval
         except KeyboardInterrupt:
             pass
         finally:
