@@ -148,13 +148,20 @@ def ring_table(cluster: ClusterHealth, width: int) -> Table:
         t.add_column("drops", justify="right", no_wrap=True)
     t.add_column("grade", no_wrap=True)
     t.add_column("note", no_wrap=True, overflow="ellipsis", ratio=1, min_width=14)
+    # rotation time is a ring property measured by its representative: members of the
+    # same ring show the representative's figures
+    rotation = {v.health.ring_id: (v.health.rotation_p50_ms, v.health.rotation_p99_ms)
+                for v in cluster.daemons
+                if not v.stale and v.health.rotation_p50_ms is not None}
     for v in cluster.daemons:
         h = v.health
         row: list[RenderableType] = [h.name, STATE_SHORT.get(h.state, h.state),
                                      short_ring(h.ring_id), str(len(h.members))]
         if not narrow:
-            row += [_pair(h.rotation_p50_ms, h.rotation_p99_ms),
-                    _pair(h.loop_lag_p99_ms, h.loop_lag_worst_ms)]
+            p50, p99 = h.rotation_p50_ms, h.rotation_p99_ms
+            if p50 is None and not v.stale:
+                p50, p99 = rotation.get(h.ring_id, (None, None))
+            row += [_pair(p50, p99), _pair(h.loop_lag_p99_ms, h.loop_lag_worst_ms)]
         if wide:
             row += [_duration(h.time_in_state_s), _rate(h.delivered_msgs_per_s)]
         if huge:

@@ -153,3 +153,14 @@ def test_session_panel_shows_the_worst_sessions_first_when_short_of_room() -> No
     first = next(i for i, line in enumerate(lines) if "daemon/session" in line)
     assert "cpu1/slow" in lines[first + 1] and "ERROR" in lines[first + 1]
     assert rows(text, "more") and any("─ membership events" in line for line in lines)
+
+
+def test_ring_members_show_the_representatives_rotation_time() -> None:
+    c = HealthCollector(load_rules())
+    c.add(daemon_health("cpu1", 1, rotation_p50_ms=30.0, rotation_p99_ms=44.0), 1.0)
+    c.add(daemon_health("cpu2", 2, rotation_p50_ms=None, rotation_p99_ms=None), 1.0)
+    c.add(daemon_health("cpu3", 3, ring_id="3.9", rotation_p50_ms=None, rotation_p99_ms=None),
+          1.0)
+    text = render_text(c.cluster(1.0, T0), 80, 24, UTC)
+    assert "30/44" in daemon_row(text, "cpu2")
+    assert "-/-" in daemon_row(text, "cpu3")       # another ring: nothing to borrow
