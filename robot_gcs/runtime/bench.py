@@ -238,9 +238,12 @@ def free_udp_ports(n: int) -> list[int]:
             s.close()
 
 
-def write_config(tmp: Path, n: int, token_ms: int) -> Path:
+def write_config(tmp: Path, n: int, token_ms: int, switch_ms: float | None = None) -> Path:
     lines = ["ring:", f"  name: bench{os.getpid()}", f"  state_dir: {tmp / 'state'}",
-             "  timeouts:", f"    token_ms: {token_ms}", "daemons:"]
+             "  timeouts:", f"    token_ms: {token_ms}"]
+    if switch_ms is not None:
+        lines += ["  runtime:", f"    switch_interval_ms: {switch_ms}"]
+    lines.append("daemons:")
     for i, port in enumerate(free_udp_ports(n)):
         lines += [f"  - name: b{i + 1}", f"    address: 127.0.0.1:{port}",
                   f"    socket: {tmp / f'b{i + 1}.sock'}"]
@@ -250,11 +253,11 @@ def write_config(tmp: Path, n: int, token_ms: int) -> Path:
 
 
 def bench_embedded(tmp: Path, sizes: tuple[int, ...], count: int, seconds: float,
-                   token_ms: int, cpu: bool) -> list[BenchRow]:
+                   token_ms: int, cpu: bool, switch_ms: float | None = None) -> list[BenchRow]:
     from .daemon import Daemon
     from ..config import load_config
     (tmp / "embedded").mkdir()
-    cfg = load_config(write_config(tmp / "embedded", 1, token_ms))
+    cfg = load_config(write_config(tmp / "embedded", 1, token_ms, switch_ms))
     with Daemon(cfg, "b1", serve_clients=False) as d:
         with d.connect("tx") as tx, d.connect("rx") as rx:
             _join_pair(tx, rx)
@@ -262,10 +265,10 @@ def bench_embedded(tmp: Path, sizes: tuple[int, ...], count: int, seconds: float
 
 
 def bench_socket(tmp: Path, sizes: tuple[int, ...], count: int, seconds: float,
-                 token_ms: int, cpu: bool) -> list[BenchRow]:
+                 token_ms: int, cpu: bool, switch_ms: float | None = None) -> list[BenchRow]:
     from .. import connect
     (tmp / "socket").mkdir()
-    path = write_config(tmp / "socket", 1, token_ms)
+    path = write_config(tmp / "socket", 1, token_ms, switch_ms)
     proc = subprocess.Popen([sys.executable, "-m", "robot_gcs.cli", "daemon", "-c", str(path),
                              "-n", "b1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -370,6 +373,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--services", default="agreed,safe", help="services for flood rows")
     parser.add_argument("--token-ms", type=int, default=300,
                         help="token timeout of the bench rings (detection time of a kill)")
+    parser.add_argument("--switch-interval-ms", type=float, default=None,
+                        help="sys.setswitchinterval for every bench process (config "
+                             "runtime.switch_interval_ms; default: Python's 5 ms)")
     parser.add_argument("--no-cpu", action="store_true",
                         help="skip the rows measured with a CPU-bound thread")
     parser.add_argument("--no-kill", action="store_true", help="skip the SIGKILL row")
@@ -394,6 +400,7 @@ def run(args: argparse.Namespace) -> int:
     rows: list[BenchRow] = []
     failures: list[str] = []
     tmp = Path(tempfile.mkdtemp(prefix="gcsbench"))
+    switch_before = sys.getswitchinterval()
     try:
         for scen in ("embedded", "socket", "ring"):
             if scen not in only:
@@ -402,27 +409,31 @@ def run(args: argparse.Namespace) -> int:
             try:
                 if scen == "embedded":
                     rows += bench_embedded(tmp, sizes, args.count, args.seconds, args.token_ms,
-                                           not args.no_cpu)
+                                           not args.no_cpu, args.switch_interval_ms)
                 elif scen == "socket":
+                    if args.switch_interval_ms is not None:    # the client side too
+                        sys.setswitchinterval(args.switch_interval_ms / 1000.0)
                     rows += bench_socket(tmp, sizes, args.count, args.seconds, args.token_ms,
-                                         not args.no_cpu)
+                                         not args.no_cpu, args.switch_interval_ms)
                 else:
                     from .bench_ring import bench_ring
                     bench_ring(tmp, args.daemons, sizes, services, args.flood_count,
                                args.count, args.seconds, args.token_ms, not args.no_cpu,
-                               not args.no_kill, log, rows)
+                               not args.no_kill, log, rows, args.switch_interval_ms)
             except GcsError as exc:
                 failures.append(f"{scen}: {exc}")
                 log(f"{scen} failed: {exc}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        switch_used = sys.getswitchinterval()
+        sys.setswitchinterval(switch_before)
     targets = report_targets(rows)
     if args.json:
         print(json.dumps({"rows": [asdict(r) for r in rows], "targets": targets,
                           "failures": failures, "environment": {
                               "python": platform.python_version(), "cpus": os.cpu_count(),
                               "platform": platform.platform(),
-                              "switch_interval": sys.getswitchinterval()}}, indent=1))
+                              "switch_interval": switch_used}}, indent=1))
     else:
         print(format_table(rows))
         for line in targets:

@@ -197,9 +197,9 @@ def _watch(s: Any, victim: str, seconds: float) -> dict[str, Any]:
 class _Ring:
     """The parent's handle on N spawned worker processes."""
 
-    def __init__(self, tmp: Path, n: int, token_ms: int) -> None:
+    def __init__(self, tmp: Path, n: int, token_ms: int, switch_ms: float | None) -> None:
         (tmp / "ring").mkdir()
-        self.cfg = write_config(tmp / "ring", n, token_ms)
+        self.cfg = write_config(tmp / "ring", n, token_ms, switch_ms)
         self.n = n
         ctx = multiprocessing.get_context("spawn")
         self.conns: list[Any] = []
@@ -258,10 +258,11 @@ class _Ring:
 def bench_ring(tmp: Path, n: int, sizes: tuple[int, ...], services: tuple[Service, ...],
                flood_count: int, count: int, seconds: float, token_ms: int, cpu: bool,
                kill: bool, progress: Callable[[str], None],
-               rows: list[BenchRow] | None = None) -> list[BenchRow]:
+               rows: list[BenchRow] | None = None,
+               switch_ms: float | None = None) -> list[BenchRow]:
     """Ring rows, appended to ``rows`` as they are measured (kept if a later row fails)."""
     rows = [] if rows is None else rows
-    ring = _Ring(tmp, n, token_ms)
+    ring = _Ring(tmp, n, token_ms, switch_ms)
     try:
         round_id = 0
         for service in services:
