@@ -266,8 +266,7 @@ class Node:
         if isinstance(ev, DataMessage):
             if ev.msg_type == TOPIC_MSG_TYPE:
                 self._ingest_topic(ev)
-                return
-            if ev.msg_type == REGISTRY_MSG_TYPE and REGISTRY_GROUP in ev.groups:
+            elif ev.msg_type == REGISTRY_MSG_TYPE and REGISTRY_GROUP in ev.groups:
                 self._ingest_announcement(ev)
                 return
             for g in ev.groups:
