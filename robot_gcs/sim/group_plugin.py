@@ -58,7 +58,7 @@ class _Recorder:
     def submit(self, now: float, payload: bytes, service: Service = Service.AGREED,
                lane: Lane = Lane.NORMAL) -> list[Any]:
         actions = self._engine.submit(now, payload, service, lane)
-        self._app.observe_submit(self._node, payload, service)
+        self._app.observe_submit(self._node, payload, service, lane)
         return actions
 
     def __getattr__(self, name: str) -> Any:
@@ -76,7 +76,7 @@ class GroupApp:
                                     self.checker)
         self.rate = max(rate, 0.1)
         self.sim: Any = None
-        self._pending: list[tuple[int, bytes, Service]] = []
+        self._pending: list[tuple[int, bytes, Service, Lane]] = []
 
     # -- engine factory ---------------------------------------------------------------
     def factory(self, ecfg: EngineConfig, node_id: int, inc: int, persisted: int | None,
@@ -84,13 +84,13 @@ class GroupApp:
         engine = Engine(replace(ecfg, auto_open_lane=False), node_id, inc, persisted, seed)
         return GroupEngine(_Recorder(engine, self, node_id), self.names, keep_deliveries=True)
 
-    def observe_submit(self, node: int, payload: bytes, service: Service) -> None:
+    def observe_submit(self, node: int, payload: bytes, service: Service, lane: Lane) -> None:
         if self.sim is None:
-            self._pending.append((node, payload, service))
+            self._pending.append((node, payload, service, lane))
             return
         n = self.sim.nodes[node]
         self.sim.log.observe(self.sim.now, node, n.inc, tr.SUBMIT,
-                             tr.SubmitInfo(payload, service, n.counter))
+                             tr.SubmitInfo(payload, service, n.counter, lane=lane))
         n.counter += 1
 
     # -- AppLayer ---------------------------------------------------------------------
