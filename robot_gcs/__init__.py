@@ -11,6 +11,7 @@ from .config import GcsConfig, load_config
 from .core.events import Cause, DataMessage, GroupView
 from .core.types import Service
 from .runtime.daemon import Daemon
+from .pubsub import Node, QoS
 from .errors import (Backpressure, ConfigError, GcsError, LocalProtocolError,
                      MalformedPacket, RemoteProtocolError, SessionClosed)
 
@@ -23,7 +24,7 @@ def connect(address: str, name: str, **kw: Any) -> Session:
 
 __all__ = [
     "Service", "Daemon", "Session", "connect", "DataMessage", "GroupView", "Cause",
-    "GcsConfig", "load_config",
+    "GcsConfig", "load_config", "Node", "QoS",
     "GcsError", "LocalProtocolError", "RemoteProtocolError", "MalformedPacket",
     "ConfigError", "Backpressure", "SessionClosed",
 ]
