@@ -18,6 +18,9 @@ Rules drivers rely on:
   ``now`` when there is work, ``now + token_hold`` when idle).
 * DeliverConfig(TRANSITIONAL) carries the *new* ring id; a node with no previous ring
   (fresh start or restart) gets only the REGULAR configuration.
+* Ring seqs: ``persisted_ring_seq + 1`` on load; when the persisted seq was lost
+  (``None``) the engine starts at ``incarnation << 28`` so a restarted representative
+  cannot reuse a ring id of an earlier incarnation (PROTOCOL.md section 7, ring id reuse).
 """
 
 from __future__ import annotations
@@ -599,11 +602,12 @@ class Engine:
         def take(n: int, first: int) -> list[bytes]:
             out: list[bytes] = []
             for i in range(n):
-                if not rec.queue:
+                inner = rec.next_resend()
+                if inner is None:
                     break
                 r.origin_pkt += 1
                 m = Mcast(self._me, self._inc, r.ring_id, first + i, r.origin_pkt,
-                          Service.AGREED, rec.queue.popleft(), encap=True)
+                          Service.AGREED, inner, encap=True)
                 data = self._enc(m)
                 r.store(m, data, self.p.buf_capacity)
                 out.append(data)

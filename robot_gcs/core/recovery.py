@@ -60,7 +60,8 @@ class Recovery:
     trans: tuple[int, ...]
     low_aru: int
     high_delivered: int
-    queue: deque[bytes] = field(default_factory=deque)   # inner packets to re-send
+    queue: deque[tuple[int, bytes]] = field(default_factory=deque)  # (old seq, packet)
+    seen: set[int] = field(default_factory=set)          # old seqs someone already re-sent
     side: dict[int, Mcast] = field(default_factory=dict)
     i_set_flag: bool = False
     clear_count: int = 0
@@ -90,13 +91,26 @@ class Recovery:
         return rec
 
     def backlog(self) -> int:
-        return len(self.queue)
+        """Old-ring packets still to re-send (nobody re-sent them yet)."""
+        while self.queue and self.queue[0][0] in self.seen:
+            self.queue.popleft()
+        return sum(1 for seq, _d in self.queue if seq not in self.seen)
+
+    def next_resend(self) -> bytes | None:
+        """The next old-ring packet to re-send, skipping those another member re-sent."""
+        while self.queue:
+            seq, data = self.queue.popleft()
+            if seq not in self.seen:
+                self.seen.add(seq)
+                return data
+        return None
 
     def on_encap(self, outer: Mcast, inner: Mcast) -> None:
         """A recovered old-ring packet: keep it if it is of my old ring and missing."""
         old = self.old
         if old is None or inner.ring != old.ring_id or inner.encap:
             return
+        self.seen.add(inner.seq)
         if inner.seq <= old.released or inner.seq in old.buf or inner.seq in self.side:
             return
         self.side[inner.seq] = inner
@@ -104,7 +118,7 @@ class Recovery:
     def token_flags(self, tok: Token, my_aru: int) -> tuple[Token, bool]:
         """Steps 1-4 of PROTOCOL.md 1.4.5 on a RECOVERY visit; True means install now."""
         flag = tok.retrans_flg
-        if self.queue:
+        if self.backlog():
             flag = True
             self.i_set_flag = True
         elif flag and self.i_set_flag:

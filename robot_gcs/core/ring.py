@@ -117,9 +117,9 @@ class RingState:
         if upto > self.released:
             self.released = upto
 
-    def held(self, low: int, high: int) -> list[bytes]:
-        """Encoded packets I hold with seq in (low, high], in order."""
-        return [self.buf[s][1] for s in sorted(self.buf) if low < s <= high]
+    def held(self, low: int, high: int) -> list[tuple[int, bytes]]:
+        """(seq, encoded packet) for the packets I hold with seq in (low, high], in order."""
+        return [(s, self.buf[s][1]) for s in sorted(self.buf) if low < s <= high]
 
     # -- token visit -----------------------------------------------------------
     def visit(self, tok: Token, params: ProtocolParams, backlog: int,
