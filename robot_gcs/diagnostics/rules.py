@@ -19,8 +19,12 @@ Rule file (``diagnostics/default.yaml`` is the shipped one)::
         warn: 40
         error: 10
 
-Rules: for one metric and subject the LAST matching rule in the file wins, so a specific
-rule placed after a general one overrides it. A metric whose value is unknown (None) is
+A site file may start from another one: ``extends: default`` (the shipped rules) or
+``extends: other.yaml`` (relative to this file); its rules come after the base's, and
+``stale_after_s`` overrides the base's only when given.
+
+Rules: for one metric and subject the LAST matching rule wins, so a specific rule placed
+after a general one (or in a file extending it) overrides it. A metric whose value is unknown (None) is
 not graded. Every mistake in a rule file raises ``ConfigError(path, line, field)``; node
 lines come from ``yaml.compose`` (the loader never guesses).
 """
@@ -138,7 +142,8 @@ class RuleSet:
 # ---------------------------------------------------------------- loading
 
 _RULE_KEYS = {"metric", "match", "warn", "error", "below"}
-_TOP_KEYS = {"version", "stale_after_s", "rules"}
+_TOP_KEYS = {"version", "extends", "stale_after_s", "rules"}
+_MAX_EXTENDS = 8
 
 
 def _line(node: yaml.Node) -> int:
@@ -148,7 +153,7 @@ def _line(node: yaml.Node) -> int:
 _default_cache: list[RuleSet] = []
 
 
-def load_rules(path: str | Path | None = None) -> RuleSet:
+def load_rules(path: str | Path | None = None, _depth: int = 0) -> RuleSet:
     """Load a rule file (the shipped default when ``path`` is None, read once).
 
     The default lives in the source tree (``diagnostics/default.yaml``); an installation
@@ -169,10 +174,10 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read rule file: {exc.strerror or exc}", str(p)) from None
-    return parse_rules(text, str(p))
+    return parse_rules(text, str(p), _depth)
 
 
-def parse_rules(text: str, path: str = "<rules>") -> RuleSet:
+def parse_rules(text: str, path: str = "<rules>", _depth: int = 0) -> RuleSet:
     """Parse rule-file text; every problem raises ConfigError with path, line and field."""
     loader = yaml.SafeLoader(text)
     try:
@@ -207,7 +212,24 @@ def parse_rules(text: str, path: str = "<rules>") -> RuleSet:
             if value(v) != 1:
                 raise ConfigError("unsupported rule file version (this build reads 1)", path,
                                   _line(v), "version")
-        stale = 3.0
+        base: RuleSet | None = None
+        if "extends" in top:
+            node = top["extends"][1]
+            ref = value(node)
+            if not isinstance(ref, str) or not ref:
+                raise ConfigError("must be 'default' or a rule file path", path, _line(node),
+                                  "extends")
+            if _depth >= _MAX_EXTENDS:
+                raise ConfigError("extends chain too long (a cycle?)", path, _line(node),
+                                  "extends")
+            if ref == "default":
+                base = load_rules(None)
+            else:
+                ref_path = Path(ref)
+                if not ref_path.is_absolute():
+                    ref_path = Path(path).parent / ref_path
+                base = load_rules(ref_path, _depth + 1)
+        stale = base.stale_after_s if base is not None else 3.0
         if "stale_after_s" in top:
             stale = _number(value(top["stale_after_s"][1]), path, top["stale_after_s"][1],
                             "stale_after_s")
@@ -220,7 +242,7 @@ def parse_rules(text: str, path: str = "<rules>") -> RuleSet:
         if not isinstance(rules_node, yaml.SequenceNode):
             raise ConfigError("must be a list of rules", path, _line(rules_node), "rules")
         rules = tuple(_parse_rule(n, i, path, value) for i, n in enumerate(rules_node.value))
-        return RuleSet(rules, stale, path)
+        return RuleSet((base.rules if base is not None else ()) + rules, stale, path)
     finally:
         loader.dispose()
 

@@ -141,3 +141,34 @@ def test_without_the_shipped_file_grading_falls_back_to_stale_only(monkeypatch, 
     fallback = rules_module.load_rules()
     assert fallback.rules == () and fallback.stale_after_s == 3.0
     assert fallback.grade_daemon(daemon_health("cpu1", 1, loop_lag_p99_ms=1e6)) == ()
+
+
+def test_a_site_file_extends_the_defaults_and_overrides_them(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from robot_gcs.diagnostics.rules import DEFAULT_RULES_PATH
+    demo = load_rules(DEFAULT_RULES_PATH.parent / "robot_demo.yaml")
+    assert len(demo.rules) > len(load_rules().rules) and demo.stale_after_s == 3.0
+    slow = {f.metric: f.grade for f in demo.grade_topic(TopicHealth("/odom", 30.0, 0.0, 0.05))}
+    assert slow["topic.rate_hz"] is Grade.WARN and slow["topic.age_s"] is Grade.OK
+    (tmp_path / "base.yaml").write_text("stale_after_s: 9\nrules:\n  - metric: ring_size\n"
+                                        "    below: true\n    warn: 3\n")
+    (tmp_path / "site.yaml").write_text("extends: base.yaml\nrules:\n  - metric: ring_size\n"
+                                        "    match: cpu1\n    below: true\n    warn: 2\n")
+    site = load_rules(tmp_path / "site.yaml")
+    assert site.stale_after_s == 9.0 and len(site.rules) == 2
+    assert site.rule_for("ring_size", "cpu1").warn == 2         # the later rule wins
+    assert site.rule_for("ring_size", "cpu2").warn == 3
+
+
+def test_extends_errors_point_at_the_extends_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "loop.yaml").write_text("version: 1\nextends: loop.yaml\nrules: []\n")
+    with pytest.raises(ConfigError) as info:
+        load_rules(tmp_path / "loop.yaml")
+    assert info.value.line == 2 and info.value.field == "extends" and "cycle" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        parse_rules("extends: 3\nrules: []\n", "x.yaml")
+    assert (info.value.line, info.value.field) == (1, "extends")
+    with pytest.raises(ConfigError) as info:
+        load_rules_from = tmp_path / "missing_base.yaml"
+        load_rules_from.write_text("extends: nope.yaml\nrules: []\n")
+        load_rules(load_rules_from)
+    assert info.value.path == str(tmp_path / "nope.yaml")
