@@ -357,7 +357,11 @@ class _Connection:
         except Backpressure:
             self._park(frame)
         except LocalProtocolError as exc:
-            self._append(wire.encode(wire.Error(str(exc))), now=True)
+            if len(self.out) > self.server.max_buffer:     # error replies nobody reads
+                self.server.overflows += 1
+                self.shut("client stopped reading (error replies overflow)", linger=False)
+                return
+            self._append(wire.encode(wire.Error(str(exc)[:1000])), now=True)
         except SessionClosed as exc:
             self.handle = None
             self._close_with(exc.reason, refused=False, linger=True)
