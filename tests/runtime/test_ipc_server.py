@@ -352,3 +352,24 @@ def test_topics_work_over_a_socket_session(tmp_path: Path, sockdir: Path) -> Non
         assert got and got[0] == b"pose"
         remote.destroy()
         local.destroy()
+
+
+def test_command_the_daemon_rejects_is_answered_with_an_error_and_the_session_goes_on(
+        daemon: Daemon) -> None:
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    raw.connect(daemon.ipc.address.path)
+    raw.settimeout(10)
+    raw.sendall(wire.encode(wire.Hello("raw")) +
+                wire.encode(wire.Multicast(("g",), b"x", msg_type=70_000)) +   # > 65535
+                wire.encode(wire.Join("g")))
+    dec = wire.FrameDecoder(wire.SERVER_FRAME_TYPES)
+    frames: list[wire.Frame] = []
+    while len(frames) < 3:
+        data = raw.recv(4096)
+        assert data
+        dec.feed(data)
+        frames.extend(dec.frames())
+    raw.close()
+    assert isinstance(frames[0], wire.Welcome)
+    assert isinstance(frames[1], wire.Error) and "msg_type" in frames[1].message
+    assert isinstance(frames[2], GroupView) and frames[2].members == ("#raw#d1",)
