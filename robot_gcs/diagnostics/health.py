@@ -27,6 +27,8 @@ from typing import Any, Iterable, Mapping
 from .model import DaemonHealth, GroupHealth, MembershipEvent, SessionHealth, TopicHealth
 
 HISTORY_LIMIT = 16           # membership events carried per snapshot
+MIN_SPAN = 0.5               # rates are taken over at least this many seconds...
+RATE_MAX_SPAN = 5.0          # ...and at most this many (older samples are dropped)
 
 
 def _get(obj: Any, *names: str, default: Any = None) -> Any:
@@ -75,9 +77,10 @@ class StatsSampler:
         self.name = name
         self._rotations: deque[float] = deque(maxlen=window)
         self._last_rotations: int | None = None
-        self._prev: dict[str, float] | None = None
-        self._prev_now: float | None = None
-        self._prev_topics: dict[str, tuple[float, float]] = {}
+        # (now, counters) of recent samples: rates are taken against the newest sample at
+        # least MIN_SPAN old, so an extra sample (health() called at any moment) does not
+        # turn one message into a huge per-second figure
+        self._history_counters: deque[tuple[float, dict[str, float]]] = deque()
 
     # -------------------------------------------------------------- helpers
     def _names(self, stats: Any) -> dict[int, str]:
@@ -100,11 +103,25 @@ class StatsSampler:
         except (TypeError, ValueError):
             return str(node)
 
-    def _rate(self, key: str, value: float, now: float, cur: dict[str, float]) -> float:
+    def _reference(self, now: float) -> tuple[float, dict[str, float]] | None:
+        hist = self._history_counters
+        while len(hist) > 1 and now - hist[1][0] >= RATE_MAX_SPAN:
+            hist.popleft()
+        ref = None
+        for t, counters in hist:
+            if now - t >= MIN_SPAN:
+                ref = (t, counters)
+        if ref is None and hist and now > hist[0][0]:
+            ref = hist[0]
+        return ref
+
+    @staticmethod
+    def _rate(key: str, value: float, now: float, cur: dict[str, float],
+              ref: tuple[float, dict[str, float]] | None) -> float:
         cur[key] = value
-        if self._prev is None or self._prev_now is None or now <= self._prev_now:
+        if ref is None or key not in ref[1] or now <= ref[0]:
             return 0.0
-        return max(0.0, (value - self._prev.get(key, value)) / (now - self._prev_now))
+        return max(0.0, (value - ref[1][key]) / (now - ref[0]))
 
     # -------------------------------------------------------------- sampling
     def sample(self, stats: Any, now: float, wall: float, topics: Iterable[Any] = (),
@@ -150,12 +167,15 @@ class StatsSampler:
             drops[str(reason)] = drops.get(str(reason), 0) + int(count)
 
         cur: dict[str, float] = {}
-        retrans = self._rate("retrans", float(_get(eng, "retransmits_sent", default=0)), now, cur)
-        dmsgs = self._rate("msgs", float(_get(eng, "delivered_msgs", default=0)), now, cur)
-        dbytes = self._rate("bytes", float(_get(eng, "delivered_bytes", default=0)), now, cur)
+        ref = self._reference(now)
+        retrans = self._rate("retrans", float(_get(eng, "retransmits_sent", default=0)), now,
+                             cur, ref)
+        dmsgs = self._rate("msgs", float(_get(eng, "delivered_msgs", default=0)), now, cur, ref)
+        dbytes = self._rate("bytes", float(_get(eng, "delivered_bytes", default=0)), now, cur,
+                            ref)
         pkts = self._rate("pkts", float(_get(eng, "packets_sent", default=0))
-                          + float(_get(eng, "packets_received", default=0)), now, cur)
-        drops_rate = self._rate("drops", float(sum(drops.values())), now, cur)
+                          + float(_get(eng, "packets_received", default=0)), now, cur, ref)
+        drops_rate = self._rate("drops", float(sum(drops.values())), now, cur, ref)
 
         state_since = _get(eng, "state_since")
         time_in_state = float(_get(stats, "time_in_state", default=0.0))
@@ -186,11 +206,11 @@ class StatsSampler:
             uptime_s=float(_get(stats, "uptime", "uptime_s", default=0.0)),
             sampled_at=wall,
             sessions=self._sessions(stats),
-            topics=self._topics(topics, now),
+            topics=self._topics(topics, now, cur, ref),
             groups=self._groups(stats if group_table is None else {"group_table": group_table}),
             history=self._history(stats, names, name, now, wall),
         )
-        self._prev, self._prev_now = cur, now
+        self._history_counters.append((now, cur))
         return health
 
     def _sessions(self, stats: Any) -> tuple[SessionHealth, ...]:
@@ -221,21 +241,18 @@ class StatsSampler:
             out.append(GroupHealth(str(gname), tuple(sorted(str(m) for m in members))))
         return tuple(sorted(out, key=lambda g: g.group))
 
-    def _topics(self, topics: Iterable[Any], now: float) -> tuple[TopicHealth, ...]:
+    def _topics(self, topics: Iterable[Any], now: float, cur: dict[str, float],
+                ref: tuple[float, dict[str, float]] | None) -> tuple[TopicHealth, ...]:
         out = []
-        seen: dict[str, tuple[float, float]] = {}
         for t in topics:
             name = str(_get(t, "topic", "name", default="?"))
             msgs = float(_get(t, "msgs", "count", default=0))
             nbytes = float(_get(t, "bytes", default=0))
             rate_hz, bw = _get(t, "rate_hz"), _get(t, "bandwidth_bps")
-            prev = self._prev_topics.get(name)
-            if (rate_hz is None or bw is None) and prev is not None and self._prev_now is not None \
-                    and now > self._prev_now:
-                dt = now - self._prev_now
-                rate_hz = rate_hz if rate_hz is not None else max(0.0, (msgs - prev[0]) / dt)
-                bw = bw if bw is not None else max(0.0, (nbytes - prev[1]) / dt)
-            seen[name] = (msgs, nbytes)
+            msgs_rate = self._rate(f"topic:{name}:msgs", msgs, now, cur, ref)
+            bytes_rate = self._rate(f"topic:{name}:bytes", nbytes, now, cur, ref)
+            rate_hz = msgs_rate if rate_hz is None else rate_hz
+            bw = bytes_rate if bw is None else bw
             last_seen = _get(t, "last_seen")
             age = _get(t, "age_s")
             if age is None and last_seen is not None:
@@ -247,7 +264,6 @@ class StatsSampler:
                 deadline_s=None if deadline is None else float(deadline),
                 deadline_misses=int(_get(t, "deadline_misses", default=0)),
                 drops=int(_get(t, "drops", default=0))))
-        self._prev_topics = seen
         return tuple(sorted(out, key=lambda t: t.topic))
 
     def _history(self, stats: Any, names: Mapping[int, str], me: str, now: float,

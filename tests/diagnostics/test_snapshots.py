@@ -157,3 +157,22 @@ def test_wrong_schema_is_rejected() -> None:
     bad = MAGIC + zlib.compress(json.dumps({"schema": 99, "daemon": {}}).encode())
     c = HealthCollector(load_rules())
     assert not c.receive(bad, 1.0) and c.malformed == 1
+
+
+def test_an_extra_sample_moments_later_does_not_inflate_rates() -> None:
+    s = StatsSampler("cpu1")
+    s.sample(engine_stats(delivered_msgs=500), now=100.0, wall=T0)
+    assert s.sample(engine_stats(delivered_msgs=700), now=102.0, wall=T0).delivered_msgs_per_s \
+        == 100.0
+    burst = s.sample(engine_stats(delivered_msgs=701), now=102.001, wall=T0)
+    assert 99.0 < burst.delivered_msgs_per_s < 101.0          # not 1000 msgs/s
+    late = s.sample(engine_stats(delivered_msgs=1701), now=112.0, wall=T0)
+    assert late.delivered_msgs_per_s == 100.0                 # old samples age out
+
+
+def test_topic_rates_from_counters_when_the_source_gives_none() -> None:
+    s = StatsSampler("cpu1")
+    rec = lambda n, b: SimpleNamespace(topic="/scan", msgs=n, bytes=b, last_seen=99.5)  # noqa: E731
+    s.sample(engine_stats(), now=100.0, wall=T0, topics=[rec(0, 0)])
+    (t,) = s.sample(engine_stats(), now=102.0, wall=T0, topics=[rec(20, 4000)]).topics
+    assert (t.rate_hz, t.bandwidth_bps, t.age_s) == (10.0, 2000.0, 2.5)
