@@ -7,7 +7,8 @@ Three scenarios, each a list of ``BenchRow`` (median and p99 latency, msgs/s, MB
 * ``embedded``: a one-daemon ring inside this process. *rtt*: a session multicasts to a
   group only it has joined and waits for its own message (submit -> ring -> delivery);
   *one-way*: another in-process session receives in its own thread, latency measured from
-  the ``multicast()`` call to ``receive()`` returning, one message in flight at a time.
+  the ``multicast()`` call to ``receive()`` returning, one message in flight at a time;
+  *flood*: the sender sends as fast as the session takes messages, the other receives.
   Repeated with a pure-Python CPU-bound thread running in this process (``+cpu``).
 * ``socket``: the same through Unix-socket sessions to a daemon running as a separate
   process (``robot-gcs daemon``; its ``ready`` line is awaited).
@@ -46,7 +47,7 @@ from typing import Any
 
 from ..core.events import DataMessage, GroupView
 from ..core.types import Service
-from ..errors import GcsError
+from ..errors import Backpressure, GcsError
 
 SIZES = (100, 1000, 10_000, 100_000)
 _TS = struct.Struct("!qI")          # monotonic_ns at send, sender-local seq
@@ -169,7 +170,8 @@ def one_way(tx: Any, rx: Any, group: str, size: int, count: int,
         try:
             while time.monotonic() < end + 2.0:
                 ev = rx.receive(timeout=0.5)
-                if isinstance(ev, DataMessage) and ev.sender == tx.private_name:
+                if isinstance(ev, DataMessage) and ev.sender == tx.private_name \
+                        and ev.msg_type == 0:
                     sent_ns, seq = _TS.unpack_from(ev.payload)
                     if seq == 0xFFFFFFFF:
                         return
@@ -194,6 +196,49 @@ def one_way(tx: Any, rx: Any, group: str, size: int, count: int,
     return lat[20:], note
 
 
+def flood_pair(tx: Any, rx: Any, group: str, size: int, count: int,
+               seconds: float) -> tuple[list[float], int, float, str]:
+    """tx sends ``count`` messages as fast as the session takes them; rx (own thread)
+    receives them. Returns sampled latencies, messages received, seconds, note."""
+    end = time.monotonic() + seconds
+    lat: list[float] = []
+    got = [0]
+    last = [0]
+    done = threading.Event()
+    step = max(1, count // 2000)
+
+    def receiver() -> None:
+        try:
+            while got[0] < count and time.monotonic() < end:
+                ev = rx.receive(timeout=0.5)
+                if isinstance(ev, DataMessage) and ev.msg_type == 1 and \
+                        ev.sender == tx.private_name:
+                    now = time.monotonic_ns()
+                    if got[0] % step == 0:
+                        lat.append((now - _TS.unpack_from(ev.payload)[0]) / 1e9)
+                    got[0] += 1
+                    last[0] = now
+        finally:
+            done.set()
+
+    threading.Thread(target=receiver, daemon=True, name="bench-flood-rx").start()
+    start = time.monotonic_ns()
+    for i in range(count):
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                tx.multicast(group, _payload(size, i), msg_type=1, timeout=min(0.5, left))
+                break
+            except Backpressure:
+                continue
+    done.wait(max(0.0, end - time.monotonic()) + 1.0)
+    note = "latency under saturation" if got[0] == count else \
+        f"incomplete: {got[0]}/{count} by deadline"
+    return lat, got[0], max(0, last[0] - start) / 1e9, note
+
+
 def _session_rows(scenario: str, tx: Any, rx: Any, sizes: tuple[int, ...], count: int,
                   seconds: float, cpu: bool) -> list[BenchRow]:
     rows = []
@@ -203,6 +248,9 @@ def _session_rows(scenario: str, tx: Any, rx: Any, sizes: tuple[int, ...], count
         lat, note = one_way(tx, rx, "bench.oneway", size, count, seconds)
         rows.append(_row(scenario, "one-way", Service.AGREED, size, lat, len(lat), sum(lat),
                          note))
+        per = max(20, min(5 * count, 20_000_000 // size))
+        lat, got, secs, note = flood_pair(tx, rx, "bench.oneway", size, per, seconds)
+        rows.append(_row(scenario, "flood", Service.AGREED, size, lat, got, secs, note))
     if cpu:
         with CpuHog():
             lat, note = rtt(tx, "bench.rtt", sizes[0], count, seconds)

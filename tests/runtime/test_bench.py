@@ -33,9 +33,11 @@ def test_embedded_and_socket_rows_as_json(capsys: pytest.CaptureFixture[str]) ->
     for scen in ("embedded", "socket"):
         for size in (100, 5000):
             assert (scen, "rtt", size) in got and (scen, "one-way", size) in got
+            assert (scen, "flood", size) in got
         assert (scen, "rtt +cpu", 100) in got
     for r in rows:
-        assert r["count"] == 30                       # every measured message counted
+        # every measured message counted (floods send 5 x count)
+        assert r["count"] == (150 if r["test"] == "flood" else 30), r
         assert 0 < r["p50_us"] <= r["p99_us"]
         assert r["msgs_per_s"] > 0
     assert any(t.startswith("embedded own-message rtt p50") for t in doc["targets"])
