@@ -481,9 +481,12 @@ def run(args: argparse.Namespace) -> int:
                           "failures": failures, "environment": {
                               "python": platform.python_version(), "cpus": os.cpu_count(),
                               "platform": platform.platform(),
+                              "loadavg_1min": round(os.getloadavg()[0], 2),
                               "switch_interval": switch_used}}, indent=1))
     else:
         print(format_table(rows))
+        print(f"(python {platform.python_version()}, {os.cpu_count()} CPUs, load average "
+              f"{os.getloadavg()[0]:.1f}, switch interval {switch_used * 1000:g} ms)")
         for line in targets:
             print(line)
         for f in failures:
