@@ -55,6 +55,7 @@ runtime/ipc.py):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import random
@@ -281,7 +282,7 @@ class Daemon:
             self.transport.close()
             raise
         for s in self.transport.sockets():
-            self.loop.add_reader(s, lambda s=s: self._on_readable(s))
+            self.loop.add_reader(s, functools.partial(self._on_readable, s))
         self._start_time = time.monotonic()
         self._thread = threading.Thread(target=self._thread_main, daemon=True,
                                         name=f"robot_gcs-{self.name}")
@@ -336,6 +337,7 @@ class Daemon:
         except ImportError:
             log.info("no ipc module; %s serves in-process sessions only", self.name)
             return
+        assert self.client_address is not None
         self.ipc = ipc.IpcServer(self, self.client_address)
         self.ipc.start()
 
@@ -607,7 +609,7 @@ class Daemon:
                 if old is not None:
                     old.cancel()
                 self._timers[a.timer_id] = self.loop.call_at(
-                    a.deadline, lambda tid=a.timer_id: self._on_timer(tid))
+                    a.deadline, functools.partial(self._on_timer, a.timer_id))
             elif t is CancelTimer:
                 old = self._timers.pop(a.timer_id, None)
                 if old is not None:

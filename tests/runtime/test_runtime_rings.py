@@ -158,3 +158,14 @@ def test_daemon_command_reports_config_errors(tmp_path: Path) -> None:
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert f"{bad}:3: ring.bogus: unknown key" in r.stderr
+
+
+def test_interface_names_resolve_with_netifaces() -> None:
+    from robot_gcs.errors import ConfigError
+    from robot_gcs.runtime.transport import resolve_interface
+    pytest.importorskip("netifaces")
+    assert resolve_interface("lo") == "127.0.0.1"
+    assert resolve_interface("10.1.2.3") == "10.1.2.3"
+    assert resolve_interface(None) is None
+    with pytest.raises(ConfigError, match="no network interface named 'nosuch0'"):
+        resolve_interface("nosuch0")
