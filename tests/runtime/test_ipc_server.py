@@ -373,3 +373,32 @@ def test_command_the_daemon_rejects_is_answered_with_an_error_and_the_session_go
     assert isinstance(frames[0], wire.Welcome)
     assert isinstance(frames[1], wire.Error) and "msg_type" in frames[1].message
     assert isinstance(frames[2], GroupView) and frames[2].members == ("#raw#d1",)
+
+
+def test_one_thread_receives_while_another_multicasts_on_the_same_socket_session(
+        daemon: Daemon) -> None:
+    daemon.ipc.max_events = 10 ** 6
+    with robot_gcs.connect(daemon.ipc.bound_address, "both") as s:
+        s.join("g")
+        _next(s, GroupView)
+        n = 2000
+        got: list[bytes] = []
+        errors: list[BaseException] = []
+
+        def reader() -> None:
+            try:
+                while len(got) < n:
+                    ev = s.receive(timeout=10)
+                    assert ev is not None
+                    if isinstance(ev, DataMessage):
+                        got.append(ev.payload)
+            except BaseException as exc:   # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        t = threading.Thread(target=reader)
+        t.start()
+        for i in range(n):
+            s.multicast("g", b"%d" % i, timeout=10)
+        t.join(30)
+        assert not t.is_alive() and not errors
+        assert got == [b"%d" % i for i in range(n)]
