@@ -131,3 +131,30 @@ def test_daemon_stop_reaches_socket_clients_as_a_reason(
         while True:
             s.receive(timeout=10)
     assert proc.wait(10) == 0
+
+
+def test_client_that_stops_reading_is_cut_off_while_the_daemon_serves_on(
+        daemon_proc: tuple[str, subprocess.Popen[str]]) -> None:
+    address, _ = daemon_proc
+    slow = robot_gcs.connect(address, "slow")
+    slow.join("g")
+    _view(slow, 1)
+    with robot_gcs.connect(address, "pub") as pub:
+        pub.join("g")
+        _view(pub, 2)
+        payload = bytes(1000)
+        cut = None
+        for _ in range(50_000):             # ~50 MB at most; the bound is 4 MiB per client
+            pub.multicast("g", payload, self_discard=True, timeout=5)
+            ev = pub.poll()
+            if isinstance(ev, GroupView) and ev.changed == ("#slow#d1",):
+                cut = ev
+                break
+        assert cut is not None, "slow client never cut off"
+        assert cut.cause is Cause.DISCONNECT and cut.members == ("#pub#d1",)
+        pub.multicast("g", b"still served", timeout=5)     # the daemon did not stall
+        pub.join("h")
+        assert _view(pub, 1).group == "h"
+    with pytest.raises(SessionClosed, match="stopped reading"):
+        for _ in range(100_000):
+            assert slow.receive(timeout=10) is not None
