@@ -77,6 +77,8 @@ class StatsSampler:
         self.name = name
         self._rotations: deque[float] = deque(maxlen=window)
         self._last_rotations: int | None = None
+        self._last_gathers: int | None = None
+        self._gather_events: deque[MembershipEvent] = deque(maxlen=HISTORY_LIMIT)
         # (now, counters) of recent samples: rates are taken against the newest sample at
         # least MIN_SPAN old, so an extra sample (health() called at any moment) does not
         # turn one message into a huge per-second figure
@@ -182,6 +184,7 @@ class StatsSampler:
         if state_since is not None:
             time_in_state = max(0.0, now - float(state_since))
         gather_from = _get(eng, "gather_from")
+        self._note_gathers(eng, name, names, now, wall, state_since)
 
         health = DaemonHealth(
             name=name, node_id=node_id, incarnation=int(_get(eng, "incarnation", default=0)),
@@ -266,6 +269,28 @@ class StatsSampler:
                 drops=int(_get(t, "drops", default=0))))
         return tuple(sorted(out, key=lambda t: t.topic))
 
+    def _note_gathers(self, eng: Any, me: str, names: Mapping[int, str], now: float,
+                      wall: float, state_since: Any) -> None:
+        """Log an event when the engine entered GATHER since the last sample: the cause
+        of the next ring change (TOKEN_LOSS from cpu3, JOIN from cpu2, ...)."""
+        gathers = _get(eng, "gathers")
+        if gathers is None:
+            return
+        gathers = int(gathers)
+        last, self._last_gathers = self._last_gathers, gathers
+        reason = _get(eng, "gather_reason")
+        if last is None or gathers <= last or reason is None:
+            return
+        when = wall
+        if _label(_get(eng, "state", default="")) == "GATHER" and state_since is not None:
+            when = wall - max(0.0, now - float(state_since))
+        src = _get(eng, "gather_from")
+        detail = "entered GATHER" + (f" (from {self._name_of(names, src)})" if src else "")
+        if gathers - last > 1:
+            detail += f", {gathers - last} times since the last sample"
+        self._gather_events.append(MembershipEvent(time=when, daemon=me, cause=_label(reason),
+                                                   detail=detail))
+
     def _history(self, stats: Any, names: Mapping[int, str], me: str, now: float,
                  wall: float) -> tuple[MembershipEvent, ...]:
         raw = list(_get(stats, "membership", "history", default=()))[-HISTORY_LIMIT:]
@@ -287,4 +312,5 @@ class StatsSampler:
             out.append(MembershipEvent(time=t_wall, daemon=me, cause=_label(cause),
                                        ring_id=_ring_str(_get(e, "ring_id")), members=members,
                                        detail="; ".join(parts)))
-        return tuple(out)
+        out.extend(self._gather_events)
+        return tuple(sorted(out, key=lambda e: e.time)[-HISTORY_LIMIT:])
