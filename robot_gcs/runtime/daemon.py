@@ -238,6 +238,8 @@ class Daemon:
         self._cmds: deque[tuple[ClientHandle, str, tuple[Any, ...]]] = deque()
         self._drain_scheduled = False
         self._engine_blocked = False
+        self._exec_depth = 0
+        self._deferred_detach: deque[tuple[ClientHandle, str]] = deque()
         self._stopping = False
         self._stopped = threading.Event()
         self._leave_timer: TimerHandle | None = None
@@ -457,6 +459,9 @@ class Daemon:
         return InProcessSession(self, name, queue_size or self.config.ring.runtime.session_queue)
 
     def _post(self, h: ClientHandle, op: str, args: tuple[Any, ...]) -> None:
+        if self._stopped.is_set():
+            h._mark_closed("daemon stopped")
+            return
         self._cmds.append((h, op, args))
         if not self._drain_scheduled:
             self._drain_scheduled = True
@@ -515,9 +520,10 @@ class Daemon:
             del self._clients[h.name]
             return True
 
-    def _detach(self, h: ClientHandle, reason: str, now: float) -> None:
+    def _detach(self, h: ClientHandle, reason: str, now: float,
+                forgotten: bool = False) -> None:
         """Daemon thread: the daemon ends a client (overflow, stop)."""
-        if not self._forget(h):
+        if not forgotten and not self._forget(h):
             return
         h._mark_closed(reason)
         try:
@@ -557,7 +563,14 @@ class Daemon:
         self.sessions_detached += 1
         reason = "client stopped reading (queue overflow)"
         log.warning("detaching %s: %s", h.private_name, reason)
-        self._detach(h, reason, self.loop.time())
+        if self._exec_depth:
+            # finish the current action list first: the engine produced it before this
+            # disconnect, so its timers/sends must be carried out before the new ones
+            if self._forget(h):
+                h._mark_closed(reason)
+                self._deferred_detach.append((h, reason))
+        else:
+            self._detach(h, reason, self.loop.time())
 
     # ------------------------------------------------------------ engine driving
 
@@ -591,6 +604,17 @@ class Daemon:
             self._check_flushed()
 
     def _execute(self, actions: list[Any]) -> None:
+        self._exec_depth += 1
+        try:
+            self._execute_list(actions)
+        finally:
+            self._exec_depth -= 1
+        if not self._exec_depth:
+            while self._deferred_detach:
+                h, reason = self._deferred_detach.popleft()
+                self._detach(h, reason, self.loop.time(), forgotten=True)
+
+    def _execute_list(self, actions: list[Any]) -> None:
         tc = self._to_client
         for a in actions:
             t = type(a)

@@ -124,8 +124,7 @@ class _Waker:
         try:
             if self._efd is not None:
                 os.eventfd_write(self._efd, 1)
-            else:
-                assert self._pair is not None
+            elif self._pair is not None:
                 self._pair[1].send(b"\0")
         except (BlockingIOError, OSError):
             pass
@@ -134,8 +133,7 @@ class _Waker:
         try:
             if self._efd is not None:
                 os.eventfd_read(self._efd)
-            else:
-                assert self._pair is not None
+            elif self._pair is not None:
                 while self._pair[0].recv(4096):
                     pass
         except (BlockingIOError, OSError):
