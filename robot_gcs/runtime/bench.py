@@ -444,7 +444,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"robot-gcs bench: bad arguments (scenarios {sorted(unknown)}; sizes >= "
               f"{_TS.size}; count >= 1; daemons >= 2)", file=sys.stderr)
         return 2
-    log = (lambda m: None) if args.json else (lambda m: print(f"... {m}", flush=True))
+    def log(message: str) -> None:
+        if not args.json:
+            print(f"... {message}", flush=True)
+
     rows: list[BenchRow] = []
     failures: list[str] = []
     tmp = Path(tempfile.mkdtemp(prefix="gcsbench"))
