@@ -80,7 +80,6 @@ def test_three_daemons_form_one_ring_and_agree_on_order(tmp_path: Path, procs) -
     assert st["state"] == "operational" and st["engine_errors"] == 0
 
 
-@pytest.mark.slow
 def test_five_daemons_form_one_ring_and_agree_on_order(tmp_path: Path, procs) -> None:
     _, nodes = _ring(tmp_path, procs, 5)
     _agree(nodes, 100)
@@ -128,7 +127,6 @@ def test_clean_stop_is_seen_as_disconnect(tmp_path: Path, procs) -> None:
     print(f"clean stop -> ring without d1 after {ring_seen:.3f}s")
 
 
-@pytest.mark.slow
 def test_paused_daemon_is_excluded_and_rejoins_after_sigcont(tmp_path: Path, procs) -> None:
     _, nodes = _ring(tmp_path, procs, 3, token_ms=500, consensus_ms=600)
     marks = [nd.mark() for nd in nodes]
