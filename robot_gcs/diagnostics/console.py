@@ -274,7 +274,7 @@ def event_lines(events: Iterable[MembershipEvent], tz: _dt.tzinfo | None = None)
         if len(label) > width:
             label = label[:width - 1] + "…"
         line.append(f"{label:<{width}} ", style="bold")
-        style = "red" if e.cause in ("NETWORK", "TOKEN_LOSS", "FAIL_TO_RECEIVE") else "cyan"
+        style = {"NETWORK": "red", "GATHER": "yellow"}.get(e.cause, "cyan")
         line.append(f"{e.cause:<10} ", style=style)
         ring = f"ring {short_ring(e.ring_id)} [{','.join(e.members)}] " if e.ring_id else ""
         detail = e.detail or ("re-formed, same members" if e.ring_id else "")

@@ -285,10 +285,10 @@ class StatsSampler:
         if _label(_get(eng, "state", default="")) == "GATHER" and state_since is not None:
             when = wall - max(0.0, now - float(state_since))
         src = _get(eng, "gather_from")
-        detail = "entered GATHER" + (f" (from {self._name_of(names, src)})" if src else "")
+        detail = f"because {_label(reason)}" + (f" from {self._name_of(names, src)}" if src else "")
         if gathers - last > 1:
-            detail += f", {gathers - last} times since the last sample"
-        self._gather_events.append(MembershipEvent(time=when, daemon=me, cause=_label(reason),
+            detail += f" (x{gathers - last})"
+        self._gather_events.append(MembershipEvent(time=when, daemon=me, cause="GATHER",
                                                    detail=detail))
 
     def _history(self, stats: Any, names: Mapping[int, str], me: str, now: float,

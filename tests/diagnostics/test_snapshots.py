@@ -182,12 +182,12 @@ def test_topic_rates_from_counters_when_the_source_gives_none() -> None:
 def test_entering_gather_is_logged_with_its_reason_and_source() -> None:
     s = StatsSampler("cpu1")
     first = s.sample(engine_stats(node_id=1, gathers=4), now=100.0, wall=T0, node_names=NAMES)
-    assert all(e.cause != "TOKEN_LOSS" for e in first.history)    # nothing new yet
+    assert all(e.cause != "GATHER" for e in first.history)        # nothing new yet
     h = s.sample(engine_stats(node_id=1, gathers=5, state=MemberState.GATHER, state_since=100.6,
                               gather_reason=GatherReason.TOKEN_LOSS, gather_from=3),
                  now=101.0, wall=T0 + 1, node_names=NAMES)
-    (ev,) = [e for e in h.history if e.cause == "TOKEN_LOSS"]
-    assert ev.daemon == "cpu1" and ev.detail == "entered GATHER (from cpu3)"
+    (ev,) = [e for e in h.history if e.cause == "GATHER"]
+    assert ev.daemon == "cpu1" and ev.detail == "because TOKEN_LOSS from cpu3"
     assert ev.time == pytest.approx(T0 + 0.6)
     again = s.sample(engine_stats(node_id=1, gathers=5), now=102.0, wall=T0 + 2)
-    assert [e for e in again.history if e.cause == "TOKEN_LOSS"] == [ev]   # logged once
+    assert [e for e in again.history if e.cause == "GATHER"] == [ev]   # logged once
