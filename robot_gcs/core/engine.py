@@ -66,6 +66,7 @@ class Engine:
         self._inc = incarnation
         self.rng = random.Random(rng_seed)
         self.peers = tuple(sorted(set(cfg.peers)))
+        self.peer_set = frozenset(self.peers)
         if persisted_ring_seq is None:
             # persisted seq lost: start above any seq an earlier incarnation could have used
             self.max_ring_seq_seen = (incarnation & 0xFFFFFFFF) << 28
@@ -187,6 +188,10 @@ class Engine:
         self._send(dest, data)
         self._set_timer(TimerId.TOKEN_RETRANSMIT, now + self.p.token_retransmit)
 
+    def _known(self, ids: tuple[int, ...]) -> bool:
+        peers = self.peer_set
+        return all(i in peers for i in ids)
+
     def _join_packet(self) -> Join:
         return Join(self._me, self._inc, self.max_ring_seq_seen,
                     tuple(sorted(self.memb.proc_set)), tuple(sorted(self.memb.fail_set)))
@@ -253,7 +258,7 @@ class Engine:
         if s == self._me:
             self.n["own_loopback"] += 1     # multicast loopback / others' retransmissions
             return []
-        if s not in self.peers:
+        if s not in self.peer_set:
             self.drops["unknown_sender"] += 1
             return []
         seen = self.incarnations.get(s)
@@ -315,6 +320,10 @@ class Engine:
             self.max_ring_seq_seen = j.ring_seq
         if now < self.join_flush_until:
             self.drops["join_flushed"] += 1
+            return
+        if not self._known(j.proc_set) or not self._known(j.fail_set) \
+                or j.sender not in j.proc_set:
+            self.drops["bad_join"] += 1
             return
         s = j.sender
         st = self._state
@@ -506,12 +515,14 @@ class Engine:
                                                       self.ring_seq_floor):
                 self._accept_commit(now, c)
         elif st is MemberState.COMMIT:
-            if self.commit is not None and c.ring == self.commit.ring and c.memb_index == n:
+            if self.commit is not None and c.ring == self.commit.ring and c.memb_index == n \
+                    and c.members == self.commit.members:
                 self._enter_recovery(now, c)
         elif st is MemberState.RECOVERY:
             rec = self.recovery
             if rec is not None and c.ring == rec.ring.ring_id and c.memb_index == n \
-                    and c.ring.rep == self._me and not rec.originated:
+                    and c.members == rec.ring.members and c.ring.rep == self._me \
+                    and not rec.originated:
                 rec.originated = True
                 tok = Token(self._me, self._inc, c.ring, 0, 0, 0, NONE_NODE, 0, 0, False, ())
                 self._visit(now, rec.ring, tok)
@@ -537,6 +548,10 @@ class Engine:
         r = self._active_ring()
         if r is None or tok.ring != r.ring_id or tok.token_seq <= r.my_token_seq \
                 or tok.sender not in r.members:
+            return
+        if tok.seq - r.my_aru > 2 * self.p.buf_capacity + self.p.max_seq_gap \
+                or tok.seq < r.last_forward_seq:
+            self.drops["bad_token"] += 1          # no sender could have produced this
             return
         self._visit(now, r, tok)
 
