@@ -49,10 +49,10 @@ class MembershipEvent:
 
     time: float                    # wall clock (seconds since the epoch)
     daemon: str                    # the daemon that saw it
-    cause: str                     # JOIN / LEAVE / NETWORK / DISCONNECT / gather reason...
+    cause: str                     # JOIN / LEAVE / NETWORK / DISCONNECT / GATHER
     ring_id: str = ""
     members: tuple[str, ...] = ()
-    detail: str = ""               # e.g. "left: cpu3" or "GATHER because TOKEN_LOSS from cpu2"
+    detail: str = ""               # e.g. "left: cpu3" or "because TOKEN_LOSS from cpu2"
 
 
 @dataclass(frozen=True, slots=True)
