@@ -72,7 +72,7 @@ from ..core.actions import (BROADCAST_ALL, BROADCAST_RING, CancelTimer, Deliver,
                             DeliverConfig, Persist, Send, SetTimer)
 from ..core.events import Cause, private_name
 from ..core.types import ConfigKind, Service, TimerId
-from ..errors import Backpressure, GcsError, LocalProtocolError, SessionClosed
+from ..errors import Backpressure, ConfigError, GcsError, LocalProtocolError, SessionClosed
 from .loop import EventLoop, LagStats, TimerHandle
 from .state import StateStore
 from .stats import DaemonStats, MembershipEvent, SessionStats
@@ -273,9 +273,14 @@ class Daemon:
         sw = self.config.ring.runtime.switch_interval_ms
         if sw is not None:
             sys.setswitchinterval(sw / 1000.0)
-        self.transport.open()
         ring_seq = self._state.ring_seq
-        self.incarnation = self._state.next_incarnation()
+        try:
+            self.incarnation = self._state.next_incarnation()
+        except OSError as exc:
+            raise ConfigError(f"cannot write daemon state in {os.path.dirname(str(self._state.path))}"
+                              f": {exc.strerror}", self.config.path, None,
+                              "ring.state_dir") from None
+        self.transport.open()
         self._to_client = _to_client_type()
         try:
             self.engine = self._factory(self.config, self.entry, self.incarnation, ring_seq,

@@ -245,3 +245,18 @@ def test_statistics_report_loop_lag(daemon: Daemon) -> None:
     assert st.loop_lag.samples >= 10
     assert 0.0 <= st.loop_lag.p99 <= st.loop_lag.worst
     assert st.running and st.name == "d1" and st.uptime > 0
+
+
+def test_unwritable_state_dir_is_a_config_error(tmp_path: Path) -> None:
+    from robot_gcs.errors import ConfigError
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    _, cfg = write_config(tmp_path, 1)
+    d = Daemon(cfg, "d1", engine_factory=fake_factory, health=False,
+               state_dir=str(blocker / "state"))
+    with pytest.raises(ConfigError) as info:
+        d.start()
+    assert info.value.field == "ring.state_dir"
+    again = Daemon(cfg, "d1", engine_factory=fake_factory, health=False)
+    again.start()                   # the UDP port was not left bound
+    again.stop()
