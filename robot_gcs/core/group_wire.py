@@ -282,11 +282,11 @@ def decode(data: bytes) -> GroupMessage:
         rep, seq = r.take(_RING)
         (daemon,) = r.take(_U32)
         (ng,) = r.take(_U16)
-        groups: list[tuple[str, tuple[str, ...]]] = []
+        entries: list[tuple[str, tuple[str, ...]]] = []
         for _ in range(ng):
             name = r.string()
             (nc,) = r.take(_U16)
-            groups.append((name, tuple(r.string() for _ in range(nc))))
+            entries.append((name, tuple(r.string() for _ in range(nc))))
         r.done()
-        return GState(RingId(rep, seq), daemon, tuple(groups))
+        return GState(RingId(rep, seq), daemon, tuple(entries))
     raise MalformedPacket("g_bad_type", str(gtype))

@@ -158,6 +158,7 @@ class GroupClients:
 
     def _send(self, host: Host, node: int, st: _Node, c: _Client) -> None:
         rng, m = self.rng, self.model
+        targets: tuple[str, ...]
         if rng.random() < m.private_p:
             targets = (self._random_private(),)
         else:
