@@ -2,7 +2,9 @@
 
 Owns ``HealthPublisher`` (one per daemon, in the daemon's process), the per-daemon
 registry behind ``health_of(daemon)`` (what ``Daemon.health()`` returns) and the topic
-source registry (``register_topic_source``).
+source registry (``register_topic_source``). The registries are weak side tables keyed
+by daemon object (many daemons per process work; a stopped daemon's entries vanish with
+it), so no daemon class has to know about diagnostics beyond calling ``health_of``.
 
 How it works:
 
@@ -51,6 +53,7 @@ _topic_sources: "weakref.WeakKeyDictionary[Any, list[TopicSource]]" = weakref.We
 _publishers: "weakref.WeakKeyDictionary[Any, HealthPublisher]" = weakref.WeakKeyDictionary()
 _samplers: "weakref.WeakKeyDictionary[Any, StatsSampler]" = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
+_failed_sources: set[int] = set()
 
 
 def register_topic_source(daemon: Any, source: TopicSource) -> None:
@@ -73,8 +76,11 @@ def _topics_of(daemon: Any) -> list[Any]:
     for src in sources:
         try:
             out.extend(src())
-        except Exception:  # a broken source must not break health
-            log.exception("topic statistics source failed")
+        except Exception:  # a broken or racing source must not break health
+            key = id(src)
+            if key not in _failed_sources:
+                _failed_sources.add(key)
+                log.exception("topic statistics source %r failed (logged once)", src)
     return out
 
 
