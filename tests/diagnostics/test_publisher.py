@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import socket
 import time
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from robot_gcs.config import load_config
-from robot_gcs.diagnostics import ensure_publisher, health_of
+from robot_gcs.diagnostics import (ensure_publisher, health_of, register_topic_source,
+                                   unregister_topic_source)
 from robot_gcs.diagnostics.attach import MonitorClient, resolve_address
 from robot_gcs.diagnostics.model import Grade
 from robot_gcs.diagnostics.rules import load_rules
@@ -129,6 +131,25 @@ def test_health_of_a_daemon_is_the_graded_model(daemons: list[Daemon]) -> None:
         assert [x.health.name for x in health_of(daemons[1]).daemons] == ["cpu2"]
     finally:
         pub.close()
+
+    # topic statistics of the nodes on this daemon join its health
+    def source() -> list[SimpleNamespace]:
+        return [SimpleNamespace(topic="/odom", role="sub", count=10, dropped=0,
+                                deadline_misses=2, last_age=0.5, rate_hz=49.5, deadline=0.1)]
+
+    def broken() -> list[SimpleNamespace]:
+        raise RuntimeError("deque mutated during iteration")
+    register_topic_source(daemons[1], broken)
+    register_topic_source(daemons[1], source)
+    try:
+        (tv,) = health_of(daemons[1]).topics
+        assert (tv.daemon, tv.topic.topic, tv.topic.rate_hz, tv.topic.deadline_misses) == \
+            ("cpu2", "/odom", 49.5, 2)
+        assert tv.grade is Grade.ERROR          # 0.5 s old, deadline 0.1 s: > 3 deadlines
+    finally:
+        unregister_topic_source(daemons[1], source)
+        unregister_topic_source(daemons[1], broken)
+    assert health_of(daemons[1]).topics == ()
 
 
 def test_attach_address_from_config(tmp_path: Path) -> None:
