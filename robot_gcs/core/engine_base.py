@@ -1,0 +1,127 @@
+"""Engine state and the small helpers every part of the engine uses.
+
+Owns: the per-node variables of the engine (configuration, membership sets, installed
+ring, forming ring, recovery, send queue, reassembly, timers, counters) and the helpers
+that turn decisions into actions (Send, SetTimer, CancelTimer) and check every state
+change against ``membership.TRANSITIONS``. No protocol decisions live here: token
+handling is in token_flow.py, membership in gather_flow.py, entry points in engine.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+
+from ..errors import LocalProtocolError
+from .actions import Action, CancelTimer, Deliver, Send, SetTimer
+from .membership import TRANSITIONS, Membership
+from .packing import Assembler, Packer
+from .params import EngineConfig
+from .recovery import Recovery
+from .ring import RingState
+from .types import GatherReason, MemberState, TimerId
+from .wire import MAC_LEN, MCAST_OVERHEAD, Commit, Join, Packet, Token, encode
+
+log = logging.getLogger(__name__)
+
+
+class EngineBase:
+    """Variables and action helpers shared by the engine's parts."""
+
+    def __init__(self, cfg: EngineConfig, node_id: int, incarnation: int,
+                 persisted_ring_seq: int | None, rng_seed: int) -> None:
+        if node_id <= 0 or node_id not in cfg.peers:
+            raise LocalProtocolError(f"node id {node_id} is not a configured peer")
+        self.cfg = cfg
+        self.p = cfg.params
+        self._me = node_id
+        self._inc = incarnation
+        self.rng = random.Random(rng_seed)
+        self.peers = tuple(sorted(set(cfg.peers)))
+        self.peer_set = frozenset(self.peers)
+        if persisted_ring_seq is None:
+            # persisted seq lost: start above any seq an earlier incarnation could have used
+            self.max_ring_seq_seen = (incarnation & 0xFFFFFFFF) << 28
+        else:
+            self.max_ring_seq_seen = persisted_ring_seq + 1
+        self.ring_seq_floor = self.max_ring_seq_seen
+        self._state = MemberState.GATHER
+        self.started = False
+        self.memb = Membership(node_id)
+        self.ring: RingState | None = None          # the installed (or old) ring
+        self.commit: Commit | None = None           # forming ring (COMMIT/RECOVERY)
+        self.recovery: Recovery | None = None
+        self.held: Token | None = None
+        self.retrans: tuple[int, bytes] | None = None
+        mac = MAC_LEN if cfg.key else 0
+        payload = self.p.max_packet - 2 * MCAST_OVERHEAD - 2 * mac
+        self.packer = Packer(payload, self.p.send_queue_capacity, self.p.max_message_size)
+        self.asm = Assembler()
+        self.timers: dict[TimerId, float] = {}
+        self.incarnations: dict[int, int] = {}
+        self.join_flush_until = float("-inf")
+        self.last_tick: float | None = None
+        self.last_hurry = float("-inf")
+        self.last_rep_visit: float | None = None
+        self.rotation_time_last: float | None = None
+        self.out: list[Action] = []
+        self.drops: Counter[str] = Counter()
+        self.state_since = 0.0
+        self.gather_reason = GatherReason.START
+        self.gather_from: int | None = None
+        self.n = Counter[str]()
+
+    # ------------------------------------------------------------------ helpers
+    def _take_out(self) -> list[Action]:
+        out, self.out = self.out, []
+        for a in out:
+            if isinstance(a, Deliver):
+                self.n["dmsgs"] += 1
+                self.n["dbytes"] += len(a.payload)
+        return out
+
+    def _enc(self, pkt: Packet) -> bytes:
+        return encode(pkt, self.cfg.cluster_id, self.cfg.key)
+
+    def _send(self, dest: int, data: bytes) -> None:
+        self.n["sent"] += 1
+        self.out.append(Send(dest, data))
+
+    def _set_timer(self, tid: TimerId, deadline: float) -> None:
+        self.timers[tid] = deadline
+        self.out.append(SetTimer(tid, deadline))
+
+    def _cancel(self, tid: TimerId) -> None:
+        if self.timers.pop(tid, None) is not None:
+            self.out.append(CancelTimer(tid))
+
+    def _set_state(self, now: float, new: MemberState) -> None:
+        if new not in TRANSITIONS[self._state]:
+            raise AssertionError(f"illegal transition {self._state} -> {new}")
+        self._state = new
+        self.state_since = now
+
+    def _send_token(self, now: float, dest: int, data: bytes) -> None:
+        self.retrans = (dest, data)
+        self._send(dest, data)
+        self._set_timer(TimerId.TOKEN_RETRANSMIT, now + self.p.token_retransmit)
+
+    def _known(self, ids: tuple[int, ...]) -> bool:
+        peers = self.peer_set
+        return all(i in peers for i in ids)
+
+    def _join_packet(self) -> Join:
+        return Join(self._me, self._inc, self.max_ring_seq_seen,
+                    tuple(sorted(self.memb.proc_set)), tuple(sorted(self.memb.fail_set)))
+
+    # implemented by the parts (gather_flow.py, token_flow.py)
+    def _gather(self, now: float, reason: GatherReason, frm: int | None,
+                agree: int | None = None) -> None:
+        raise NotImplementedError
+
+    def _visit(self, now: float, r: RingState, tok: Token) -> None:
+        raise NotImplementedError
+
+    def _foreign(self, now: float, node: int, reason: GatherReason) -> None:
+        raise NotImplementedError

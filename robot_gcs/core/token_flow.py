@@ -1,0 +1,254 @@
+"""Token handling of the engine: visits, multicasts, hold, delivery, install (PROTOCOL.md 1.3, 1.4.5, 3.2).
+
+Owns the engine's use of ring.py: accepting tokens of the active ring (OPERATIONAL or
+RECOVERY), storing multicasts (recovered ENCAP packets go to the recovery side table),
+filling packets from the send queue or the recovery queue, forwarding or holding the
+token (idle rep, singleton), token retransmission, delivery after the token Send, and
+the install that ends RECOVERY.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from ..errors import MalformedPacket
+from .actions import BROADCAST_RING
+from .recovery import Recovery, packet_delivers
+from .ring import RingState
+from .types import GatherReason, MemberState, Service, TimerId
+from .engine_base import EngineBase
+from .wire import Hurry, Mcast, Token, decode
+
+log = logging.getLogger(__name__)
+
+
+class TokenFlow(EngineBase):
+    """The ordering half of the engine."""
+
+    def _on_token_retransmit(self, now: float) -> None:
+        if self.retrans is None or self._state is MemberState.GATHER:
+            return
+        self.n["token_retransmits"] += 1
+        self._send_token(now, *self.retrans)
+
+    def _on_token_hold(self, now: float) -> None:
+        tok, self.held = self.held, None
+        r = self._active_ring()
+        if tok is None or r is None or tok.ring != r.ring_id:
+            return
+        if r.successor == self._me:
+            self._visit(now, r, tok)
+        else:
+            self._send_token(now, r.successor, self._enc(tok))
+
+    def _on_hurry(self, now: float, h: Hurry) -> None:
+        if self.held is not None and h.ring == self.held.ring:
+            self._set_timer(TimerId.TOKEN_HOLD, now)
+
+    def _hurry(self, now: float) -> None:
+        """New work while OPERATIONAL: make sure a held token moves."""
+        r = self.ring
+        if self._state is not MemberState.OPERATIONAL or r is None \
+                or not self.packer.has_work():
+            return
+        if self.held is not None:
+            self._set_timer(TimerId.TOKEN_HOLD, now)
+        elif r.members[0] != self._me and now - self.last_hurry >= self.p.token_hold:
+            self.last_hurry = now
+            self._send(r.members[0], self._enc(Hurry(self._me, self._inc, r.ring_id)))
+
+    # ------------------------------------------------------------------ ordering
+    def _active_ring(self) -> RingState | None:
+        if self._state is MemberState.OPERATIONAL:
+            return self.ring
+        if self._state is MemberState.RECOVERY and self.recovery is not None:
+            return self.recovery.ring
+        return None
+
+    def _on_token(self, now: float, tok: Token) -> None:
+        r = self._active_ring()
+        if r is None or tok.ring != r.ring_id or tok.token_seq <= r.my_token_seq \
+                or tok.sender not in r.members:
+            return
+        if tok.seq - r.my_aru > 2 * self.p.buf_capacity + self.p.max_seq_gap \
+                or tok.seq < r.last_forward_seq:
+            self.drops["bad_token"] += 1          # no sender could have produced this
+            return
+        self._visit(now, r, tok)
+
+    def _on_mcast(self, now: float, m: Mcast, data: bytes) -> None:
+        st = self._state
+        cap = self.p.buf_capacity
+        if st is MemberState.OPERATIONAL:
+            r = self.ring
+            assert r is not None
+            if m.ring == r.ring_id:
+                if m.sender not in r.members:
+                    self.drops["not_member"] += 1
+                    return
+                if r.store(m, data, cap):
+                    self._saw_progress(r, m.seq)
+                    self._deliver(r)
+            elif m.sender not in r.members or m.ring.seq > r.ring_id.seq:
+                self._foreign(now, m.sender, GatherReason.FOREIGN_PACKET)
+        elif st is MemberState.GATHER:
+            r = self.ring
+            if r is not None and m.ring == r.ring_id:
+                if m.sender in r.members:
+                    r.store(m, data, cap)
+            elif m.sender not in self.memb.proc_set:
+                self._foreign(now, m.sender, GatherReason.FOREIGN_PACKET)
+        elif st is MemberState.RECOVERY:
+            rec = self.recovery
+            assert rec is not None
+            if m.ring != rec.ring.ring_id or m.sender not in rec.ring.members:
+                return
+            if rec.ring.store(m, data, cap):
+                self._saw_progress(rec.ring, m.seq)
+                if m.encap:
+                    try:
+                        inner = decode(m.payload, self.cfg.key, self.cfg.cluster_id)
+                    except MalformedPacket as exc:
+                        self.drops["encap_" + exc.reason] += 1
+                        return
+                    if isinstance(inner, Mcast):
+                        rec.on_encap(m, inner)
+                    else:
+                        self.drops["encap_not_mcast"] += 1
+
+    def _saw_progress(self, r: RingState, seq: int) -> None:
+        if seq > r.last_forward_seq and TimerId.TOKEN_RETRANSMIT in self.timers:
+            self._cancel(TimerId.TOKEN_RETRANSMIT)
+            self.retrans = None
+
+    def _take_app(self, r: RingState) -> Callable[[int, int], list[bytes]]:
+        def take(n: int, first: int) -> list[bytes]:
+            out: list[bytes] = []
+            for i, (service, payload) in enumerate(self.packer.take(n)):
+                r.origin_pkt += 1
+                m = Mcast(self._me, self._inc, r.ring_id, first + i, r.origin_pkt, service,
+                          payload)
+                data = self._enc(m)
+                r.store(m, data, self.p.buf_capacity)
+                out.append(data)
+            return out
+        return take
+
+    def _take_recovery(self, r: RingState, rec: Recovery) -> Callable[[int, int], list[bytes]]:
+        def take(n: int, first: int) -> list[bytes]:
+            out: list[bytes] = []
+            for i in range(n):
+                inner = rec.next_resend()
+                if inner is None:
+                    break
+                r.origin_pkt += 1
+                m = Mcast(self._me, self._inc, r.ring_id, first + i, r.origin_pkt,
+                          Service.AGREED, inner, encap=True)
+                data = self._enc(m)
+                r.store(m, data, self.p.buf_capacity)
+                out.append(data)
+            return out
+        return take
+
+    def _visit(self, now: float, r: RingState, tok: Token) -> None:
+        """One token visit: budget, send, aru, forward, then deliver (PROTOCOL.md 1.3)."""
+        self._cancel(TimerId.TOKEN_RETRANSMIT)
+        self.retrans = None
+        self._set_timer(TimerId.TOKEN_LOSS, now + self.p.token_timeout)
+        if tok.seq >= self.p.seq_wrap_limit or tok.token_seq >= self.p.seq_wrap_limit:
+            self._wrap_gather(now, r)
+            return
+        rec = self.recovery if self._state is MemberState.RECOVERY else None
+        if rec is not None:
+            res = r.visit(tok, self.p, rec.backlog(), self._take_recovery(r, rec))
+        else:
+            res = r.visit(tok, self.p, self.packer.backlog(), self._take_app(r))
+        self.n["retransmits"] += res.retransmitted
+        self.n["rtr_requests"] += res.requested
+        for data in res.broadcasts:
+            self._send(BROADCAST_RING, data)
+        if res.fail_node is not None and rec is None:
+            log.debug("node %d: node %d fails to receive", self._me, res.fail_node)
+            self.memb.reset_to(r.members)
+            self.memb.fail(res.fail_node)
+            self._gather(now, GatherReason.FAIL_TO_RECEIVE, res.fail_node)
+            return
+        tok2 = res.token
+        assert tok2 is not None
+        install = False
+        if rec is not None:
+            tok2, install = rec.token_flags(tok2, r.my_aru)
+            if not install and rec.rounds > self.p.max_recovery_rounds:
+                self._gather(now, GatherReason.RECOVERY_ABORT, None)
+                return
+        if r.members[0] == self._me:
+            self.n["rotations"] += 1
+            if self.last_rep_visit is not None:
+                self.rotation_time_last = now - self.last_rep_visit
+            self.last_rep_visit = now
+        self._forward(now, r, tok2)
+        if install:
+            self._install(now)
+        elif rec is None:
+            self._deliver(r)
+            r.release()
+        else:
+            r.skip_encap()
+            r.release()
+
+    def _forward(self, now: float, r: RingState, tok: Token) -> None:
+        if r.successor == self._me:
+            busy = (self._state is not MemberState.OPERATIONAL or self.packer.has_work()
+                    or r.safe_point < r.last_visit_seq)
+            self.held = tok
+            self._set_timer(TimerId.TOKEN_HOLD, now if busy else now + self.p.token_hold)
+            return
+        if self._state is MemberState.OPERATIONAL and r.members[0] == self._me \
+                and r.idle(self.p) and not self.packer.has_work():
+            self.held = tok
+            self._set_timer(TimerId.TOKEN_HOLD, now + self.p.token_hold)
+            return
+        self._send_token(now, r.successor, self._enc(tok))
+
+    def _wrap_gather(self, now: float, r: RingState) -> None:
+        log.debug("node %d: sequence wrap limit reached in ring %s", self._me, r.ring_id)
+        if self._state is MemberState.OPERATIONAL:
+            self.memb.reset_to(r.members)
+        self._gather(now, GatherReason.SEQ_WRAP, None)
+
+    def _deliver(self, r: RingState) -> None:
+        if self._state is not MemberState.OPERATIONAL:
+            return
+        bad: list[str] = []
+        for pkt in r.deliverable():
+            self.out.extend(packet_delivers(pkt, self.asm, False, bad))
+        for reason in bad:
+            self.drops[reason] += 1
+
+    def _install(self, now: float) -> None:
+        rec = self.recovery
+        assert rec is not None
+        r = rec.ring
+        bad: list[str] = []
+        self.out.extend(rec.install(self.asm, r.members, r.ring_id, bad))
+        for reason in bad:
+            self.drops[reason] += 1
+        self.ring = r
+        self.recovery = None
+        self.commit = None
+        self.memb.reset_to(r.members)
+        self._set_state(now, MemberState.OPERATIONAL)
+        self.n["configs"] += 1
+        self.last_rep_visit = None
+        log.debug("node %d installed ring %s members %s", self._me, r.ring_id, r.members)
+        self.packer.restart_partial()
+        if self.cfg.auto_open_lane:
+            self.packer.normal_open = True
+        if r.members[0] == self._me:
+            self._set_timer(TimerId.MERGE_BEACON, now + self.p.merge_interval)
+        self._deliver(r)
+        r.release()
+        if self.packer.has_work() and self.held is not None:
+            self._set_timer(TimerId.TOKEN_HOLD, now)
+
