@@ -55,6 +55,9 @@ _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 _DATA_MID = struct.Struct("!BBhI")      # service, flags, msg_type, op_id
 _RING = struct.Struct("!IQ")
+_DATA_HEAD = struct.Struct("!BIB")      # gtype, sender_daemon, sender_client length
+_DATA_REST = struct.Struct("!BBhIB")    # service, flags, msg_type, op_id, n_groups
+_SERVICE_OF = {int(s): s for s in Service}
 
 
 # ---------------------------------------------------------------- name rules
@@ -245,9 +248,48 @@ class _Reader:
             raise MalformedPacket("g_bad_length", f"{len(self.data) - self.pos} trailing bytes")
 
 
+def _decode_data(data: bytes) -> GData:
+    """G_DATA, the hot path: parsed inline (same checks as the generic reader)."""
+    end = len(data)
+    if end < _DATA_HEAD.size:
+        raise MalformedPacket("g_truncated")
+    _, daemon, clen = _DATA_HEAD.unpack_from(data, 0)
+    pos = _DATA_HEAD.size + clen
+    if clen > MAX_NAME_BYTES or pos > end:
+        raise MalformedPacket("g_bad_string")
+    if pos + _DATA_REST.size > end:
+        raise MalformedPacket("g_truncated")
+    try:
+        client = data[_DATA_HEAD.size:pos].decode("utf-8")
+        service, flags, msg_type, op_id, n = _DATA_REST.unpack_from(data, pos)
+        pos += _DATA_REST.size
+        svc = _SERVICE_OF.get(service)
+        if svc is None:
+            raise MalformedPacket("g_bad_service")
+        if n == 0:
+            raise MalformedPacket("g_no_groups")
+        groups = []
+        for _ in range(n):
+            if pos >= end:
+                raise MalformedPacket("g_truncated")
+            glen = data[pos]
+            nxt = pos + 1 + glen
+            if glen > MAX_NAME_BYTES or nxt > end:
+                raise MalformedPacket("g_bad_string")
+            groups.append(data[pos + 1:nxt].decode("utf-8"))
+            pos = nxt
+    except UnicodeDecodeError:
+        raise MalformedPacket("g_bad_string", "not UTF-8") from None
+    return GData(daemon, client, svc, tuple(groups), data[pos:], msg_type,
+                 bool(flags & FLAG_SELF_DISCARD), op_id)
+
+
 def decode(data: bytes) -> GroupMessage:
     """Decode one engine payload; raises only MalformedPacket (reason starts with ``g_``)."""
-    r = _Reader(bytes(data))
+    data = bytes(data)
+    if data[:1] == b"\x01":
+        return _decode_data(data)
+    r = _Reader(data)
     (gtype,) = r.take(_U8)
     if gtype == G_DATA:
         (daemon,) = r.take(_U32)

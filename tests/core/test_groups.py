@@ -75,6 +75,23 @@ def test_junk_envelopes_only_raise_malformed_packet(raw: bytes) -> None:
         assert exc.reason.startswith("g_")
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.integers(0, 4), st.integers(0, 200), st.integers(0, 255), st.integers(0, 200))
+def test_truncated_or_flipped_envelopes_only_raise_malformed_packet(which: int, cut: int,
+                                                                  flip: int, at: int) -> None:
+    msgs = [gw.GData(3, "cli", Service.CAUSAL, ("g1", "#b#d2"), b"payload", -5, True, 77),
+            gw.GJoin("g", 1, "c", 9), gw.GLeave("g", 2, "c", 10), gw.GKill(4, "c", 11),
+            gw.GState(RingId(1, 8), 2, (("a", ("x", "y")), ("b", ("z",))))]
+    raw = bytearray(gw.encode(msgs[which]))
+    raw = raw[:cut] if cut < len(raw) else raw
+    if raw and at < len(raw):
+        raw[at] ^= flip
+    try:
+        gw.decode(bytes(raw))
+    except MalformedPacket as exc:
+        assert exc.reason.startswith("g_")
+
+
 def test_a_bad_envelope_from_the_ring_is_counted_and_dropped() -> None:
     from robot_gcs.core.actions import Deliver
     from robot_gcs.core.types import NodeId
