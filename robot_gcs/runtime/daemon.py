@@ -65,22 +65,21 @@ import time
 from collections import deque
 from typing import Any, Callable, Protocol
 
-from ..client.session import (check_client_name, check_group, check_groups, check_payload,
-                              check_service)
+from ..client.session import check_client_name
 from ..config import DaemonEntry, GcsConfig, load_config
 from ..core.actions import (BROADCAST_ALL, BROADCAST_RING, CancelTimer, Deliver,
                             DeliverConfig, Persist, Send, SetTimer)
-from ..core.events import Cause, private_name
-from ..core.types import ConfigKind, Service, TimerId
+from ..core.types import TimerId
 from ..errors import Backpressure, ConfigError, GcsError, LocalProtocolError, SessionClosed
+from .clients import ClientHandle
 from .loop import EventLoop, LagStats, TimerHandle
 from .state import StateStore
-from .stats import DaemonStats, MembershipEvent, SessionStats
+from .stats import DaemonStats, MembershipEvent, MembershipLog, build_stats
 from .transport import UdpTransport
 
 log = logging.getLogger(__name__)
 
-HISTORY = 64
+__all__ = ["Daemon", "ClientHandle", "Sink", "default_engine_factory"]
 
 
 class Sink(Protocol):
@@ -105,105 +104,6 @@ def _to_client_type() -> type | None:
     except ImportError:
         return None
     return getattr(groups, "ToClient", None)
-
-
-class ClientHandle:
-    """One attached client; its methods may be called from any thread."""
-
-    def __init__(self, daemon: "Daemon", name: str, sink: Any, send_queue: int) -> None:
-        self.daemon = daemon
-        self.name = name
-        self.private_name = private_name(name, daemon.name)
-        self.sink = sink
-        self._cap = send_queue
-        self._lock = threading.Lock()
-        self._space = threading.Condition(self._lock)
-        self._waiting = 0
-        self.pending = 0
-        self.delivered = 0
-        self.closed_reason: str | None = None
-
-    @property
-    def closed(self) -> bool:
-        return self.closed_reason is not None
-
-    def _check_open(self) -> None:
-        if self.closed_reason is not None:
-            raise SessionClosed(self.closed_reason)
-
-    def join(self, group: str) -> None:
-        check_group(group)
-        self._check_open()
-        self.daemon._post(self, "join", (group,))
-
-    def leave(self, group: str) -> None:
-        check_group(group)
-        self._check_open()
-        self.daemon._post(self, "leave", (group,))
-
-    def multicast(self, groups: Any, payload: bytes, service: Any = Service.AGREED,
-                  msg_type: int = 0, self_discard: bool = False,
-                  timeout: float | None = None, local_payload: Any = None) -> None:
-        gs = check_groups(groups)
-        data = check_payload(payload)
-        svc = check_service(service)
-        if not isinstance(msg_type, int) or not 0 <= msg_type < 2 ** 16:
-            raise LocalProtocolError(f"msg_type must be an int in [0, 65535], got {msg_type!r}")
-        self._reserve(timeout)
-        self.daemon._post(self, "multicast", (gs, data, svc, msg_type, bool(self_discard),
-                                              local_payload))
-
-    def send_private(self, target: str, payload: bytes, service: Any = Service.AGREED,
-                     msg_type: int = 0, timeout: float | None = None) -> None:
-        if not isinstance(target, str) or not target.startswith("#"):
-            raise LocalProtocolError(f"not a private name: {target!r}")
-        data = check_payload(payload)
-        svc = check_service(service)
-        self._reserve(timeout)
-        self.daemon._post(self, "private", (target, data, svc, msg_type))
-
-    def _reserve(self, timeout: float | None) -> None:
-        with self._lock:
-            self._check_open()
-            if self.pending >= self._cap:
-                if not timeout or timeout <= 0 or self.daemon.loop.in_loop_thread():
-                    raise Backpressure(f"{self.private_name}: {self.pending} messages waiting "
-                                       "for the daemon; slow down or pass a timeout")
-                deadline = time.monotonic() + timeout
-                self._waiting += 1
-                try:
-                    while self.pending >= self._cap and self.closed_reason is None:
-                        left = deadline - time.monotonic()
-                        if left <= 0:
-                            raise Backpressure(f"{self.private_name}: send queue still full "
-                                               f"after {timeout}s")
-                        self._space.wait(left)
-                finally:
-                    self._waiting -= 1
-                self._check_open()
-            self.pending += 1
-
-    def _release(self) -> None:        # daemon thread: one queued send reached the engine
-        with self._lock:
-            self.pending -= 1
-            if self._waiting:
-                self._space.notify()
-
-    def _mark_closed(self, reason: str) -> None:
-        with self._lock:
-            if self.closed_reason is None:
-                self.closed_reason = reason
-            self._space.notify_all()
-
-    def close(self) -> None:
-        """Leave every group (others see DISCONNECT) and detach. Idempotent."""
-        with self._lock:
-            if self.closed_reason is not None:
-                return
-            self.closed_reason = "session closed"
-            self._space.notify_all()
-        self.daemon._forget(self)           # the name is free again at once
-        self.daemon._post(self, "disconnect", ())
 
 
 class Daemon:
@@ -244,8 +144,7 @@ class Daemon:
         self._stopped = threading.Event()
         self._leave_timer: TimerHandle | None = None
         self._start_time = 0.0
-        self._history: deque[MembershipEvent] = deque(maxlen=HISTORY)
-        self._last_members: tuple[int, ...] = ()
+        self._membership = MembershipLog(config.names())
         self._to_client: type | None = None
         self.engine_errors = 0
         self.sessions_detached = 0
@@ -663,26 +562,17 @@ class Daemon:
         return targets
 
     def _note_config(self, a: DeliverConfig) -> None:
-        if a.kind is not ConfigKind.REGULAR:
+        ev = self._membership.note(a, time.time())
+        if ev is None:
             return
-        names = self.config.names()
-        members = tuple(int(m) for m in a.members)
-        prev = set(self._last_members)
-        joined = tuple(names.get(m, str(m)) for m in members if m not in prev)
-        left = tuple(names.get(m, str(m)) for m in sorted(prev - set(members)))
-        cause = Cause.NETWORK if left else Cause.JOIN
-        self._last_members = members
-        ev = MembershipEvent(time.time(), cause, (a.ring_id.rep, a.ring_id.seq),
-                             tuple(names.get(m, str(m)) for m in members), joined, left)
-        self._history.append(ev)
+        log.info("%s: ring %d.%d members %s (joined %s, left %s)", self.name, ev.ring_id[0],
+                 ev.ring_id[1], ",".join(ev.members), ",".join(ev.joined) or "-",
+                 ",".join(ev.left) or "-")
         if self.on_membership is not None:
             try:
                 self.on_membership(ev)
             except Exception:
                 log.exception("on_membership callback failed")
-        log.info("%s: ring %d.%d members %s (joined %s, left %s)", self.name, a.ring_id.rep,
-                 a.ring_id.seq, ",".join(ev.members), ",".join(joined) or "-",
-                 ",".join(left) or "-")
 
     # ------------------------------------------------------------ statistics
 
@@ -694,54 +584,10 @@ class Daemon:
         return fn()
 
     def membership_history(self) -> tuple[MembershipEvent, ...]:
-        return tuple(list(self._history))
+        return self._membership.history()
 
     def _build_stats(self) -> DaemonStats:
-        try:
-            est = self._engine_stats() if self.engine is not None else None
-        except Exception:
-            log.exception("engine statistics failed")
-            est = None
-        gst = None
-        table: tuple[Any, ...] = ()
-        if self.engine is not None and getattr(self.engine, "engine", None) is not None:
-            try:
-                gst = self.engine.statistics()
-                snap = getattr(getattr(self.engine, "table", None), "snapshot", None)
-                if callable(snap):
-                    table = tuple(snap())
-            except Exception:
-                log.exception("group statistics failed")
-        sessions = []
-        for name in sorted(self._clients):
-            h = self._clients[name]
-            sink = h.sink
-            depth_fn = getattr(sink, "queue_depth", None)
-            sessions.append(SessionStats(
-                name, h.private_name, str(getattr(sink, "kind", type(sink).__name__)),
-                int(depth_fn()) if callable(depth_fn) else 0,
-                int(getattr(sink, "high_water", 0)), h.delivered,
-                int(getattr(sink, "dropped", 0)), h.pending))
-        drops: dict[str, int] = {}
-        if est is not None:
-            for reason, n in getattr(est, "drops", ()):
-                drops[reason] = drops.get(reason, 0) + n
-        if gst is not None:
-            for reason, n in getattr(gst, "drops", ()):
-                drops["group_" + reason] = drops.get("group_" + reason, 0) + n
-        for reason, n in self.transport.errors.items():
-            drops[reason] = drops.get(reason, 0) + n
-        tr = self.transport
-        return DaemonStats(
-            name=self.name, node_id=self.node_id, ring=self.config.ring.name,
-            running=self.running, uptime=time.monotonic() - self._start_time if
-            self._start_time else 0.0, engine=est, groups=gst, group_table=table, loop_lag=self.loop.lag.snapshot(),
-            loop_iterations=self.loop.iterations, callback_errors=self.loop.callback_errors,
-            engine_errors=self.engine_errors, sessions=tuple(sessions),
-            sessions_detached=self.sessions_detached,
-            dropped_packets=tuple(sorted(drops.items())), packets_in=tr.recv_packets,
-            packets_out=tr.sent_packets, bytes_in=tr.recv_bytes, bytes_out=tr.sent_bytes,
-            membership=self.membership_history(), switch_interval=sys.getswitchinterval())
+        return build_stats(self)
 
     def statistics(self, timeout: float = 2.0) -> DaemonStats:
         """A frozen snapshot, built on the daemon thread (last one once stopped)."""

@@ -22,11 +22,24 @@ engine is read by its owner only) and handed to the caller as a frozen value:
 
 from __future__ import annotations
 
+import logging
+import sys
+import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..core.actions import DeliverConfig
 from ..core.events import Cause
+from ..core.types import ConfigKind
 from .loop import LagStats
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
+
+log = logging.getLogger(__name__)
+
+HISTORY = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +91,80 @@ class DaemonStats:
     @property
     def dropped_total(self) -> int:
         return sum(n for _, n in self.dropped_packets)
+
+
+class MembershipLog:
+    """The last HISTORY regular configurations, as MembershipEvents with names."""
+
+    def __init__(self, names: dict[int, str]) -> None:
+        self._names = names
+        self._events: deque[MembershipEvent] = deque(maxlen=HISTORY)
+        self._last: tuple[int, ...] = ()
+
+    def note(self, a: DeliverConfig, wall: float) -> MembershipEvent | None:
+        if a.kind is not ConfigKind.REGULAR:
+            return None
+        names = self._names
+        members = tuple(int(m) for m in a.members)
+        prev = set(self._last)
+        joined = tuple(names.get(m, str(m)) for m in members if m not in prev)
+        left = tuple(names.get(m, str(m)) for m in sorted(prev - set(members)))
+        self._last = members
+        ev = MembershipEvent(wall, Cause.NETWORK if left else Cause.JOIN,
+                             (a.ring_id.rep, a.ring_id.seq),
+                             tuple(names.get(m, str(m)) for m in members), joined, left)
+        self._events.append(ev)
+        return ev
+
+    def history(self) -> tuple[MembershipEvent, ...]:
+        return tuple(list(self._events))
+
+
+def build_stats(d: "Daemon") -> DaemonStats:
+    """Snapshot of a daemon; call on its thread (the engine is read by its owner)."""
+    try:
+        est = d._engine_stats() if d.engine is not None else None
+    except Exception:
+        log.exception("engine statistics failed")
+        est = None
+    gst = None
+    table: tuple[Any, ...] = ()
+    if d.engine is not None and getattr(d.engine, "engine", None) is not None:
+        try:
+            gst = d.engine.statistics()
+            snap = getattr(getattr(d.engine, "table", None), "snapshot", None)
+            if callable(snap):
+                table = tuple(snap())
+        except Exception:
+            log.exception("group statistics failed")
+    sessions = []
+    for name in sorted(d._clients):
+        h = d._clients[name]
+        sink = h.sink
+        depth_fn = getattr(sink, "queue_depth", None)
+        sessions.append(SessionStats(
+            name, h.private_name, str(getattr(sink, "kind", type(sink).__name__)),
+            int(depth_fn()) if callable(depth_fn) else 0,
+            int(getattr(sink, "high_water", 0)), h.delivered,
+            int(getattr(sink, "dropped", 0)), h.pending))
+    drops: dict[str, int] = {}
+    if est is not None:
+        for reason, n in getattr(est, "drops", ()):
+            drops[reason] = drops.get(reason, 0) + n
+    if gst is not None:
+        for reason, n in getattr(gst, "drops", ()):
+            drops["group_" + reason] = drops.get("group_" + reason, 0) + n
+    for reason, n in d.transport.errors.items():
+        drops[reason] = drops.get(reason, 0) + n
+    tr = d.transport
+    return DaemonStats(
+        name=d.name, node_id=d.node_id, ring=d.config.ring.name,
+        running=d.running,
+        uptime=time.monotonic() - d._start_time if d._start_time else 0.0,
+        engine=est, groups=gst, group_table=table, loop_lag=d.loop.lag.snapshot(),
+        loop_iterations=d.loop.iterations, callback_errors=d.loop.callback_errors,
+        engine_errors=d.engine_errors, sessions=tuple(sessions),
+        sessions_detached=d.sessions_detached,
+        dropped_packets=tuple(sorted(drops.items())), packets_in=tr.recv_packets,
+        packets_out=tr.sent_packets, bytes_in=tr.recv_bytes, bytes_out=tr.sent_bytes,
+        membership=d.membership_history(), switch_interval=sys.getswitchinterval())
