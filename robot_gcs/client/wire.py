@@ -238,13 +238,20 @@ def encode_data(msg: DataMessage) -> bytes:
         raise LocalProtocolError(
             f"cannot send a {type(payload).__name__} payload over a socket session (bytes needed)")
     _check_msg_type(msg.msg_type)
-    return _frame(T_DATA, _DATA.pack(int(msg.service), msg.msg_type), _str(msg.sender),
-                  _strs(tuple(msg.groups)), bytes(payload))
+    try:
+        head = _DATA.pack(int(msg.service), msg.msg_type)
+    except struct.error as exc:
+        raise LocalProtocolError(f"cannot encode {msg!r}: {exc}") from None
+    return _frame(T_DATA, head, _str(msg.sender), _strs(tuple(msg.groups)), bytes(payload))
 
 
 def encode_view(view: GroupView) -> bytes:
-    rep, seq, index = view.view_id
-    head = _VIEW.pack(rep, seq, index, _CAUSE_CODE[view.cause], 1 if view.transitional else 0)
+    try:
+        rep, seq, index = view.view_id
+        head = _VIEW.pack(rep, seq, index, _CAUSE_CODE[view.cause],
+                          1 if view.transitional else 0)
+    except (struct.error, KeyError, TypeError, ValueError) as exc:
+        raise LocalProtocolError(f"cannot encode {view!r}: {exc}") from None
     return _frame(T_VIEW, head, _str(view.group), _strs(tuple(view.members)),
                   _strs(tuple(view.changed)))
 

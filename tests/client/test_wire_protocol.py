@@ -142,5 +142,7 @@ def test_unencodable_values_are_the_callers_fault() -> None:
         wire.encode_multicast(("g",), b"", Service.AGREED, msg_type=2 ** 40)
     with pytest.raises(LocalProtocolError):
         wire.encode(wire.Join("x" * 70000))
+    with pytest.raises(LocalProtocolError):
+        wire.encode(GroupView("g", (-1, 0, 0), (), Cause.JOIN))
     with pytest.raises(LocalProtocolError, match="bytes needed"):
         wire.encode(DataMessage("#a#b", ("g",), Service.AGREED, object()))
