@@ -164,7 +164,8 @@ class Controller(DemoComponent):
     def __init__(self, node: Any, params: Mapping[str, Any]) -> None:
         super().__init__(node, params)
         self.pub = node.create_publisher("/cmd", Command)
-        self.election = ActiveStandby(node.private_name, list(self.config["candidates"]))
+        self.election = ActiveStandby(node.private_name, list(self.config["candidates"]),
+                                      extra=lambda: {"last_step": self.last_step})
         self.group = str(self.config["group"])
         self.active = False
         self.step = 0
@@ -197,7 +198,8 @@ class Controller(DemoComponent):
             self.node.multicast(self.group, o.payload)
         if self.election.is_active and not self.active:
             self.active = True
-            self.step = self.last_step
+            known = [int(e.get("last_step", 0)) for e in self.election.extras.values()]
+            self.step = max([self.step, self.last_step] + known)   # what the others saw, too
             self.record("active", from_step=self.step)
             self.say(f"ACTIVE (continuing after step {self.step})")
         elif not self.election.is_active and self.active:

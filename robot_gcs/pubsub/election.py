@@ -10,6 +10,10 @@ Rules (``rank`` = position in the configured candidate list, then name):
 
 * A member starts *unknown*. It becomes *known* when it is alone in the group (nothing to
   learn), or when it delivers a SYNC for its current view.
+* On its first view a member sends HELLO. Delivering HELLO from X means X is a fresh
+  process: everyone forgets X's state (X is unknown again; if X was active, there is no
+  active). This matters when a process restarts so fast that the group's views never
+  showed it leave: its private name is the same, only the HELLO tells the others.
 * On a view: a known member forgets an active that left; if the view holds members it
   does not know as known (joiners, or the other side of a merge), the lowest-ranked
   member it knows sends SYNC(view, active, barrier). The first SYNC delivered for the
@@ -20,6 +24,9 @@ Rules (``rank`` = position in the configured candidate list, then name):
   lowest-ranked member of the view, I send CLAIM(view) once per view. The first CLAIM
   delivered while there is no active wins; the others are ignored.
 * No pre-emption: a returning preferred member stays standby until the active leaves.
+* Every message may carry the application's ``extra`` state (e.g. the last control step
+  the member saw); ``extras`` keeps the latest per sender, so a new active can continue
+  where the ring left off even if it is a fresh process.
 
 Limits: in a network partition each side elects its own active (EVS is partitionable;
 add a quorum rule on top if a robot needs one). If every known member leaves while only
@@ -30,10 +37,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 SYNC = "sync"
 CLAIM = "claim"
+HELLO = "hello"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +54,12 @@ class Outgoing:
 class ActiveStandby:
     """Pure election state of member ``me`` (a private name)."""
 
-    def __init__(self, me: str, candidates: Iterable[str] = ()) -> None:
+    def __init__(self, me: str, candidates: Iterable[str] = (),
+                 extra: Callable[[], dict] | None = None) -> None:
         self.me = me
         self.candidates = tuple(candidates)
+        self._extra = extra
+        self.extras: dict[str, dict] = {}        # sender -> app state from its last message
         self.known = False
         self.active: str | None = None
         self.barrier = False
@@ -57,6 +68,7 @@ class ActiveStandby:
         self.members: tuple[str, ...] = ()
         self.pending_sync = False
         self._claimed_view: tuple | None = None
+        self._hello_sent = False
         self.history: list[tuple[tuple, str | None]] = []   # (view id, active) on each change
 
     # -------------------------------------------------------------- queries
@@ -82,12 +94,20 @@ class ActiveStandby:
             self._set_active(None)
             self.known = False
             return []
+        out: list[Outgoing] = []
+        if not self._hello_sent:
+            self._hello_sent = True
+            out.append(self._msg(HELLO))
         if not self.known and mset == {self.me}:
             self.known = True
             self.known_set = frozenset({self.me})
             self._set_active(None)
         if not self.known:
-            return []
+            return out
+        return out + self._reevaluate()
+
+    def _reevaluate(self) -> list[Outgoing]:
+        mset = frozenset(self.members)
         if self.active is not None and self.active not in mset:
             self._set_active(None)
         self.known_set = self.known_set & mset
@@ -95,7 +115,7 @@ class ActiveStandby:
             self.barrier = True
         self.pending_sync = bool(mset - self.known_set)
         if self.pending_sync:
-            if self.me == min(self.known_set, key=self.rank):
+            if self.known_set and self.me == min(self.known_set, key=self.rank):
                 return [self._msg(SYNC, active=self.active, barrier=self.barrier)]
             return []
         return self._maybe_claim()
@@ -108,7 +128,11 @@ class ActiveStandby:
             view = tuple(msg["view"])
         except (ValueError, KeyError, TypeError):
             return []
-        if view != self.view_id or sender not in self.members:
+        if sender not in self.members:
+            return []
+        if isinstance(msg.get("extra"), dict):
+            self.extras[sender] = msg["extra"]
+        if view != self.view_id and kind != HELLO:
             return []                              # stale: sent for an earlier view
         if kind == SYNC:
             if self.known and not self.pending_sync:
@@ -120,10 +144,19 @@ class ActiveStandby:
             self.barrier = bool(msg.get("barrier")) or self.barrier or (
                 bool(self.candidates) and set(self.candidates) <= set(self.members))
             self._set_active(active if active in self.members else None)
+            self._claimed_view = None             # a new round: a claim may be due again
             return self._maybe_claim()
         if kind == CLAIM:
             if self.known and not self.pending_sync and self.active is None:
                 self._set_active(sender)
+            return []
+        if kind == HELLO:
+            if not self.known or frozenset(self.members) == {sender}:
+                return []
+            self.known_set = self.known_set - {sender}     # the sender too: it waits for a SYNC
+            if self.active == sender:
+                self._set_active(None)        # the process that was active is gone
+            return self._reevaluate()
         return []
 
     # -------------------------------------------------------------- internals
@@ -143,4 +176,6 @@ class ActiveStandby:
 
     def _msg(self, kind: str, **extra: object) -> Outgoing:
         body = {"kind": kind, "view": list(self.view_id), **extra}
+        if self._extra is not None:
+            body["extra"] = self._extra()
         return Outgoing(json.dumps(body, sort_keys=True).encode())

@@ -16,8 +16,9 @@ CANDS = ("#ctl#cpu1", "#ctl#cpu2", "#ctl#cpu3")
 class Group:
     """One group in total order: views and messages delivered to all current members."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, cands: tuple[str, ...] = CANDS) -> None:
         self.rng = rng
+        self.cands = cands
         self.members: list[str] = []
         self.nodes: dict[str, ActiveStandby] = {}
         self.inflight: list[tuple[str, bytes]] = []
@@ -32,7 +33,7 @@ class Group:
         self.check()
 
     def join(self, name: str) -> None:
-        self.nodes[name] = ActiveStandby(name, CANDS)
+        self.nodes[name] = ActiveStandby(name, self.cands)
         self.members = sorted(self.members + [name])
         self._deliver_view()
 
@@ -98,7 +99,8 @@ def test_merge_of_two_actives_keeps_exactly_one() -> None:
     a, b = ActiveStandby(CANDS[0], CANDS[:2]), ActiveStandby(CANDS[1], CANDS[:2])
     for n in (a, b):          # both were active on their own side of a partition
         n.known, n.barrier, n.active, n.known_set = True, True, n.me, frozenset({n.me})
-    outs = [(n.me, o) for n in (a, b) for o in n.on_view((1, 9, 1), CANDS[:2])]
+    outs = [(n.me, o) for n in (a, b) for o in n.on_view((1, 9, 1), CANDS[:2])
+            if b'"sync"' in o.payload]
     assert len(outs) == 2       # each side sends its SYNC; the first delivered wins
     for sender, o in outs:
         for n in (a, b):
@@ -108,7 +110,7 @@ def test_merge_of_two_actives_keeps_exactly_one() -> None:
 
 def test_stale_and_junk_messages_are_ignored() -> None:
     a = ActiveStandby(CANDS[0], CANDS[:1])
-    out = a.on_view((1, 1, 1), (CANDS[0],))
+    out = [o for o in a.on_view((1, 1, 1), (CANDS[0],)) if b'"claim"' in o.payload]
     assert len(out) == 1            # alone + barrier: claims
     assert a.on_message(CANDS[0], b"junk") == []
     a.on_view((1, 1, 2), (CANDS[0],))
@@ -131,3 +133,23 @@ def test_random_joins_leaves_and_interleavings_never_make_two_actives(seed: int,
     g.settle()
     if g.members and all(g.nodes[m].known for m in g.members) and any(g.nodes[m].barrier for m in g.members):
         assert g.active() in g.members      # liveness once quiet
+
+
+def test_a_fast_restart_under_the_same_name_is_noticed_through_hello() -> None:
+    """The group may never show the old process leave; the new one's HELLO tells the others."""
+    g = Group(random.Random(3), CANDS[:2])
+    steps = {c: 0 for c in CANDS[:2]}
+    for c in CANDS[:2]:
+        g.join(c)
+        g.nodes[c]._extra = (lambda c=c: {"last_step": steps[c]})
+    g.settle()
+    assert g.active() == CANDS[0]
+    steps[CANDS[1]] = 500                      # the standby saw the active's commands up to 500
+    fresh = ActiveStandby(CANDS[0], CANDS[:2], extra=lambda: {"last_step": 0})
+    g.nodes[CANDS[0]] = fresh                  # same name, new process, no view for the others
+    for out in fresh.on_view((1, 1, g.view), tuple(g.members)):
+        g.inflight.append((CANDS[0], out.payload))
+    g.settle()
+    assert fresh.known and g.active() == CANDS[0]           # re-elected after a SYNC round
+    assert [a for _, a in g.nodes[CANDS[1]].history] == [CANDS[0], None, CANDS[0]]   # old one dropped
+    assert fresh.extras[CANDS[1]]["last_step"] == 500        # and it knows where to continue
