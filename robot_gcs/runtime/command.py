@@ -75,10 +75,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"robot-gcs daemon: cannot start {args.name}: {exc}", file=sys.stderr)
             return 2 if isinstance(exc, ConfigError) else 1
         host, port = daemon.transport.bound_address
+        clients = ""
+        if daemon.ipc is not None:
+            clients = f", clients at {getattr(daemon.ipc, 'bound_address', daemon.client_address)}"
         print(f"daemon {args.name} (node {daemon.node_id}, ring {cfg.ring.name}) ready on "
-              f"{host}:{port}" + (f", clients at {daemon.client_address}"
-                                  if daemon.client_address and daemon.ipc is not None else ""),
-              flush=True)
+              f"{host}:{port}{clients}", flush=True)
         next_stats = time.monotonic() + args.stats_interval
         while not stop.is_set():
             wait = 1.0

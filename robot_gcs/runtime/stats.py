@@ -9,6 +9,7 @@ engine is read by its owner only) and handed to the caller as a frozen value:
 * ``engine``: the core's ``EngineStats`` (core/stats.py) or None before the engine runs;
 * ``groups``: the group layer's ``GroupStats`` (core/groups.py) or None;
 * ``group_table``: ((group, member private names), ...) from the group table;
+* ``ipc``: the socket server's ``IpcStats`` (runtime/ipc.py) or None;
 * ``loop_lag``: how late the daemon loop ran its timers (``LagStats``: worst, p50, p99);
 * ``sessions``: per client, queue depth, high-water mark, delivered and dropped events,
   multicasts waiting for the daemon thread;
@@ -74,6 +75,7 @@ class DaemonStats:
     engine: Any                # core.stats.EngineStats | None
     groups: Any                # core.groups.GroupStats | None (process-group layer)
     group_table: tuple[Any, ...]   # ((group, (private names...)), ...) sorted, if available
+    ipc: Any                   # runtime.ipc.IpcStats of the socket server, or None
     loop_lag: LagStats
     loop_iterations: int
     callback_errors: int
@@ -157,11 +159,17 @@ def build_stats(d: "Daemon") -> DaemonStats:
     for reason, n in d.transport.errors.items():
         drops[reason] = drops.get(reason, 0) + n
     tr = d.transport
+    ipc = None
+    if d.ipc is not None and callable(getattr(d.ipc, "statistics", None)):
+        try:
+            ipc = d.ipc.statistics()
+        except Exception:
+            log.exception("ipc statistics failed")
     return DaemonStats(
         name=d.name, node_id=d.node_id, ring=d.config.ring.name,
         running=d.running,
         uptime=time.monotonic() - d._start_time if d._start_time else 0.0,
-        engine=est, groups=gst, group_table=table, loop_lag=d.loop.lag.snapshot(),
+        engine=est, groups=gst, group_table=table, ipc=ipc, loop_lag=d.loop.lag.snapshot(),
         loop_iterations=d.loop.iterations, callback_errors=d.loop.callback_errors,
         engine_errors=d.engine_errors, sessions=tuple(sessions),
         sessions_detached=d.sessions_detached,
