@@ -412,9 +412,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
                         help="payload sizes in bytes (default 100,1000,10000,100000)")
     parser.add_argument("--count", type=int, default=2000,
-                        help="messages per latency row; per sender per flood row")
+                        help="messages per latency row (embedded/socket floods send 5x this, "
+                             "capped at 20 MB)")
     parser.add_argument("--flood-count", type=int, default=20000,
-                        help="messages per sender in a flood row (capped at 5 MB per sender)")
+                        help="messages per sender in a ring flood row (capped at 5 MB per sender)")
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="deadline per row (every loop is also bounded by count)")
     parser.add_argument("--daemons", type=int, default=3, help="daemons in the ring scenario")
