@@ -7,7 +7,8 @@ daemon's publisher send a snapshot at once and then every period; leaving stops 
 
 Rules: ``pump(timeout)`` waits on the session (never sleeps) and returns after the first
 batch of events or the timeout; ``wait_complete(timeout)`` pumps until every publisher in
-the group's view has reported, so ``robot-gcs status`` prints a complete ring. Both are
+the group's view has reported (and every expected daemon, e.g. a config's list), so
+``robot-gcs status`` prints a complete ring. Both are
 used from one thread; ``cluster()`` may be called from the same thread in between.
 """
 
@@ -50,6 +51,14 @@ def resolve_address(connect: str | None, config: str | None, name: str | None) -
                       "(start one, or pick it with -n NAME)", cfg.path, None, "daemons")
 
 
+def expected_daemons(config: str | None) -> tuple[str, ...]:
+    """The daemon names of a ring config (empty without one)."""
+    if not config:
+        return ()
+    from ..config import load_config
+    return tuple(d.name for d in load_config(config).daemons)
+
+
 def default_client_name(prefix: str = "mon") -> str:
     return f"{prefix}{os.getpid()}"
 
@@ -57,10 +66,11 @@ def default_client_name(prefix: str = "mon") -> str:
 class MonitorClient:
     """A console's view of the ring, fed by the diagnostics group."""
 
-    def __init__(self, session: Any, rules: RuleSet) -> None:
+    def __init__(self, session: Any, rules: RuleSet, expected: tuple[str, ...] = ()) -> None:
         self.session = session
         _, daemon = split_private(getattr(session, "private_name", ""))
         self.collector = HealthCollector(rules, source=daemon)
+        self.collector.expect(expected, time.monotonic())
         self.events = 0
         session.join(DIAG_GROUP)
 
@@ -89,11 +99,15 @@ class MonitorClient:
         """Daemons whose publisher is in the group's view but has not reported yet."""
         return self.collector.publishers() - self.collector.reported()
 
+    def unheard(self) -> set[str]:
+        """Expected daemons that have not reported (their publisher is not in the view)."""
+        return self.collector.expected() - self.collector.reported()
+
     def wait_complete(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
-            if self.collector.publishers() and not self.missing():
+            if self.collector.publishers() and not self.missing() and not self.unheard():
                 return True
             if left <= 0:
                 return False

@@ -88,8 +88,16 @@ class HealthCollector:
         self._left: dict[str, str] = {}            # daemon -> cause of its publisher's exit
         self._events: dict[tuple[Any, ...], MembershipEvent] = {}
         self._publishers: set[str] = set()
+        self._expected: dict[str, float] = {}      # daemon -> when we started expecting it
 
     # ------------------------------------------------------------ inputs
+    def expect(self, names: "list[str] | tuple[str, ...]", now: float) -> None:
+        """Daemons that should report (e.g. a config's list): until one does, it shows as
+        STALE in state UNKNOWN ("never heard from"), so a daemon that never started is
+        visible, not just absent."""
+        for n in names:
+            self._expected.setdefault(n, now)
+
     def receive(self, payload: Any, now: float) -> bool:
         """A message from the diagnostics group; False (and counted) when malformed."""
         try:
@@ -134,6 +142,9 @@ class HealthCollector:
         """Daemons whose publisher is in the diagnostics group's current view."""
         return set(self._publishers)
 
+    def expected(self) -> set[str]:
+        return set(self._expected)
+
     def reported(self) -> set[str]:
         """Daemons with a snapshot that is not marked as left."""
         return set(self._latest) - set(self._left)
@@ -157,7 +168,13 @@ class HealthCollector:
         topics: list[TopicView] = []
         sessions: list[SessionView] = []
         fresh: list[DaemonHealth] = []
-        for name in sorted(self._latest):
+        for name in sorted(set(self._latest) | set(self._expected)):
+            if name not in self._latest:
+                views.append(DaemonView(
+                    DaemonHealth(name=name, node_id=0, incarnation=0, state="UNKNOWN",
+                                 ring_id="", members=(), time_in_state_s=0.0),
+                    max(0.0, now - self._expected[name]), Grade.STALE, True))
+                continue
             h = self._latest[name]
             age = max(0.0, now - self._arrived[name])
             left = name in self._left

@@ -111,6 +111,8 @@ def daemon_note(v: DaemonView) -> str:
     h = v.health
     if v.left:
         return f"left: {v.left_cause or '?'}"
+    if v.stale and h.state == "UNKNOWN":
+        return "never heard from"
     if v.stale:
         return f"silent for {v.age_s:.1f}s"
     bad = [f for f in v.findings if f.grade >= Grade.WARN]

@@ -23,7 +23,7 @@ from rich.live import Live
 from rich.text import Text
 
 from ..errors import GcsError, SessionClosed
-from .attach import MonitorClient, default_client_name, resolve_address
+from .attach import MonitorClient, default_client_name, expected_daemons, resolve_address
 from .console import MonitorView
 from .rules import RuleSet, load_rules
 
@@ -42,22 +42,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --once: seconds to wait for every daemon (default 3)")
 
 
-def _attach(address: str, rules: RuleSet) -> MonitorClient:
+def _attach(address: str, rules: RuleSet, expected: tuple[str, ...]) -> MonitorClient:
     from ..client.socket_session import connect
-    return MonitorClient(connect(address, default_client_name("mon")), rules)
+    return MonitorClient(connect(address, default_client_name("mon")), rules, expected)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        rules = load_rules(args.rules)
+        rules = load_rules(getattr(args, "rules", None))
         address = resolve_address(args.connect, args.config, args.name)
+        expected = expected_daemons(args.config)
     except GcsError as exc:
         print(f"robot-gcs monitor: {exc}", file=sys.stderr)
         return 4
     console = Console()
     if getattr(args, "once", False):
         try:
-            once = _attach(address, rules)
+            once = _attach(address, rules, expected)
         except GcsError as exc:
             print(f"robot-gcs monitor: {exc}", file=sys.stderr)
             return 4
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             while True:
                 if client is None:
                     try:
-                        client = _attach(address, rules)
+                        client = _attach(address, rules, expected)
                         problem = ""
                     except GcsError as exc:
                         problem = f"cannot attach to {address}: {exc}; retrying every second"

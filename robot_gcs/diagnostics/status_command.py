@@ -2,7 +2,8 @@
 
 Attaches like the monitor (``--connect unix:/tmp/robot_gcs/cpu1.sock`` or ``-c CONFIG
 [-n NAME]``), joins the diagnostics group, waits until every daemon's publisher has
-reported (or ``--timeout``), prints, leaves. ``--json`` prints the documented document of
+reported (or ``--timeout``), prints, leaves. With ``-c`` every daemon of the config is
+listed; one that never reported is STALE in state UNKNOWN. ``--json`` prints the documented document of
 ``diagnostics/status.py`` (schema ``robot_gcs.status/1``); without it, the console view
 as plain text. Exit status: 0 printed (whatever the grades; ``--check`` makes it 0 OK,
 1 WARN, 2 ERROR, 3 STALE), 4 cannot attach.
@@ -16,7 +17,7 @@ import shutil
 import sys
 
 from ..errors import GcsError
-from .attach import MonitorClient, default_client_name, resolve_address
+from .attach import MonitorClient, default_client_name, expected_daemons, resolve_address
 from .console import render_text
 from .rules import load_rules
 from .status import status_document
@@ -39,12 +40,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         rules = load_rules(args.rules)
         address = resolve_address(args.connect, args.config, args.name)
+        expected = expected_daemons(args.config)
         from ..client.socket_session import connect
         session = connect(address, default_client_name("status"))
     except GcsError as exc:
         print(f"robot-gcs status: {exc}", file=sys.stderr)
         return 4
-    client = MonitorClient(session, rules)
+    client = MonitorClient(session, rules, expected)
     try:
         complete = client.wait_complete(args.timeout)
         cluster = client.cluster()
@@ -54,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         client.close()
     if not complete:
+        missing = sorted(client.missing() | client.unheard())
         print(f"robot-gcs status: not every daemon reported within {args.timeout}s "
-              f"(missing: {', '.join(sorted(client.missing())) or 'all'})", file=sys.stderr)
+              f"(missing: {', '.join(missing) or 'all'})", file=sys.stderr)
     if args.json:
         json.dump(status_document(cluster), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")

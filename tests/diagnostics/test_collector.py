@@ -94,3 +94,16 @@ def test_listeners_are_members_that_are_not_publishers() -> None:
     assert c.listeners(PUBS + ("#mon7#cpu2",)) == ("#mon7#cpu2",)
     assert split_private("#mon7#cpu2") == ("mon7", "cpu2")
     assert split_private("plain") == ("plain", "")
+
+
+def test_expected_daemons_that_never_reported_are_stale_and_unknown() -> None:
+    c = HealthCollector(load_rules())
+    c.expect(("cpu1", "cpu2", "cpu4"), 5.0)
+    c.receive(encode_snapshot(daemon_health("cpu1", 1)), 6.0)
+    c.receive(encode_snapshot(daemon_health("cpu2", 2)), 6.0)
+    views = {v.health.name: v for v in c.cluster(7.0, T0).daemons}
+    assert views["cpu4"].grade is Grade.STALE and views["cpu4"].health.state == "UNKNOWN"
+    assert views["cpu4"].age_s == 2.0 and views["cpu1"].grade is Grade.OK
+    assert c.expected() - c.reported() == {"cpu4"}
+    c.receive(encode_snapshot(daemon_health("cpu4", 4)), 7.5)
+    assert c.cluster(8.0, T0).grade is Grade.OK

@@ -203,3 +203,21 @@ def test_status_reports_a_missing_daemon_clearly(tmp_path: Path) -> None:
                           "--connect", f"unix:{tmp_path}/nobody.sock"],
                          env=env(), capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert out.returncode == 4 and "robot-gcs status:" in out.stderr and out.stdout == ""
+
+
+def test_status_by_config_lists_a_daemon_that_never_started(ring: Ring) -> None:
+    text = ring.config.read_text() + (
+        "  - name: cpu4\n    address: 127.0.0.1:9\n"
+        f"    socket: unix:{ring.sockdir}/cpu4.sock\n")
+    bigger = ring.tmp / "ring4.yaml"
+    bigger.write_text(text)
+    out = subprocess.run([sys.executable, "-m", "robot_gcs.cli", "status", "--json",
+                          "-c", str(bigger), "-n", "cpu2", "--timeout", "2"],
+                         env=env(), capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "missing: cpu4" in out.stderr
+    doc = json.loads(out.stdout)
+    assert validate(doc) == []
+    cpu4 = [d for d in doc["daemons"] if d["name"] == "cpu4"][0]
+    assert (cpu4["state"], cpu4["grade"], cpu4["stale"]) == ("UNKNOWN", "STALE", True)
+    assert doc["grade"] == "STALE"
