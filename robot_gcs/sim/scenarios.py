@@ -252,6 +252,34 @@ def rep_restart_lost(spec: RunSpec, printer: Any) -> Built:
     return _rep_restart(spec, printer, False)
 
 
+def lost_seq_after_peer_restart(spec: RunSpec, printer: Any) -> Built:
+    """n2 restarts with its ring seq lost, the ring re-forms under n1; then n1 restarts with
+    its ring seq lost too, before the others time out, and forms a ring alone."""
+    cfg = _base(spec, nodes=max(3, spec.cfg.nodes))
+    s = Script(cfg)
+    t = s.formed
+    s.at(t, "crash", 2)
+    back = t + 0.1 * s.tok
+    s.at(back, "restart", 2, False)
+    # the others hear only n2's first JOIN (carrying its fresh floor), nothing later that
+    # carries the seq of n2's singleton ring: n1 builds the next ring right on that floor
+    first: list[int] = []
+
+    def after_first_join(c: PacketContext) -> bool:
+        if c.src != 2:
+            return False
+        if c.ptype == "JOIN" and (not first or first[0] == id(c.data)):
+            first[:] = [id(c.data)]
+            return False
+        return True
+    s.drop("n2's packets after its first JOIN", after_first_join, back,
+           back + 3 * cfg.params.consensus_timeout)
+    t2 = back + 3 * cfg.params.consensus_timeout + s.formed
+    s.at(t2, "crash", 1)
+    s.at(t2 + 0.1 * s.tok, "restart", 1, False)
+    return _sim(spec, s, printer, cfg)
+
+
 def seq_wraparound(spec: RunSpec, printer: Any) -> Built:
     cfg = _base(spec, seq_wrap_limit=60)
     cfg = replace(cfg, workload=replace(cfg.workload, rate=max(cfg.workload.rate, 40.0)))
@@ -288,6 +316,8 @@ SCENARIOS: dict[str, tuple[Callable[[RunSpec, Any], Built], str]] = {
                               "split, split again mid-change, merge, split, merge"),
     "rep_restart_kept": (rep_restart_kept, "representative restarts fast, ring seq persisted"),
     "rep_restart_lost": (rep_restart_lost, "representative restarts fast, ring seq lost"),
+    "lost_seq_after_peer_restart": (lost_seq_after_peer_restart,
+                                    "n2 then n1 restart with lost ring seqs (ring id reuse)"),
     "seq_wraparound": (seq_wraparound, "seq_wrap_limit 60 forces new rings under load"),
     "pause_longer_than_token": (pause_longer_than_token,
                                 "a process frozen for 1.5 token timeouts, then one for 0.6"),

@@ -63,7 +63,20 @@ def test_random_seeds_with_a_lossy_tail() -> None:
     sweep(range(2000, 2010), lossy_tail=True)
 
 
-@pytest.mark.parametrize("name", sorted(SCENARIOS))
+# Engine bugs found by the simulator and not fixed yet (see /work/brief/violations.md).
+# strict: once the engine is fixed the test XPASSes and fails, so the mark gets removed.
+KNOWN_ENGINE_BUGS = {
+    "lost_seq_after_peer_restart": "ring id reused after two restarts that lost their ring "
+                                   "seq: the incarnation << 28 floor is not unique per ring",
+}
+
+
+def scenario_params(names: list[str]) -> list[object]:
+    return [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_ENGINE_BUGS[n]))
+            if n in KNOWN_ENGINE_BUGS else n for n in names]
+
+
+@pytest.mark.parametrize("name", scenario_params(sorted(SCENARIOS)))
 def test_scripted_scenario_keeps_every_invariant(name: str) -> None:
     cfg = SimConfig(seed=1, nodes=4, params=FAST, liveness_slack=0.3,
                     link=LinkModel(delay=0.001, jitter=0.001))
@@ -80,7 +93,7 @@ def test_many_random_seeds(block: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(SCENARIOS))
+@pytest.mark.parametrize("name", scenario_params(sorted(SCENARIOS)))
 def test_scripted_scenarios_many_seeds(name: str) -> None:
     for seed in range(2, 12):
         cfg = SimConfig(seed=seed, nodes=4 + seed % 3, params=FAST, liveness_slack=0.3,
