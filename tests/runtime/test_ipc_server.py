@@ -402,3 +402,56 @@ def test_one_thread_receives_while_another_multicasts_on_the_same_socket_session
         t.join(30)
         assert not t.is_alive() and not errors
         assert got == [b"%d" % i for i in range(n)]
+
+
+def test_random_command_streams_never_hurt_the_daemon(tmp_path: Path, sockdir: Path) -> None:
+    """Well-framed but arbitrary commands (bad names, huge msg_types, unknown private names,
+    frames after BYE...) from many connections: each is answered or refused, the daemon
+    keeps serving (real engines)."""
+    import random
+    rng = random.Random(20261127)
+    _, cfg = write_config(tmp_path, 1)
+    names = ["g", "", "x" * 65, "#", "#a#d1", "#nobody#nowhere", "ok", "\u00e9t\u00e9"]
+
+    def frame() -> wire.Frame:
+        kind = rng.randrange(6)
+        name = rng.choice(names)
+        if kind == 0:
+            return wire.Join(name)
+        if kind == 1:
+            return wire.Leave(name)
+        if kind == 2:
+            return wire.Multicast(tuple(rng.sample(names, rng.randrange(0, 4))),
+                                  rng.randbytes(rng.randrange(0, 3000)),
+                                  rng.choice(list(robot_gcs.Service)),
+                                  rng.choice([0, 1, 65535, 65536, -1, 2 ** 31 - 1]),
+                                  rng.random() < 0.5)
+        if kind == 3:
+            return wire.Private(name, rng.randbytes(10), robot_gcs.Service.AGREED,
+                                rng.choice([0, 70000]))
+        if kind == 4:
+            return wire.Hello(rng.choice(["again", ""]))
+        return wire.Bye("bye")
+
+    with Daemon(cfg, "d1", client_address=f"unix:{sockdir / 'fuzz.sock'}") as d:
+        for i in range(30):
+            raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            raw.connect(d.ipc.address.path)
+            raw.settimeout(10)
+            hello = wire.Hello(rng.choice([f"c{i}", "", "bad#name", "y" * 40]))
+            raw.sendall(b"".join(wire.encode(f) for f in [hello] + [frame() for _ in range(20)]))
+            raw.shutdown(socket.SHUT_WR)
+            while raw.recv(65536):             # the daemon answers and ends the session
+                pass
+            raw.close()
+        with d.connect("survivor") as s:       # still serving, still ordering
+            s.join("g")
+            while not isinstance(ev := _next(s), GroupView) or "#survivor#d1" not in ev.members:
+                pass
+            s.multicast("g", b"fine")
+            while not isinstance(ev := _next(s), DataMessage):
+                pass
+            assert ev.payload == b"fine"
+        stats = d.ipc.statistics()
+        assert stats.accepted == 30 and stats.connections == 0
+        assert d.statistics().engine_errors == 0
