@@ -87,6 +87,8 @@ class GroupStats:
     messages_delivered: int
     messages_sent: int
     exchanges: int
+    stale_states: int            # G_STATEs of an abandoned exchange (normal after cascades)
+    unordered_ops: int           # NORMAL-lane ops seen during an exchange (must stay 0)
     pending_local_payloads: int
     drops: tuple[tuple[str, int], ...]
 
@@ -128,7 +130,8 @@ class GroupEngine:
         return GroupStats(self.node_id, self._table.phase.value, len(self._clients),
                           self._table.group_count, self._table.member_count,
                           self._views_delivered, self._messages_delivered, self._messages_sent,
-                          self._exchanges, len(self._local_objects),
+                          self._exchanges, self._table.stale_states,
+                          self._table.unordered_ops, len(self._local_objects),
                           tuple(sorted(self._drops.items())))
 
     def _member_name(self, member: Member) -> str:
@@ -267,6 +270,8 @@ class GroupEngine:
             if msg.sender_daemon != sender:
                 self._drop("g_sender_mismatch")
                 return
+            if not trans and self._table.phase is not Phase.OPERATIONAL:
+                self._table.unordered_ops += 1
             self._deliver_data(d, msg, out)
         elif isinstance(msg, gw.GState):
             views = self._table.state(msg, sender, trans)

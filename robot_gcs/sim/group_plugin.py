@@ -159,6 +159,10 @@ class GroupInvariants:
             if not node.alive or node.paused_until > sim.now:
                 continue
             ge = node.engine
+            if ge.table.unordered_ops:
+                out.append(Violation("group_lane_discipline",
+                                     f"n{n} delivered {ge.table.unordered_ops} NORMAL-lane group "
+                                     f"operations before its state exchange ended"))
             if ge.phase.value != "operational":
                 out.append(Violation("group_exchange_done",
                                      f"n{n} is still in group phase {ge.phase.value} at the end"))
