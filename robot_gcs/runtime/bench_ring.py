@@ -13,6 +13,8 @@ a deadline:
   ``count`` messages (monotonic send time in the payload) from a thread while its main
   thread receives everybody's; it reports what it got, when the last one came, sampled
   send -> delivery latencies of other workers' messages and the view changes it saw.
+* ``oneway``: one sender, one message in flight (it waits for its own delivery); the
+  others record send -> delivery latency (light load, per service and size).
 * ``pingpong``: the pinger multicasts, the ponger answers each ping, the pinger times the
   round trip (two ordered messages through two daemons); the others just receive.
 * ``watch``: wait for the ``bench`` view without the victim; the parent SIGKILLs the
@@ -68,6 +70,8 @@ def _worker_main(conn: Any, cfg_path: str, name: str, n: int) -> None:
                 conn.send(("flood", _flood(s, *cmd[1:])))
             elif op == "pingpong":
                 conn.send(("pingpong", _pingpong(s, *cmd[1:])))
+            elif op == "oneway":
+                conn.send(("oneway", _oneway(s, *cmd[1:])))
             elif op == "watch":
                 conn.send(("watching",))
                 conn.send(("watch", _watch(s, *cmd[1:])))
@@ -184,6 +188,39 @@ def _pingpong(s: Any, round_id: int, pinger: str, ponger: str, size: int, count:
     return {}
 
 
+def _oneway(s: Any, round_id: int, sender: str, size: int, count: int, service: int,
+            seconds: float, n: int) -> dict[str, Any]:
+    """Light load: the sender has one message in flight (it waits for its own delivery);
+    every other worker records send -> delivery latency."""
+    _barrier(s, round_id, n, time.monotonic() + max(30.0, 3 * seconds))
+    end = time.monotonic() + seconds
+    lat: list[int] = []
+    svc = Service(service)
+    if s.private_name == sender:
+        for i in range(count):
+            if time.monotonic() > end:
+                break
+            s.multicast("bench", _payload(size, i), service=svc, msg_type=round_id, timeout=2.0)
+            while True:
+                ev = s.receive(timeout=2.0)
+                if ev is None:
+                    raise BenchError("own message not delivered within 2s")
+                if isinstance(ev, DataMessage) and ev.sender == sender and \
+                        ev.msg_type == round_id:
+                    break
+        s.multicast("bench", _payload(16, 0xFFFFFFFF), service=svc, msg_type=round_id,
+                    timeout=2.0)
+        return {"lat_ns": lat}
+    while time.monotonic() < end + 2.0:
+        ev = s.receive(timeout=0.5)
+        if isinstance(ev, DataMessage) and ev.sender == sender and ev.msg_type == round_id:
+            sent_ns, seq = _TS.unpack_from(ev.payload)
+            if seq == 0xFFFFFFFF:
+                break
+            lat.append(time.monotonic_ns() - sent_ns)
+    return {"lat_ns": lat}
+
+
 def _watch(s: Any, victim: str, seconds: float) -> dict[str, Any]:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -283,6 +320,20 @@ def bench_ring(tmp: Path, n: int, sizes: tuple[int, ...], services: tuple[Servic
                     note = (note + "; " if note else "") + f"{views} view changes during the row"
                 rows.append(_row(f"ring x{n}", "flood", service, size, lat, got,
                                  (last - start) / 1e9, note or "latency under saturation"))
+        light = max(20, count // 4)
+        for service in services:
+            for size in sizes:
+                round_id += 1
+                progress(f"ring one-way {service.name} {size} B x {light}")
+                res = [r[1] for r in ring.call(
+                    [("oneway", round_id, ring.names[0], size, light, int(service), seconds,
+                      n)] * n, 4 * seconds + 60)]
+                lat = [x / 1e9 for r in res[1:] for x in r["lat_ns"]]
+                per = len(res[1]["lat_ns"])
+                rows.append(_row(f"ring x{n}", "one-way light", service, size, lat, per,
+                                 sum(lat) / max(1, n - 1),
+                                 "one message in flight; latency at every other daemon"
+                                 + ("" if per >= light else f"; deadline {seconds}s")))
         for with_cpu in ([False, True] if cpu else [False]):
             round_id += 1
             if with_cpu:

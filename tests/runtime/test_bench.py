@@ -76,6 +76,7 @@ def test_ring_rows_from_separate_processes(capsys: pytest.CaptureFixture[str]) -
     tests = {r["test"]: r for r in doc["rows"]}
     assert tests["flood"]["count"] == 600 and tests["flood"]["msgs_per_s"] > 0
     assert tests["rtt 2 daemons"]["count"] == 50
+    assert tests["one-way light"]["count"] == 20 and tests["one-way light"]["p50_us"] > 0
     assert tests["rtt 2 daemons +cpu"]["count"] == 50
     kill = tests["SIGKILL -> view"]
     assert kill["count"] == 1 and "network" in kill["note"]
