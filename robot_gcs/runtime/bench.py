@@ -16,7 +16,8 @@ Three scenarios, each a list of ``BenchRow`` (median and p99 latency, msgs/s, MB
   loopback (spawned, driven over a pipe). *flood*: every worker sends ``count`` messages of each size and
   service while receiving everybody's; throughput is all messages over the time from the
   first start to the last delivery anywhere; latency is send -> delivery at every daemon
-  (``time.monotonic_ns`` is one clock for all processes on Linux). *rtt*: ping-pong
+  (``time.monotonic_ns`` is one clock for all processes on Linux). *one-way light*: one
+  sender with one message in flight, latency at every other daemon. *rtt*: ping-pong
   between two daemons at light load, with and without a CPU-bound thread in the pinger's
   process. *kill*: one worker is SIGKILLed; the survivors report when their group view
   without it (cause NETWORK) arrived.
