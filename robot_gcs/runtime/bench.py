@@ -13,8 +13,8 @@ Three scenarios, each a list of ``BenchRow`` (median and p99 latency, msgs/s, MB
 * ``socket``: the same through Unix-socket sessions to a daemon running as a separate
   process (``robot-gcs daemon``; its ``ready`` line is awaited).
 * ``ring`` (runtime/bench_ring.py): N daemons, each embedded in its own worker process on
-  loopback (spawned, driven over a pipe). *flood*: every worker sends ``count`` messages of each size and
-  service while receiving everybody's; throughput is all messages over the time from the
+  loopback (spawned, driven over a pipe). *flood*: every worker sends ``count`` messages
+  of each size and service while receiving everybody's; throughput is all messages over the time from the
   first start to the last delivery anywhere; latency is send -> delivery at every daemon
   (``time.monotonic_ns`` is one clock for all processes on Linux). *one-way light*: one
   sender with one message in flight, latency at every other daemon. *rtt*: ping-pong
