@@ -49,12 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _console_available() -> bool:
+    import importlib.util
     try:
-        import rich  # noqa: F401
-        from ..diagnostics import monitor_command  # noqa: F401
+        return all(importlib.util.find_spec(m) is not None
+                   for m in ("rich", "robot_gcs.diagnostics.monitor_command"))
     except ImportError:
         return False
-    return True
 
 
 def _socket_of(lf: Any, name: str) -> str | None:

@@ -171,8 +171,8 @@ class ProcessorRuntime:
         try:
             from ..diagnostics import register_topic_source
         except ImportError:            # diagnostics not available: topics just aren't shown
-            register_topic_source = None
-        if register_topic_source is not None:
+            pass
+        else:
             register_topic_source(self.daemon, self.topic_statistics)
         for c in self.spec.components:
             r = ComponentRunner(c, self.daemon, self.launch)

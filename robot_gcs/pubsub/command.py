@@ -185,7 +185,9 @@ def _codecs(node: Node, topic: str, explicit: str | None, types: dict[str, Any])
 
 
 def _show(value: Any) -> Any:
-    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
 
 
 def _watch(node: Node, args: argparse.Namespace, types: dict[str, Any]) -> int:

@@ -111,6 +111,8 @@ class ActiveStandby:
         if self.active is not None and self.active not in mset:
             self._set_active(None)
         self.known_set = self.known_set & mset
+        if mset == {self.me}:
+            self.known_set = mset                 # alone: nothing to learn from anyone
         if self.candidates and set(self.candidates) <= mset:
             self.barrier = True
         self.pending_sync = bool(mset - self.known_set)

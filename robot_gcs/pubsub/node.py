@@ -49,7 +49,7 @@ from ..core.types import Service
 from ..errors import LocalProtocolError, MalformedPacket
 from .codec import Sample, decode_envelope, encode_envelope, type_path
 from .endpoints import Publisher, Subscription, Timer, TopicStats, TopicTypeError
-from .qos import QoS, check_topic, group_topic, topic_group
+from .qos import QoS, check_topic, group_topic, parse_service, topic_group
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,6 @@ class Node:
     def multicast(self, group: str, payload: bytes, service: "Service | str" = Service.AGREED,
                   msg_type: int = 0) -> None:
         """Send raw bytes to any group (not a topic envelope)."""
-        from .qos import parse_service
         self.session.multicast(group, payload, service=parse_service(service), msg_type=msg_type)
 
     # ------------------------------------------------------------------ spinning

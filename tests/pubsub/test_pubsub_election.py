@@ -118,8 +118,8 @@ def test_stale_and_junk_messages_are_ignored() -> None:
     assert a.active is None
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.integers(0, 2**32), st.lists(st.tuples(st.sampled_from(["join", "leave", "msg", "msg"]),
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**32), st.lists(st.tuples(st.sampled_from(["join", "leave", "msg", "msg", "restart"]),
                                                  st.sampled_from(CANDS)), max_size=40))
 def test_random_joins_leaves_and_interleavings_never_make_two_actives(seed: int, script) -> None:
     g = Group(random.Random(seed))
@@ -128,6 +128,12 @@ def test_random_joins_leaves_and_interleavings_never_make_two_actives(seed: int,
             g.join(who)
         elif op == "leave" and who in g.members:
             g.leave(who)
+        elif op == "restart" and who in g.members:        # same name, no view for the others
+            fresh = ActiveStandby(who, g.cands)
+            g.nodes[who] = fresh
+            for out in fresh.on_view((1, 1, g.view), tuple(g.members)):
+                g.inflight.append((who, out.payload))
+            g.check()
         else:
             g.deliver_one()
     g.settle()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 import socket
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
