@@ -104,6 +104,7 @@ class GroupEngine:
         self.daemon_name = self._names.get(self.node_id, str(self.node_id))
         self._keep = keep_deliveries
         self._clients: set[str] = set()
+        self._leaving: set[str] = set()      # disconnected, their G_KILL not yet ordered
         self._table = GroupTable(self.node_id, self._member_name)
         self._local_objects: dict[int, Any] = {}
         self._op = 0
@@ -178,6 +179,9 @@ class GroupEngine:
                 f"private name {self.private_name(client)!r} exceeds {gw.MAX_NAME_BYTES} bytes")
         if client in self._clients:
             raise LocalProtocolError(f"client {client!r} is already connected to this daemon")
+        if client in self._leaving:
+            raise LocalProtocolError(f"client {client!r} is still leaving its groups on this "
+                                     f"daemon; retry once its disconnect is ordered")
         self._clients.add(client)
         self._table.client_connected(client)
         return []
@@ -198,6 +202,7 @@ class GroupEngine:
         """The client went away: it gets nothing more and leaves all its groups."""
         self._check_client(client)
         self._clients.discard(client)
+        self._leaving.add(client)
         self._table.client_gone(client)
         return self._submit(now, gw.encode(gw.GKill(self.node_id, client, self._next_op())),
                             Service.AGREED)
@@ -285,6 +290,8 @@ class GroupEngine:
         elif isinstance(msg, gw.GLeave):
             self._emit(self._table.leave(msg.group, (sender, msg.client), trans), out)
         else:
+            if sender == self.node_id and d.incarnation == self.engine.incarnation:
+                self._leaving.discard(msg.client)
             self._emit(self._table.kill((sender, msg.client), trans), out)
 
     def _deliver_data(self, d: Deliver, msg: gw.GData, out: list[GroupAction]) -> None:

@@ -154,6 +154,22 @@ def test_a_client_that_disconnects_mid_stream_leaves_all_its_groups() -> None:
     assert e2 == []                                   # a disconnected client gets nothing
 
 
+def test_a_client_name_is_reusable_once_its_disconnect_is_ordered() -> None:
+    r = ring_with_clients(2)
+    r.call(1, "client_join", "a", "g")
+    r.call(2, "client_join", "a", "g")
+    r.run()
+    r.call(1, "client_disconnect", "a")
+    with pytest.raises(LocalProtocolError, match="still leaving"):
+        r.call(1, "client_connect", "a")
+    r.run()
+    r.take(1)
+    r.call(1, "client_connect", "a")               # the old memberships are gone by now
+    r.call(2, "client_multicast", "a", "g", b"to the old a only")
+    r.run()
+    assert r.take(1) == []
+
+
 def test_a_message_to_several_groups_takes_one_position_and_arrives_once() -> None:
     r = ring_with_clients(2, clients=("a", "b"))
     r.call(1, "client_join", "a", "g1")
