@@ -237,6 +237,14 @@ class Controller(DemoComponent):
     def on_estop(self) -> None:
         self.record("estop_stop", step=self.step, active=self.active)
 
+    def close(self) -> None:
+        lat = self.all_latencies + self.latencies
+        if lat:
+            self.record("latency_summary", n=len(lat), p50_ms=_pctl(lat, 0.5) * 1e3,
+                        p90_ms=_pctl(lat, 0.9) * 1e3, p99_ms=_pctl(lat, 0.99) * 1e3,
+                        max_ms=max(lat) * 1e3)
+        super().close()
+
 
 class Safety(DemoComponent):
     publishes = ("/estop",)
