@@ -21,7 +21,8 @@ Test tooling in the trio spirit: ``Simulator`` accepts any engine factory and an
 application layer, so higher layers (groups) are tested on the same fake network.
 """
 
-from .checker import InvariantSet, LivenessWindow, RingInvariants, RunRecord, Violation, check_run
+from .checker import InvariantSet, LivenessWindow, RunRecord, Violation, check_run
+from .ring_invariants import RingInvariants
 from .config import FaultRates, SimConfig, fast_params
 from .faults import FaultEvent
 from .network import DropRule, LinkModel, PacketContext

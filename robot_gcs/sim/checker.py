@@ -1,8 +1,9 @@
 """Invariant checker: the EVS guarantees of PROTOCOL.md section 6.2, checked on a trace.
 
-Owns ``RunRecord`` (what the checker reads), ``Violation`` and the ring invariant set
-(items 1-9, 11, 12; item 10, group views, is a separate set plugged in by the group
-layer). The checker reads only observations (``trace.Record``): submissions,
+Owns ``RunRecord`` (what the checker reads), ``Violation``, the plug-in protocol
+``InvariantSet`` and ``Analysis`` (per-life indexes shared by invariant sets). The ring
+invariant set (items 1-9, 11, 12) lives in ``ring_invariants.py``; item 10, group views,
+is a separate set plugged in by the group layer. The checker reads only observations (``trace.Record``): submissions,
 deliveries, configuration changes, node lives, persisted ring seqs, engine exceptions
 and bound breaches. It never looks inside an engine, so synthetic traces exercise it
 exactly like real runs.
@@ -23,28 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
 from ..core.params import ProtocolParams
-from ..core.types import ConfigKind, Service
+from ..core.types import ConfigKind
 from . import trace as tr
 from .trace import Record
 
 MsgKey = tuple[int, int, bytes]
 LifeKey = tuple[int, int]
-
-INTEGRITY = "integrity"
-NO_DUPLICATION = "no_duplication"
-TOTAL_ORDER = "total_order"
-FIFO = "fifo"
-CONFIG_AGREEMENT = "configuration_agreement"
-VIRTUAL_SYNCHRONY = "virtual_synchrony"
-DELIVERED_WHERE_SENT = "delivered_where_sent"
-SELF_DELIVERY = "self_delivery"
-SAFE_DELIVERY = "safe_delivery"
-LIVENESS = "liveness"
-BOUNDEDNESS = "boundedness"
-
-RING_INVARIANTS = (INTEGRITY, NO_DUPLICATION, TOTAL_ORDER, FIFO, CONFIG_AGREEMENT,
-                   VIRTUAL_SYNCHRONY, DELIVERED_WHERE_SENT, SELF_DELIVERY, SAFE_DELIVERY,
-                   LIVENESS, BOUNDEDNESS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +143,7 @@ class Analysis:
                 self.problems.append(r)
         self.lives = lives
         for life in lives.values():
-            life.segments = _segments(life.events)
+            life.segments = segments_of(life.events)
         # regular ring id -> lives that installed it
         self.installed: dict[Any, list[Life]] = defaultdict(list)
         for life in lives.values():
@@ -173,7 +158,7 @@ class Analysis:
         return None
 
 
-def _segments(events: list[Record]) -> list[Segment]:
+def segments_of(events: list[Record]) -> list[Segment]:
     segs: list[Segment] = [Segment(None)]
     for r in events:
         cur = segs[-1]
@@ -194,448 +179,22 @@ def _segments(events: list[Record]) -> list[Segment]:
 
 
 # ---------------------------------------------------------------------------------------
-class RingInvariants:
-    """PROTOCOL.md section 6.2 items 1-9, 11 and 12."""
-
-    name = "ring"
-
-    def __init__(self, only: Iterable[str] | None = None) -> None:
-        self.only = set(only) if only is not None else set(RING_INVARIANTS)
-
-    def check(self, run: RunRecord) -> list[Violation]:
-        a = Analysis(run)
-        out: list[Violation] = []
-        checks = {
-            INTEGRITY: self.integrity, NO_DUPLICATION: self.no_duplication,
-            TOTAL_ORDER: self.total_order, FIFO: self.fifo,
-            CONFIG_AGREEMENT: self.config_agreement, VIRTUAL_SYNCHRONY: self.virtual_synchrony,
-            DELIVERED_WHERE_SENT: self.delivered_where_sent, SELF_DELIVERY: self.self_delivery,
-            SAFE_DELIVERY: self.safe_delivery, LIVENESS: self.liveness,
-            BOUNDEDNESS: self.boundedness,
-        }
-        for name in RING_INVARIANTS:
-            if name in self.only:
-                out.extend(checks[name](a))
-        return out
-
-    # 1 ------------------------------------------------------------------------------
-    def integrity(self, a: Analysis) -> list[Violation]:
-        out = []
-        for life in _sorted_lives(a):
-            for r in life.events:
-                if r.kind == tr.DELIVER and msg_key(r.data) not in a.submitted:
-                    out.append(Violation(INTEGRITY, f"n{r.node}/{r.inc} delivered a message "
-                                         f"never submitted by n{r.data.sender}/{r.data.incarnation}"
-                                         f" ({len(r.data.payload)} bytes)", r.index, r.node))
-        return out
-
-    # 2 ------------------------------------------------------------------------------
-    def no_duplication(self, a: Analysis) -> list[Violation]:
-        out = []
-        for life in _sorted_lives(a):
-            count: dict[MsgKey, int] = defaultdict(int)
-            for r in life.events:
-                if r.kind != tr.DELIVER:
-                    continue
-                k = msg_key(r.data)
-                count[k] += 1
-                if count[k] > max(1, len(a.submitted.get(k, ()))):
-                    out.append(Violation(NO_DUPLICATION, f"n{r.node}/{r.inc} delivered the same "
-                                         f"message of n{k[0]}/{k[1]} {count[k]} times",
-                                         r.index, r.node))
-        return out
-
-    # 3 ------------------------------------------------------------------------------
-    def total_order(self, a: Analysis) -> list[Violation]:
-        out: list[Violation] = []
-        position: dict[MsgKey, tuple[Any, int, Record]] = {}
-        edges: dict[int, set[int]] = defaultdict(set)
-        ids: dict[Any, int] = {}
-        names: list[Any] = []
-        first_rec: list[Record] = []
-        for life in _sorted_lives(a):
-            last_seq: dict[Any, int] = {}
-            prev: Any = None
-            for r in life.events:
-                d = r.data
-                if r.kind == tr.DELIVER:
-                    k = msg_key(d)
-                    node_id: Any = ("m",) + k
-                    pos = position.get(k)
-                    if pos is None:
-                        position[k] = (d.ring_id, d.seq, r)
-                    elif (pos[0], pos[1]) != (d.ring_id, d.seq):
-                        out.append(Violation(TOTAL_ORDER, f"message of n{k[0]}/{k[1]} delivered at "
-                                             f"ring {pos[0]} seq {pos[1]} by n{pos[2].node} but at "
-                                             f"ring {d.ring_id} seq {d.seq} by n{r.node}",
-                                             r.index, r.node))
-                    ls = last_seq.get(d.ring_id)
-                    if ls is not None and d.seq < ls:
-                        out.append(Violation(TOTAL_ORDER, f"n{r.node}/{r.inc} delivered seq {d.seq}"
-                                             f" after seq {ls} in ring {d.ring_id}", r.index, r.node))
-                    last_seq[d.ring_id] = d.seq
-                else:
-                    node_id = _config_id(d)
-                gid = ids.get(node_id)
-                if gid is None:
-                    gid = ids[node_id] = len(names)
-                    names.append(node_id)
-                    first_rec.append(r)
-                if prev is not None and prev != gid:
-                    edges[prev].add(gid)
-                prev = gid
-        cycle = _find_cycle(edges)
-        if cycle is not None:
-            r = first_rec[cycle[0]]
-            shown = " -> ".join(_describe_id(names[x]) for x in cycle[:6])
-            out.append(Violation(TOTAL_ORDER, f"'delivered before' has a cycle of {len(cycle)} "
-                                 f"events: {shown}", r.index, r.node))
-        return out
-
-    # 4 ------------------------------------------------------------------------------
-    def fifo(self, a: Analysis) -> list[Violation]:
-        out = []
-        # per (sender life, ring, lane): each receiver's list must be a prefix of the longest.
-        # Lanes are separate queues (a CONTROL message may overtake queued NORMAL ones).
-        Group = tuple[int, int, Any, Any]
-        lists: dict[Group, list[tuple[list[MsgKey], Record]]] = defaultdict(list)
-        for life in _sorted_lives(a):
-            per: dict[Group, list[MsgKey]] = defaultdict(list)
-            first: dict[Group, Record] = {}
-            last_counter: dict[tuple[int, int, Any], tuple[int, Record]] = {}
-            for r in life.events:
-                if r.kind != tr.DELIVER:
-                    continue
-                d = r.data
-                k = msg_key(d)
-                subs = a.submitted.get(k)
-                lane = getattr(subs[0].data, "lane", None) if subs else None
-                g = (int(d.sender), int(d.incarnation), d.ring_id, lane)
-                per[g].append(k)
-                first.setdefault(g, r)
-                if subs:
-                    c = subs[0].data.counter
-                    lc = last_counter.get((k[0], k[1], lane))
-                    if lc is not None and c < lc[0]:
-                        out.append(Violation(FIFO, f"n{r.node}/{r.inc} delivered message #{c} of "
-                                             f"n{k[0]}/{k[1]} after its #{lc[0]}", r.index, r.node))
-                    last_counter[(k[0], k[1], lane)] = (c, r)
-            for g, keys in per.items():
-                lists[g].append((keys, first[g]))
-        for g in sorted(lists, key=repr):
-            entries = lists[g]
-            longest = max(entries, key=lambda e: len(e[0]))[0]
-            for keys, r in entries:
-                if keys != longest[:len(keys)]:
-                    out.append(Violation(FIFO, f"n{r.node}/{r.inc}: messages of n{g[0]}/{g[1]} in "
-                                         f"ring {g[2]} are not a prefix of that sender's sequence",
-                                         r.index, r.node))
-        return out
-
-    # 5 ------------------------------------------------------------------------------
-    def config_agreement(self, a: Analysis) -> list[Violation]:
-        out = []
-        members_of: dict[Any, Record] = {}
-        for life in _sorted_lives(a):
-            node = life.key[0]
-            persisted0 = life.start.data if life.start is not None else None
-            prev_reg: Record | None = None
-            pending_t: Record | None = None
-            persisted_max = persisted0 if persisted0 is not None else -1
-            pi = 0
-            persists = life.persists
-            for r in life.events:
-                if r.kind != tr.CONFIG:
-                    continue
-                while pi < len(persists) and persists[pi].index < r.index:
-                    persisted_max = max(persisted_max, persists[pi].data)
-                    pi += 1
-                c = r.data
-                mem = set(c.members)
-                if node not in mem:
-                    out.append(_v(CONFIG_AGREEMENT, r, f"{c.kind.name} config {c.ring_id} "
-                                  f"{list(c.members)} does not include n{node}"))
-                if c.kind is ConfigKind.TRANSITIONAL:
-                    if pending_t is not None:
-                        out.append(_v(CONFIG_AGREEMENT, r, "two transitional configurations "
-                                      "without a regular one between them"))
-                    if prev_reg is not None:
-                        if not mem <= set(prev_reg.data.members):
-                            out.append(_v(CONFIG_AGREEMENT, r, f"transitional {list(c.members)} not"
-                                          f" a subset of previous regular {list(prev_reg.data.members)}"))
-                        left = tuple(sorted(set(prev_reg.data.members) - mem))
-                        if tuple(c.left) != left:
-                            out.append(_v(CONFIG_AGREEMENT, r, f"transitional left={list(c.left)}, "
-                                          f"expected {list(left)}"))
-                    pending_t = r
-                    continue
-                # REGULAR
-                other = members_of.setdefault(c.ring_id, r)
-                if tuple(other.data.members) != tuple(c.members):
-                    out.append(_v(CONFIG_AGREEMENT, r, f"ring {c.ring_id}: n{node} has members "
-                                  f"{list(c.members)}, n{other.node} has {list(other.data.members)}"))
-                if pending_t is None:
-                    if prev_reg is not None:    # a life's first configuration may come alone
-                        out.append(_v(CONFIG_AGREEMENT, r, f"regular configuration {c.ring_id} "
-                                      "not preceded by a transitional one"))
-                else:
-                    tm = set(pending_t.data.members)
-                    if not tm <= mem:
-                        out.append(_v(CONFIG_AGREEMENT, r, f"transitional {sorted(tm)} not a "
-                                      f"subset of the next regular {list(c.members)}"))
-                    joined = tuple(sorted(mem - tm))
-                    if tuple(c.joined) != joined:
-                        out.append(_v(CONFIG_AGREEMENT, r, f"regular joined={list(c.joined)}, "
-                                      f"expected {list(joined)}"))
-                if prev_reg is not None and c.ring_id.seq <= prev_reg.data.ring_id.seq:
-                    out.append(_v(CONFIG_AGREEMENT, r, f"ring seq went from "
-                                  f"{prev_reg.data.ring_id} to {c.ring_id}"))
-                if persisted0 is not None and c.ring_id.seq <= persisted0:
-                    out.append(_v(CONFIG_AGREEMENT, r, f"ring {c.ring_id} reuses a ring seq <= the "
-                                  f"persisted {persisted0} this incarnation started with"))
-                if c.ring_id.seq > persisted_max:
-                    out.append(_v(CONFIG_AGREEMENT, r, f"ring {c.ring_id} installed before its seq "
-                                  f"was persisted (persisted {persisted_max})"))
-                prev_reg = r
-                pending_t = None
-        return out
-
-    # 6 ------------------------------------------------------------------------------
-    def virtual_synchrony(self, a: Analysis) -> list[Violation]:
-        out = []
-        ref: dict[tuple[Any, Any], tuple[Life, Segment]] = {}
-        for life in _sorted_lives(a):
-            for seg in life.segments:
-                if seg.regular is None or seg.next_regular is None or seg.trans is None:
-                    continue
-                key = (seg.regular.data.ring_id, seg.next_regular.data.ring_id)
-                if key not in ref:
-                    ref[key] = (life, seg)
-                    continue
-                olife, oseg = ref[key]
-                where = seg.next_regular
-                if _keys(seg.in_r) != _keys(oseg.in_r):
-                    diff = len(_keys(seg.in_r) ^ _keys(oseg.in_r))
-                    out.append(_v(VIRTUAL_SYNCHRONY, where, f"n{life.key[0]} and n{olife.key[0]} "
-                                  f"went {key[0]} -> {key[1]} but delivered different sets in "
-                                  f"{key[0]} ({diff} messages differ)"))
-                if tuple(seg.trans.data.members) != tuple(oseg.trans.data.members):
-                    out.append(_v(VIRTUAL_SYNCHRONY, where, f"n{life.key[0]} and n{olife.key[0]} "
-                                  f"went {key[0]} -> {key[1]} with different transitional "
-                                  f"configurations {list(seg.trans.data.members)} vs "
-                                  f"{list(oseg.trans.data.members)}"))
-                elif _keys(seg.in_t) != _keys(oseg.in_t):
-                    diff = len(_keys(seg.in_t) ^ _keys(oseg.in_t))
-                    out.append(_v(VIRTUAL_SYNCHRONY, where, f"n{life.key[0]} and n{olife.key[0]} "
-                                  f"delivered different sets in the transitional configuration "
-                                  f"between {key[0]} and {key[1]} ({diff} messages differ)"))
-        return out
-
-    # 7 ------------------------------------------------------------------------------
-    def delivered_where_sent(self, a: Analysis) -> list[Violation]:
-        out = []
-        for life in _sorted_lives(a):
-            for seg in life.segments:
-                reg = seg.regular.data.ring_id if seg.regular is not None else None
-                for r in seg.in_r:
-                    d = r.data
-                    if reg is None:
-                        out.append(_v(DELIVERED_WHERE_SENT, r, "message delivered before any "
-                                      "configuration was installed"))
-                    elif d.in_transitional or d.ring_id != reg:
-                        out.append(_v(DELIVERED_WHERE_SENT, r, f"message of ring {d.ring_id} "
-                                      f"(transitional={d.in_transitional}) delivered in regular "
-                                      f"configuration {reg}"))
-                for r in seg.in_t:
-                    d = r.data
-                    if not d.in_transitional or reg is None or d.ring_id != reg:
-                        out.append(_v(DELIVERED_WHERE_SENT, r, f"message of ring {d.ring_id} "
-                                      f"(transitional={d.in_transitional}) delivered in the "
-                                      f"transitional configuration after {reg}"))
-        return out
-
-    # 8 ------------------------------------------------------------------------------
-    def self_delivery(self, a: Analysis) -> list[Violation]:
-        out: list[Violation] = []
-        if not a.run.quiescent:
-            return out
-        for life in _sorted_lives(a):
-            if life.crashed:
-                continue
-            got = _keys(r for r in life.events if r.kind == tr.DELIVER)
-            for s in life.submits:
-                if (s.node, s.inc, bytes(s.data.payload)) not in got:
-                    out.append(_v(SELF_DELIVERY, s, f"n{s.node}/{s.inc} never delivered its own "
-                                  f"message #{s.data.counter} ({s.data.service.name}, "
-                                  f"{len(s.data.payload)} bytes)"))
-        return out
-
-    # 9 ------------------------------------------------------------------------------
-    def safe_delivery(self, a: Analysis) -> list[Violation]:
-        out: list[Violation] = []
-        if not a.run.quiescent:
-            return out
-        held: dict[int, set[MsgKey]] = {}
-
-        def keys_of(seg: Segment) -> set[MsgKey]:
-            got = held.get(id(seg))
-            if got is None:
-                got = held[id(seg)] = _keys(seg.in_r) | _keys(seg.in_t)
-            return got
-
-        for life in _sorted_lives(a):
-            for seg in life.segments:
-                if seg.regular is None:
-                    continue
-                rid = seg.regular.data.ring_id
-                for in_t, recs in ((False, seg.in_r), (True, seg.in_t)):
-                    for r in recs:
-                        if r.data.service is not Service.SAFE:
-                            continue
-                        k = msg_key(r.data)
-                        if in_t and seg.trans is not None:
-                            members = seg.trans.data.members
-                        else:
-                            members = seg.regular.data.members
-                        for qlife in a.installed.get(rid, ()):
-                            q = qlife.key[0]
-                            if q == life.key[0] or q not in members or qlife.crashed:
-                                continue
-                            qseg = a.segment_of(qlife, rid)
-                            if qseg is None:
-                                continue
-                            if in_t and (qseg.trans is None or seg.trans is None or tuple(
-                                    qseg.trans.data.members) != tuple(seg.trans.data.members)):
-                                continue      # q is not in this transitional configuration
-                            if k not in keys_of(qseg):
-                                where = "the transitional config after " if in_t else "ring "
-                                out.append(_v(SAFE_DELIVERY, r, f"SAFE message of n{k[0]}/{k[1]} "
-                                              f"delivered by n{life.key[0]} in {where}{rid} but "
-                                              f"never by member n{q}"))
-        return out
-
-    # 11 -----------------------------------------------------------------------------
-    def liveness(self, a: Analysis) -> list[Violation]:
-        out: list[Violation] = []
-        for w in a.run.windows:
-            for comp in w.components:
-                members = tuple(sorted(comp))
-                final: dict[int, Record] = {}
-                for n in members:
-                    life = _life_at(a, n, w.settle)
-                    if life is None:
-                        out.append(Violation(LIVENESS, f"n{n} not running at {w.settle:.3f} although "
-                                             "nobody crashes after the stable point", None, n))
-                        continue
-                    for t_check in (w.settle, w.end):
-                        reg = _last_regular(life, t_check)
-                        if reg is None or tuple(reg.data.members) != members:
-                            got = list(reg.data.members) if reg is not None else None
-                            out.append(Violation(LIVENESS, f"at {t_check:.3f} n{n}'s regular "
-                                                 f"configuration is {got}, expected its component "
-                                                 f"{list(members)} (stable since {w.start:.3f})",
-                                                 reg.index if reg is not None else None, n))
-                            break
-                    else:
-                        final[n] = _last_regular(life, w.settle)  # type: ignore[assignment]
-                if len(final) != len(members):
-                    continue
-                rings = {r.data.ring_id for r in final.values()}
-                if len(rings) != 1:
-                    out.append(Violation(LIVENESS, f"component {list(members)} is in rings "
-                                         f"{sorted(map(str, rings))} at {w.settle:.3f}", None, None))
-                    continue
-                # messages submitted in the final ring before submit_end reach everyone by end
-                when: dict[int, dict[MsgKey, float]] = {}
-                for q in members:
-                    qlife = _life_at(a, q, w.settle)
-                    assert qlife is not None
-                    dq = when[q] = {}
-                    for r in qlife.events:
-                        if r.kind == tr.DELIVER:
-                            dq.setdefault(msg_key(r.data), r.time)
-                for n in members:
-                    life = _life_at(a, n, w.settle)
-                    assert life is not None
-                    since = final[n].time
-                    for s in life.submits:
-                        if not (since <= s.time < w.submit_end):
-                            continue
-                        k = (s.node, s.inc, bytes(s.data.payload))
-                        for q in members:
-                            if when[q].get(k, float("inf")) > w.end:
-                                out.append(_v(LIVENESS, s, f"message #{s.data.counter} of n{n} "
-                                              f"submitted at {s.time:.3f} not delivered by n{q} by "
-                                              f"{w.end:.3f}"))
-                                break
-        return out
-
-    # 12 -----------------------------------------------------------------------------
-    def boundedness(self, a: Analysis) -> list[Violation]:
-        return [_v(BOUNDEDNESS, r, str(r.data)) for r in a.problems]
 
 
 # ---------------------------------------------------------------------------------------
-def _v(name: str, r: Record, msg: str) -> Violation:
+def violation_at(name: str, r: Record, msg: str) -> Violation:
     return Violation(name, msg, r.index, r.node)
 
 
-def _sorted_lives(a: Analysis) -> list[Life]:
+def sorted_lives(a: Analysis) -> list[Life]:
     return [a.lives[k] for k in sorted(a.lives)]
 
 
-def _keys(records: Iterable[Record]) -> set[MsgKey]:
+def keys_of(records: Iterable[Record]) -> set[MsgKey]:
     return {msg_key(r.data) for r in records}
 
 
-def _config_id(c: Any) -> tuple[Any, ...]:
-    if c.kind is ConfigKind.REGULAR:
-        return ("R", c.ring_id)
-    return ("T", c.ring_id, tuple(c.members))
-
-
-def _describe_id(x: tuple[Any, ...]) -> str:
-    if x[0] == "m":
-        return f"msg n{x[1]}/{x[2]}"
-    if x[0] == "R":
-        return f"regular {x[1]}"
-    return f"transitional {x[1]} {list(x[2])}"
-
-
-def _find_cycle(edges: dict[int, set[int]]) -> list[int] | None:
-    """One cycle of the directed graph, or None (iterative DFS, deterministic order)."""
-    WHITE, GREY, BLACK = 0, 1, 2
-    color: dict[int, int] = defaultdict(int)
-    parent: dict[int, int] = {}
-    order = sorted(edges)
-    for root in order:
-        if color[root] != WHITE:
-            continue
-        stack = [(root, iter(sorted(edges.get(root, ()))))]
-        color[root] = GREY
-        while stack:
-            v, it = stack[-1]
-            nxt = next(it, None)
-            if nxt is None:
-                color[v] = BLACK
-                stack.pop()
-                continue
-            if color[nxt] == GREY:
-                cyc = [nxt]
-                u = v
-                while u != nxt:
-                    cyc.append(u)
-                    u = parent[u]
-                cyc.reverse()
-                return [nxt] + cyc[:-1] if cyc[-1] == nxt else cyc
-            if color[nxt] == WHITE:
-                color[nxt] = GREY
-                parent[nxt] = v
-                stack.append((nxt, iter(sorted(edges.get(nxt, ())))))
-    return None
-
-
-def _life_at(a: Analysis, node: int, t: float) -> Life | None:
+def life_at(a: Analysis, node: int, t: float) -> Life | None:
     best = None
     for (n, _inc), life in sorted(a.lives.items()):
         if n != node or life.start is None or life.start.time > t:
@@ -646,7 +205,7 @@ def _life_at(a: Analysis, node: int, t: float) -> Life | None:
     return best
 
 
-def _last_regular(life: Life, t: float) -> Record | None:
+def last_regular(life: Life, t: float) -> Record | None:
     last = None
     for r in life.events:
         if r.time > t:
@@ -654,3 +213,16 @@ def _last_regular(life: Life, t: float) -> Record | None:
         if r.kind == tr.CONFIG and r.data.kind is ConfigKind.REGULAR:
             last = r
     return last
+
+
+_MOVED = frozenset({"RingInvariants", "RING_INVARIANTS", "INTEGRITY", "NO_DUPLICATION", "TOTAL_ORDER",
+                    "FIFO", "CONFIG_AGREEMENT", "VIRTUAL_SYNCHRONY", "DELIVERED_WHERE_SENT",
+                    "SELF_DELIVERY", "SAFE_DELIVERY", "LIVENESS", "BOUNDEDNESS"})
+
+
+def __getattr__(name: str) -> Any:
+    """Older imports of the ring invariants from this module keep working."""
+    if name in _MOVED:
+        from . import ring_invariants
+        return getattr(ring_invariants, name)
+    raise AttributeError(name)

@@ -23,7 +23,8 @@ import traceback
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator
 
-from .checker import InvariantSet, LivenessWindow, RingInvariants, RunRecord, Violation, check_run
+from .checker import InvariantSet, LivenessWindow, RunRecord, Violation, check_run
+from .ring_invariants import RingInvariants
 from .config import SimConfig
 from .faults import FaultEvent, random_plan
 from .simulator import AppLayer, EngineFactory, Simulator

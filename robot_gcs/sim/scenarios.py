@@ -19,7 +19,8 @@ import random
 from dataclasses import replace
 from typing import Any, Callable
 
-from .checker import InvariantSet, LivenessWindow, RingInvariants, Violation
+from .checker import InvariantSet, LivenessWindow, Violation
+from .ring_invariants import RingInvariants
 from .config import FaultRates, SimConfig
 from .faults import FaultEvent
 from .network import DropRule, PacketContext

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from robot_gcs.core.types import RingId, Service
-from robot_gcs.sim import checker as ck
+from robot_gcs.sim import ring_invariants as ck
 from robot_gcs.sim import trace as tr
-from robot_gcs.sim.checker import LivenessWindow, RingInvariants, check_run
+from robot_gcs.sim.checker import LivenessWindow, RunRecord, Violation, check_run
+from robot_gcs.sim.ring_invariants import RingInvariants
 
-from .synthetic import R1, R2, R3, REG, TRANS, Baseline, TraceBuilder
+from .synthetic import R1, R2, REG, TRANS, Baseline, TraceBuilder
 
 
-def flagged(run: ck.RunRecord) -> set[str]:
+def flagged(run: RunRecord) -> set[str]:
     return {v.invariant for v in check_run(run, [RingInvariants()])}
 
 
@@ -206,8 +207,8 @@ def test_extra_invariant_sets_plug_in() -> None:
     class NoSafe:
         name = "no_safe"
 
-        def check(self, run: ck.RunRecord) -> list[ck.Violation]:
-            return [ck.Violation("no_safe", "SAFE used", r.index, r.node) for r in run.records
+        def check(self, run: RunRecord) -> list[Violation]:
+            return [Violation("no_safe", "SAFE used", r.index, r.node) for r in run.records
                     if r.kind == tr.SUBMIT and r.data.service is Service.SAFE]
     got = check_run(Baseline().build(), [RingInvariants(), NoSafe()])
     assert [v.invariant for v in got] == ["no_safe"]

@@ -15,8 +15,9 @@ import pytest
 
 from robot_gcs.core.actions import Deliver, DeliverConfig
 from robot_gcs.core.types import ConfigKind
-from robot_gcs.sim import checker as ck
-from robot_gcs.sim.checker import RingInvariants, RunRecord, check_run
+from robot_gcs.sim import ring_invariants as ck
+from robot_gcs.sim.checker import RunRecord, check_run
+from robot_gcs.sim.ring_invariants import RingInvariants
 from robot_gcs.sim.config import FaultRates, SimConfig, fast_params
 from robot_gcs.sim.network import LinkModel
 from robot_gcs.sim.runner import phase_events, windows_for

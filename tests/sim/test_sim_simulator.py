@@ -8,7 +8,8 @@ from typing import Any
 from robot_gcs.core.actions import BROADCAST_ALL, BROADCAST_RING, Deliver, DeliverConfig, Send
 from robot_gcs.core.types import ConfigKind, MemberState, Service
 from robot_gcs.sim import trace as tr
-from robot_gcs.sim.checker import RingInvariants, RunRecord, check_run
+from robot_gcs.sim.checker import RunRecord, check_run
+from robot_gcs.sim.ring_invariants import RingInvariants
 from robot_gcs.sim.config import FaultRates, SimConfig, fast_params
 from robot_gcs.sim.faults import FaultEvent
 from robot_gcs.sim.network import LinkModel
