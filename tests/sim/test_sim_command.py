@@ -64,3 +64,20 @@ def test_idle_ring_packet_rate_is_reported(capsys: pytest.CaptureFixture[str]) -
     line = next(l for l in out.splitlines() if "idle ring of 3 nodes" in l)
     rate = float(line.split(":")[1].split()[0])
     assert 0 < rate < 1000
+
+
+def test_the_trace_does_not_depend_on_python_hash_randomisation() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    hashes = set()
+    for hashseed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=hashseed, PYTHONPATH=str(root))
+        out = subprocess.run([sys.executable, "-m", "robot_gcs.cli"] + BASE
+                             + ["--seed", "9", "--loss", "0.1", "--partitions", "--crashes",
+                                "--pauses"], env=env, capture_output=True, text=True,
+                             timeout=300, check=True).stdout
+        hashes.add(next(l for l in out.splitlines() if "trace hash" in l))
+    assert len(hashes) == 1
