@@ -210,7 +210,9 @@ class StatsSampler:
             sampled_at=wall,
             sessions=self._sessions(stats),
             topics=self._topics(topics, now, cur, ref),
-            groups=self._groups(stats if group_table is None else {"group_table": group_table}),
+            groups=self._local_groups(
+                self._groups(stats if group_table is None else {"group_table": group_table}),
+                name),
             history=self._history(stats, names, name, now, wall),
         )
         self._history_counters.append((now, cur))
@@ -226,6 +228,19 @@ class StatsSampler:
                 queue_depth=int(_get(s, "queue_depth", "queue_len", "depth", default=0)),
                 drops=int(_get(s, "drops", "dropped", default=0))))
         return tuple(sorted(out, key=lambda s: s.name))
+
+    @staticmethod
+    def _local_groups(groups: tuple[GroupHealth, ...], me: str) -> tuple[GroupHealth, ...]:
+        """Only this daemon's own members (``#client#me``): every daemon holds the same
+        replicated table, so each one sends its share and a console takes the union --
+        N times less data than everyone sending everything."""
+        suffix = f"#{me}"
+        out = []
+        for g in groups:
+            mine = tuple(m for m in g.members if m.endswith(suffix))
+            if mine:
+                out.append(GroupHealth(g.group, mine))
+        return tuple(out)
 
     def _groups(self, stats: Any) -> tuple[GroupHealth, ...]:
         """The group table: ``group_table`` = ((group, (private names...)), ...) or a mapping."""

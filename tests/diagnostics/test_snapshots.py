@@ -191,3 +191,10 @@ def test_entering_gather_is_logged_with_its_reason_and_source() -> None:
     assert ev.time == pytest.approx(T0 + 0.6)
     again = s.sample(engine_stats(node_id=1, gathers=5), now=102.0, wall=T0 + 2)
     assert [e for e in again.history if e.cause == "GATHER"] == [ev]   # logged once
+
+
+def test_each_daemon_sends_only_its_own_members_of_the_replicated_group_table() -> None:
+    table = (("control", ("#ctl#cpu1", "#ctl#cpu2", "#planner#cpu2")), ("plan", ("#p#cpu1",)))
+    h = StatsSampler().sample(daemon_stats(engine_stats(), group_table=table), now=1.0, wall=T0)
+    assert [(g.group, g.members) for g in h.groups] == [
+        ("control", ("#ctl#cpu2", "#planner#cpu2"))]
