@@ -1,14 +1,16 @@
-"""Rich renderables for the live console (the only module of robot_gcs importing rich).
+"""Rich renderables for the live console (rich is imported only here and by monitor_command).
 
 Owns how a ``ClusterHealth`` looks on a terminal: a one-line header, the ring panel
-(daemon, state, ring id, members, rotation p50/p99, loop lag p99/worst, msgs/s, grade,
-note), groups with members, topics (Hz, bandwidth, age, deadline, grade), session queues,
-and the membership event log (time, daemon, cause, detail) showing the newest lines.
+(daemon, state, ring id, members, rotation p50/p99, loop lag p99/worst, grade, note --
+plus time in state, msgs/s, kB/s, retransmits/s and drops on wide terminals), groups with
+members, topics (one row per topic: Hz, bandwidth, age, deadline, worst grade), session
+queues (worst first), and the membership event log (time, daemon(s), cause, detail)
+showing the newest lines; the same change seen by several daemons is one line.
 
 Rules: ``MonitorView(cluster)`` is a renderable that sizes itself to what the console
 offers (``options.size``): at 80x24 every panel gets a few lines and the event log the
-rest; on a smaller terminal the middle panels go first, then the log, so the ring panel
-always shows. Everything is plain text plus styles, so ``color_system=None`` output (tests,
+rest; on a smaller terminal the sessions panel shrinks first, then the middle panels go,
+then the log, so the ring panel always shows. Everything is plain text plus styles, so ``color_system=None`` output (tests,
 dumb terminals, SSH without colour) carries the same content. Tests render into
 ``Console(width=80, height=24, file=io.StringIO(), force_terminal=True, color_system=None)``.
 Times are local wall-clock time (``tz`` overrides it, tests pass UTC).
@@ -32,12 +34,6 @@ from .model import ClusterHealth, DaemonView, Grade, MembershipEvent, SessionVie
 
 GRADE_STYLE = {Grade.OK: "green", Grade.WARN: "yellow", Grade.ERROR: "bold red",
                Grade.STALE: "magenta"}
-STATE_SHORT = {"OPERATIONAL": "OPERATIONAL", "GATHER": "GATHER", "COMMIT": "COMMIT",
-               "RECOVERY": "RECOVERY", "STOPPED": "STOPPED"}
-
-
-def _num(v: float | None, fmt: str = "{:.0f}") -> str:
-    return "-" if v is None else fmt.format(v)
 
 
 def _pair(a: float | None, b: float | None) -> str:
@@ -157,7 +153,7 @@ def ring_table(cluster: ClusterHealth, width: int) -> Table:
                 if not v.stale and v.health.rotation_p50_ms is not None}
     for v in cluster.daemons:
         h = v.health
-        row: list[RenderableType] = [h.name, STATE_SHORT.get(h.state, h.state),
+        row: list[RenderableType] = [h.name, h.state,
                                      short_ring(h.ring_id), str(len(h.members))]
         if not narrow:
             p50, p99 = h.rotation_p50_ms, h.rotation_p99_ms
