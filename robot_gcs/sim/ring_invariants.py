@@ -69,10 +69,18 @@ class RingInvariants:
         out = []
         for life in sorted_lives(a):
             for r in life.events:
-                if r.kind == tr.DELIVER and msg_key(r.data) not in a.submitted:
+                if r.kind != tr.DELIVER:
+                    continue
+                subs = a.submitted.get(msg_key(r.data))
+                if not subs:
                     out.append(Violation(INTEGRITY, f"n{r.node}/{r.inc} delivered a message "
                                          f"never submitted by n{r.data.sender}/{r.data.incarnation}"
                                          f" ({len(r.data.payload)} bytes)", r.index, r.node))
+                elif all(_ring_service(s.data.service) != _ring_service(r.data.service)
+                         for s in subs):
+                    out.append(violation_at(INTEGRITY, r, f"message submitted as "
+                                            f"{subs[0].data.service.name} delivered as "
+                                            f"{r.data.service.name}"))
         return out
 
     # 2 ------------------------------------------------------------------------------
@@ -422,6 +430,11 @@ class RingInvariants:
 
 
 # ---------------------------------------------------------------------------------------
+def _ring_service(service: Service) -> Service:
+    """The ring-level service carrying ``service`` (SAFE stays SAFE, the rest ride AGREED)."""
+    return service.ring_service
+
+
 def _config_id(c: Any) -> tuple[Any, ...]:
     if c.kind is ConfigKind.REGULAR:
         return ("R", c.ring_id)

@@ -239,3 +239,15 @@ def test_fifo_is_per_lane_a_control_message_may_overtake_normal_ones() -> None:
                                          [RingInvariants([ck.FIFO])])]
     # n1 submitted #0..#2 in the baseline: x, y, z are #3 (NORMAL), #4 (CONTROL), #5 (NORMAL)
     assert len(got) == 2 and all("#3" in m and "#5" in m and "#4" not in m for m in got)
+
+
+def test_integrity_flags_a_safe_message_delivered_as_agreed() -> None:
+    base = Baseline()
+
+    def downgraded(b: TraceBuilder) -> None:
+        b.at(3.1)
+        x = b.submit(2, Service.SAFE)
+        b.deliver(1, 2, x, R2, 2, service=Service.SAFE)
+        b.deliver(2, 2, x, R2, 2, service=Service.AGREED)
+    got = check_run(base.build(extra_r2=[downgraded]), [RingInvariants([ck.INTEGRITY])])
+    assert len(got) == 1 and "submitted as SAFE delivered as AGREED" in got[0].message
