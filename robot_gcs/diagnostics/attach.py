@@ -8,8 +8,8 @@ daemon's publisher send a snapshot at once and then every period; leaving stops 
 Rules: ``pump(timeout)`` waits on the session (never sleeps) and returns after the first
 batch of events or the timeout; ``wait_complete(timeout)`` pumps until every publisher in
 the group's view has reported (and every expected daemon, e.g. a config's list), so
-``robot-gcs status`` prints a complete ring. Both are
-used from one thread; ``cluster()`` may be called from the same thread in between.
+``robot-gcs status`` prints a complete ring. Both are used from one thread;
+``cluster()`` may be called from the same thread in between.
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ Owns the snapshot wire format and ``HealthCollector``.
   (its daemon crashed, was partitioned away or stopped) makes it STALE at once and logs
   an event with the view's cause (NETWORK, LEAVE, DISCONNECT).
 * Membership events from every daemon's history are merged, de-duplicated and kept in
-  time order (bounded).
+  time order (bounded). Daemons named by ``expect()`` (a config's list) that never
+  reported show as STALE in state UNKNOWN. Groups are the union of the fresh daemons'
+  shares (each snapshot carries its own daemon's members only).
 * Bad input from the network (not ours, truncated, corrupt, wrong schema) is counted in
   ``malformed`` and dropped, never raised.
 
