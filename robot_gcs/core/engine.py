@@ -20,9 +20,9 @@ Rules drivers rely on:
   ``now`` when there is work, ``now + token_hold`` when idle).
 * DeliverConfig(TRANSITIONAL) carries the *new* ring id; a node with no previous ring
   (fresh start or restart) gets only the REGULAR configuration.
-* Ring seqs: ``persisted_ring_seq + 1`` on load; when the persisted seq was lost
-  (``None``) the engine starts at ``incarnation << 28`` so a restarted representative
-  cannot reuse a ring id of an earlier incarnation (PROTOCOL.md section 7, ring id reuse).
+* Ring seqs: ``persisted_ring_seq + 1`` on load (0 when lost); a new ring's seq is above
+  every seq seen and carries the rep's incarnation in its low 16 bits, so a rep that
+  restarted without its persisted seq cannot reuse a ring id (PROTOCOL.md 7, ring id reuse).
 """
 
 from __future__ import annotations

@@ -40,11 +40,9 @@ class EngineBase:
         self.rng = random.Random(rng_seed)
         self.peers = tuple(sorted(set(cfg.peers)))
         self.peer_set = frozenset(self.peers)
-        if persisted_ring_seq is None:
-            # persisted seq lost: start above any seq an earlier incarnation could have used
-            self.max_ring_seq_seen = (incarnation & 0xFFFFFFFF) << 28
-        else:
-            self.max_ring_seq_seen = persisted_ring_seq + 1
+        # ring ids stay unique across incarnations even without the persisted seq:
+        # commit.next_ring_seq puts the rep's incarnation in the low bits
+        self.max_ring_seq_seen = 0 if persisted_ring_seq is None else persisted_ring_seq + 1
         self.ring_seq_floor = self.max_ring_seq_seen
         self._state = MemberState.GATHER
         self.started = False
