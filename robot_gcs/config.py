@@ -33,7 +33,8 @@ Rules:
   list, so two rings with different names (or different daemon lists) ignore each
   other's packets (PROTOCOL.md 1.1 "Filtering").
 * Timeouts: when ``token_ms`` is given without ``consensus_ms`` the consensus timeout
-  defaults to 1.2 x token (corosync's rule); contradictions given explicitly (consensus
+  defaults to 1.2 x token (corosync's rule), and a short token without ``token_hold_ms``
+  gets half a token-retransmit interval of hold; contradictions given explicitly (consensus
   <= token, hold >= retransmit ...) are rejected with the line of the offending key.
 * Interface names in the multicast section are resolved only when a daemon starts
   (runtime/transport.py), so a config can be validated on another machine.
@@ -308,6 +309,11 @@ def _params(doc: _Doc, timeouts: Any, protocol: Any) -> ProtocolParams:
         field_of[TIMEOUT_KEYS[key]] = f"ring.timeouts.{key}"
     if "token_timeout" in kw and "consensus_timeout" not in kw:
         kw["consensus_timeout"] = 1.2 * kw["token_timeout"]
+    if "token_timeout" in kw and "token_hold" not in kw:
+        d = ProtocolParams()
+        retransmit = kw["token_timeout"] / (kw.get("token_retransmits", d.token_retransmits) + 0.2)
+        if d.token_hold >= retransmit:          # short token: hold for half a retransmit
+            kw["token_hold"] = retransmit / 2
     for key in sorted(pm):
         kw[key] = _int(doc, pm[key], f"ring.protocol.{key}", 1, 2 ** 31)
         field_of[key] = f"ring.protocol.{key}"

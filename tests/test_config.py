@@ -134,3 +134,12 @@ def test_key_file_is_read_relative_to_the_config(tmp_path: Path) -> None:
 def test_unknown_daemon_name() -> None:
     with pytest.raises(ConfigError, match="no daemon named 'cpu9'"):
         parse_config(GOOD).daemon("cpu9")
+
+
+def test_short_token_scales_the_default_hold() -> None:
+    cfg = parse_config(GOOD.replace("token_ms: 200", "token_ms: 100").replace(
+        "consensus_ms: 240", "consensus_ms: 150"))
+    p = cfg.ring.params
+    assert p.token_hold < p.token_retransmit and p.problems() == []
+    e = _err(GOOD.replace("consensus_ms: 240", "consensus_ms: 240\n    token_hold_ms: 100"))
+    assert e.field == "ring.timeouts.token_hold_ms" and "token_hold" in e.problem
