@@ -208,7 +208,7 @@ class StatsSampler:
             send_queue_len=int(_get(eng, "send_queue_len", default=0)),
             uptime_s=float(_get(stats, "uptime", "uptime_s", default=0.0)),
             sampled_at=wall,
-            sessions=self._sessions(stats),
+            sessions=self._sessions(stats, now, cur, ref),
             topics=self._topics(topics, now, cur, ref),
             groups=self._local_groups(
                 self._groups(stats if group_table is None else {"group_table": group_table}),
@@ -218,15 +218,19 @@ class StatsSampler:
         self._history_counters.append((now, cur))
         return health
 
-    def _sessions(self, stats: Any) -> tuple[SessionHealth, ...]:
+    def _sessions(self, stats: Any, now: float, cur: dict[str, float],
+                  ref: tuple[float, dict[str, float]] | None) -> tuple[SessionHealth, ...]:
         raw = _get(stats, "sessions", "clients", default=())
         items = raw.values() if isinstance(raw, Mapping) else raw
         out = []
         for s in items:
+            name = str(_get(s, "name", "client", "private_name", default="?"))
+            drops = int(_get(s, "drops", "dropped", default=0))
             out.append(SessionHealth(
-                name=str(_get(s, "name", "client", "private_name", default="?")),
+                name=name,
                 queue_depth=int(_get(s, "queue_depth", "queue_len", "depth", default=0)),
-                drops=int(_get(s, "drops", "dropped", default=0))))
+                drops=drops,
+                drops_per_s=self._rate(f"session:{name}:drops", float(drops), now, cur, ref)))
         return tuple(sorted(out, key=lambda s: s.name))
 
     @staticmethod

@@ -61,7 +61,8 @@ class SessionHealth:
 
     name: str
     queue_depth: int
-    drops: int = 0
+    drops: int = 0                 # since the session began
+    drops_per_s: float = 0.0       # recently
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +239,8 @@ def daemon_health_from_jsonable(d: Any) -> DaemonHealth:
             raise ValueError("field 'drops' must hold [reason, count] pairs")
         drops.append((item[0], item[1]))
     sessions = tuple(SessionHealth(_req(s, "name", str), _req(s, "queue_depth", int),
-                                   _opt(s, "drops", int, 0)) for s in _dicts(d, "sessions"))
+                                   _opt(s, "drops", int, 0), _opt(s, "drops_per_s", float, 0.0))
+                     for s in _dicts(d, "sessions"))
     topics = tuple(TopicHealth(
         _req(t, "topic", str), _req(t, "rate_hz", float), _req(t, "bandwidth_bps", float),
         _opt(t, "age_s", float, None), _opt(t, "deadline_s", float, None),

@@ -69,7 +69,8 @@ DAEMON_METRICS: dict[str, tuple[Callable[[DaemonHealth], float | None], str]] = 
 }
 SESSION_METRICS: dict[str, tuple[Callable[[SessionHealth], float | None], str]] = {
     "session.queue_depth": (lambda s: float(s.queue_depth), "events waiting for the client"),
-    "session.drops": (lambda s: float(s.drops), "events dropped for the client"),
+    "session.drops": (lambda s: float(s.drops), "events dropped for the client (total)"),
+    "session.drops_per_s": (lambda s: s.drops_per_s, "events dropped for the client, per second"),
 }
 TOPIC_METRICS: dict[str, tuple[Callable[[TopicHealth], float | None], str]] = {
     "topic.rate_hz": (lambda t: t.rate_hz, "messages per second"),

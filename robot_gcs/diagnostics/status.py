@@ -32,7 +32,7 @@ how long ago this daemon's snapshot reached the reporting daemon. Unknown number
                   "bandwidth_bps": 12000.0, "age_s": 0.01, "deadline_s": 0.1,
                   "deadline_misses": 0, "drops": 0, "grade": "OK"}],
       "sessions": [{"daemon": "cpu1", "name": "planner", "queue_depth": 0,
-                    "drops": 0, "grade": "OK"}],
+                    "drops": 0, "drops_per_s": 0.0, "grade": "OK"}],
       "events": [{"time": 1795000000.1, "daemon": "cpu1", "cause": "NETWORK",
                   "ring_id": "1.12", "members": ["cpu1", "cpu2"], "detail": "left: cpu3"}]
     }
@@ -87,7 +87,8 @@ STATUS_SCHEMA: dict[str, Any] = _obj({
         "deadline_misses": {"type": "integer"}, "drops": {"type": "integer"}, "grade": _GRADE})},
     "sessions": {"type": "array", "items": _obj({
         "daemon": {"type": "string"}, "name": {"type": "string"},
-        "queue_depth": {"type": "integer"}, "drops": {"type": "integer"}, "grade": _GRADE})},
+        "queue_depth": {"type": "integer"}, "drops": {"type": "integer"},
+        "drops_per_s": {"type": "number"}, "grade": _GRADE})},
     "events": {"type": "array", "items": _obj({
         "time": {"type": "number"}, "daemon": {"type": "string"}, "cause": {"type": "string"},
         "ring_id": {"type": "string"}, "members": _STR_LIST, "detail": {"type": "string"}})},
@@ -124,7 +125,8 @@ def status_document(cluster: ClusterHealth) -> dict[str, Any]:
                    for t in cluster.topics],
         "sessions": [{"daemon": s.daemon, "name": s.session.name,
                       "queue_depth": s.session.queue_depth, "drops": s.session.drops,
-                      "grade": s.grade.name} for s in cluster.sessions],
+                      "drops_per_s": s.session.drops_per_s, "grade": s.grade.name}
+                     for s in cluster.sessions],
         "events": [to_jsonable(e) for e in cluster.events],
     }
 

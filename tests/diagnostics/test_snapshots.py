@@ -198,3 +198,22 @@ def test_each_daemon_sends_only_its_own_members_of_the_replicated_group_table() 
     h = StatsSampler().sample(daemon_stats(engine_stats(), group_table=table), now=1.0, wall=T0)
     assert [(g.group, g.members) for g in h.groups] == [
         ("control", ("#ctl#cpu2", "#planner#cpu2"))]
+
+
+def test_session_drops_are_graded_by_their_recent_rate_not_forever() -> None:
+    from robot_gcs.diagnostics.model import Grade
+    rules = load_rules()
+    s = StatsSampler("cpu2")
+
+    def at(now: float, dropped: int) -> object:
+        st = daemon_stats(engine_stats(), sessions=(
+            SimpleNamespace(name="logger", queue_depth=0, dropped=dropped),))
+        (sess,) = s.sample(st, now=now, wall=T0).sessions
+        return sess
+    at(100.0, 0)
+    burst = at(101.0, 50)
+    assert burst.drops_per_s == 50.0
+    assert rules.grade_session("cpu2", burst)[0].grade is Grade.WARN
+    later = at(108.0, 50)                 # no new drops for a while
+    assert later.drops == 50 and later.drops_per_s == 0.0
+    assert all(f.grade is Grade.OK for f in rules.grade_session("cpu2", later))

@@ -26,7 +26,7 @@ PINNED = {
     "groups": {"group", "members"},
     "topics": {"topic", "daemon", "rate_hz", "bandwidth_bps", "age_s", "deadline_s",
                "deadline_misses", "drops", "grade"},
-    "sessions": {"daemon", "name", "queue_depth", "drops", "grade"},
+    "sessions": {"daemon", "name", "queue_depth", "drops", "drops_per_s", "grade"},
     "events": {"time", "daemon", "cause", "ring_id", "members", "detail"},
 }
 
