@@ -65,9 +65,9 @@ def test_random_seeds_with_a_lossy_tail() -> None:
 
 # Engine bugs found by the simulator and not fixed yet (see /work/brief/violations.md).
 # strict: once the engine is fixed the test XPASSes and fails, so the mark gets removed.
-KNOWN_ENGINE_BUGS = {
-    "lost_seq_after_peer_restart": "ring id reused after two restarts that lost their ring "
-                                   "seq: the incarnation << 28 floor is not unique per ring",
+KNOWN_ENGINE_BUGS: dict[str, str] = {
+    # fixed in 7dc2412 (ring seqs carry the rep's incarnation); kept as a regression scenario:
+    # "lost_seq_after_peer_restart": "ring id reused after two restarts that lost their ring seq",
 }
 
 
