@@ -170,7 +170,8 @@ class HealthPublisher:
         self.name = daemon_name(daemon)
         self.collector = HealthCollector(rules or load_rules(), source=self.name)
         self.sampler = StatsSampler(self.name)
-        self.published = 0
+        self.published = 0               # snapshots this publisher sent
+        self.received = 0                # snapshots it received from other daemons
         self.listeners: tuple[str, ...] = ()
         self._cv = threading.Lock()
         self._session: Any = None
@@ -278,6 +279,7 @@ class HealthPublisher:
                 # change): every console wants fresh snapshots now, not next period
                 self._publish_now()
         elif isinstance(ev, DataMessage) and ev.msg_type == MSG_TYPE:
+            self.received += 1
             with self._cv:
                 self.collector.receive(ev.payload, time.monotonic())
 
