@@ -59,8 +59,7 @@ class QueueSink:
             n = len(q)
             if n > self.high_water:
                 self.high_water = n
-            if n == 1:
-                self._cond.notify()
+            self._cond.notify()        # cheap without waiters; correct with several readers
             return True
 
     def closed(self, reason: str) -> None:

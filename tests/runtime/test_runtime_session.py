@@ -260,3 +260,30 @@ def test_unwritable_state_dir_is_a_config_error(tmp_path: Path) -> None:
     again = Daemon(cfg, "d1", engine_factory=fake_factory, health=False)
     again.start()                   # the UDP port was not left bound
     again.stop()
+
+
+def test_several_reader_threads_share_one_session(daemon: Daemon) -> None:
+    a = daemon.connect("a")
+    a.join("g")
+    _next(a)
+    got: list[bytes] = []
+    lock = threading.Lock()
+
+    def reader() -> None:
+        while True:
+            ev = a.receive(timeout=5)
+            if ev is None or ev.payload == b"end":
+                return
+            with lock:
+                got.append(ev.payload)
+
+    readers = [threading.Thread(target=reader) for _ in range(3)]
+    for t in readers:
+        t.start()
+    for i in range(300):
+        a.multicast("g", b"%d" % i, timeout=5)
+    for _ in readers:
+        a.multicast("g", b"end", timeout=5)
+    for t in readers:
+        t.join(10)
+    assert sorted(got, key=int) == [b"%d" % i for i in range(300)]
