@@ -73,9 +73,15 @@ def test_console_sees_every_daemon_and_a_stopped_one_goes_stale(daemons: list[Da
         assert mon.wait_complete(10.0), mon.missing()
         cl = mon.cluster()
         assert [v.health.name for v in cl.daemons] == ["cpu1", "cpu2", "cpu3"]
-        for v in cl.daemons:
-            assert v.health.state == "OPERATIONAL" and not v.stale
-            assert v.health.members == ("cpu1", "cpu2", "cpu3")
+
+        def settled() -> bool:
+            return all(v.health.state == "OPERATIONAL" and not v.stale and
+                       v.health.members == ("cpu1", "cpu2", "cpu3") for v in cl.daemons)
+        deadline = time.monotonic() + 10.0       # a loaded machine may re-form the ring
+        while not settled():
+            assert time.monotonic() < deadline, cl.daemons
+            mon.pump(0.2)
+            cl = mon.cluster()
         assert cl.source == "cpu1"
         assert all(p.listeners for p in pubs)
 
