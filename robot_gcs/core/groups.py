@@ -113,6 +113,8 @@ class GroupEngine:
         self._messages_delivered = 0
         self._messages_sent = 0
         self._exchanges = 0
+        self._want_open = False      # the table is agreed: open the NORMAL lane after this batch
+        self._depth = 0
 
     # ------------------------------------------------------------ read side
 
@@ -155,7 +157,34 @@ class GroupEngine:
         return self.on_engine_actions(now, self.engine.leave(now))
 
     def on_engine_actions(self, now: float, actions: Sequence[Action]) -> list[GroupAction]:
-        """Consume the engine's deliveries; pass everything else through, in order."""
+        """Consume the engine's deliveries; pass everything else through, in order.
+
+        The NORMAL lane is opened only after the whole batch, and only if the table is
+        still agreed then: one engine call may deliver the last G_STATE of a ring *and*
+        the configurations of the next one (the engine has moved on by the time this
+        list is read), and opening the lane then would let group traffic into the next
+        ring ahead of its state exchange.
+        """
+        self._depth += 1
+        try:
+            out = self._consume(now, actions)
+        finally:
+            self._depth -= 1
+        if self._depth == 0 and self._want_open:
+            self._want_open = False
+            if self._engine_settled():
+                out.extend(self.on_engine_actions(now, self.engine.open_normal_lane(now)))
+        return out
+
+    def _engine_settled(self) -> bool:
+        """The engine is operational in the ring the table was agreed for."""
+        state = getattr(self.engine, "state", None)
+        ring = getattr(self.engine, "ring_id", None)
+        if state is not None and getattr(state, "name", "OPERATIONAL") != "OPERATIONAL":
+            return False
+        return ring is None or ring == self._table.ring_id
+
+    def _consume(self, now: float, actions: Sequence[Action]) -> list[GroupAction]:
         out: list[GroupAction] = []
         for a in actions:
             if isinstance(a, Deliver):
@@ -282,7 +311,7 @@ class GroupEngine:
             views = self._table.state(msg, sender, trans)
             if views is not None:
                 self._emit(views, out)
-                out.extend(self.on_engine_actions(now, self.engine.open_normal_lane(now)))
+                self._want_open = True
         elif msg.daemon != sender:
             self._drop("g_sender_mismatch")
         elif isinstance(msg, gw.GJoin):
@@ -331,13 +360,15 @@ class GroupEngine:
 
     def _on_config(self, now: float, c: DeliverConfig, out: list[GroupAction]) -> None:
         if c.kind is ConfigKind.TRANSITIONAL:
+            self._want_open = False
             self._emit(self._table.transitional(c.members, c.left), out)
             return
         views, exchange = self._table.regular(c.ring_id, c.members)
         self._emit(views, out)
         if not exchange:
-            out.extend(self.on_engine_actions(now, self.engine.open_normal_lane(now)))
+            self._want_open = True
             return
+        self._want_open = False
         self._exchanges += 1
         state = gw.encode(self._table.state_message())
         try:
