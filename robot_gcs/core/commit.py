@@ -6,8 +6,9 @@ rotation 1, and the successor computation. The engine owns the state changes, ti
 Persist and the sends.
 
 Rules:
-* The rep picks ``ring_id = (me, next_ring_seq(max_ring_seq_seen, incarnation))`` (above
-  every seq seen, low bits = its incarnation) and ``members = sorted(proc - fail)``.
+* The rep picks ``ring_id = (me, max_ring_seq_seen + 4)`` and ``members = sorted(proc - fail)``.
+* A new life starts from ``persisted + 1``, or from ``incarnation << 32`` when the persisted
+  seq was lost (incarnations increase cluster-wide, so no earlier ring id comes back).
 * Rotation 1: a GATHER node accepts only if members == its ``proc - fail``, the ring seq
   exceeds every ring seq it adopted, and the token's ``memb_index`` points at it.
 * ``received_flg``: I hold my old ring contiguously up to its high seq, and no earlier
@@ -23,24 +24,28 @@ from dataclasses import replace
 from .types import NULL_RING, RingId
 from .wire import Commit, CommitEntry
 
-RING_SEQ_LOW_BITS = 16
+RING_SEQ_STEP = 4
+#: floor of a life whose persisted ring seq was lost: ``incarnation << LOST_SEQ_SHIFT``.
+#: Incarnations increase across the whole cluster's history (the runtime derives them
+#: from the clock), so every ring seq any earlier life created is below this floor.
+LOST_SEQ_SHIFT = 32
 
 
-def next_ring_seq(max_ring_seq_seen: int, incarnation: int) -> int:
-    """A ring seq above every seq seen, unique to this rep incarnation.
+def initial_ring_seq_seen(persisted_ring_seq: int | None, incarnation: int) -> int:
+    """The highest ring seq a new life may assume was used (PROTOCOL.md 7, ring id reuse)."""
+    if persisted_ring_seq is None:
+        return (incarnation & 0xFFFFFFFF) << LOST_SEQ_SHIFT
+    return persisted_ring_seq + 1
 
-    The seq steps to the next multiple of 2**16 and carries the rep's incarnation in the
-    low 16 bits. Corosync steps by 4; we also want a rep that restarted with its persisted
-    seq lost never to recreate a ring id of an earlier incarnation, even when that earlier
-    incarnation had adopted seqs from other nodes (found by the simulator, seed 10194).
-    """
-    high = (max_ring_seq_seen >> RING_SEQ_LOW_BITS) + 1
-    return (high << RING_SEQ_LOW_BITS) | (incarnation & ((1 << RING_SEQ_LOW_BITS) - 1))
+
+def next_ring_seq(max_ring_seq_seen: int) -> int:
+    """A ring seq above every seq seen (corosync's step of 4)."""
+    return max_ring_seq_seen + RING_SEQ_STEP
 
 
 def new_commit(me: int, incarnation: int, max_ring_seq_seen: int,
                members: list[int]) -> Commit:
-    ring = RingId(me, next_ring_seq(max_ring_seq_seen, incarnation))
+    ring = RingId(me, next_ring_seq(max_ring_seq_seen))
     return Commit(me, incarnation, ring, 0, 0, tuple(members),
                   tuple(CommitEntry() for _ in members))
 

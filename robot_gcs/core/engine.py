@@ -20,9 +20,9 @@ Rules drivers rely on:
   ``now`` when there is work, ``now + token_hold`` when idle).
 * DeliverConfig(TRANSITIONAL) carries the *new* ring id; a node with no previous ring
   (fresh start or restart) gets only the REGULAR configuration.
-* Ring seqs: ``persisted_ring_seq + 1`` on load (0 when lost); a new ring's seq is above
-  every seq seen and carries the rep's incarnation in its low 16 bits, so a rep that
-  restarted without its persisted seq cannot reuse a ring id (PROTOCOL.md 7, ring id reuse).
+* Ring seqs: ``persisted_ring_seq + 1`` on load, ``incarnation << 32`` when it was lost
+  (drivers must give incarnations that increase cluster-wide, e.g. clock-derived), then
+  ``max seen + 4`` per ring (PROTOCOL.md section 7, ring id reuse).
 """
 
 from __future__ import annotations

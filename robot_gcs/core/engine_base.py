@@ -14,6 +14,7 @@ import random
 from collections import Counter
 
 from ..errors import LocalProtocolError
+from . import commit as ct_mod
 from .actions import Action, CancelTimer, Deliver, Send, SetTimer
 from .membership import TRANSITIONS, Membership
 from .packing import Assembler, Packer
@@ -40,9 +41,7 @@ class EngineBase:
         self.rng = random.Random(rng_seed)
         self.peers = tuple(sorted(set(cfg.peers)))
         self.peer_set = frozenset(self.peers)
-        # ring ids stay unique across incarnations even without the persisted seq:
-        # commit.next_ring_seq puts the rep's incarnation in the low bits
-        self.max_ring_seq_seen = 0 if persisted_ring_seq is None else persisted_ring_seq + 1
+        self.max_ring_seq_seen = ct_mod.initial_ring_seq_seen(persisted_ring_seq, incarnation)
         self.ring_seq_floor = self.max_ring_seq_seen
         self._state = MemberState.GATHER
         self.started = False

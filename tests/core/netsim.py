@@ -46,11 +46,14 @@ class Net:
         self.blocked: set[tuple[int, int]] = set()
         self.packets = 0
         self.incarnation: dict[int, int] = {i: 0 for i in self.ids}
+        self.last_incarnation = 0
         self.tap: Callable[[int, int, bytes], bool] | None = None   # return False to drop
 
     # -- nodes ---------------------------------------------------------------
     def start(self, node: int, keep_persisted: bool = True) -> Engine:
-        self.incarnation[node] += 1
+        # incarnations increase cluster-wide (as the runtime's clock-derived ones do)
+        self.last_incarnation += 1
+        self.incarnation[node] = self.last_incarnation
         ps = self.persisted.get(node) if keep_persisted else None
         e = Engine(self.cfg, node, self.incarnation[node], ps, rng_seed=self.seed * 100 + node)
         self.engines[node] = e

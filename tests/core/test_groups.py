@@ -350,3 +350,25 @@ def test_to_client_actions_carry_plain_client_names() -> None:
     r.run()
     (act,) = r.events[1]
     assert isinstance(act, ToClient) and act.client == "a"
+
+
+def test_the_lane_stays_closed_when_one_batch_ends_an_exchange_and_starts_the_next() -> None:
+    from robot_gcs.core.actions import Deliver, DeliverConfig
+    from robot_gcs.core.types import ConfigKind, NodeId
+    from robot_gcs.sim.group_fakering import ModelEngine
+    from robot_gcs.core.groups import GroupEngine
+    eng = ModelEngine(1, 1)
+    ge = GroupEngine(eng, {1: "d1", 2: "d2", 3: "d3"})
+    r1, r2 = RingId(1, 4), RingId(1, 8)
+    n = (NodeId(1), NodeId(2))
+    ge.on_engine_actions(0.0, [DeliverConfig(ConfigKind.TRANSITIONAL, r1, (NodeId(1),)),
+                               DeliverConfig(ConfigKind.REGULAR, r1, n)])
+    assert not eng.normal_open and ge.phase.value == "exchange"
+    states = [Deliver(NodeId(k), 1, gw.encode(gw.GState(r1, k, ())), Service.AGREED, r1, k, False)
+              for k in (1, 2)]
+    # the engine's install delivers the last state of r1 and, in the same call, r2's configs
+    ge.on_engine_actions(0.0, states + [
+        DeliverConfig(ConfigKind.TRANSITIONAL, r2, n),
+        DeliverConfig(ConfigKind.REGULAR, r2, n + (NodeId(3),))])
+    assert not eng.normal_open and ge.phase.value == "exchange"
+    assert gw.decode(eng.queue[-1][0]) == gw.GState(r2, 1, ())
