@@ -150,6 +150,7 @@ class Daemon:
         self.sessions_detached = 0
         self.undeliverable = 0
         self._last_stats: DaemonStats | None = None
+        self._stat_waiters: list[threading.Event] = []
         # called on the daemon thread for each installed regular configuration
         self.on_membership: Callable[[MembershipEvent], None] | None = None
         self._health_enabled = health
@@ -336,6 +337,10 @@ class Daemon:
         self.transport.close()
         self.loop.close()
         self._stopped.set()
+        with self._clients_lock:           # statistics() callers get _last_stats now
+            for ev in self._stat_waiters:
+                ev.set()
+            self._stat_waiters.clear()
         log.info("daemon %s stopped", self.name)
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
@@ -602,8 +607,15 @@ class Daemon:
             box.append(self._build_stats())
             done.set()
 
+        with self._clients_lock:
+            self._stat_waiters.append(done)
         self.loop.call_soon_threadsafe(build)
-        if not done.wait(timeout) or not box:
+        if not self._stopped.is_set():
+            done.wait(timeout)
+        with self._clients_lock:
+            if done in self._stat_waiters:
+                self._stat_waiters.remove(done)
+        if not box:
             if self._last_stats is not None:
                 return self._last_stats
             raise GcsError(f"daemon {self.name} did not answer statistics() in {timeout}s")

@@ -287,3 +287,14 @@ def test_several_reader_threads_share_one_session(daemon: Daemon) -> None:
     for t in readers:
         t.join(10)
     assert sorted(got, key=int) == [b"%d" % i for i in range(300)]
+
+
+def test_statistics_after_stop_return_the_last_snapshot(tmp_path: Path) -> None:
+    _, cfg = write_config(tmp_path, 1)
+    d = Daemon(cfg, "d1", engine_factory=fake_factory, health=False)
+    d.start()
+    d.connect("a")
+    assert d.statistics().running
+    d.stop()
+    st = d.statistics()
+    assert not st.running and st.name == "d1"
