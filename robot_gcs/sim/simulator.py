@@ -249,6 +249,9 @@ class Simulator:
 
     def _on_process(self, dst: int, src: int, data: bytes, inc: int) -> None:
         node = self.nodes[dst]
+        if node.alive and node.inc == inc and self._defer_if_paused(node, _PROCESS,
+                                                                      (dst, src, data, inc)):
+            return          # a frozen process works through its queue after waking
         node.rx_pending = max(0, node.rx_pending - 1)
         if node.alive and node.inc == inc:
             self._deliver_packet(node, src, data)
