@@ -366,7 +366,9 @@ def test_the_lane_stays_closed_when_one_batch_ends_an_exchange_and_starts_the_ne
     assert not eng.normal_open and ge.phase.value == "exchange"
     states = [Deliver(NodeId(k), 1, gw.encode(gw.GState(r1, k, ())), Service.AGREED, r1, k, False)
               for k in (1, 2)]
-    # the engine's install delivers the last state of r1 and, in the same call, r2's configs
+    # the engine's install delivers the last state of r1 and, in the same call, r2's
+    # configs; it closed the lane when it left r1 (GATHER)
+    eng.normal_open = False
     ge.on_engine_actions(0.0, states + [
         DeliverConfig(ConfigKind.TRANSITIONAL, r2, n),
         DeliverConfig(ConfigKind.REGULAR, r2, n + (NodeId(3),))])
