@@ -6,7 +6,9 @@ rotation 1, and the successor computation. The engine owns the state changes, ti
 Persist and the sends.
 
 Rules:
-* The rep picks ``ring_id = (me, max_ring_seq_seen + 4)`` and ``members = sorted(proc - fail)``.
+* The rep picks ``ring_id = (me, next_ring_seq(max_ring_seq_seen, incarnation))`` (the next
+  multiple of 256 above every seq seen, plus its incarnation mod 256) and
+  ``members = sorted(proc - fail)``.
 * A new life starts from ``persisted + 1``, or from ``incarnation << 32`` when the persisted
   seq was lost (incarnations increase cluster-wide, so no earlier ring id comes back).
 * Rotation 1: a GATHER node accepts only if members == its ``proc - fail``, the ring seq
@@ -24,7 +26,9 @@ from dataclasses import replace
 from .types import NULL_RING, RingId
 from .wire import Commit, CommitEntry
 
-RING_SEQ_STEP = 4
+#: a new ring's seq is the next multiple of 2**TAG_BITS above every seq seen, plus the
+#: rep's incarnation modulo 2**TAG_BITS (see ``next_ring_seq``)
+TAG_BITS = 8
 #: floor of a life whose persisted ring seq was lost: ``incarnation << LOST_SEQ_SHIFT``.
 #: Incarnations increase across the whole cluster's history (the runtime derives them
 #: from the clock), so every ring seq any earlier life created is below this floor.
@@ -38,14 +42,22 @@ def initial_ring_seq_seen(persisted_ring_seq: int | None, incarnation: int) -> i
     return persisted_ring_seq + 1
 
 
-def next_ring_seq(max_ring_seq_seen: int) -> int:
-    """A ring seq above every seq seen (corosync's step of 4)."""
-    return max_ring_seq_seen + RING_SEQ_STEP
+def next_ring_seq(max_ring_seq_seen: int, incarnation: int) -> int:
+    """A ring seq above every seq seen, tagged with the rep's incarnation.
+
+    PROTOCOL.md 1.4.3 allows any step that exceeds every seq seen. The tag is a second
+    guard against ring id reuse besides the lost-persistence floor: two lives of one rep
+    whose incarnations differ modulo 256 can never pick the same seq, even when a driver
+    numbers incarnations per node (simulator seed 10194, scenario
+    lost_seq_after_peer_restart).
+    """
+    high = (max_ring_seq_seen >> TAG_BITS) + 1
+    return (high << TAG_BITS) | (incarnation & ((1 << TAG_BITS) - 1))
 
 
 def new_commit(me: int, incarnation: int, max_ring_seq_seen: int,
                members: list[int]) -> Commit:
-    ring = RingId(me, next_ring_seq(max_ring_seq_seen))
+    ring = RingId(me, next_ring_seq(max_ring_seq_seen, incarnation))
     return Commit(me, incarnation, ring, 0, 0, tuple(members),
                   tuple(CommitEntry() for _ in members))
 

@@ -21,8 +21,9 @@ Rules drivers rely on:
 * DeliverConfig(TRANSITIONAL) carries the *new* ring id; a node with no previous ring
   (fresh start or restart) gets only the REGULAR configuration.
 * Ring seqs: ``persisted_ring_seq + 1`` on load, ``incarnation << 32`` when it was lost
-  (drivers must give incarnations that increase cluster-wide, e.g. clock-derived), then
-  ``max seen + 4`` per ring (PROTOCOL.md section 7, ring id reuse).
+  (drivers should give incarnations that increase cluster-wide, e.g. clock-derived); a
+  new ring's seq steps to the next multiple of 256 and carries the rep's incarnation mod
+  256 (PROTOCOL.md section 7, ring id reuse).
 """
 
 from __future__ import annotations

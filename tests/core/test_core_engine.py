@@ -401,17 +401,27 @@ def test_recovery_larger_than_the_buffer_completes() -> None:
     _all_logs_ok(net)
 
 
-@given(st.integers(0, 2**32 - 2), st.integers(0, 2**32 - 1), st.integers(0, 2**30))
+@given(st.integers(0, 2**32 - 2), st.integers(0, 2**32 - 1), st.integers(0, 2**20))
 def test_a_life_without_persisted_seq_starts_above_every_earlier_ring(
         old_inc: int, delta: int, rings: int) -> None:
     # every seq an earlier life (smaller incarnation) reached stays below a later floor
     new_inc = min(old_inc + 1 + delta, 2**32 - 1)
     earlier = initial_ring_seq_seen(None, old_inc)
     for _ in range(3):
-        earlier = next_ring_seq(earlier)
-    earlier += 4 * rings
+        earlier = next_ring_seq(earlier, old_inc)
+    earlier += 256 * rings
     assert initial_ring_seq_seen(None, new_inc) > earlier
     assert initial_ring_seq_seen(41, new_inc) == 42
+
+
+@given(st.integers(0, 2**60), st.integers(0, 2**60), st.integers(0, 2**32 - 1),
+       st.integers(0, 2**32 - 1))
+def test_ring_seqs_exceed_what_was_seen_and_differ_between_incarnations(
+        a: int, b: int, inc1: int, inc2: int) -> None:
+    # the second guard: lives of one rep with incarnations differing mod 256 never collide
+    assert next_ring_seq(a, inc1) > a
+    if (inc1 - inc2) % 256:
+        assert next_ring_seq(a, inc1) != next_ring_seq(b, inc2)
 
 
 def test_restart_without_persisted_seq_never_reuses_a_ring_id() -> None:
