@@ -11,8 +11,9 @@ state directory: ``<state_dir>/<ring>-<daemon>.json``.
   executes actions in order), atomically: write a temp file in the same directory,
   fsync, ``os.replace``, fsync the directory.
 * ``next_incarnation()`` returns ``max(stored + 1, clock-derived)``; the clock part
-  (eighths of a second since 2020-09-13) keeps incarnations increasing even without a
-  state directory (``StateStore(None, ...)``), where nothing is written.
+  (eighths of a second since 2020-09-13, strictly increasing within a process) keeps
+  incarnations increasing even without a state directory (``StateStore(None, ...)``),
+  where nothing is written. The u32 wraps in 2037.
 * A corrupt or unreadable file is logged and treated as absent (the engine then starts
   with ``persisted_ring_seq=None``: NULL old ring, seq above anything it hears).
 """
@@ -24,6 +25,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 import time
 
 log = logging.getLogger(__name__)
@@ -31,9 +33,22 @@ log = logging.getLogger(__name__)
 _EPOCH = 1_600_000_000
 
 
+_last_lock = threading.Lock()
+_last_issued = 0
+
+
 def clock_incarnation(now: float | None = None) -> int:
+    """Eighths of a second since 2020-09-13 (u32: lasts until 2037), strictly increasing
+    within this process, so a daemon re-created at once in the same program still gets a
+    new incarnation without a state directory."""
+    global _last_issued
     t = time.time() if now is None else now
-    return max(1, int((t - _EPOCH) * 8) & 0xFFFFFFFF)
+    inc = max(1, int((t - _EPOCH) * 8) & 0xFFFFFFFF)
+    with _last_lock:
+        if inc <= _last_issued:
+            inc = _last_issued + 1
+        _last_issued = inc
+    return inc
 
 
 class StateStore:

@@ -37,3 +37,8 @@ def test_without_a_state_dir_nothing_is_written(tmp_path: Path) -> None:
     s = StateStore(None, "r", "d")
     s.save_ring_seq(5)
     assert s.next_incarnation() > 0 and s.writes == 0
+
+
+def test_incarnations_increase_within_a_process_without_state() -> None:
+    seen = [StateStore(None, "r", "d").next_incarnation() for _ in range(50)]
+    assert seen == sorted(set(seen))
