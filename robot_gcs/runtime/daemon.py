@@ -285,6 +285,8 @@ class Daemon:
                 self.ipc.close()
             except Exception:
                 log.exception("closing the ipc server of %s", self.name)
+        if self._cmds:
+            self._drain()          # queued sends and the ipc clients' disconnects go first
         now = self.loop.time()
         for name in sorted(self._clients):
             h = self._clients[name]

@@ -169,3 +169,21 @@ def test_interface_names_resolve_with_netifaces() -> None:
     assert resolve_interface(None) is None
     with pytest.raises(ConfigError, match="no network interface named 'nosuch0'"):
         resolve_interface("nosuch0")
+
+
+def test_stop_flushes_queued_messages_then_disconnects(tmp_path: Path, started) -> None:
+    _, cfg = write_config(tmp_path, 2)
+    a, b = _ring(cfg, started, ["d1", "d2"])
+    for i in range(50):
+        a.multicast("g", b"last-%d" % i, timeout=10)
+    started[0].stop()                      # right away: nothing waits for delivery first
+    got = []
+    while True:
+        ev = b.receive(timeout=WAIT)
+        assert ev is not None, f"got {len(got)} messages and no DISCONNECT view"
+        if isinstance(ev, DataMessage):
+            got.append(ev.payload)
+        elif isinstance(ev, GroupView) and not ev.transitional and "#c#d1" not in ev.members:
+            assert ev.cause.value == "disconnect", ev
+            break
+    assert got == [b"last-%d" % i for i in range(50)]
