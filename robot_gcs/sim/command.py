@@ -211,16 +211,19 @@ def run(args: argparse.Namespace) -> int:
     delivered = sum(r.delivered for r in results)
     configs = sum(r.configs for r in results)
     sim_time = sum(r.sim_time for r in results)
-    cpu = sum(r.wall for r in results)
+    cpu = sum(r.cpu for r in results)
     print(f"\nsummary: {len(results)} seeds, {sum(1 for r in results if not r.ok)} failing, "
           f"{violations} violations", file=out)
     print(f"  {delivered} msgs delivered ({sum(r.submitted for r in results)} submitted, "
           f"{sum(r.rejected for r in results)} refused by backpressure), "
           f"{configs} regular configurations installed", file=out)
-    print(f"  {sum(r.packets for r in results)} packets, {sim_time:.1f} simulated s in "
-          f"{wall:.1f} wall s; {delivered / cpu if cpu else 0:.0f} simulated msgs delivered per "
-          f"CPU second ({delivered / wall if wall else 0:.0f} per wall second with "
-          f"{max(1, args.jobs)} jobs)", file=out)
+    packets = sum(r.packets for r in results)
+    print(f"  {packets} packets, {sim_time:.1f} simulated s in {wall:.1f} wall s "
+          f"({cpu:.1f} CPU s)", file=out)
+    print(f"  speed: {delivered / cpu if cpu else 0:.0f} simulated msgs delivered and "
+          f"{packets / cpu if cpu else 0:.0f} packets per CPU second; "
+          f"{delivered / wall if wall else 0:.0f} msgs per wall second with "
+          f"{max(1, args.jobs)} jobs", file=out)
     if len(results) == 1:
         print(f"  trace hash {results[0].digest}", file=out)
     if args.idle_rate:

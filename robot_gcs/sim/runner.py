@@ -69,6 +69,7 @@ class SeedResult:
     events: int = 0
     sim_time: float = 0.0
     wall: float = 0.0
+    cpu: float = 0.0
     digest: str = ""
     note: str = ""
     net: dict[str, int] = field(default_factory=dict)
@@ -142,6 +143,7 @@ def build_random(spec: RunSpec, printer: Callable[[str], None] | None = None
 def run_spec(spec: RunSpec, printer: Callable[[str], None] | None = None) -> SeedResult:
     """Run and check one seed (random or scripted)."""
     wall0 = time.perf_counter()
+    cpu0 = time.process_time()
     if spec.scenario is not None:
         from .scenarios import build_scenario
         sim, sets, windows, note = build_scenario(spec, printer)
@@ -158,6 +160,7 @@ def run_spec(spec: RunSpec, printer: Callable[[str], None] | None = None) -> See
         violations.extend(check_extra())
     res = summarize(spec, sim, violations, log.records, note)
     res.wall = time.perf_counter() - wall0
+    res.cpu = time.process_time() - cpu0
     res.digest = log.digest()
     return res
 

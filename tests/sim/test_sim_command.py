@@ -16,7 +16,7 @@ def test_a_clean_sweep_prints_a_summary_and_exits_0(capsys: pytest.CaptureFixtur
     assert rc == 0, out.out
     assert "summary: 3 seeds, 0 failing, 0 violations" in out.out
     assert "msgs delivered" in out.out and "regular configurations installed" in out.out
-    assert "per CPU second" in out.out
+    assert "per CPU second" in out.out and "per wall second" in out.out
     assert "[3/3] seeds run" in out.err
 
 
