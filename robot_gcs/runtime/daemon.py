@@ -11,12 +11,12 @@ goes to ``ring_targets``, BROADCAST_ALL to every other peer), ``SetTimer``/``Can
 -> the loop's timer heap, ``Persist`` -> the state file (runtime/state.py), ``ToClient``
 -> the client's sink, ``DeliverConfig`` -> the membership history.
 
-Life cycle: ``start()`` binds the UDP socket(s) in the caller's thread (so a port clash
+Life cycle (a Daemon object starts once): ``start()`` binds the UDP socket(s) in the caller's thread (so a port clash
 raises there), starts the thread and returns once the engine has started.
 ``stop()`` (also ``with daemon:``) disconnects every client through the ring (others see
 DISCONNECT views), waits until the engine's send queue is empty (bounded by the token
 timeout), calls ``engine.leave()`` so the others reconfigure at once, and joins the
-thread.
+thread. A running daemon is also stopped this way at interpreter exit (atexit).
 
 Contract for client carriers (in-process sessions here; the socket server in
 runtime/ipc.py):
@@ -54,6 +54,7 @@ runtime/ipc.py):
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
 import logging
@@ -62,6 +63,7 @@ import random
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from typing import Any, Callable, Protocol
 
@@ -155,6 +157,7 @@ class Daemon:
         self.on_membership: Callable[[MembershipEvent], None] | None = None
         self._health_enabled = health
         self._health_pub: Any = None
+        self._at_exit: Callable[[], None] | None = None
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], name: str, **kw: Any) -> "Daemon":
@@ -202,6 +205,15 @@ class Daemon:
                  self.node_id, self.incarnation, *self.transport.bound_address)
         if self._health_enabled:
             self._start_health()
+        ref = weakref.ref(self)
+
+        def at_exit() -> None:           # a program that forgets stop() still leaves cleanly
+            d = ref()
+            if d is not None and d.running:
+                d.stop(timeout=2.0)
+
+        self._at_exit = at_exit
+        atexit.register(at_exit)
         return self
 
     def _start_health(self) -> None:
@@ -252,6 +264,9 @@ class Daemon:
         """Disconnect clients through the ring, leave the ring, join the thread."""
         if self._thread is None:
             return
+        if self._at_exit is not None:
+            atexit.unregister(self._at_exit)
+            self._at_exit = None
         pub, self._health_pub = self._health_pub, None
         if pub is not None and threading.current_thread() is not self._thread:
             try:

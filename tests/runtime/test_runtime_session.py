@@ -298,3 +298,25 @@ def test_statistics_after_stop_return_the_last_snapshot(tmp_path: Path) -> None:
     d.stop()
     st = d.statistics()
     assert not st.running and st.name == "d1"
+
+
+def test_a_forgotten_daemon_leaves_the_ring_at_interpreter_exit(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    script = tmp_path / "forgot.py"
+    here = Path(__file__).resolve().parent
+    script.write_text(
+        "import atexit, sys\n"
+        f"sys.path[:0] = [{str(here.parents[1])!r}, {str(here)!r}]\n"
+        "from pathlib import Path\n"
+        "from rt_fakes import write_config, fake_factory\n"
+        "from robot_gcs.runtime.daemon import Daemon\n"
+        "box = {}\n"
+        "atexit.register(lambda: print('left', box['eng'].left))  # runs after the daemon's hook\n"
+        f"_, cfg = write_config(Path({str(tmp_path)!r}), 1)\n"
+        "d = Daemon(cfg, 'd1', engine_factory=fake_factory, health=False).start()\n"
+        "box['eng'] = d.engine\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "left True"
