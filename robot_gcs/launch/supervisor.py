@@ -14,7 +14,10 @@ Rules:
   output prefixed with ``[P] ``; the supervisor's own lines start with ``[launch] `` and
   include ``started P pid N`` / ``P exited with code C`` (tests parse them).
 * Processor restart policy (``processors.P.restart``): ``never`` (default), ``on-failure``
-  (non-zero exit or killed by a signal), ``always``; back-off 0.5 s doubling to 10 s.
+  (non-zero exit or killed by a signal), ``always``. The first back-off is the ring's
+  failure-detection time (token + consensus timeout + 0.5 s), so the others have removed
+  the dead processor from their views before its components come back under the same
+  private names; it doubles up to 30 s.
 """
 
 from __future__ import annotations
@@ -62,10 +65,22 @@ class Supervisor:
         self.verbose = verbose
         self.out = out or sys.stdout
         self.grace = grace
+        self.first_backoff = max(0.5, self._detection_time(config_override or launch.config_path))
         self.children = {p.name: _Child(p.name, p.restart) for p in launch.processors}
+        for c in self.children.values():
+            c.backoff = self.first_backoff
         self._events: "queue.Queue[tuple[str, int]]" = queue.Queue()
         self._out_lock = threading.Lock()
         self.stop_requested = False        # set from a signal handler: a plain flag, no locks
+
+    @staticmethod
+    def _detection_time(config_path: str) -> float:
+        try:
+            from ..config import GcsConfig
+            p = GcsConfig.from_file(config_path).ring.params
+            return float(p.token_timeout + p.consensus_timeout) + 0.5
+        except Exception:          # the children will report a bad config themselves
+            return 0.5
 
     # ------------------------------------------------------------------ output
 
@@ -147,7 +162,7 @@ class Supervisor:
             child.restarts += 1
             child.restart_at = time.monotonic() + child.backoff
             self.say(f"restarting {name} in {child.backoff:.1f} s")
-            child.backoff = min(10.0, child.backoff * 2)
+            child.backoff = min(30.0, child.backoff * 2)
 
     def _due_restarts(self) -> None:
         now = time.monotonic()

@@ -2,45 +2,46 @@
 
 What it owns: which member of a group is *active* (e.g. the one controller allowed to
 command the motors), as a pure state machine fed with the group's regular views and its
-SYNC/CLAIM messages in delivery order. No timers, no clocks: every member that delivers
-the same events computes the same answer at the same position of the total order, so
-there is never more than one active member within a membership component.
+messages in delivery order. No timers, no clocks: every member that delivers the same
+events computes the same answer at the same position of the total order, so there is
+never more than one active member within a membership component.
 
-Rules (``rank`` = position in the configured candidate list, then name):
+How (a state exchange, like the group layer's after a merge, PROTOCOL.md 1.5):
 
-* A member starts *unknown*. It becomes *known* when it is alone in the group (nothing to
-  learn), or when it delivers a SYNC for its current view.
-* On its first view a member sends HELLO. Delivering HELLO from X means X is a fresh
-  process: everyone forgets X's state (X is unknown again; if X was active, there is no
-  active). This matters when a process restarts so fast that the group's views never
-  showed it leave: its private name is the same, only the HELLO tells the others.
-* On a view: a known member forgets an active that left; if the view holds members it
-  does not know as known (joiners, or the other side of a merge), the lowest-ranked
-  member it knows sends SYNC(view, active, barrier). The first SYNC delivered for the
-  current view is adopted by everyone, known or not; later ones and stale ones are ignored.
-* Start barrier: nobody claims before one view has held every expected candidate, so
+* Every regular view starts a *round* ``(view id, "")``: each member multicasts
+  STATE(round, i_am_active, veteran, extra). When STATEs of the round from every member
+  of the view have been delivered, everyone decides with the same function:
+  1. members that declare themselves active keep it -- the lowest-ranked of them if a
+     merge brought several (the others step down): no pre-emption;
+  2. else, once the start barrier is passed, the lowest-ranked *veteran* (a member that
+     was part of a decided round after the barrier) becomes active, or the lowest-ranked
+     member if there is no veteran yet (first start);
+  3. else nobody.
+  ``rank`` = position in the configured candidate list, then name.
+* An active that leaves the view is forgotten at once (everyone knew the same active).
+* Start barrier: nobody becomes active before one view held every expected candidate, so
   processors that come up as separate singleton rings do not each start a controller.
-* CLAIM: when everyone is known, there is no active, the barrier is passed and I am the
-  lowest-ranked member of the view, I send CLAIM(view) once per view. The first CLAIM
-  delivered while there is no active wins; the others are ignored.
-* No pre-emption: a returning preferred member stays standby until the active leaves.
-* Every message may carry the application's ``extra`` state (e.g. the last control step
-  the member saw); ``extras`` keeps the latest per sender, so a new active can continue
-  where the ring left off even if it is a fresh process.
+* HELLO: a fresh process sends it on its first view. Delivering HELLO from X means X
+  restarted; if X was active, the old process is gone: nobody is active until the round
+  that HELLO starts (``(view id, "X/<instance>")``) decides. This covers a restart so fast that the
+  group views never showed X leave (its private name is the same).
+* ``extra`` (from the application, e.g. the last control step it saw) rides on every
+  STATE; ``extras`` holds the latest per member, so a new active continues where the
+  ring left off even if it is a fresh process.
 
 Limits: in a network partition each side elects its own active (EVS is partitionable;
-add a quorum rule on top if a robot needs one). If every known member leaves while only
-unknown members remain, nobody can claim until one of them is alone again.
+add a quorum rule on top if a robot needs one). A round only completes when every member
+of the view sends its STATE; a member that never does is excluded by the next view.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
-SYNC = "sync"
-CLAIM = "claim"
+STATE = "state"
 HELLO = "hello"
 
 
@@ -55,27 +56,33 @@ class ActiveStandby:
     """Pure election state of member ``me`` (a private name)."""
 
     def __init__(self, me: str, candidates: Iterable[str] = (),
-                 extra: Callable[[], dict] | None = None) -> None:
+                 extra: Callable[[], dict] | None = None, instance: int | None = None) -> None:
         self.me = me
+        self.instance = instance if instance is not None else random.SystemRandom().getrandbits(32)
         self.candidates = tuple(candidates)
         self._extra = extra
-        self.extras: dict[str, dict] = {}        # sender -> app state from its last message
-        self.known = False
         self.active: str | None = None
-        self.barrier = False
-        self.known_set: frozenset[str] = frozenset()
+        self.known = False              # took part in a decided round
+        self.veteran = False            # took part in a decided round after the barrier
         self.view_id: tuple = ()
         self.members: tuple[str, ...] = ()
-        self.pending_sync = False
-        self._claimed_view: tuple | None = None
+        self.round: tuple = ()
+        self.states: dict[str, dict[str, Any]] = {}
+        self.extras: dict[str, dict] = {}
         self._hello_sent = False
-        self.history: list[tuple[tuple, str | None]] = []   # (view id, active) on each change
+        self._decided = False
+        self.history: list[tuple[tuple, str | None]] = []   # (round, active) on each change
 
     # -------------------------------------------------------------- queries
 
     @property
     def is_active(self) -> bool:
         return self.active == self.me
+
+    @property
+    def deciding(self) -> bool:
+        """A round is open (waiting for STATEs of some members)."""
+        return bool(self.round) and not self._decided
 
     def rank(self, name: str) -> tuple[int, str]:
         try:
@@ -89,95 +96,74 @@ class ActiveStandby:
         """A regular view of the election group was delivered."""
         self.view_id = tuple(view_id)
         self.members = tuple(members)
-        mset = frozenset(members)
-        if self.me not in mset:
+        if self.me not in self.members:
             self._set_active(None)
-            self.known = False
+            self.round = ()
             return []
+        if self.active is not None and self.active not in self.members:
+            self._set_active(None)
         out: list[Outgoing] = []
         if not self._hello_sent:
             self._hello_sent = True
-            out.append(self._msg(HELLO))
-        if not self.known and mset == {self.me}:
-            self.known = True
-            self.known_set = frozenset({self.me})
-            self._set_active(None)
-        if not self.known:
-            return out
-        return out + self._reevaluate()
-
-    def _reevaluate(self) -> list[Outgoing]:
-        mset = frozenset(self.members)
-        if self.active is not None and self.active not in mset:
-            self._set_active(None)
-        self.known_set = self.known_set & mset
-        if mset == {self.me}:
-            self.known_set = mset                 # alone: nothing to learn from anyone
-        if self.candidates and set(self.candidates) <= mset:
-            self.barrier = True
-        self.pending_sync = bool(mset - self.known_set)
-        if self.pending_sync:
-            if self.known_set and self.me == min(self.known_set, key=self.rank):
-                return [self._msg(SYNC, active=self.active, barrier=self.barrier)]
-            return []
-        return self._maybe_claim()
+            out.append(self._msg(HELLO, instance=self.instance))
+        return out + self._start_round("")
 
     def on_message(self, sender: str, payload: bytes) -> list[Outgoing]:
         """A DataMessage of the election group was delivered."""
         try:
             msg = json.loads(payload)
             kind = msg["kind"]
-            view = tuple(msg["view"])
-        except (ValueError, KeyError, TypeError):
+            rnd = (tuple(msg["view"]), str(msg["tag"]))
+        except (ValueError, KeyError, TypeError, IndexError):
             return []
-        if sender not in self.members:
-            return []
-        if isinstance(msg.get("extra"), dict):
-            self.extras[sender] = msg["extra"]
-        if view != self.view_id and kind != HELLO:
-            return []                              # stale: sent for an earlier view
-        if kind == SYNC:
-            if self.known and not self.pending_sync:
-                return []                          # a later SYNC for a view already synced
-            active = msg.get("active")
-            self.known = True
-            self.known_set = frozenset(self.members)
-            self.pending_sync = False
-            self.barrier = bool(msg.get("barrier")) or self.barrier or (
-                bool(self.candidates) and set(self.candidates) <= set(self.members))
-            self._set_active(active if active in self.members else None)
-            self._claimed_view = None             # a new round: a claim may be due again
-            return self._maybe_claim()
-        if kind == CLAIM:
-            if self.known and not self.pending_sync and self.active is None:
-                self._set_active(sender)
+        if sender not in self.members or not self.round:
             return []
         if kind == HELLO:
-            if not self.known or frozenset(self.members) == {sender}:
-                return []
-            self.known_set = self.known_set - {sender}     # the sender too: it waits for a SYNC
-            if self.active == sender:
-                self._set_active(None)        # the process that was active is gone
-            return self._reevaluate()
+            if sender != self.me and self.active == sender:
+                self._set_active(None)            # the process that was active is gone
+            return self._start_round(f"{sender}/{msg.get('instance')}")
+        if kind != STATE or rnd != self.round or self._decided:
+            return []                             # stale: sent for an earlier round
+        if isinstance(msg.get("extra"), dict):
+            self.extras[sender] = msg["extra"]
+        self.states.setdefault(sender, msg)
+        if all(m in self.states for m in self.members):
+            self._decide()
         return []
 
     # -------------------------------------------------------------- internals
 
-    def _maybe_claim(self) -> list[Outgoing]:
-        if (self.known and not self.pending_sync and self.active is None and self.barrier
-                and self._claimed_view != self.view_id
-                and self.me == min(self.members, key=self.rank)):
-            self._claimed_view = self.view_id
-            return [self._msg(CLAIM)]
-        return []
+    def _start_round(self, tag: str) -> list[Outgoing]:
+        self.round = (self.view_id, tag)
+        self.states = {}
+        self._decided = False
+        return [self._msg(STATE, active=self.is_active, veteran=self.veteran)]
+
+    def _decide(self) -> None:
+        self._decided = True
+        mset = set(self.members)
+        declared = sorted((s for s, m in self.states.items() if m.get("active")), key=self.rank)
+        veterans = sorted((s for s, m in self.states.items() if m.get("veteran")), key=self.rank)
+        barrier = bool(veterans) or (bool(self.candidates) and set(self.candidates) <= mset)
+        if declared:
+            new = declared[0]
+        elif barrier:
+            new = veterans[0] if veterans else min(self.members, key=self.rank)
+        else:
+            new = None
+        self._set_active(new)
+        self.known = True
+        if barrier:
+            self.veteran = True
 
     def _set_active(self, active: str | None) -> None:
         if active != self.active:
             self.active = active
-            self.history.append((self.view_id, active))
+            self.history.append((self.round, active))
 
-    def _msg(self, kind: str, **extra: object) -> Outgoing:
-        body = {"kind": kind, "view": list(self.view_id), **extra}
+    def _msg(self, kind: str, **fields: object) -> Outgoing:
+        view, tag = self.round if self.round else (self.view_id, "")
+        body: dict[str, Any] = {"kind": kind, "view": list(view), "tag": tag, **fields}
         if self._extra is not None:
             body["extra"] = self._extra()
         return Outgoing(json.dumps(body, sort_keys=True).encode())

@@ -98,10 +98,8 @@ def test_standby_takes_over_when_the_active_leaves_and_there_is_no_preemption() 
 def test_merge_of_two_actives_keeps_exactly_one() -> None:
     a, b = ActiveStandby(CANDS[0], CANDS[:2]), ActiveStandby(CANDS[1], CANDS[:2])
     for n in (a, b):          # both were active on their own side of a partition
-        n.known, n.barrier, n.active, n.known_set = True, True, n.me, frozenset({n.me})
-    outs = [(n.me, o) for n in (a, b) for o in n.on_view((1, 9, 1), CANDS[:2])
-            if b'"sync"' in o.payload]
-    assert len(outs) == 2       # each side sends its SYNC; the first delivered wins
+        n.known, n.veteran, n.active, n._hello_sent = True, True, n.me, True
+    outs = [(n.me, o) for n in (a, b) for o in n.on_view((1, 9, 1), CANDS[:2])]
     for sender, o in outs:
         for n in (a, b):
             n.on_message(sender, o.payload)
@@ -110,12 +108,26 @@ def test_merge_of_two_actives_keeps_exactly_one() -> None:
 
 def test_stale_and_junk_messages_are_ignored() -> None:
     a = ActiveStandby(CANDS[0], CANDS[:1])
-    out = [o for o in a.on_view((1, 1, 1), (CANDS[0],)) if b'"claim"' in o.payload]
-    assert len(out) == 1            # alone + barrier: claims
+    out = a.on_view((1, 1, 1), (CANDS[0],))
     assert a.on_message(CANDS[0], b"junk") == []
     a.on_view((1, 1, 2), (CANDS[0],))
-    a.on_message(CANDS[0], out[0].payload)     # claim for view 1 arrives in view 2: stale
-    assert a.active is None
+    for o in out:                           # messages of view 1 arrive in view 2: stale
+        a.on_message(CANDS[0], o.payload)
+    assert a.active is None and a.deciding
+
+
+def test_a_fresh_member_does_not_preempt_a_veteran_after_a_merge() -> None:
+    g = Group(random.Random(5), CANDS[:2])
+    g.join(CANDS[1])
+    g.join(CANDS[0])
+    g.settle()
+    assert g.active() == CANDS[0]
+    g.leave(CANDS[0])
+    g.settle()
+    assert g.active() == CANDS[1]
+    g.join(CANDS[0])                       # the preferred one, fresh: stays standby
+    g.settle()
+    assert g.active() == CANDS[1] and g.nodes[CANDS[0]].veteran      # a veteran from now on
 
 
 @settings(max_examples=200, deadline=None)
@@ -137,7 +149,7 @@ def test_random_joins_leaves_and_interleavings_never_make_two_actives(seed: int,
         else:
             g.deliver_one()
     g.settle()
-    if g.members and all(g.nodes[m].known for m in g.members) and any(g.nodes[m].barrier for m in g.members):
+    if g.members and any(g.nodes[m].veteran for m in g.members):
         assert g.active() in g.members      # liveness once quiet
 
 
@@ -156,6 +168,6 @@ def test_a_fast_restart_under_the_same_name_is_noticed_through_hello() -> None:
     for out in fresh.on_view((1, 1, g.view), tuple(g.members)):
         g.inflight.append((CANDS[0], out.payload))
     g.settle()
-    assert fresh.known and g.active() == CANDS[0]           # re-elected after a SYNC round
-    assert [a for _, a in g.nodes[CANDS[1]].history] == [CANDS[0], None, CANDS[0]]   # old one dropped
-    assert fresh.extras[CANDS[1]]["last_step"] == 500        # and it knows where to continue
+    assert fresh.known and g.active() == CANDS[1]      # the veteran takes over, no pre-emption
+    assert [a for _, a in g.nodes[CANDS[1]].history] == [CANDS[0], None, CANDS[1]]
+    assert fresh.extras[CANDS[1]]["last_step"] == 500
