@@ -6,7 +6,8 @@
   robot reaches the current one.
 * Controller (cpu1 active, cpu2 hot standby): a 100 Hz loop steering to the goal; only
   the member elected by ``ActiveStandby`` from the agreed views of the ``ctl`` group
-  publishes Commands. A standby that becomes active continues at the last step it saw.
+  publishes Commands. A standby that becomes active continues after the highest step it
+  or any other member saw (the election's ``extras`` carry each member's last step).
 * Safety (cpu3): publishes an EStop (SAFE, latched) after ``estop_after_s`` seconds,
   when odometry misses its deadline ``estop_on_silence`` times, or when the file
   ``estop_file`` appears (a simulated e-stop button).

@@ -2,7 +2,7 @@
 
 What it owns: the Daemon of this processor and one thread per component. Each thread
 creates a Node on the daemon (in-process session named after the component, restricted
-to the launch file's topics, with the topics' QoS as defaults), constructs the component
+to the launch file's topics and groups, with the topics' QoS as defaults), constructs the component
 and spins the node -- so every component has its own control-loop timers and its own
 queue, and a slow component cannot delay another's callbacks.
 
@@ -72,7 +72,7 @@ class ComponentRunner:
 
     def _build(self) -> None:
         node = Node(self.spec.name, self.daemon, allowed_topics=[t.name for t in self.launch.topics],
-                    default_qos=self.launch.topic_qos)
+                    allowed_groups=self.launch.groups, default_qos=self.launch.topic_qos)
         with self._lock:
             self.node = node
         if self._stop.is_set():

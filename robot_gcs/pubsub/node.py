@@ -29,6 +29,9 @@ Rules:
   when it creates one and whenever that group's view shows new members. ``Node.graph()``
   is what ``robot-gcs topic list`` prints.
 
+Threads: one thread spins a node; publish from that thread (its callbacks and timers).
+Only ``stop()`` may be called from another thread.
+
 Time comes from ``clock`` (default ``time.monotonic``) for timers, deadlines and rates,
 and ``wall_clock`` (``time.time``) for the envelope stamp, so tests can drive both.
 """
@@ -70,6 +73,7 @@ class Node:
                  wall_clock: Callable[[], float] = time.time,
                  rng: random.Random | None = None,
                  allowed_topics: "Iterable[str] | None" = None,
+                 allowed_groups: "Iterable[str] | None" = None,
                  default_qos: "dict[str, QoS] | None" = None) -> None:
         if hasattr(daemon_or_session, "connect") and not hasattr(daemon_or_session, "multicast"):
             self.session = daemon_or_session.connect(name)
@@ -82,6 +86,7 @@ class Node:
         self.wall_clock = wall_clock
         self._rng = rng or random.Random()
         self._allowed = frozenset(allowed_topics) if allowed_topics is not None else None
+        self._allowed_groups = frozenset(allowed_groups) if allowed_groups is not None else None
         self._default_qos = dict(default_qos or {})
         self._publishers: list[Publisher] = []
         self._subs: dict[str, list[Subscription]] = {}
@@ -157,6 +162,10 @@ class Node:
     def join_group(self, group: str, callback: GroupCallback) -> None:
         """Join ``group``; ``callback(event)`` gets its DataMessages and regular GroupViews."""
         self._check_closed()
+        if self._allowed_groups is not None and group not in self._allowed_groups \
+                and group_topic(group) is None:
+            raise LocalProtocolError(
+                f"node {self.name}: group {group!r} is not declared in the launch file (groups:)")
         if group in self._group_handlers:
             raise LocalProtocolError(f"node {self.name} already handles group {group!r}")
         self._group_handlers[group] = callback

@@ -214,6 +214,15 @@ def test_undeclared_topics_are_rejected_when_the_launch_file_restricts_them() ->
         n.create_publisher("/odm")
 
 
+def test_undeclared_groups_are_rejected_when_the_launch_file_restricts_them() -> None:
+    bus = FakeBus()
+    n = Node("n", bus.connect("n"), allowed_groups=["ctl"])
+    n.join_group("ctl", lambda e: None)
+    n.join_group("t:/odom", lambda e: None)          # topic groups are governed by topics
+    with pytest.raises(LocalProtocolError, match="not declared"):
+        n.join_group("ctrl", lambda e: None)
+
+
 def test_registry_lists_every_nodes_endpoints() -> None:
     bus = FakeBus()
     a, b = make(bus, "a", "d1"), make(bus, "b", "d2")
