@@ -42,6 +42,7 @@ class QueueSink:
         self._cond = threading.Condition(threading.Lock())
         self.high_water = 0
         self.dropped = 0
+        self._waiting = 0
         self.closed_reason: str | None = None
 
     def queue_depth(self) -> int:
@@ -59,7 +60,8 @@ class QueueSink:
             n = len(q)
             if n > self.high_water:
                 self.high_water = n
-            self._cond.notify()        # cheap without waiters; correct with several readers
+            if self._waiting:
+                self._cond.notify()    # one per event: several reader threads never stall
             return True
 
     def closed(self, reason: str) -> None:
@@ -79,16 +81,20 @@ class QueueSink:
             if timeout is not None and timeout <= 0:
                 return None
             deadline = None if timeout is None else time.monotonic() + timeout
-            while not q:
-                if self.closed_reason is not None:
-                    raise SessionClosed(self.closed_reason)
-                if deadline is None:
-                    self._cond.wait()
-                else:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        return None
-                    self._cond.wait(left)
+            self._waiting += 1
+            try:
+                while not q:
+                    if self.closed_reason is not None:
+                        raise SessionClosed(self.closed_reason)
+                    if deadline is None:
+                        self._cond.wait()
+                    else:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            return None
+                        self._cond.wait(left)
+            finally:
+                self._waiting -= 1
             return q.popleft()
 
 

@@ -103,11 +103,11 @@ class ClientHandle:
                 self._check_open()
             self.pending += 1
 
-    def _release(self) -> None:        # daemon thread: one queued send reached the engine
+    def _release(self, n: int = 1) -> None:   # daemon thread: n queued sends reached the engine
         with self._lock:
-            self.pending -= 1
+            self.pending -= n
             if self._waiting:
-                self._space.notify()
+                self._space.notify_all()
 
     def _mark_closed(self, reason: str) -> None:
         with self._lock:

@@ -396,6 +396,14 @@ class Daemon:
     def _drain(self) -> None:
         self._drain_scheduled = False
         self._engine_blocked = False
+        freed: dict[ClientHandle, int] = {}     # send-queue room, handed back per batch
+        try:
+            self._drain_cmds(freed)
+        finally:
+            for h, n in freed.items():
+                h._release(n)
+
+    def _drain_cmds(self, freed: dict[ClientHandle, int]) -> None:
         cmds = self._cmds
         ge = self.engine
         while cmds:
@@ -422,22 +430,17 @@ class Daemon:
                 self._engine_blocked = True      # retried after the next packet or timer
                 return
             except (LocalProtocolError, SessionClosed) as exc:
-                cmds.popleft()
-                if op in ("multicast", "private"):
-                    h._release()
+                actions = []
                 log.warning("%s: %s refused: %s", h.private_name, op, exc)
-                continue
             except Exception:
-                cmds.popleft()
-                if op in ("multicast", "private"):
-                    h._release()
+                actions = []
                 self.engine_errors += 1
                 log.exception("engine failed on %s from %s", op, h.private_name)
-                continue
             cmds.popleft()
-            if op in ("multicast", "private"):
-                h._release()
-            self._execute(actions)
+            if op == "multicast" or op == "private":
+                freed[h] = freed.get(h, 0) + 1
+            if actions:
+                self._execute(actions)
 
     def _forget(self, h: ClientHandle) -> bool:
         with self._clients_lock:
