@@ -163,7 +163,7 @@ def print_failures(res: SeedResult, argv: list[str], out: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from .scenarios import SCENARIOS
     out = sys.stdout
-    argv = sys.argv[2:] if len(sys.argv) > 2 and sys.argv[1] == "sim" else sys.argv[1:]
+    argv = sys.argv[sys.argv.index("sim") + 1:] if "sim" in sys.argv else sys.argv[1:]
     if args.scenario == "list":
         for name, (_, doc) in sorted(SCENARIOS.items()):
             print(f"{name:28} {doc}", file=out)
