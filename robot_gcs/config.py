@@ -18,10 +18,13 @@ is ARCHITECTURE.md "Config shape"; keys added here are marked *extension*::
         consensus_ms: 240
       protocol: {}              # extension: integer ProtocolParams fields by name
       runtime:                  # extension: session_queue, send_queue, switch_interval_ms
+      diagnostics:              # extension: period_ms (health snapshots while a console
+        period_ms: 1000         #   listens; 50..60000)
     daemons:
       - name: cpu1
         address: 127.0.0.1:48101
         socket: /tmp/robot_gcs/cpu1.sock    # or unix:/path, tcp:host:port; optional
+        tcp: 127.0.0.1:48201                # extension: a second client address; optional
 
 Rules:
 
@@ -90,6 +93,7 @@ class DaemonEntry:
     port: int
     socket: str | None = None         # client address "unix:/path" or "tcp:host:port"
     line: int | None = None
+    tcp: str | None = None            # optional second client address "tcp:host:port"
 
     @property
     def address(self) -> tuple[str, int]:
@@ -112,6 +116,7 @@ class RingConfig:
     key: bytes | None = None
     key_file: str | None = None
     state_dir: str | None = None
+    diagnostics_period_ms: float = 1000.0   # health snapshot period while a console listens
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +360,7 @@ def _daemons(doc: _Doc, value: Any) -> tuple[DaemonEntry, ...]:
     seen_sock: dict[str, int] = {}
     for i, item in enumerate(value):
         f = f"daemons[{i}]"
-        d = _mapping(doc, item, f, ("name", "address", "socket"), ("name", "address"))
+        d = _mapping(doc, item, f, ("name", "address", "socket", "tcp"), ("name", "address"))
         name = _str(doc, d["name"], f + ".name")
         if name.startswith("#") or len(name.encode()) > 32:
             raise doc.error(f + ".name", "must not start with '#' and be at most 32 bytes")
@@ -378,8 +383,17 @@ def _daemons(doc: _Doc, value: Any) -> tuple[DaemonEntry, ...]:
                 raise doc.error(f + ".socket", f"duplicate socket {sock} "
                                 f"(also daemons[{seen_sock[sock]}])")
             seen_sock[sock] = i
+        tcp = d.get("tcp")
+        if tcp is not None:
+            th, tp = _host_port(doc, tcp[4:] if isinstance(tcp, str) and tcp.startswith("tcp:")
+                                else tcp, f + ".tcp")
+            tcp = f"tcp:{th}:{tp}"
+            if tcp in seen_sock:
+                raise doc.error(f + ".tcp", f"duplicate client address {tcp} "
+                                f"(also daemons[{seen_sock[tcp]}])")
+            seen_sock[tcp] = i
         out.append(DaemonEntry(name, NodeId(i + 1), host, port, sock,
-                               doc.lines.get(f)))
+                               doc.lines.get(f), tcp))
     return tuple(out)
 
 
@@ -389,7 +403,7 @@ def parse_config(text: str, path: str | None = None) -> GcsConfig:
     top = _mapping(doc, doc.value, "", ("ring", "daemons"), ("ring", "daemons"))
     ring = _mapping(doc, top["ring"], "ring",
                     ("name", "key_file", "state_dir", "transport", "timeouts", "protocol",
-                     "runtime"), ("name",))
+                     "runtime", "diagnostics"), ("name",))
     name = _str(doc, ring["name"], "ring.name")
     key: bytes | None = None
     key_file = ring.get("key_file")
@@ -403,13 +417,19 @@ def parse_config(text: str, path: str | None = None) -> GcsConfig:
     transport = _transport(doc, ring.get("transport"))
     params = _params(doc, ring.get("timeouts"), ring.get("protocol"))
     runtime = _runtime(doc, ring.get("runtime"))
+    diag = _mapping(doc, ring.get("diagnostics"), "ring.diagnostics", ("period_ms",))
+    period = diag.get("period_ms", 1000)
+    if isinstance(period, bool) or not isinstance(period, (int, float)) \
+            or not 50 <= period <= 60000:
+        raise doc.error("ring.diagnostics.period_ms",
+                        f"must be a number of milliseconds in [50, 60000], got {period!r}")
     daemons = _daemons(doc, top["daemons"])
     if transport.mode == "multicast":
         for i, d in enumerate(daemons):
             if d.port == transport.port:
                 raise doc.error(f"daemons[{i}].address",
                                 f"port {d.port} is the multicast port; use another")
-    rc = RingConfig(name, transport, params, runtime, key, key_file, state_dir)
+    rc = RingConfig(name, transport, params, runtime, key, key_file, state_dir, float(period))
     return GcsConfig(rc, daemons, path)
 
 

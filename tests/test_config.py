@@ -143,3 +143,15 @@ def test_short_token_scales_the_default_hold() -> None:
     assert p.token_hold < p.token_retransmit and p.problems() == []
     e = _err(GOOD.replace("consensus_ms: 240", "consensus_ms: 240\n    token_hold_ms: 100"))
     assert e.field == "ring.timeouts.token_hold_ms" and "token_hold" in e.problem
+
+
+def test_tcp_client_address_and_diagnostics_period() -> None:
+    cfg = parse_config(GOOD.replace("    socket: /tmp/robot_gcs/cpu1.sock",
+                                    "    socket: /tmp/robot_gcs/cpu1.sock\n    tcp: 127.0.0.1:48201")
+                       .replace("  transport:", "  diagnostics:\n    period_ms: 500\n  transport:"))
+    assert cfg.daemon("cpu1").tcp == "tcp:127.0.0.1:48201"
+    assert cfg.ring.diagnostics_period_ms == 500
+    e = _err(GOOD.replace("  transport:", "  diagnostics:\n    period_ms: 5\n  transport:"))
+    assert e.field == "ring.diagnostics.period_ms" and e.line == 4
+    e = _err(GOOD.replace("    socket: /tmp/robot_gcs/cpu1.sock", "    tcp: nope"))
+    assert e.field == "daemons[0].tcp"

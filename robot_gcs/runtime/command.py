@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--socket", default=None,
                         help="client address to serve (unix:/path or tcp:host:port); "
                              "default: the daemon's `socket:` in the config")
+    parser.add_argument("--tcp", default=None,
+                        help="also serve socket sessions on tcp:host:port (overrides config `tcp:`)")
     parser.add_argument("--state-dir", default=None,
                         help="where to persist ring seq and incarnation (overrides config)")
     parser.add_argument("--stats-interval", type=float, default=0.0,
@@ -66,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    daemon = Daemon(cfg, args.name, client_address=args.socket, state_dir=args.state_dir)
+    tcp = args.tcp if args.tcp is None or args.tcp.startswith("tcp:") else "tcp:" + args.tcp
+    daemon = Daemon(cfg, args.name, client_address=args.socket, tcp_address=tcp,
+                    state_dir=args.state_dir)
     daemon.on_membership = lambda ev: print(_fmt(ev), flush=True)
     try:
         try:
@@ -76,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
             return 2 if isinstance(exc, ConfigError) else 1
         host, port = daemon.transport.bound_address
         clients = ""
-        if daemon.ipc is not None:
-            clients = f", clients at {getattr(daemon.ipc, 'bound_address', daemon.client_address)}"
+        if daemon.ipc_servers:
+            clients = ", clients at " + ", ".join(
+                str(getattr(s, "bound_address", "?")) for s in daemon.ipc_servers)
         print(f"daemon {args.name} (node {daemon.node_id}, ring {cfg.ring.name}) ready on "
               f"{host}:{port}{clients}", flush=True)
         next_stats = time.monotonic() + args.stats_interval

@@ -41,8 +41,8 @@ runtime/ipc.py):
 * ``daemon.loop`` offers ``add_reader``/``remove_reader``/``call_soon_threadsafe``/
   ``call_later`` for code running on the daemon thread.
 * If ``robot_gcs.runtime.ipc`` exists and the daemon has a client address (config
-  ``socket:`` or the ``client_address`` argument), ``IpcServer(daemon, address)`` is
-  created and its ``start()`` is called ON THE DAEMON THREAD before the loop runs
+  ``socket:``/``tcp:`` or the ``client_address``/``tcp_address`` arguments), one
+  ``IpcServer(daemon, address)`` per address is created (``daemon.ipc`` is the first) and its ``start()`` is called ON THE DAEMON THREAD before the loop runs
   (after the engine started); ``close()`` is called on the daemon thread when stopping,
   before clients are disconnected.
 * ``statistics()`` -> ``DaemonStats`` (runtime/stats.py), built on the daemon thread.
@@ -112,7 +112,8 @@ class Daemon:
     """An embedded group-communication daemon (a thread of the host program)."""
 
     def __init__(self, config: GcsConfig, name: str, *, state_dir: str | None = None,
-                 client_address: str | None = None, serve_clients: bool = True,
+                 client_address: str | None = None, tcp_address: str | None = None,
+                 serve_clients: bool = True,
                  engine_factory: EngineFactory | None = None, seed: int | None = None,
                  clock: Callable[[], float] = time.monotonic, health: bool = True) -> None:
         self.config = config
@@ -120,6 +121,7 @@ class Daemon:
         self.name = name
         self.node_id = int(self.entry.node_id)
         self.client_address = client_address or self.entry.socket
+        self.tcp_address = tcp_address or self.entry.tcp
         self._serve_clients = serve_clients
         self._factory = engine_factory or default_engine_factory
         self._seed = seed if seed is not None else random.SystemRandom().getrandbits(32)
@@ -129,7 +131,8 @@ class Daemon:
         self.loop = EventLoop(clock)
         self.transport = UdpTransport(config, self.entry)
         self.engine: Any = None
-        self.ipc: Any = None
+        self.ipc: Any = None                   # the first (configured `socket:`) server
+        self.ipc_servers: list[Any] = []
         self.incarnation = 0
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
@@ -222,7 +225,8 @@ class Daemon:
         except ImportError:
             return
         try:
-            self._health_pub = HealthPublisher(self).start()
+            period = self.config.ring.diagnostics_period_ms / 1000.0
+            self._health_pub = HealthPublisher(self, period=period).start()
         except Exception:
             log.exception("health publisher of %s did not start", self.name)
             self._health_pub = None
@@ -236,7 +240,7 @@ class Daemon:
         try:
             now = self.loop.time()
             self._execute(self.engine.start(now))
-            if self._serve_clients and self.client_address:
+            if self._serve_clients and (self.client_address or self.tcp_address):
                 self._start_ipc()
         except BaseException as exc:   # report to start() and give up
             self._start_error = exc
@@ -256,9 +260,13 @@ class Daemon:
         except ImportError:
             log.info("no ipc module; %s serves in-process sessions only", self.name)
             return
-        assert self.client_address is not None
-        self.ipc = ipc.IpcServer(self, self.client_address)
-        self.ipc.start()
+        for address in (self.client_address, self.tcp_address):
+            if address:
+                server = ipc.IpcServer(self, address)
+                server.start()
+                self.ipc_servers.append(server)
+        if self.ipc_servers:
+            self.ipc = self.ipc_servers[0]
 
     def stop(self, timeout: float = 10.0) -> None:
         """Disconnect clients through the ring, leave the ring, join the thread."""
@@ -295,11 +303,11 @@ class Daemon:
         if self._stopping:
             return
         self._stopping = True
-        if self.ipc is not None:
+        for server in self.ipc_servers:
             try:
-                self.ipc.close()
+                server.close()
             except Exception:
-                log.exception("closing the ipc server of %s", self.name)
+                log.exception("closing an ipc server of %s", self.name)
         if self._cmds:
             self._drain()          # queued sends and the ipc clients' disconnects go first
         now = self.loop.time()

@@ -187,3 +187,28 @@ def test_stop_flushes_queued_messages_then_disconnects(tmp_path: Path, started) 
             assert ev.cause.value == "disconnect", ev
             break
     assert got == [b"last-%d" % i for i in range(50)]
+
+
+def test_daemon_serves_unix_and_tcp_sessions_at_once(tmp_path: Path, started) -> None:
+    import robot_gcs
+    _, cfg = write_config(tmp_path, 1)
+    d = Daemon(cfg, "d1", health=False, client_address=f"unix:{tmp_path / 'd1.sock'}",
+               tcp_address="tcp:127.0.0.1:0")
+    d.start()
+    started.append(d)
+    assert len(d.ipc_servers) == 2
+    addresses = [s.bound_address for s in d.ipc_servers]
+    assert addresses[0].startswith("unix:") and addresses[1].startswith("tcp:127.0.0.1:")
+    with robot_gcs.connect(addresses[0], "u") as u, robot_gcs.connect(addresses[1], "t") as t:
+        u.join("g")
+        t.join("g")
+        _views_until(u, 2)
+        _views_until(t, 2)
+        t.multicast("g", b"over tcp")
+        for s in (u, t):
+            while True:
+                ev = s.receive(timeout=WAIT)
+                assert ev is not None
+                if isinstance(ev, DataMessage):
+                    assert ev.payload == b"over tcp" and ev.sender == "#t#d1"
+                    break
