@@ -7,7 +7,6 @@ Waiting is always on the events themselves (views, messages) with a timeout.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import socket
