@@ -11,8 +11,9 @@ goes to ``ring_targets``, BROADCAST_ALL to every other peer), ``SetTimer``/``Can
 -> the loop's timer heap, ``Persist`` -> the state file (runtime/state.py), ``ToClient``
 -> the client's sink, ``DeliverConfig`` -> the membership history.
 
-Life cycle (a Daemon object starts once): ``start()`` binds the UDP socket(s) in the caller's thread (so a port clash
-raises there), starts the thread and returns once the engine has started.
+Life cycle (a Daemon object starts once): ``start()`` binds the UDP socket(s) in the
+caller's thread (so a port clash raises there), starts the thread and returns once the
+engine has started.
 ``stop()`` (also ``with daemon:``) disconnects every client through the ring (others see
 DISCONNECT views), waits until the engine's send queue is empty (bounded by the token
 timeout), calls ``engine.leave()`` so the others reconfigure at once, and joins the
@@ -42,9 +43,11 @@ runtime/ipc.py):
   ``call_later`` for code running on the daemon thread.
 * If ``robot_gcs.runtime.ipc`` exists and the daemon has a client address (config
   ``socket:``/``tcp:`` or the ``client_address``/``tcp_address`` arguments), one
-  ``IpcServer(daemon, address)`` per address is created (``daemon.ipc`` is the first) and its ``start()`` is called ON THE DAEMON THREAD before the loop runs
-  (after the engine started); ``close()`` is called on the daemon thread when stopping,
-  before clients are disconnected.
+  ``IpcServer(daemon, address)`` per address is created (``daemon.ipc`` is the first);
+  ``start()`` is called ON THE DAEMON THREAD before the loop runs (after the engine
+  started); ``close()`` on the daemon thread when stopping, before clients are
+  disconnected.
+* ``loop.add_writer``/``remove_writer`` exist too (same fd may have a reader).
 * ``statistics()`` -> ``DaemonStats`` (runtime/stats.py), built on the daemon thread.
 * ``on_membership`` (attribute): called on the daemon thread with each ``MembershipEvent``.
 * Health (diagnostics/): unless ``health=False``, ``start()`` starts a
