@@ -369,6 +369,9 @@ def _daemons(doc: _Doc, value: Any) -> tuple[DaemonEntry, ...]:
                             f"(also daemons[{seen_name[name]}])")
         seen_name[name] = i
         host, port = _host_port(doc, d["address"], f + ".address")
+        if host in ("0.0.0.0", "*", "::"):
+            raise doc.error(f + ".address", "must be the address peers send to, not a "
+                            "wildcard (every daemon sends tokens to it)")
         if (host, port) in seen_addr:
             raise doc.error(f + ".address", f"duplicate address {host}:{port} "
                             f"(also daemons[{seen_addr[(host, port)]}])")

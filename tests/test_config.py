@@ -155,3 +155,8 @@ def test_tcp_client_address_and_diagnostics_period() -> None:
     assert e.field == "ring.diagnostics.period_ms" and e.line == 4
     e = _err(GOOD.replace("    socket: /tmp/robot_gcs/cpu1.sock", "    tcp: nope"))
     assert e.field == "daemons[0].tcp"
+
+
+def test_wildcard_daemon_address_is_rejected() -> None:
+    e = _err(GOOD.replace("127.0.0.1:48101", "0.0.0.0:48101"))
+    assert e.field == "daemons[0].address" and "wildcard" in e.problem
