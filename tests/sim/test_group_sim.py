@@ -201,3 +201,11 @@ def test_a_multi_group_message_across_a_view_change_arrives_once_per_client() ->
         assert len(in_transitional_view(s.events(n, "a"), "g1")) == 1
     finals = {n: regular_views(s.events(n, "a"), "g1")[-1] for n in (1, 2, 3)}
     assert {v.members for v in finals.values()} == {("#a#d1", "#a#d2", "#a#d3")}
+
+
+def test_robot_gcs_sim_with_clients_runs_and_reports(capsys: pytest.CaptureFixture[str]) -> None:
+    from robot_gcs import cli
+    rc = cli.main(["sim", "--nodes", "3", "--clients", "3", "--groups", "4", "--seeds", "1",
+                   "--timeouts", "fast", "--duration", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "0 violations" in out
