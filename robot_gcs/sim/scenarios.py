@@ -150,7 +150,7 @@ def encap_loss_recovery(spec: RunSpec, printer: Any) -> Built:
     victim = cfg.nodes
     # n2 misses the last old-ring packets, then the ring breaks: recovery must re-send them
     s.drop("MCASTs to n2 just before the split", lambda c: c.ptype == "MCAST" and c.dst == 2,
-           t - 0.1 * s.tok, t)
+           t - 0.5 * s.tok, t)
     s.at(t, "partition", 0, ((tuple(range(1, victim)), (victim,)), ()))
     s.at(t + 4 * s.tok, "heal")
     rng = random.Random(cfg.seed ^ 0x454E4341)
