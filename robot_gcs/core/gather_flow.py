@@ -130,7 +130,10 @@ class GatherFlow(TokenFlow):
         self._send(BROADCAST_ALL, self._enc(self._join_packet()))
         self._set_timer(TimerId.JOIN, now + self.p.join_timeout)
         self._set_timer(TimerId.CONSENSUS, now + self.p.consensus_timeout)
-        self._check_consensus(now)
+        if reason is not GatherReason.RECOVERY_ABORT:
+            # after an aborted recovery, wait for JOINs or the consensus timeout: a lone
+            # node would otherwise re-form and re-abort at the same instant forever
+            self._check_consensus(now)
 
     def _check_consensus(self, now: float) -> None:
         if self._state is MemberState.GATHER and self.memb.agreed() and self.memb.i_am_rep():

@@ -16,7 +16,7 @@ from robot_gcs.core.engine import Engine
 from robot_gcs.core.params import EngineConfig, ProtocolParams
 from robot_gcs.core.types import (ConfigKind, GatherReason, Lane, MemberState, RingId, Service,
                                   TimerId)
-from robot_gcs.core.wire import Hurry, PacketType, encode, peek_type
+from robot_gcs.core.wire import Hurry, Join, PacketType, encode, peek_type
 from robot_gcs.errors import Backpressure, LocalProtocolError
 
 
@@ -316,8 +316,25 @@ def test_pause_detection_flushes_joins() -> None:
     e = Engine(EngineConfig(peers=(1, 2)), 1, 1, None, 0)
     e.start(0.0)
     tick = e.timers[TimerId.TICK]
-    e.handle_timer(tick + 5.0, TimerId.TICK)       # woke up 5 s late
+    now = tick + 5.0
+    e.handle_timer(now, TimerId.TICK)              # woke up 5 s late
     assert e.statistics().pauses_detected == 1
+    stale_join = encode(Join(2, 1, 0, (1, 2), ()), 0)
+    e.handle_packet(now + 0.001, 2, stale_join)    # queued while paused: discarded
+    assert e.statistics().drop_count("join_flushed") == 1
+    e.handle_packet(now + 1.0, 2, stale_join)      # after join_timeout: processed again
+    assert e.statistics().drop_count("join_flushed") == 1
+
+
+def test_recovery_round_valve_aborts_an_endless_recovery() -> None:
+    net = Net([1], params=ProtocolParams(max_recovery_rounds=2))   # a recovery needs >= 5
+    aborts = 0
+    net.start(1)
+    for _ in range(30):
+        net.run_until(net.now + 0.1)
+        aborts += net.engines[1].statistics().gather_reason is GatherReason.RECOVERY_ABORT
+    assert net.now >= 3.0 and aborts > 0
+    assert net.engines[1].statistics().configs_installed == 0
 
 
 def _random_run(seed: int, duration: float = 6.0) -> None:
