@@ -18,7 +18,7 @@ from . import commit as ct_mod
 from .actions import Action, CancelTimer, Deliver, Send, SetTimer
 from .membership import TRANSITIONS, Membership
 from .packing import Assembler, Packer
-from .params import EngineConfig
+from .params import MAX_RING_NODES, EngineConfig
 from .recovery import Recovery
 from .ring import RingState
 from .types import GatherReason, MemberState, TimerId
@@ -34,6 +34,10 @@ class EngineBase:
                  persisted_ring_seq: int | None, rng_seed: int) -> None:
         if node_id <= 0 or node_id not in cfg.peers:
             raise LocalProtocolError(f"node id {node_id} is not a configured peer")
+        if len(set(cfg.peers)) > MAX_RING_NODES or any(p <= 0 or p > 0xFFFFFFFF
+                                                       for p in cfg.peers):
+            raise LocalProtocolError(f"peers must be 1..{MAX_RING_NODES} node ids in 1..2**32-1 "
+                                     f"(a commit token lists at most {MAX_RING_NODES})")
         self.cfg = cfg
         self.p = cfg.params
         self._me = node_id

@@ -253,6 +253,8 @@ def test_full_send_queue_raises_backpressure() -> None:
 def test_engine_rejects_caller_misuse() -> None:
     with pytest.raises(LocalProtocolError):
         Engine(EngineConfig(peers=(1, 2)), 3, 1, None, 0)
+    with pytest.raises(LocalProtocolError, match="at most 32"):
+        Engine(EngineConfig(peers=tuple(range(1, 34))), 1, 1, None, 0)
     e = Engine(EngineConfig(peers=(1, 2)), 1, 1, None, 0)
     e.start(0.0)
     e.leave(0.0)
