@@ -49,7 +49,8 @@ runtime/ipc.py):
   disconnected.
 * ``loop.add_writer``/``remove_writer`` exist too (same fd may have a reader).
 * ``statistics()`` -> ``DaemonStats`` (runtime/stats.py), built on the daemon thread.
-* ``on_membership`` (attribute): called on the daemon thread with each ``MembershipEvent``.
+* ``on_membership`` (attribute): called on the daemon thread with each ``MembershipEvent``;
+  ``wait_members(n or names, timeout)`` blocks until such a ring is installed.
 * Health (diagnostics/): unless ``health=False``, ``start()`` starts a
   ``HealthPublisher`` (one in-process session "diag", silent until a console listens)
   and ``stop()`` closes it first; ``health()`` returns the health model.
@@ -159,6 +160,8 @@ class Daemon:
         self.undeliverable = 0
         self._last_stats: DaemonStats | None = None
         self._stat_waiters: list[threading.Event] = []
+        self._ring_cond = threading.Condition()
+        self._ring_members: tuple[str, ...] = ()
         # called on the daemon thread for each installed regular configuration
         self.on_membership: Callable[[MembershipEvent], None] | None = None
         self._health_enabled = health
@@ -601,6 +604,9 @@ class Daemon:
         ev = self._membership.note(a, time.time())
         if ev is None:
             return
+        with self._ring_cond:
+            self._ring_members = ev.members
+            self._ring_cond.notify_all()
         log.info("%s: ring %d.%d members %s (joined %s, left %s)", self.name, ev.ring_id[0],
                  ev.ring_id[1], ",".join(ev.members), ",".join(ev.joined) or "-",
                  ",".join(ev.left) or "-")
@@ -618,6 +624,19 @@ class Daemon:
         if fn is None or getattr(ge, "engine", None) is not None:
             fn = ge.engine.statistics
         return fn()
+
+    def wait_members(self, members: int | tuple[str, ...], timeout: float | None = None) -> bool:
+        """Wait until the installed ring has ``members`` (a count, or exactly these names).
+
+        Returns False on timeout. For programs and tests that must not start before the
+        ring is whole; it waits on the configuration event itself, never polls.
+        """
+        def ok() -> bool:
+            cur = self._ring_members
+            return len(cur) == members if isinstance(members, int) else cur == tuple(members)
+
+        with self._ring_cond:
+            return self._ring_cond.wait_for(ok, timeout)
 
     def membership_history(self) -> tuple[MembershipEvent, ...]:
         return self._membership.history()

@@ -212,3 +212,14 @@ def test_daemon_serves_unix_and_tcp_sessions_at_once(tmp_path: Path, started) ->
                 if isinstance(ev, DataMessage):
                     assert ev.payload == b"over tcp" and ev.sender == "#t#d1"
                     break
+
+
+def test_wait_members_blocks_until_the_ring_is_whole(tmp_path: Path, started) -> None:
+    _, cfg = write_config(tmp_path, 3)
+    for name in ("d1", "d2"):
+        started.append(Daemon(cfg, name, health=False).start())
+    assert started[0].wait_members(2, timeout=WAIT)
+    assert not started[0].wait_members(3, timeout=0.2)
+    started.append(Daemon(cfg, "d3", health=False).start())
+    for d in started:
+        assert d.wait_members(("d1", "d2", "d3"), timeout=WAIT)
