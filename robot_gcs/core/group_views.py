@@ -87,6 +87,7 @@ class GroupTable:
         self._by_member: dict[Member, set[str]] = {}
         self._views: dict[str, _View] = {}
         self._route: dict[str, tuple[str, ...]] = {}
+        self._gone: dict[str, set[Member]] = {}   # left since the group's last view
         self._connected: set[str] = set()
         self._changed: set[str] = set()
         self._signaled: set[str] = set()
@@ -177,6 +178,7 @@ class GroupTable:
         leaver_local = member[0] == self.my_node and member[1] in self._connected
         if not self._in_gop(in_transitional):
             self._changed.add(group)
+            self._gone.setdefault(group, set()).add(member)
             self._reroute(group)
             if not leaver_local:
                 return []
@@ -201,6 +203,7 @@ class GroupTable:
         if not self._in_gop(in_transitional):
             for g in groups:
                 self._changed.add(g)
+                self._gone.setdefault(g, set()).add(member)
                 self._reroute(g)
             return []
         self._op_index += 1
@@ -216,12 +219,10 @@ class GroupTable:
     def _gop_view(self, group: str, cause: Cause, who: Member) -> list[Out]:
         members = frozenset(self._table.get(group, ()))
         if not members:
-            self._views.pop(group, None)
-            self._route.pop(group, None)
+            self._drop_view(group)
             return []
         vid = self._current_vid()
-        self._views[group] = _View(vid, members)
-        self._reroute(group)
+        self._set_view(group, _View(vid, members))
         view = GroupView(group, vid, self._names(members), cause, (self._name_of(who),))
         return [(c, view) for c in self._route.get(group, ())]
 
@@ -308,17 +309,14 @@ class GroupTable:
             new = frozenset(self._table.get(g, ()))
             old = self._views.get(g)
             old_members = old.members if old else frozenset()
-            if new == old_members and g not in self._signaled:
+            if new == old_members and g not in self._signaled and g not in self._gone:
                 continue
             if not new:
-                self._views.pop(g, None)
-                self._route.pop(g, None)
-                self._table.pop(g, None)
+                self._drop_view(g)
                 continue
             if g not in self._signaled and old is not None:
                 out.extend(self._signal(g))
-            self._views[g] = _View(vid, new)
-            self._reroute(g)
+            self._set_view(g, _View(vid, new))
             view = GroupView(g, vid, self._names(new), Cause.NETWORK,
                              self._names(new ^ old_members))
             out.extend((c, view) for c in self._route.get(g, ()))
@@ -360,15 +358,30 @@ class GroupTable:
             if not groups:
                 del self._by_member[member]
 
+    def _set_view(self, group: str, view: _View) -> None:
+        self._views[group] = view
+        self._gone.pop(group, None)
+        self._reroute(group)
+
+    def _drop_view(self, group: str) -> None:
+        self._views.pop(group, None)
+        self._route.pop(group, None)
+        self._gone.pop(group, None)
+
     def _reroute(self, group: str) -> None:
+        """Local receivers: members of the last view, still in the table, connected, and
+        not gone since that view (a leave and a re-join in the transitional phase must
+        not bring data back before the member's next view)."""
         v = self._views.get(group)
         now = self._table.get(group)
         if v is None or not now:
             self._route.pop(group, None)
             return
         me = self.my_node
+        gone = self._gone.get(group, ())
         r = tuple(sorted(c for node, c in v.members
-                         if node == me and c in self._connected and (node, c) in now))
+                         if node == me and c in self._connected and (node, c) in now
+                         and (node, c) not in gone))
         if r:
             self._route[group] = r
         else:

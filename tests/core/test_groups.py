@@ -374,3 +374,25 @@ def test_the_lane_stays_closed_when_one_batch_ends_an_exchange_and_starts_the_ne
         DeliverConfig(ConfigKind.REGULAR, r2, n + (NodeId(3),))])
     assert not eng.normal_open and ge.phase.value == "exchange"
     assert gw.decode(eng.queue[-1][0]) == gw.GState(r2, 1, ())
+
+
+def test_a_leave_and_rejoin_in_the_transitional_phase_gets_no_data_until_its_next_view() -> None:
+    r = ring_with_clients(3)
+    setup_g(r, nodes=(1, 2))
+    r.hold({3})
+    r.call(3, "client_join", "a", "other")           # a gap for nodes 1 and 2
+    r.run()
+    r.call(1, "client_leave", "a", "g")
+    r.call(1, "client_join", "a", "g")
+    r.call(2, "client_multicast", "a", "g", b"while away")
+    r.run()
+    r.hold(None)
+    r.reconfigure([{1, 2}, {3}])
+    evs = r.take(1)
+    assert data(evs) == []                             # left, re-joined, no view yet: nothing
+    notice, final = [v for v in views(evs) if not v.transitional]
+    assert notice.members == () and final.cause is Cause.NETWORK
+    assert final.members == ("#a#d1", "#a#d2")
+    r.call(2, "client_multicast", "a", "g", b"back")
+    r.run()
+    assert [m.payload for m in data(r.take(1))] == [b"back"]
