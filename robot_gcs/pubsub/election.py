@@ -21,7 +21,10 @@ How (a state exchange, like the group layer's after a merge, PROTOCOL.md 1.5):
 * An active that leaves the view is forgotten at once (everyone knew the same active).
 * Start barrier: nobody becomes active before one view held every expected candidate, so
   processors that come up as separate singleton rings do not each start a controller.
-* HELLO: a fresh process sends it on its first view. Delivering HELLO from X means X
+* HELLO: a fresh process sends it on its first view and takes no part in any decision
+  until its own HELLO comes back in the total order: only from that point on does it see
+  exactly the events every other member sees (a process that restarts under the same name
+  may be handed a view in the middle of a round). Delivering HELLO from X means X
   restarted; if X was active, the old process is gone: nobody is active until the round
   that HELLO starts (``(view id, "X/<instance>")``) decides. This covers a restart so fast that the
   group views never showed X leave (its private name is the same).
@@ -70,6 +73,7 @@ class ActiveStandby:
         self.states: dict[str, dict[str, Any]] = {}
         self.extras: dict[str, dict] = {}
         self._hello_sent = False
+        self._synced = False            # own HELLO delivered: in step with the others
         self._decided = False
         self.history: list[tuple[tuple, str | None]] = []   # (round, active) on each change
 
@@ -118,6 +122,10 @@ class ActiveStandby:
             return []
         if sender not in self.members or not self.round:
             return []
+        if not self._synced:
+            if kind != HELLO or sender != self.me or msg.get("instance") != self.instance:
+                return []                         # before my HELLO: not in step yet
+            self._synced = True
         if kind == HELLO:
             if sender != self.me and self.active == sender:
                 self._set_active(None)            # the process that was active is gone

@@ -33,9 +33,21 @@ class Group:
         self.check()
 
     def join(self, name: str) -> None:
-        self.nodes[name] = ActiveStandby(name, self.cands)
+        self.nodes[name] = self.fresh(name)
         self.members = sorted(self.members + [name])
         self._deliver_view()
+
+    def fresh(self, name: str) -> ActiveStandby:
+        """A new process for ``name``, with a seeded instance number (replayable)."""
+        return ActiveStandby(name, self.cands, instance=self.rng.getrandbits(32))
+
+    def restart_without_view(self, name: str) -> ActiveStandby:
+        """``name`` restarts so fast that the others see no view: it is handed the current one."""
+        node = self.nodes[name] = self.fresh(name)
+        for out in node.on_view((1, 1, self.view), tuple(self.members)):
+            self.inflight.append((name, out.payload))
+        self.check()
+        return node
 
     def leave(self, name: str) -> None:
         self.members.remove(name)
@@ -98,7 +110,7 @@ def test_standby_takes_over_when_the_active_leaves_and_there_is_no_preemption() 
 def test_merge_of_two_actives_keeps_exactly_one() -> None:
     a, b = ActiveStandby(CANDS[0], CANDS[:2]), ActiveStandby(CANDS[1], CANDS[:2])
     for n in (a, b):          # both were active on their own side of a partition
-        n.known, n.veteran, n.active, n._hello_sent = True, True, n.me, True
+        n.known, n.veteran, n.active, n._hello_sent, n._synced = True, True, n.me, True, True
     outs = [(n.me, o) for n in (a, b) for o in n.on_view((1, 9, 1), CANDS[:2])]
     for sender, o in outs:
         for n in (a, b):
@@ -141,11 +153,7 @@ def test_random_joins_leaves_and_interleavings_never_make_two_actives(seed: int,
         elif op == "leave" and who in g.members:
             g.leave(who)
         elif op == "restart" and who in g.members:        # same name, no view for the others
-            fresh = ActiveStandby(who, g.cands)
-            g.nodes[who] = fresh
-            for out in fresh.on_view((1, 1, g.view), tuple(g.members)):
-                g.inflight.append((who, out.payload))
-            g.check()
+            g.restart_without_view(who)
         else:
             g.deliver_one()
     g.settle()
@@ -171,3 +179,17 @@ def test_a_fast_restart_under_the_same_name_is_noticed_through_hello() -> None:
     assert fresh.known and g.active() == CANDS[1]      # the veteran takes over, no pre-emption
     assert [a for _, a in g.nodes[CANDS[1]].history] == [CANDS[0], None, CANDS[1]]
     assert fresh.extras[CANDS[1]]["last_step"] == 500
+
+
+def test_a_restart_handed_a_view_mid_round_does_not_decide_on_stale_states() -> None:
+    """Regression (found by the property test): the fresh process collected the old
+    process's STATEs of an earlier round and declared itself active alone."""
+    g = Group(random.Random(0))
+    for c in (CANDS[1], CANDS[2], CANDS[0]):
+        g.join(c)
+    for _ in range(6):
+        g.deliver_one()
+    g.restart_without_view(CANDS[0])
+    g.settle()
+    assert g.active() in g.members
+    assert sum(g.nodes[m].is_active for m in g.members) == 1
