@@ -23,6 +23,8 @@ from .checker import (Analysis, Life, MsgKey, RunRecord, Segment, Violation, key
                       last_regular, life_at, msg_key, sorted_lives, violation_at)
 from .trace import Record
 
+_v = violation_at
+
 INTEGRITY = "integrity"
 NO_DUPLICATION = "no_duplication"
 TOTAL_ORDER = "total_order"
@@ -78,7 +80,7 @@ class RingInvariants:
                                          f" ({len(r.data.payload)} bytes)", r.index, r.node))
                 elif all(_ring_service(s.data.service) != _ring_service(r.data.service)
                          for s in subs):
-                    out.append(violation_at(INTEGRITY, r, f"message submitted as "
+                    out.append(_v(INTEGRITY, r, f"message submitted as "
                                             f"{subs[0].data.service.name} delivered as "
                                             f"{r.data.service.name}"))
         return out
@@ -207,48 +209,48 @@ class RingInvariants:
                 c = r.data
                 mem = set(c.members)
                 if node not in mem:
-                    out.append(violation_at(CONFIG_AGREEMENT, r, f"{c.kind.name} config {c.ring_id} "
+                    out.append(_v(CONFIG_AGREEMENT, r, f"{c.kind.name} config {c.ring_id} "
                                   f"{list(c.members)} does not include n{node}"))
                 if c.kind is ConfigKind.TRANSITIONAL:
                     if pending_t is not None:
-                        out.append(violation_at(CONFIG_AGREEMENT, r, "two transitional configurations "
+                        out.append(_v(CONFIG_AGREEMENT, r, "two transitional configurations "
                                       "without a regular one between them"))
                     if prev_reg is not None:
                         if not mem <= set(prev_reg.data.members):
-                            out.append(violation_at(CONFIG_AGREEMENT, r, f"transitional {list(c.members)} not"
+                            out.append(_v(CONFIG_AGREEMENT, r, f"transitional {list(c.members)} not"
                                           f" a subset of previous regular {list(prev_reg.data.members)}"))
                         left = tuple(sorted(set(prev_reg.data.members) - mem))
                         if tuple(c.left) != left:
-                            out.append(violation_at(CONFIG_AGREEMENT, r, f"transitional left={list(c.left)}, "
+                            out.append(_v(CONFIG_AGREEMENT, r, f"transitional left={list(c.left)}, "
                                           f"expected {list(left)}"))
                     pending_t = r
                     continue
                 # REGULAR
                 other = members_of.setdefault(c.ring_id, r)
                 if tuple(other.data.members) != tuple(c.members):
-                    out.append(violation_at(CONFIG_AGREEMENT, r, f"ring {c.ring_id}: n{node} has members "
+                    out.append(_v(CONFIG_AGREEMENT, r, f"ring {c.ring_id}: n{node} has members "
                                   f"{list(c.members)}, n{other.node} has {list(other.data.members)}"))
                 if pending_t is None:
                     if prev_reg is not None:    # a life's first configuration may come alone
-                        out.append(violation_at(CONFIG_AGREEMENT, r, f"regular configuration {c.ring_id} "
+                        out.append(_v(CONFIG_AGREEMENT, r, f"regular configuration {c.ring_id} "
                                       "not preceded by a transitional one"))
                 else:
                     tm = set(pending_t.data.members)
                     if not tm <= mem:
-                        out.append(violation_at(CONFIG_AGREEMENT, r, f"transitional {sorted(tm)} not a "
+                        out.append(_v(CONFIG_AGREEMENT, r, f"transitional {sorted(tm)} not a "
                                       f"subset of the next regular {list(c.members)}"))
                     joined = tuple(sorted(mem - tm))
                     if tuple(c.joined) != joined:
-                        out.append(violation_at(CONFIG_AGREEMENT, r, f"regular joined={list(c.joined)}, "
+                        out.append(_v(CONFIG_AGREEMENT, r, f"regular joined={list(c.joined)}, "
                                       f"expected {list(joined)}"))
                 if prev_reg is not None and c.ring_id.seq <= prev_reg.data.ring_id.seq:
-                    out.append(violation_at(CONFIG_AGREEMENT, r, f"ring seq went from "
+                    out.append(_v(CONFIG_AGREEMENT, r, f"ring seq went from "
                                   f"{prev_reg.data.ring_id} to {c.ring_id}"))
                 if persisted0 is not None and c.ring_id.seq <= persisted0:
-                    out.append(violation_at(CONFIG_AGREEMENT, r, f"ring {c.ring_id} reuses a ring seq <= the "
+                    out.append(_v(CONFIG_AGREEMENT, r, f"ring {c.ring_id} reuses a ring seq <= the "
                                   f"persisted {persisted0} this incarnation started with"))
                 if c.ring_id.seq > persisted_max:
-                    out.append(violation_at(CONFIG_AGREEMENT, r, f"ring {c.ring_id} installed before its seq "
+                    out.append(_v(CONFIG_AGREEMENT, r, f"ring {c.ring_id} installed before its seq "
                                   f"was persisted (persisted {persisted_max})"))
                 prev_reg = r
                 pending_t = None
@@ -268,19 +270,20 @@ class RingInvariants:
                     continue
                 olife, oseg = ref[key]
                 where = seg.next_regular
+                assert seg.trans is not None and oseg.trans is not None
                 if keys_of(seg.in_r) != keys_of(oseg.in_r):
                     diff = len(keys_of(seg.in_r) ^ keys_of(oseg.in_r))
-                    out.append(violation_at(VIRTUAL_SYNCHRONY, where, f"n{life.key[0]} and n{olife.key[0]} "
+                    out.append(_v(VIRTUAL_SYNCHRONY, where, f"n{life.key[0]} and n{olife.key[0]} "
                                   f"went {key[0]} -> {key[1]} but delivered different sets in "
                                   f"{key[0]} ({diff} messages differ)"))
                 if tuple(seg.trans.data.members) != tuple(oseg.trans.data.members):
-                    out.append(violation_at(VIRTUAL_SYNCHRONY, where, f"n{life.key[0]} and n{olife.key[0]} "
+                    out.append(_v(VIRTUAL_SYNCHRONY, where, f"n{life.key[0]} and n{olife.key[0]} "
                                   f"went {key[0]} -> {key[1]} with different transitional "
                                   f"configurations {list(seg.trans.data.members)} vs "
                                   f"{list(oseg.trans.data.members)}"))
                 elif keys_of(seg.in_t) != keys_of(oseg.in_t):
                     diff = len(keys_of(seg.in_t) ^ keys_of(oseg.in_t))
-                    out.append(violation_at(VIRTUAL_SYNCHRONY, where, f"n{life.key[0]} and n{olife.key[0]} "
+                    out.append(_v(VIRTUAL_SYNCHRONY, where, f"n{life.key[0]} and n{olife.key[0]} "
                                   f"delivered different sets in the transitional configuration "
                                   f"between {key[0]} and {key[1]} ({diff} messages differ)"))
         return out
@@ -294,16 +297,16 @@ class RingInvariants:
                 for r in seg.in_r:
                     d = r.data
                     if reg is None:
-                        out.append(violation_at(DELIVERED_WHERE_SENT, r, "message delivered before any "
+                        out.append(_v(DELIVERED_WHERE_SENT, r, "message delivered before any "
                                       "configuration was installed"))
                     elif d.in_transitional or d.ring_id != reg:
-                        out.append(violation_at(DELIVERED_WHERE_SENT, r, f"message of ring {d.ring_id} "
+                        out.append(_v(DELIVERED_WHERE_SENT, r, f"message of ring {d.ring_id} "
                                       f"(transitional={d.in_transitional}) delivered in regular "
                                       f"configuration {reg}"))
                 for r in seg.in_t:
                     d = r.data
                     if not d.in_transitional or reg is None or d.ring_id != reg:
-                        out.append(violation_at(DELIVERED_WHERE_SENT, r, f"message of ring {d.ring_id} "
+                        out.append(_v(DELIVERED_WHERE_SENT, r, f"message of ring {d.ring_id} "
                                       f"(transitional={d.in_transitional}) delivered in the "
                                       f"transitional configuration after {reg}"))
         return out
@@ -319,7 +322,7 @@ class RingInvariants:
             got = keys_of(r for r in life.events if r.kind == tr.DELIVER)
             for s in life.submits:
                 if (s.node, s.inc, bytes(s.data.payload)) not in got:
-                    out.append(violation_at(SELF_DELIVERY, s, f"n{s.node}/{s.inc} never delivered its own "
+                    out.append(_v(SELF_DELIVERY, s, f"n{s.node}/{s.inc} never delivered its own "
                                   f"message #{s.data.counter} ({s.data.service.name}, "
                                   f"{len(s.data.payload)} bytes)"))
         return out
@@ -363,7 +366,7 @@ class RingInvariants:
                                 continue      # q is not in this transitional configuration
                             if k not in held_by(qseg):
                                 where = "the transitional config after " if in_t else "ring "
-                                out.append(violation_at(SAFE_DELIVERY, r, f"SAFE message of n{k[0]}/{k[1]} "
+                                out.append(_v(SAFE_DELIVERY, r, f"SAFE message of n{k[0]}/{k[1]} "
                                               f"delivered by n{life.key[0]} in {where}{rid} but "
                                               f"never by member n{q}"))
         return out
@@ -418,7 +421,7 @@ class RingInvariants:
                         k = (s.node, s.inc, bytes(s.data.payload))
                         for q in members:
                             if when[q].get(k, float("inf")) > w.end:
-                                out.append(violation_at(LIVENESS, s, f"message #{s.data.counter} of n{n} "
+                                out.append(_v(LIVENESS, s, f"message #{s.data.counter} of n{n} "
                                               f"submitted at {s.time:.3f} not delivered by n{q} by "
                                               f"{w.end:.3f}"))
                                 break
@@ -426,7 +429,7 @@ class RingInvariants:
 
     # 12 -----------------------------------------------------------------------------
     def boundedness(self, a: Analysis) -> list[Violation]:
-        return [violation_at(BOUNDEDNESS, r, str(r.data)) for r in a.problems]
+        return [_v(BOUNDEDNESS, r, str(r.data)) for r in a.problems]
 
 
 # ---------------------------------------------------------------------------------------

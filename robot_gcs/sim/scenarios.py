@@ -54,8 +54,10 @@ class Script:
              end: float, limit: int = 10 ** 9) -> DropRule:
         rule = DropRule(name, match, limit, start, end)
         self.rules.append(rule)
-        self.checks.append(lambda sim, r=rule: None if r.fired else
-                           f"drop rule {r.name!r} never matched a packet")
+
+        def fired(sim: Simulator) -> str | None:
+            return None if rule.fired else f"drop rule {rule.name!r} never matched a packet"
+        self.checks.append(fired)
         self.end = max(self.end, min(end, start + 10 * self.tok))
         return rule
 

@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable, Protocol
 from ..core.actions import (BROADCAST_ALL, BROADCAST_RING, CancelTimer, Deliver,
                             DeliverConfig, Persist, Send, SetTimer)
 from ..core.params import EngineConfig
-from ..core.types import ConfigKind, Lane, Service
+from ..core.types import ConfigKind, Lane, NodeId, Service
 from ..errors import Backpressure
 from . import trace as tr
 from .config import SimConfig
@@ -113,7 +113,7 @@ class Simulator:
         self.log = tr.TraceLog(printer)
         self.verbose = printer is not None
         ids = cfg.node_ids
-        self.ecfg = EngineConfig(peers=ids, cluster_id=cfg.cluster_id, key=cfg.key,
+        self.ecfg = EngineConfig(peers=tuple(NodeId(n) for n in ids), cluster_id=cfg.cluster_id, key=cfg.key,
                                  params=cfg.params, auto_open_lane=True)
         drift = cfg.faults.drift
         self.nodes: dict[int, SimNode] = {
