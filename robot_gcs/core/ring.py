@@ -12,13 +12,15 @@ Rules:
   (step 10) and delivers afterwards, so the token Send precedes the visit's Delivers.
 * A ring can be ``frozen`` (old ring during COMMIT/RECOVERY): then nothing in it changes.
 * Packets are freed only up to ``min(safe_point, delivered)``.
+* A singleton ring's safe point is its aru after one visit (the only member holds every
+  packet it stored), so it needs no second visit to deliver SAFE or free packets.
 * Agreed packets are deliverable at ``seq <= my_aru``, safe ones at ``seq <= safe_point``;
   delivery never skips.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from .params import ProtocolParams
@@ -47,6 +49,7 @@ class RingState:
         self.incarnation = incarnation
         i = members.index(me)
         self.successor = members[(i + 1) % len(members)]
+        self.singleton = len(members) == 1
         self.buf: dict[int, tuple[Mcast, bytes]] = {}
         self.high_seq = 0
         self.my_aru = 0
@@ -197,8 +200,8 @@ class RingState:
         self.sent_last, self.backlog_last = sent_now, backlog
         # 9. token seq
         self.my_token_seq = tok.token_seq
-        res.token = replace(tok, sender=self.me, incarnation=self.incarnation, token_seq=tok.token_seq + 1, seq=seq, aru=aru,
-                            aru_id=aru_id, fcc=fcc, backlog=tb, rtr=tuple(rtr))
+        res.token = Token(self.me, self.incarnation, tok.ring, tok.token_seq + 1, seq, aru,
+                          aru_id, fcc, tb, tok.retrans_flg, tuple(rtr))
         self.last_forward_seq = seq
         # idle detection (used by the rep for token hold)
         if seq == self.last_visit_seq:
@@ -207,7 +210,11 @@ class RingState:
             self.unchanged_rotations = 0
         self.last_visit_seq = seq
         # 11. safe point
-        self.aru_prev, self.aru_now = self.aru_now, aru
+        if self.singleton:
+            # the only member holds every packet it stored: safe at once, no second visit
+            self.aru_prev = self.aru_now = aru
+        else:
+            self.aru_prev, self.aru_now = self.aru_now, aru
         self.safe_point = min(self.aru_prev, self.aru_now)
         return res
 
