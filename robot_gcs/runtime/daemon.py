@@ -142,6 +142,11 @@ class Daemon:
         self._started = threading.Event()
         self._start_error: BaseException | None = None
         self._timers: dict[TimerId, TimerHandle] = {}
+        # engine deadline per armed timer; the loop handle may fire earlier (a later
+        # deadline re-uses the pending handle) and is then re-armed, see _on_timer
+        self._deadlines: dict[TimerId, float] = {}
+        self._timer_cbs: dict[TimerId, Callable[[], None]] = {
+            t: functools.partial(self._on_timer, t) for t in TimerId}
         self._clients: dict[str, ClientHandle] = {}
         self._clients_lock = threading.Lock()
         self._cmds: deque[tuple[ClientHandle, str, tuple[Any, ...]]] = deque()
@@ -358,6 +363,7 @@ class Daemon:
         for t in self._timers.values():
             t.cancel()
         self._timers.clear()
+        self._deadlines.clear()
         for h in list(self._clients.values()):
             h._mark_closed("daemon stopped")
             self._sink_closed(h, "daemon stopped")
@@ -531,6 +537,13 @@ class Daemon:
 
     def _on_timer(self, tid: TimerId) -> None:
         self._timers.pop(tid, None)
+        deadline = self._deadlines.get(tid)
+        if deadline is None:
+            return
+        if deadline > self.loop.time():      # moved later while this handle was pending
+            self._timers[tid] = self.loop.call_at(deadline, self._timer_cbs[tid])
+            return
+        del self._deadlines[tid]
         try:
             actions = self.engine.handle_timer(self.loop.time(), tid)
         except Exception:
@@ -572,12 +585,17 @@ class Daemon:
             elif tc is not None and t is tc:
                 self._to_sink(a.client, a.event, getattr(a, "raw_payload", None))
             elif t is SetTimer:
-                old = self._timers.pop(a.timer_id, None)
-                if old is not None:
-                    old.cancel()
-                self._timers[a.timer_id] = self.loop.call_at(
-                    a.deadline, functools.partial(self._on_timer, a.timer_id))
+                # re-arming later (TOKEN_LOSS on every visit) keeps the pending handle:
+                # no heap push and cancelled entry per token visit
+                tid = a.timer_id
+                self._deadlines[tid] = a.deadline
+                old = self._timers.get(tid)
+                if old is None or old.when > a.deadline:
+                    if old is not None:
+                        old.cancel()
+                    self._timers[tid] = self.loop.call_at(a.deadline, self._timer_cbs[tid])
             elif t is CancelTimer:
+                self._deadlines.pop(a.timer_id, None)
                 old = self._timers.pop(a.timer_id, None)
                 if old is not None:
                     old.cancel()
