@@ -45,18 +45,26 @@ def encode_chunks(chunks: list[Chunk]) -> bytes:
 
 def decode_chunks(payload: bytes) -> list[Chunk]:
     """Split an MCAST payload into chunks; raise MalformedPacket("bad_chunk") on junk."""
-    out: list[Chunk] = []
+    return [Chunk(*t) for t in split_chunks(payload)]
+
+
+def split_chunks(payload: bytes) -> list[tuple[int, int, int, bytes]]:
+    """``decode_chunks`` as plain (msg_id, frag_idx, frag_cnt, data) tuples (hot path)."""
+    out: list[tuple[int, int, int, bytes]] = []
     off = 0
     n = len(payload)
+    hs = CHUNK.size
+    unpack = CHUNK.unpack_from
     while off < n:
-        if off + CHUNK.size > n:
+        if off + hs > n:
             raise MalformedPacket("bad_chunk", "truncated chunk header")
-        msg_id, idx, cnt, ln = CHUNK.unpack_from(payload, off)
-        off += CHUNK.size
-        if off + ln > n or cnt == 0 or idx >= cnt:
+        msg_id, idx, cnt, ln = unpack(payload, off)
+        off += hs
+        end = off + ln
+        if end > n or cnt == 0 or idx >= cnt:
             raise MalformedPacket("bad_chunk", "chunk fields")
-        out.append(Chunk(msg_id, idx, cnt, payload[off:off + ln]))
-        off += ln
+        out.append((msg_id, idx, cnt, payload[off:end]))
+        off = end
     if not out:
         raise MalformedPacket("bad_chunk", "empty packet")
     return out
@@ -80,7 +88,10 @@ class Packer:
         self.frag_size = packet_payload - CHUNK.size
         self.queue_capacity = queue_capacity
         self.max_message = min(max_message, self.frag_size * MAX_FRAGS)
-        self.queues: dict[Lane, deque[Outgoing]] = {Lane.CONTROL: deque(), Lane.NORMAL: deque()}
+        self.control: deque[Outgoing] = deque()
+        self.normal: deque[Outgoing] = deque()
+        self.queues: dict[Lane, deque[Outgoing]] = {Lane.CONTROL: self.control,
+                                                    Lane.NORMAL: self.normal}
         self.normal_open = True
         self.cur: Outgoing | None = None    # fragmented message in progress
         self.next_frag = 0
@@ -91,44 +102,47 @@ class Packer:
         if len(payload) > self.max_message:
             raise LocalProtocolError(f"message of {len(payload)} bytes exceeds the maximum "
                                      f"of {self.max_message}")
-        q = self.queues[lane]
+        q = self.control if lane is Lane.CONTROL else self.normal
         if len(q) >= self.queue_capacity:
             raise Backpressure(f"send queue full ({len(q)} messages on lane {lane.value})")
-        q.append(Outgoing(self.next_msg_id, bytes(payload), service.ring_service, lane))
+        q.append(Outgoing(self.next_msg_id, bytes(payload),
+                          Service.SAFE if service == Service.SAFE else Service.AGREED, lane))
         self.next_msg_id = (self.next_msg_id + 1) & 0xFFFFFFFF or 1
 
     def __len__(self) -> int:
-        return len(self.queues[Lane.CONTROL]) + len(self.queues[Lane.NORMAL])
+        return len(self.control) + len(self.normal)
 
     def _head(self) -> Outgoing | None:
         if self.cur is not None:
             return self.cur
-        if self.queues[Lane.CONTROL]:
-            return self.queues[Lane.CONTROL][0]
-        if self.normal_open and self.queues[Lane.NORMAL]:
-            return self.queues[Lane.NORMAL][0]
+        if self.control:
+            return self.control[0]
+        if self.normal_open and self.normal:
+            return self.normal[0]
         return None
 
     def has_work(self) -> bool:
-        return self._head() is not None
+        return self.cur is not None or bool(self.control) or \
+            (self.normal_open and bool(self.normal))
 
     def backlog(self) -> int:
         """Packets this node would like to send (an estimate, for the fair share)."""
-        msgs = len(self.queues[Lane.CONTROL])
+        msgs = len(self.control)
         if self.normal_open:
-            msgs += len(self.queues[Lane.NORMAL])
+            msgs += len(self.normal)
         elif self.cur is not None and self.cur.lane is Lane.NORMAL:
             msgs += 1
-        extra = 0
         if self.cur is not None:
             extra = self._frag_count(self.cur) - self.next_frag - 1
-        return msgs + max(0, extra)
+            if extra > 0:
+                msgs += extra
+        return msgs
 
     def _frag_count(self, msg: Outgoing) -> int:
         return max(1, -(-len(msg.payload) // self.frag_size))
 
     def _pop(self, msg: Outgoing) -> None:
-        q = self.queues[msg.lane]
+        q = self.control if msg.lane is Lane.CONTROL else self.normal
         assert q and q[0] is msg
         q.popleft()
 
@@ -141,24 +155,26 @@ class Packer:
     def take(self, max_packets: int) -> list[tuple[Service, bytes]]:
         """Build up to ``max_packets`` packet payloads, consuming queued messages."""
         out: list[tuple[Service, bytes]] = []
+        pack = CHUNK.pack
         while len(out) < max_packets:
             first = self._head()
             if first is None:
                 break
             service = first.service
-            chunks: list[Chunk] = []
+            parts: list[bytes] = []
             space = self.cap
             while True:
                 msg = self._head()
                 if msg is None or msg.service is not service:
                     break
                 if self.cur is not None:
-                    if chunks:
+                    if parts:
                         break
                     cnt = self._frag_count(msg)
                     i = self.next_frag
                     data = msg.payload[i * self.frag_size:(i + 1) * self.frag_size]
-                    chunks.append(Chunk(msg.msg_id, i, cnt, data))
+                    parts.append(pack(msg.msg_id, i, cnt, len(data)))
+                    parts.append(data)
                     space -= CHUNK.size + len(data)
                     self.next_frag += 1
                     if self.next_frag < cnt:
@@ -167,19 +183,21 @@ class Packer:
                     self.cur = None
                     self.next_frag = 0
                     continue
-                need = CHUNK.size + len(msg.payload)
+                plen = len(msg.payload)
+                need = CHUNK.size + plen
                 if need <= space:
-                    chunks.append(Chunk(msg.msg_id, 0, 1, msg.payload))
+                    parts.append(pack(msg.msg_id, 0, 1, plen))
+                    parts.append(msg.payload)
                     space -= need
                     self._pop(msg)
                     continue
-                if chunks or need <= self.cap:
+                if parts or need <= self.cap:
                     break          # close this packet; the message starts the next one
                 self.cur = msg     # fragment: fragment 0 starts this (empty) packet
                 self.next_frag = 0
-            if not chunks:
+            if not parts:
                 break
-            out.append((service, encode_chunks(chunks)))
+            out.append((service, b"".join(parts)))
         return out
 
 
@@ -192,25 +210,34 @@ class Assembler:
 
     def feed(self, sender: int, incarnation: int, chunk: Chunk) -> bytes | None:
         """Add one chunk; return the complete message when it is finished."""
-        key = (sender, incarnation)
-        if chunk.frag_idx == 0:
-            if key in self.partial:
-                del self.partial[key]
-                self.discarded += 1
-            if chunk.frag_cnt == 1:
-                return chunk.data
-            self.partial[key] = (chunk.msg_id, chunk.frag_cnt, [chunk.data])
+        return self.feed_parts(sender, incarnation, chunk.msg_id, chunk.frag_idx,
+                               chunk.frag_cnt, chunk.data)
+
+    def feed_parts(self, sender: int, incarnation: int, msg_id: int, frag_idx: int,
+                   frag_cnt: int, data: bytes) -> bytes | None:
+        """``feed`` with the chunk's fields as arguments (hot path)."""
+        partial = self.partial
+        if frag_idx == 0:
+            if partial:
+                key = (sender, incarnation)
+                if key in partial:
+                    del partial[key]
+                    self.discarded += 1
+            if frag_cnt == 1:
+                return data
+            partial[(sender, incarnation)] = (msg_id, frag_cnt, [data])
             return None
-        cur = self.partial.get(key)
-        if cur is None or cur[0] != chunk.msg_id or cur[1] != chunk.frag_cnt \
-                or len(cur[2]) != chunk.frag_idx:
+        key = (sender, incarnation)
+        cur = partial.get(key)
+        if cur is None or cur[0] != msg_id or cur[1] != frag_cnt \
+                or len(cur[2]) != frag_idx:
             if cur is not None:
-                del self.partial[key]
+                del partial[key]
             self.discarded += 1
             return None
-        cur[2].append(chunk.data)
-        if len(cur[2]) == chunk.frag_cnt:
-            del self.partial[key]
+        cur[2].append(data)
+        if len(cur[2]) == frag_cnt:
+            del partial[key]
             return b"".join(cur[2])
         return None
 

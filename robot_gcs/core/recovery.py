@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import MalformedPacket
 from .actions import Action, Deliver, DeliverConfig
-from .packing import Assembler, decode_chunks
+from .packing import Assembler, split_chunks
 from .ring import RingState
 from .types import NULL_RING, ConfigKind, NodeId, RingId, Service
 from .wire import Commit, Mcast, Token
@@ -38,16 +38,17 @@ def packet_delivers(pkt: Mcast, asm: Assembler, in_trans: bool,
     if pkt.encap:
         return []
     try:
-        chunks = decode_chunks(pkt.payload)
+        chunks = split_chunks(pkt.payload)
     except MalformedPacket as exc:
         bad.append(exc.reason)
         return []
     out: list[Action] = []
-    for c in chunks:
-        msg = asm.feed(pkt.sender, pkt.incarnation, c)
+    sender, inc, feed = pkt.sender, pkt.incarnation, asm.feed_parts
+    for msg_id, idx, cnt, data in chunks:
+        msg = feed(sender, inc, msg_id, idx, cnt, data)
         if msg is not None:
-            out.append(Deliver(NodeId(pkt.sender), pkt.incarnation, msg, pkt.service,
-                               pkt.ring, pkt.seq, in_trans))
+            out.append(Deliver(NodeId(sender), inc, msg, pkt.service, pkt.ring, pkt.seq,
+                               in_trans))
     return out
 
 

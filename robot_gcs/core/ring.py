@@ -138,7 +138,7 @@ class RingState:
             self.high_seq = tok.seq
         # 2. answer retransmission requests within the visit budget
         rtr: list[int] = []
-        for s in tok.rtr:
+        for s in tok.rtr:          # (empty on a healthy ring)
             if s <= self.released:
                 continue                      # every member holds it already
             item = self.buf.get(s)
@@ -167,16 +167,19 @@ class RingState:
         if seq > self.high_seq:
             self.high_seq = seq
         # 5. request retransmissions
-        for s in range(self.my_aru + 1, seq + 1):
-            if s in self.buf:
-                continue
-            m = self.miss.get(s, 0) + 1
-            self.miss[s] = m
-            if m >= params.miss_count and s not in rtr and len(rtr) < params.rtr_max:
-                rtr.append(s)
-                res.requested += 1
-        for s in [s for s in self.miss if s <= self.my_aru]:
-            del self.miss[s]
+        if self.my_aru < seq:
+            buf = self.buf
+            for s in range(self.my_aru + 1, seq + 1):
+                if s in buf:
+                    continue
+                m = self.miss.get(s, 0) + 1
+                self.miss[s] = m
+                if m >= params.miss_count and s not in rtr and len(rtr) < params.rtr_max:
+                    rtr.append(s)
+                    res.requested += 1
+        if self.miss:
+            for s in [s for s in self.miss if s <= self.my_aru]:
+                del self.miss[s]
         # 7. fail-to-receive (on the aru as received)
         if tok.aru_id != NONE_NODE and tok.seq > tok.aru:
             key = (tok.aru, tok.aru_id)
