@@ -77,12 +77,10 @@ class Engine(GatherFlow):
     @property
     def ring_targets(self) -> tuple[NodeId, ...]:
         if self._state is MemberState.RECOVERY and self.recovery:
-            mem = self.recovery.ring.members
-        elif self.ring:
-            mem = self.ring.members
-        else:
-            return ()
-        return tuple(NodeId(m) for m in mem if m != self._me)
+            return self.recovery.ring.others
+        if self.ring:
+            return self.ring.others
+        return ()
 
     def statistics(self) -> EngineStats:
         r = self.ring

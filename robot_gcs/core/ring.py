@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from .params import ProtocolParams
-from .types import NONE_NODE, RingId, Service
+from .types import NONE_NODE, NodeId, RingId, Service
 from .wire import Mcast, Token
 
 
@@ -50,6 +50,7 @@ class RingState:
         i = members.index(me)
         self.successor = members[(i + 1) % len(members)]
         self.singleton = len(members) == 1
+        self.others: tuple[NodeId, ...] = tuple(NodeId(m) for m in members if m != me)
         self.buf: dict[int, tuple[Mcast, bytes]] = {}
         self.high_seq = 0
         self.my_aru = 0
