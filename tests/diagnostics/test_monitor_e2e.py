@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from typing import Callable, Iterator
 import pytest
 
 from robot_gcs.diagnostics.status import validate
+from robot_gcs.testing import free_udp_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = Path(__file__).with_name("diag_node.py")
@@ -32,17 +32,6 @@ NODE = Path(__file__).with_name("diag_node.py")
 TOKEN_MS = int(os.environ.get("DIAG_E2E_TOKEN_MS", "400"))
 CONSENSUS_MS = TOKEN_MS * 6 // 5
 PERIOD = 1.0      # the default publish period (the daemon starts its publisher)
-
-
-def free_udp_ports(n: int) -> list[int]:
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def env() -> dict[str, str]:

@@ -5,7 +5,6 @@ latched value reaches a late joiner on the other daemon; keep-last never stalls.
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -16,22 +15,13 @@ import pytest
 from robot_gcs.core.events import GroupView
 from robot_gcs.pubsub.node import Node
 from robot_gcs.pubsub.qos import QoS
+from robot_gcs.testing import free_udp_ports as free_ports
 
 
 @dataclass(frozen=True, slots=True)
 class Pose:
     x: float
     y: float
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 @pytest.fixture()

@@ -7,7 +7,6 @@ handle_timer/leave/client_*) with purely local delivery, so the runtime's plumbi
 
 from __future__ import annotations
 
-import socket
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from robot_gcs.core.actions import BROADCAST_ALL, Persist, Send, SetTimer
 from robot_gcs.core.events import Cause, DataMessage, GroupView, private_name
 from robot_gcs.core.types import TimerId
 from robot_gcs.errors import Backpressure, LocalProtocolError
+from robot_gcs.testing import free_udp_ports  # noqa: F401  (re-exported to the runtime tests)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,20 +121,6 @@ class FakeGroupEngine:
 def fake_factory(config: GcsConfig, me: Any, incarnation: int, ring_seq: int | None,
                  seed: int) -> FakeGroupEngine:
     return FakeGroupEngine(me.name, ring_seq)
-
-
-def free_udp_ports(n: int) -> list[int]:
-    """n distinct free UDP ports on 127.0.0.1 (held until all are chosen)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def write_config(tmp: Path, n: int, *, name: str = "testring", token_ms: int = 1000,
