@@ -11,6 +11,12 @@ goes to ``ring_targets``, BROADCAST_ALL to every other peer), ``SetTimer``/``Can
 -> the loop's timer heap, ``Persist`` -> the state file (runtime/state.py), ``ToClient``
 -> the client's sink, ``DeliverConfig`` -> the membership history.
 
+Code layout: this module holds the life cycle; ``Daemon`` mixes in the client
+plumbing (runtime/client_plumbing.py: attach, command queue, sinks, detach), the engine
+driver (runtime/engine_driver.py: packets, timers, carrying out actions) and the
+queries (runtime/daemon_queries.py: statistics, membership waits). All state is
+created in ``Daemon.__init__``.
+
 Life cycle (a Daemon object starts once): ``start()`` binds the UDP socket(s) in the
 caller's thread (so a port clash raises there), starts the thread and returns once the
 engine has started.
@@ -59,7 +65,6 @@ runtime/ipc.py):
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import functools
 import logging
 import os
@@ -71,16 +76,16 @@ import weakref
 from collections import deque
 from typing import Any, Callable, Protocol
 
-from ..client.session import check_client_name
 from ..config import DaemonEntry, GcsConfig, load_config
-from ..core.actions import (BROADCAST_ALL, BROADCAST_RING, CancelTimer, Deliver,
-                            DeliverConfig, Persist, Send, SetTimer)
 from ..core.types import TimerId
-from ..errors import Backpressure, ConfigError, GcsError, LocalProtocolError, SessionClosed
+from ..errors import ConfigError, GcsError, LocalProtocolError
+from .client_plumbing import ClientPlumbing
 from .clients import ClientHandle
-from .loop import EventLoop, LagStats, TimerHandle
+from .daemon_queries import DaemonQueries
+from .engine_driver import EngineDriver
+from .loop import EventLoop, TimerHandle
 from .state import StateStore
-from .stats import DaemonStats, MembershipEvent, MembershipLog, build_stats
+from .stats import DaemonStats, MembershipEvent, MembershipLog
 from .transport import UdpTransport
 
 log = logging.getLogger(__name__)
@@ -112,7 +117,7 @@ def _to_client_type() -> type | None:
     return getattr(groups, "ToClient", None)
 
 
-class Daemon:
+class Daemon(ClientPlumbing, EngineDriver, DaemonQueries):
     """An embedded group-communication daemon (a thread of the host program)."""
 
     def __init__(self, config: GcsConfig, name: str, *, state_dir: str | None = None,
@@ -382,313 +387,3 @@ class Daemon:
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
         return self._stopped.wait(timeout)
-
-    # ------------------------------------------------------------ clients
-
-    def attach_client(self, name: str, sink: Any) -> ClientHandle:
-        """Register a client (any thread); events go to ``sink.push`` on the daemon thread."""
-        check_client_name(name)
-        if self._thread is None or self._stopping or self._stopped.is_set():
-            raise SessionClosed(f"daemon {self.name} is not running")
-        with self._clients_lock:
-            if name in self._clients:
-                raise LocalProtocolError(f"client name {name!r} is already in use on "
-                                         f"daemon {self.name}")
-            h = ClientHandle(self, name, sink, self.config.ring.runtime.send_queue)
-            self._clients[name] = h
-        self._post(h, "connect", ())
-        return h
-
-    def connect(self, name: str, queue_size: int | None = None) -> Any:
-        """An in-process Session for client ``name`` (private name ``#name#daemon``)."""
-        from ..client.inprocess import InProcessSession
-        return InProcessSession(self, name, queue_size or self.config.ring.runtime.session_queue)
-
-    def _post(self, h: ClientHandle, op: str, args: tuple[Any, ...]) -> None:
-        if self._stopped.is_set():
-            h._mark_closed("daemon stopped")
-            return
-        self._cmds.append((h, op, args))
-        if not self._drain_scheduled:
-            self._drain_scheduled = True
-            self.loop.call_soon_threadsafe(self._drain)
-
-    def _drain(self) -> None:
-        self._drain_scheduled = False
-        self._engine_blocked = False
-        freed: dict[ClientHandle, int] = {}     # send-queue room, handed back per batch
-        try:
-            self._drain_cmds(freed)
-        finally:
-            for h, n in freed.items():
-                h._release(n)
-
-    def _drain_cmds(self, freed: dict[ClientHandle, int]) -> None:
-        cmds = self._cmds
-        ge = self.engine
-        while cmds:
-            h, op, args = cmds[0]
-            now = self.loop.time()
-            try:
-                if op == "multicast":
-                    gs, data, svc, mt, sd, local = args
-                    actions = ge.client_multicast(now, h.name, gs, data, svc, mt, sd, local)
-                elif op == "join":
-                    actions = ge.client_join(now, h.name, args[0])
-                elif op == "leave":
-                    actions = ge.client_leave(now, h.name, args[0])
-                elif op == "private":
-                    target, data, svc, mt = args
-                    actions = ge.client_send_private(now, h.name, target, data, svc, mt)
-                elif op == "connect":
-                    actions = ge.client_connect(now, h.name)
-                elif op == "disconnect":
-                    actions = ge.client_disconnect(now, h.name)
-                else:  # pragma: no cover
-                    raise AssertionError(op)
-            except Backpressure:
-                self._engine_blocked = True      # retried after the next packet or timer
-                return
-            except (LocalProtocolError, SessionClosed) as exc:
-                actions = []
-                log.warning("%s: %s refused: %s", h.private_name, op, exc)
-            except Exception:
-                actions = []
-                self.engine_errors += 1
-                log.exception("engine failed on %s from %s", op, h.private_name)
-            cmds.popleft()
-            if op == "multicast" or op == "private":
-                freed[h] = freed.get(h, 0) + 1
-            if actions:
-                self._execute(actions)
-
-    def _forget(self, h: ClientHandle) -> bool:
-        with self._clients_lock:
-            if self._clients.get(h.name) is not h:
-                return False
-            del self._clients[h.name]
-            return True
-
-    def _detach(self, h: ClientHandle, reason: str, now: float,
-                forgotten: bool = False) -> None:
-        """Daemon thread: the daemon ends a client (overflow, stop)."""
-        if not forgotten and not self._forget(h):
-            return
-        h._mark_closed(reason)
-        try:
-            actions = self.engine.client_disconnect(now, h.name)
-        except (LocalProtocolError, KeyError):
-            actions = []
-        except Exception:
-            self.engine_errors += 1
-            log.exception("engine failed disconnecting %s", h.private_name)
-            actions = []
-        self._sink_closed(h, reason)
-        self._execute(actions)
-
-    def _sink_closed(self, h: ClientHandle, reason: str) -> None:
-        closed = getattr(h.sink, "closed", None)
-        if callable(closed):
-            try:
-                closed(reason)
-            except Exception:
-                log.exception("sink of %s failed in closed()", h.private_name)
-
-    def _to_sink(self, client: str, event: Any, raw: bytes | None = None) -> None:
-        h = self._clients.get(client)
-        if h is None:
-            self.undeliverable += 1
-            return
-        if raw is not None and not getattr(h.sink, "local_objects", False):
-            event = dataclasses.replace(event, payload=raw)   # socket sinks need the bytes
-        try:
-            ok = h.sink.push(event)
-        except Exception:
-            log.exception("sink of %s failed", h.private_name)
-            ok = False
-        if ok:
-            h.delivered += 1
-            return
-        self.sessions_detached += 1
-        reason = "client stopped reading (queue overflow)"
-        log.warning("detaching %s: %s", h.private_name, reason)
-        if self._exec_depth:
-            # finish the current action list first: the engine produced it before this
-            # disconnect, so its timers/sends must be carried out before the new ones
-            if self._forget(h):
-                h._mark_closed(reason)
-                self._deferred_detach.append((h, reason))
-        else:
-            self._detach(h, reason, self.loop.time())
-
-    # ------------------------------------------------------------ engine driving
-
-    def _on_readable(self, sock: Any) -> None:
-        ge = self.engine
-        for data, addr in self.transport.receive(sock):
-            try:
-                actions = ge.handle_packet(self.loop.time(), addr, data)
-            except Exception:
-                self.engine_errors += 1
-                log.exception("engine failed on a packet from %s", addr)
-                continue
-            self._execute(actions)
-        self._after_engine()
-
-    def _on_timer(self, tid: TimerId) -> None:
-        self._timers.pop(tid, None)
-        deadline = self._deadlines.get(tid)
-        if deadline is None:
-            return
-        if deadline > self.loop.time():      # moved later while this handle was pending
-            self._timers[tid] = self.loop.call_at(deadline, self._timer_cbs[tid])
-            return
-        del self._deadlines[tid]
-        try:
-            actions = self.engine.handle_timer(self.loop.time(), tid)
-        except Exception:
-            self.engine_errors += 1
-            log.exception("engine failed on timer %s", tid)
-            return
-        self._execute(actions)
-        self._after_engine()
-
-    def _after_engine(self) -> None:
-        if self._engine_blocked and self._cmds:
-            self._drain()
-        if self._stopping:
-            self._check_flushed()
-
-    def _execute(self, actions: list[Any]) -> None:
-        self._exec_depth += 1
-        try:
-            self._execute_list(actions)
-        finally:
-            self._exec_depth -= 1
-        if not self._exec_depth:
-            while self._deferred_detach:
-                h, reason = self._deferred_detach.popleft()
-                self._detach(h, reason, self.loop.time(), forgotten=True)
-
-    def _execute_list(self, actions: list[Any]) -> None:
-        tc = self._to_client
-        for a in actions:
-            t = type(a)
-            if t is Send:
-                dest = a.dest
-                if dest >= 0:
-                    self.transport.send_to(dest, a.data)
-                elif dest == BROADCAST_RING:
-                    self.transport.broadcast(a.data, self._ring_targets())
-                elif dest == BROADCAST_ALL:
-                    self.transport.broadcast(a.data, self.transport.peers)
-            elif tc is not None and t is tc:
-                self._to_sink(a.client, a.event, getattr(a, "raw_payload", None))
-            elif t is SetTimer:
-                # re-arming later (TOKEN_LOSS on every visit) keeps the pending handle:
-                # no heap push and cancelled entry per token visit
-                tid = a.timer_id
-                self._deadlines[tid] = a.deadline
-                old = self._timers.get(tid)
-                if old is None or old.when > a.deadline:
-                    if old is not None:
-                        old.cancel()
-                    self._timers[tid] = self.loop.call_at(a.deadline, self._timer_cbs[tid])
-            elif t is CancelTimer:
-                self._deadlines.pop(a.timer_id, None)
-                old = self._timers.pop(a.timer_id, None)
-                if old is not None:
-                    old.cancel()
-            elif t is Persist:
-                try:
-                    self._state.save_ring_seq(a.ring_seq)
-                except OSError:
-                    log.exception("cannot persist ring seq %d for %s", a.ring_seq, self.name)
-            elif t is DeliverConfig:
-                self._note_config(a)
-            elif t is Deliver:
-                self.undeliverable += 1
-            elif hasattr(a, "client") and hasattr(a, "event"):
-                self._to_sink(a.client, a.event)
-
-    def _ring_targets(self) -> Any:
-        ge = self.engine
-        targets = getattr(ge, "ring_targets", None)
-        if targets is None:
-            targets = ge.engine.ring_targets
-        return targets
-
-    def _note_config(self, a: DeliverConfig) -> None:
-        ev = self._membership.note(a, time.time())
-        if ev is None:
-            return
-        with self._ring_cond:
-            self._ring_members = ev.members
-            self._ring_cond.notify_all()
-        log.info("%s: ring %d.%d members %s (joined %s, left %s)", self.name, ev.ring_id[0],
-                 ev.ring_id[1], ",".join(ev.members), ",".join(ev.joined) or "-",
-                 ",".join(ev.left) or "-")
-        if self.on_membership is not None:
-            try:
-                self.on_membership(ev)
-            except Exception:
-                log.exception("on_membership callback failed")
-
-    # ------------------------------------------------------------ statistics
-
-    def _engine_stats(self) -> Any:
-        ge = self.engine
-        fn = getattr(ge, "statistics", None)
-        if fn is None or getattr(ge, "engine", None) is not None:
-            fn = ge.engine.statistics
-        return fn()
-
-    def wait_members(self, members: int | tuple[str, ...], timeout: float | None = None) -> bool:
-        """Wait until the installed ring has ``members`` (a count, or exactly these names).
-
-        Returns False on timeout. For programs and tests that must not start before the
-        ring is whole; it waits on the configuration event itself, never polls.
-        """
-        def ok() -> bool:
-            cur = self._ring_members
-            return len(cur) == members if isinstance(members, int) else cur == tuple(members)
-
-        with self._ring_cond:
-            return self._ring_cond.wait_for(ok, timeout)
-
-    def membership_history(self) -> tuple[MembershipEvent, ...]:
-        return self._membership.history()
-
-    def _build_stats(self) -> DaemonStats:
-        return build_stats(self)
-
-    def statistics(self, timeout: float = 2.0) -> DaemonStats:
-        """A frozen snapshot, built on the daemon thread (last one once stopped)."""
-        if self._thread is None or not self._thread.is_alive() or self.loop.in_loop_thread():
-            if self._last_stats is not None and not self.loop.in_loop_thread():
-                return self._last_stats
-            return self._build_stats()
-        box: list[DaemonStats] = []
-        done = threading.Event()
-
-        def build() -> None:
-            box.append(self._build_stats())
-            done.set()
-
-        with self._clients_lock:
-            self._stat_waiters.append(done)
-        self.loop.call_soon_threadsafe(build)
-        if not self._stopped.is_set():
-            done.wait(timeout)
-        with self._clients_lock:
-            if done in self._stat_waiters:
-                self._stat_waiters.remove(done)
-        if not box:
-            if self._last_stats is not None:
-                return self._last_stats
-            raise GcsError(f"daemon {self.name} did not answer statistics() in {timeout}s")
-        self._last_stats = box[0]
-        return box[0]
-
-    def lag(self) -> LagStats:
-        return self.loop.lag.snapshot()

@@ -1,0 +1,171 @@
+"""EngineDriver: feeds the engine its inputs and carries out the actions it returns.
+
+Theory of operation
+-------------------
+A mixin of ``Daemon`` (runtime/daemon.py), run only on the daemon thread. Inputs:
+datagrams (``_on_readable``) and timer expiries (``_on_timer``); client commands come
+through client_plumbing.py. Every action list is carried out in order by ``_execute``:
+``Send`` -> UDP (BROADCAST_RING to the engine's ``ring_targets``, BROADCAST_ALL to every
+other peer), ``SetTimer``/``CancelTimer`` -> the loop's timer heap, ``Persist`` -> the
+state file (runtime/state.py), ``ToClient`` -> the client's sink, ``DeliverConfig`` ->
+the membership log (runtime/stats.py) and ``on_membership``.
+
+Timers: ``_deadlines`` holds the engine's current deadline per timer id; a later
+deadline keeps the pending loop handle (no heap push per token visit) and ``_on_timer``
+re-arms it when it fires early, so each timer fires once, at its current deadline.
+Engine exceptions are counted (``engine_errors``) and logged, never raised out of the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+from ..core.actions import (BROADCAST_ALL, BROADCAST_RING, CancelTimer, Deliver,
+                            DeliverConfig, Persist, Send, SetTimer)
+from ..core.types import TimerId
+from .loop import TimerHandle
+from .stats import MembershipEvent
+
+log = logging.getLogger(__name__)
+
+__all__ = ["EngineDriver"]
+
+
+class EngineDriver:
+    """Engine input/action-execution methods of ``Daemon`` (state lives in the Daemon)."""
+
+    name: str
+    engine: Any
+    loop: Any
+    transport: Any
+    _state: Any
+    _membership: Any
+    _timers: dict[TimerId, TimerHandle]
+    _deadlines: dict[TimerId, float]
+    _timer_cbs: dict[TimerId, Callable[[], None]]
+    _to_client: type | None
+    _cmds: Any
+    _engine_blocked: bool
+    _stopping: bool
+    _exec_depth: int
+    _deferred_detach: Any
+    _ring_cond: threading.Condition
+    _ring_members: tuple[str, ...]
+    on_membership: Callable[[MembershipEvent], None] | None
+    engine_errors: int
+    undeliverable: int
+
+    def _on_readable(self, sock: Any) -> None:
+        ge = self.engine
+        for data, addr in self.transport.receive(sock):
+            try:
+                actions = ge.handle_packet(self.loop.time(), addr, data)
+            except Exception:
+                self.engine_errors += 1
+                log.exception("engine failed on a packet from %s", addr)
+                continue
+            self._execute(actions)
+        self._after_engine()
+
+    def _on_timer(self, tid: TimerId) -> None:
+        self._timers.pop(tid, None)
+        deadline = self._deadlines.get(tid)
+        if deadline is None:
+            return
+        if deadline > self.loop.time():      # moved later while this handle was pending
+            self._timers[tid] = self.loop.call_at(deadline, self._timer_cbs[tid])
+            return
+        del self._deadlines[tid]
+        try:
+            actions = self.engine.handle_timer(self.loop.time(), tid)
+        except Exception:
+            self.engine_errors += 1
+            log.exception("engine failed on timer %s", tid)
+            return
+        self._execute(actions)
+        self._after_engine()
+
+    def _after_engine(self) -> None:
+        if self._engine_blocked and self._cmds:
+            self._drain()
+        if self._stopping:
+            self._check_flushed()
+
+    def _execute(self, actions: list[Any]) -> None:
+        self._exec_depth += 1
+        try:
+            self._execute_list(actions)
+        finally:
+            self._exec_depth -= 1
+        if not self._exec_depth:
+            while self._deferred_detach:
+                h, reason = self._deferred_detach.popleft()
+                self._detach(h, reason, self.loop.time(), forgotten=True)
+
+    def _execute_list(self, actions: list[Any]) -> None:
+        tc = self._to_client
+        for a in actions:
+            t = type(a)
+            if t is Send:
+                dest = a.dest
+                if dest >= 0:
+                    self.transport.send_to(dest, a.data)
+                elif dest == BROADCAST_RING:
+                    self.transport.broadcast(a.data, self._ring_targets())
+                elif dest == BROADCAST_ALL:
+                    self.transport.broadcast(a.data, self.transport.peers)
+            elif tc is not None and t is tc:
+                self._to_sink(a.client, a.event, getattr(a, "raw_payload", None))
+            elif t is SetTimer:
+                # re-arming later (TOKEN_LOSS on every visit) keeps the pending handle:
+                # no heap push and cancelled entry per token visit
+                tid = a.timer_id
+                self._deadlines[tid] = a.deadline
+                old = self._timers.get(tid)
+                if old is None or old.when > a.deadline:
+                    if old is not None:
+                        old.cancel()
+                    self._timers[tid] = self.loop.call_at(a.deadline, self._timer_cbs[tid])
+            elif t is CancelTimer:
+                self._deadlines.pop(a.timer_id, None)
+                old = self._timers.pop(a.timer_id, None)
+                if old is not None:
+                    old.cancel()
+            elif t is Persist:
+                try:
+                    self._state.save_ring_seq(a.ring_seq)
+                except OSError:
+                    log.exception("cannot persist ring seq %d for %s", a.ring_seq, self.name)
+            elif t is DeliverConfig:
+                self._note_config(a)
+            elif t is Deliver:
+                self.undeliverable += 1
+            elif hasattr(a, "client") and hasattr(a, "event"):
+                self._to_sink(a.client, a.event)
+
+    def _ring_targets(self) -> Any:
+        ge = self.engine
+        targets = getattr(ge, "ring_targets", None)
+        if targets is None:
+            targets = ge.engine.ring_targets
+        return targets
+
+    def _note_config(self, a: DeliverConfig) -> None:
+        ev = self._membership.note(a, time.time())
+        if ev is None:
+            return
+        with self._ring_cond:
+            self._ring_members = ev.members
+            self._ring_cond.notify_all()
+        log.info("%s: ring %d.%d members %s (joined %s, left %s)", self.name, ev.ring_id[0],
+                 ev.ring_id[1], ",".join(ev.members), ",".join(ev.joined) or "-",
+                 ",".join(ev.left) or "-")
+        if self.on_membership is not None:
+            try:
+                self.on_membership(ev)
+            except Exception:
+                log.exception("on_membership callback failed")
+
