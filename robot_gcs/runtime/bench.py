@@ -35,7 +35,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from typing import Any
 from ..core.events import DataMessage, GroupView
 from ..core.types import Service
 from ..errors import Backpressure, GcsError
+from ..testing import free_udp_ports
 
 SIZES = (100, 1000, 10_000, 100_000)
 _TS = struct.Struct("!qI")          # monotonic_ns at send, sender-local seq
@@ -273,19 +273,6 @@ def _join_pair(tx: Any, rx: Any) -> None:
 
 
 # ------------------------------------------------------------------ configs and processes
-
-def free_udp_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
 
 def write_config(tmp: Path, n: int, token_ms: int, switch_ms: float | None = None) -> Path:
     lines = ["ring:", f"  name: bench{os.getpid()}", f"  state_dir: {tmp / 'state'}",
