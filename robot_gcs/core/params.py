@@ -9,6 +9,7 @@ rejects the contradictions that broke other systems (consensus <= token: Red Hat
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from ..errors import LocalProtocolError
 from .types import NodeId
@@ -87,7 +88,7 @@ class ProtocolParams:
     @classmethod
     def from_ms(cls, **kw: float) -> "ProtocolParams":
         """Build from millisecond keys as written in config files (``token_ms`` ...)."""
-        conv = {}
+        conv: dict[str, Any] = {}
         for k, v in kw.items():
             if k.endswith("_ms"):
                 name = k[:-3]
