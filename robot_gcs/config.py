@@ -17,7 +17,8 @@ is ARCHITECTURE.md "Config shape"; keys added here are marked *extension*::
         token_ms: 200
         consensus_ms: 240
       protocol: {}              # extension: integer ProtocolParams fields by name
-      runtime:                  # extension: session_queue, send_queue, switch_interval_ms
+      runtime:                  # extension: session_queue, send_queue, switch_interval_ms,
+                                #   inline_commands
       diagnostics:              # extension: period_ms (health snapshots while a console
         period_ms: 1000         #   listens; 50..60000)
     daemons:
@@ -73,6 +74,7 @@ RUNTIME_DEFAULTS: dict[str, Any] = {
     "session_queue": 10000,       # events buffered per in-process session before detach
     "send_queue": 1000,           # multicasts a client may have waiting for the daemon thread
     "switch_interval_ms": None,   # sys.setswitchinterval for the host process (None: leave it)
+    "inline_commands": True,      # caller-runs: a client thread feeds the engine when it is idle
 }
 
 
@@ -105,6 +107,7 @@ class RuntimeConfig:
     session_queue: int = 10000
     send_queue: int = 1000
     switch_interval_ms: float | None = None
+    inline_commands: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,7 +349,10 @@ def _runtime(doc: _Doc, value: Any) -> RuntimeConfig:
     sw = r.get("switch_interval_ms")
     if sw is not None:
         sw = _number(doc, sw, f + ".switch_interval_ms")
-    return RuntimeConfig(sq, snd, sw)
+    inline = r.get("inline_commands", RUNTIME_DEFAULTS["inline_commands"])
+    if not isinstance(inline, bool):
+        raise doc.error(f + ".inline_commands", f"must be true or false, got {inline!r}")
+    return RuntimeConfig(sq, snd, sw, inline)
 
 
 def _daemons(doc: _Doc, value: Any) -> tuple[DaemonEntry, ...]:

@@ -27,6 +27,7 @@ from collections import deque
 from typing import Any, Callable
 
 from ..client.session import check_client_name
+from ..core.types import TimerId
 from ..errors import Backpressure, LocalProtocolError, SessionClosed
 from .clients import ClientHandle
 
@@ -56,7 +57,11 @@ class ClientPlumbing:
     sessions_detached: int
     undeliverable: int
 
+    _inline_ok: bool
+    inline_commands: int
     _execute: Callable[[list[Any]], None]        # engine_driver.py
+    _inline_due: list[TimerId] | None
+    _fire_due_inline: Callable[[], None]         # engine_driver.py
 
     def attach_client(self, name: str, sink: Any) -> ClientHandle:
         """Register a client (any thread); events go to ``sink.push`` on the daemon thread."""
@@ -81,10 +86,43 @@ class ClientPlumbing:
         if self._stopped.is_set():
             h._mark_closed("daemon stopped")
             return
+        if not self._cmds and self._inline_ok and self.loop.try_enter():
+            try:
+                # re-checked under the loop lock: nothing queued may be overtaken
+                done = not self._cmds and not self._stopping and self._run_inline(h, op, args)
+            finally:
+                self.loop.leave()
+            if done:
+                return
         self._cmds.append((h, op, args))
         if not self._drain_scheduled:
             self._drain_scheduled = True
             self.loop.call_soon_threadsafe(self._drain)
+
+    def _run_inline(self, h: ClientHandle, op: str, args: tuple[Any, ...]) -> bool:
+        """Caller-runs: feed one command to the engine on the caller's thread.
+
+        Runs with the loop lock held while the daemon thread waits in select, so the
+        engine still sees one caller at a time. A TOKEN_HOLD the command made due (the
+        held token of a singleton ring or an idle rep) is run at once too: the message is
+        ordered, sent and -- on a singleton ring -- delivered to the local sinks before
+        ``multicast`` returns, without waking the daemon thread. False: the engine's
+        send queue is full; the command goes the queued way.
+        """
+        try:
+            actions = self._feed(h, op, args, self.loop.time())
+        except Backpressure:
+            return False
+        self.inline_commands += 1
+        if op == "multicast" or op == "private":
+            h._release(1)
+        self._inline_due = []
+        try:
+            if actions:
+                self._execute(actions)
+        finally:
+            self._fire_due_inline()
+        return True
 
     def _drain(self) -> None:
         self._drain_scheduled = False
@@ -96,39 +134,45 @@ class ClientPlumbing:
             for h, n in freed.items():
                 h._release(n)
 
+    def _feed(self, h: ClientHandle, op: str, args: tuple[Any, ...], now: float) -> list[Any]:
+        """One client command into the engine; refusals are logged and give no actions."""
+        ge = self.engine
+        actions: list[Any] = []
+        try:
+            if op == "multicast":
+                gs, data, svc, mt, sd, local = args
+                actions = ge.client_multicast(now, h.name, gs, data, svc, mt, sd, local)
+            elif op == "join":
+                actions = ge.client_join(now, h.name, args[0])
+            elif op == "leave":
+                actions = ge.client_leave(now, h.name, args[0])
+            elif op == "private":
+                target, data, svc, mt = args
+                actions = ge.client_send_private(now, h.name, target, data, svc, mt)
+            elif op == "connect":
+                actions = ge.client_connect(now, h.name)
+            elif op == "disconnect":
+                actions = ge.client_disconnect(now, h.name)
+            else:  # pragma: no cover
+                raise AssertionError(op)
+        except Backpressure:
+            raise
+        except (LocalProtocolError, SessionClosed) as exc:
+            log.warning("%s: %s refused: %s", h.private_name, op, exc)
+        except Exception:
+            self.engine_errors += 1
+            log.exception("engine failed on %s from %s", op, h.private_name)
+        return actions
+
     def _drain_cmds(self, freed: dict[ClientHandle, int]) -> None:
         cmds = self._cmds
-        ge = self.engine
         while cmds:
             h, op, args = cmds[0]
-            now = self.loop.time()
             try:
-                if op == "multicast":
-                    gs, data, svc, mt, sd, local = args
-                    actions = ge.client_multicast(now, h.name, gs, data, svc, mt, sd, local)
-                elif op == "join":
-                    actions = ge.client_join(now, h.name, args[0])
-                elif op == "leave":
-                    actions = ge.client_leave(now, h.name, args[0])
-                elif op == "private":
-                    target, data, svc, mt = args
-                    actions = ge.client_send_private(now, h.name, target, data, svc, mt)
-                elif op == "connect":
-                    actions = ge.client_connect(now, h.name)
-                elif op == "disconnect":
-                    actions = ge.client_disconnect(now, h.name)
-                else:  # pragma: no cover
-                    raise AssertionError(op)
+                actions = self._feed(h, op, args, self.loop.time())
             except Backpressure:
                 self._engine_blocked = True      # retried after the next packet or timer
                 return
-            except (LocalProtocolError, SessionClosed) as exc:
-                actions = []
-                log.warning("%s: %s refused: %s", h.private_name, op, exc)
-            except Exception:
-                actions = []
-                self.engine_errors += 1
-                log.exception("engine failed on %s from %s", op, h.private_name)
             cmds.popleft()
             if op == "multicast" or op == "private":
                 freed[h] = freed.get(h, 0) + 1

@@ -168,6 +168,9 @@ class Daemon(ClientPlumbing, EngineDriver, DaemonQueries):
         self.engine_errors = 0
         self.sessions_detached = 0
         self.undeliverable = 0
+        self._inline_ok = config.ring.runtime.inline_commands
+        self.inline_commands = 0               # client commands the caller's thread ran
+        self._inline_due: list[TimerId] | None = None   # while running inline: due timers
         self._last_stats: DaemonStats | None = None
         self._stat_waiters: list[threading.Event] = []
         self._ring_cond = threading.Condition()

@@ -14,10 +14,16 @@ Timers: ``_deadlines`` holds the engine's current deadline per timer id; a later
 deadline keeps the pending loop handle (no heap push per token visit) and ``_on_timer``
 re-arms it when it fires early, so each timer fires once, at its current deadline.
 Engine exceptions are counted (``engine_errors``) and logged, never raised out of the loop.
+
+Inline (caller-runs) commands from client_plumbing.py also come through here, on the
+caller's thread with the loop lock held; ``_fire_due_inline`` runs the TOKEN_HOLD they
+made due. What must stay on the daemon thread is handed to it: detaching an overflowing
+client and the ``on_membership`` callback.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -45,6 +51,7 @@ class EngineDriver:
     _membership: Any
     _timers: dict[TimerId, TimerHandle]
     _deadlines: dict[TimerId, float]
+    _inline_due: list[TimerId] | None
     _timer_cbs: dict[TimerId, Callable[[], None]]
     _to_client: type | None
     _cmds: Any
@@ -78,6 +85,44 @@ class EngineDriver:
         if deadline > self.loop.time():      # moved later while this handle was pending
             self._timers[tid] = self.loop.call_at(deadline, self._timer_cbs[tid])
             return
+        self._run_timer(tid)
+        self._after_engine()
+
+    def _fire_due_inline(self, max_rounds: int = 4) -> None:
+        """Inline path: run the engine timers that came due (TOKEN_HOLD), then arm the rest.
+
+        While ``_inline_due`` is a list, ``SetTimer`` actions with a deadline already
+        passed are only recorded (no loop handle, no wake-up of the daemon thread); they
+        run here, a few rounds at most, and whatever is still due afterwards goes to the
+        loop like any timer.
+        """
+        due = self._inline_due
+        assert due is not None
+        for _ in range(max_rounds):
+            if not due:
+                break
+            batch = sorted(set(due), key=lambda t: t.value)
+            due.clear()
+            for tid in batch:
+                deadline = self._deadlines.get(tid)
+                if deadline is not None and deadline <= self.loop.time():
+                    self._run_timer(tid)
+        self._inline_due = None
+        for tid in set(due):
+            deadline = self._deadlines.get(tid)
+            if deadline is not None:
+                self._arm(tid, deadline)
+
+    def _arm(self, tid: TimerId, deadline: float) -> None:
+        # re-arming later (TOKEN_LOSS on every visit) keeps the pending handle: no heap
+        # push and cancelled entry per token visit; _on_timer re-arms it when it fires
+        old = self._timers.get(tid)
+        if old is None or old.when > deadline:
+            if old is not None:
+                old.cancel()
+            self._timers[tid] = self.loop.call_at(deadline, self._timer_cbs[tid])
+
+    def _run_timer(self, tid: TimerId) -> None:
         del self._deadlines[tid]
         try:
             actions = self.engine.handle_timer(self.loop.time(), tid)
@@ -86,7 +131,6 @@ class EngineDriver:
             log.exception("engine failed on timer %s", tid)
             return
         self._execute(actions)
-        self._after_engine()
 
     def _after_engine(self) -> None:
         if self._engine_blocked and self._cmds:
@@ -100,10 +144,16 @@ class EngineDriver:
             self._execute_list(actions)
         finally:
             self._exec_depth -= 1
-        if not self._exec_depth:
-            while self._deferred_detach:
-                h, reason = self._deferred_detach.popleft()
-                self._detach(h, reason, self.loop.time(), forgotten=True)
+        if not self._exec_depth and self._deferred_detach:
+            if self.loop.in_loop_thread():
+                self._run_deferred_detach()
+            else:       # inline caller: detaching may touch the selector; the loop does it
+                self.loop.call_soon_threadsafe(self._run_deferred_detach)
+
+    def _run_deferred_detach(self) -> None:
+        while self._deferred_detach:
+            h, reason = self._deferred_detach.popleft()
+            self._detach(h, reason, self.loop.time(), forgotten=True)
 
     def _execute_list(self, actions: list[Any]) -> None:
         tc = self._to_client
@@ -120,15 +170,13 @@ class EngineDriver:
             elif tc is not None and t is tc:
                 self._to_sink(a.client, a.event, getattr(a, "raw_payload", None))
             elif t is SetTimer:
-                # re-arming later (TOKEN_LOSS on every visit) keeps the pending handle:
-                # no heap push and cancelled entry per token visit
                 tid = a.timer_id
                 self._deadlines[tid] = a.deadline
-                old = self._timers.get(tid)
-                if old is None or old.when > a.deadline:
-                    if old is not None:
-                        old.cancel()
-                    self._timers[tid] = self.loop.call_at(a.deadline, self._timer_cbs[tid])
+                due = self._inline_due
+                if due is not None and a.deadline <= self.loop.time():
+                    due.append(tid)           # run by _fire_due_inline on this thread
+                else:
+                    self._arm(tid, a.deadline)
             elif t is CancelTimer:
                 self._deadlines.pop(a.timer_id, None)
                 old = self._timers.pop(a.timer_id, None)
@@ -164,8 +212,17 @@ class EngineDriver:
                  ev.ring_id[1], ",".join(ev.members), ",".join(ev.joined) or "-",
                  ",".join(ev.left) or "-")
         if self.on_membership is not None:
-            try:
-                self.on_membership(ev)
-            except Exception:
-                log.exception("on_membership callback failed")
+            if self.loop.in_loop_thread():
+                self._membership_callback(ev)
+            else:                   # inline caller: callbacks run on the daemon thread
+                self.loop.call_soon_threadsafe(functools.partial(self._membership_callback, ev))
+
+    def _membership_callback(self, ev: MembershipEvent) -> None:
+        cb = self.on_membership
+        if cb is None:
+            return
+        try:
+            cb(ev)
+        except Exception:
+            log.exception("on_membership callback failed")
 

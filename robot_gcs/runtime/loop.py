@@ -13,6 +13,11 @@ with it. The rules:
 * ``call_soon_threadsafe(fn)`` and ``stop()`` may be called from any thread. The
   callable is appended to a deque and the loop is woken through an eventfd (a
   socketpair where eventfd is missing); a flag keeps one wake-up write per batch.
+* **Loop lock** (``lock``): the loop thread holds it while it runs callbacks and lets
+  go only while it waits in ``select``. Another thread that takes it (``try_enter``,
+  never blocking) may run loop-owned code inline -- the daemon's caller-runs path for
+  client commands -- and may then use ``call_at``/``call_soon`` too: a deadline earlier
+  than the one the loop sleeps towards, or a ready callback, wakes the loop.
 * Time is ``time.monotonic()`` unless a clock is injected; ``loop.time()`` is the ``now``
   handed to the sans-IO engine, so engine deadlines and loop deadlines share a base.
 * A callback that raises is logged and counted (``callback_errors``); the loop goes on.
@@ -170,6 +175,8 @@ class EventLoop:
         self.callback_errors = 0
         self.iterations = 0
         self._lag_probe = lag_probe
+        self.lock = threading.Lock()
+        self._sleep_until: float | None = None   # select deadline while the lock is free
 
     # ------------------------------------------------------------ registration
 
@@ -209,11 +216,41 @@ class EventLoop:
 
     def call_soon(self, fn: Callback) -> None:
         self._ready.append(fn)
+        if self._sleep_until is not None:         # an inline caller; the loop sleeps
+            self._wake_inline()
 
     def call_at(self, when: float, fn: Callback) -> TimerHandle:
         h = TimerHandle(when, fn)
         heapq.heappush(self._timers, (when, next(self._counter), h))
+        until = self._sleep_until
+        if until is not None and when < until:    # inline caller moved the next deadline up
+            self._wake_inline()
         return h
+
+    def _wake_inline(self) -> None:
+        self._sleep_until = None
+        if not self._wake_pending:
+            self._wake_pending = True
+            self._waker.wake()
+
+    def try_enter(self) -> bool:
+        """Take the loop lock without blocking, from a thread other than the loop's.
+
+        True: the loop is waiting in ``select`` and stays out of its callbacks until
+        ``leave()``; the caller may run loop-owned code. False: the loop is busy (or not
+        running, or this is the loop thread) -- hand the work over instead.
+        """
+        if not self._running or self._stopping or threading.get_ident() == self._thread_id:
+            return False
+        if not self.lock.acquire(blocking=False):
+            return False
+        if not self._running:                     # run() ended meanwhile
+            self.lock.release()
+            return False
+        return True
+
+    def leave(self) -> None:
+        self.lock.release()
 
     def call_later(self, delay: float, fn: Callback) -> TimerHandle:
         return self.call_at(self.time() + delay, fn)
@@ -260,23 +297,35 @@ class EventLoop:
             self.call_later(self._lag_probe, self._probe)
         sel = self._sel
         timers = self._timers
+        lock = self.lock
+        lock.acquire()
         try:
             while not self._stopping:
                 self.iterations += 1
                 if self._ready or self._threadsafe:
                     timeout: float | None = 0.0
+                    self._sleep_until = None
                 elif timers:
-                    timeout = max(0.0, timers[0][0] - self.time())
+                    until = timers[0][0]
+                    timeout = max(0.0, until - self.time())
+                    self._sleep_until = until
                 else:
                     timeout = None
-                for key, ev in sel.select(timeout):
+                    self._sleep_until = float("inf")
+                lock.release()
+                try:
+                    events = sel.select(timeout)
+                finally:
+                    lock.acquire()
+                    self._sleep_until = None
+                for key, ev in events:
                     r, w = key.data
                     if ev & EVENT_READ and r is not None:
                         self._run_cb(r)
                     if ev & EVENT_WRITE and w is not None and key.fd in sel.get_map():
                         self._run_cb(w)
+                self._wake_pending = False      # later requests write the fd again
                 if self._threadsafe:
-                    self._wake_pending = False
                     ts = self._threadsafe
                     while ts:
                         self._run_cb(ts.popleft())
@@ -301,8 +350,10 @@ class EventLoop:
                     self._timers[:] = [t for t in timers if not t[2].cancelled]
                     heapq.heapify(self._timers)
         finally:
+            self._sleep_until = None
             self._running = False
             self._stopping = False
+            lock.release()
 
     def run_pending(self) -> None:
         """Run queued thread-safe callbacks once (used after run() returned, on shutdown)."""

@@ -134,3 +134,57 @@ def test_writer_and_reader_on_the_same_socket(loop) -> None:
     assert got.wait(5)
     a.close()
     b.close()
+
+
+# ------------------------------------------------------------ loop lock (caller-runs)
+
+def test_a_thread_holding_the_loop_lock_can_move_the_next_deadline_up(loop) -> None:
+    lp, t = loop
+    far = threading.Event()
+    lp.call_later(30.0, far.set)            # the loop sleeps towards this one
+    t.start()
+    entered = False
+    for _ in range(1000):                    # the loop is idle: it lets go at once
+        entered = lp.try_enter()
+        if entered:
+            break
+    assert entered
+    fired = threading.Event()
+    try:
+        lp.call_later(0.01, fired.set)       # earlier than the loop's select deadline
+        lp.call_soon(lambda: None)
+    finally:
+        lp.leave()
+    assert fired.wait(5), "the sleeping loop was not woken for the earlier deadline"
+    assert not far.is_set()
+
+
+def test_try_enter_refuses_on_the_loop_thread_and_when_not_running(loop) -> None:
+    lp, t = loop
+    assert not lp.try_enter()                # not running yet
+    t.start()
+    answer: list[bool] = []
+    done = threading.Event()
+
+    def on_loop() -> None:
+        answer.append(lp.try_enter())
+        done.set()
+
+    lp.call_soon_threadsafe(on_loop)
+    assert done.wait(5)
+    assert answer == [False]
+    lp.stop()
+    t.join(5)
+    assert not lp.try_enter()
+
+
+def test_callbacks_never_run_while_another_thread_holds_the_loop_lock(loop) -> None:
+    lp, t = loop
+    t.start()
+    while not lp.try_enter():
+        pass
+    ran = threading.Event()
+    lp.call_soon_threadsafe(ran.set)
+    assert not ran.wait(0.2)                 # the loop woke but waits for the lock
+    lp.leave()
+    assert ran.wait(5)
