@@ -26,6 +26,10 @@ Additive extensions of the catalogue's field lists:
 * G_JOIN, G_LEAVE, G_KILL end with ``op_id`` u32 from the same counter, so every group
   envelope a daemon incarnation submits is a distinct byte string (the same join twice
   is two messages; checkers and traces can tell them apart).
+
+Hot path (one G_DATA per client message): ``data_prefix`` + ``name_field`` pieces are
+cached by the sender and joined by ``encode_data``; ``decode_data_fields`` returns a plain
+tuple in ``GData`` field order. They produce exactly what ``encode``/``decode`` do.
 """
 
 from __future__ import annotations
@@ -177,6 +181,40 @@ def _name(name: str) -> bytes:
     return _s(raw)
 
 
+def name_field(name: str) -> bytes:
+    """One string field as it appears on the wire (``!B`` length + UTF-8).
+
+    Raises LocalProtocolError when the name is longer than 64 bytes.
+    """
+    return _name(name)
+
+
+def data_prefix(sender_daemon: int, sender_client: str) -> bytes:
+    """The first bytes of every G_DATA a client sends (gtype, daemon, client name)."""
+    return _U8.pack(G_DATA) + _U32.pack(sender_daemon) + _name(sender_client)
+
+
+def encode_data(prefix: bytes, service: int, self_discard: bool, msg_type: int, op_id: int,
+                group_fields: tuple[bytes, ...], payload: bytes) -> bytes:
+    """G_DATA from its pieces: ``data_prefix`` and ``name_field`` of each group (hot path).
+
+    Raises LocalProtocolError for no groups, too many groups or msg_type outside int16;
+    ``encode(GData(...))`` produces the same bytes.
+    """
+    n = len(group_fields)
+    if not n:
+        raise LocalProtocolError("a multicast needs at least one group")
+    if n > MAX_GROUPS_PER_MESSAGE:
+        raise LocalProtocolError(
+            f"a multicast may name at most {MAX_GROUPS_PER_MESSAGE} groups (got {n})")
+    if not MSG_TYPE_MIN <= msg_type <= MSG_TYPE_MAX:
+        raise LocalProtocolError(f"msg_type {msg_type} does not fit in int16")
+    mid = _DATA_REST.pack(service, FLAG_SELF_DISCARD if self_discard else 0, msg_type, op_id, n)
+    if n == 1:
+        return b"".join((prefix, mid, group_fields[0], payload))
+    return b"".join((prefix, mid, *group_fields, payload))
+
+
 def encode(msg: GroupMessage) -> bytes:
     """Encode one group message. Raises LocalProtocolError for out-of-range fields."""
     if isinstance(msg, GData):
@@ -187,13 +225,9 @@ def encode(msg: GroupMessage) -> bytes:
                 f"a multicast may name at most {MAX_GROUPS_PER_MESSAGE} groups (got {len(msg.groups)})")
         if not MSG_TYPE_MIN <= msg.msg_type <= MSG_TYPE_MAX:
             raise LocalProtocolError(f"msg_type {msg.msg_type} does not fit in int16")
-        parts = [_U8.pack(G_DATA), _U32.pack(msg.sender_daemon), _name(msg.sender_client),
-                 _DATA_MID.pack(int(msg.service), FLAG_SELF_DISCARD if msg.self_discard else 0,
-                                msg.msg_type, msg.op_id),
-                 _U8.pack(len(msg.groups))]
-        parts.extend(_name(g) for g in msg.groups)
-        parts.append(msg.payload)
-        return b"".join(parts)
+        return encode_data(data_prefix(msg.sender_daemon, msg.sender_client), int(msg.service),
+                           msg.self_discard, msg.msg_type, msg.op_id,
+                           tuple(_name(g) for g in msg.groups), msg.payload)
     if isinstance(msg, (GJoin, GLeave)):
         gtype = G_JOIN if isinstance(msg, GJoin) else G_LEAVE
         return b"".join((_U8.pack(gtype), _name(msg.group), _U32.pack(msg.daemon),
@@ -248,8 +282,15 @@ class _Reader:
             raise MalformedPacket("g_bad_length", f"{len(self.data) - self.pos} trailing bytes")
 
 
-def _decode_data(data: bytes) -> GData:
-    """G_DATA, the hot path: parsed inline (same checks as the generic reader)."""
+DataFields = tuple[int, str, Service, tuple[str, ...], bytes, int, bool, int]
+
+
+def decode_data_fields(data: bytes) -> DataFields:
+    """A G_DATA envelope as a plain tuple in ``GData`` field order (hot path).
+
+    Same checks as ``decode``; raises only MalformedPacket. ``data`` must be bytes whose
+    first byte is G_DATA.
+    """
     end = len(data)
     if end < _DATA_HEAD.size:
         raise MalformedPacket("g_truncated")
@@ -266,22 +307,37 @@ def _decode_data(data: bytes) -> GData:
         svc = _SERVICE_OF.get(service)
         if svc is None:
             raise MalformedPacket("g_bad_service")
-        if n == 0:
-            raise MalformedPacket("g_no_groups")
-        groups = []
-        for _ in range(n):
+        if n == 1:
             if pos >= end:
                 raise MalformedPacket("g_truncated")
             glen = data[pos]
             nxt = pos + 1 + glen
             if glen > MAX_NAME_BYTES or nxt > end:
                 raise MalformedPacket("g_bad_string")
-            groups.append(data[pos + 1:nxt].decode("utf-8"))
+            groups: tuple[str, ...] = (data[pos + 1:nxt].decode("utf-8"),)
             pos = nxt
+        else:
+            if n == 0:
+                raise MalformedPacket("g_no_groups")
+            names = []
+            for _ in range(n):
+                if pos >= end:
+                    raise MalformedPacket("g_truncated")
+                glen = data[pos]
+                nxt = pos + 1 + glen
+                if glen > MAX_NAME_BYTES or nxt > end:
+                    raise MalformedPacket("g_bad_string")
+                names.append(data[pos + 1:nxt].decode("utf-8"))
+                pos = nxt
+            groups = tuple(names)
     except UnicodeDecodeError:
         raise MalformedPacket("g_bad_string", "not UTF-8") from None
-    return GData(daemon, client, svc, tuple(groups), data[pos:], msg_type,
-                 bool(flags & FLAG_SELF_DISCARD), op_id)
+    return (daemon, client, svc, groups, data[pos:], msg_type,
+            bool(flags & FLAG_SELF_DISCARD), op_id)
+
+
+def _decode_data(data: bytes) -> GData:
+    return GData(*decode_data_fields(data))
 
 
 def decode(data: bytes) -> GroupMessage:

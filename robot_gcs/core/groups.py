@@ -26,6 +26,10 @@ Rules:
   with ``EngineConfig(auto_open_lane=False)``; this class opens it when the table is
   agreed. G_STATE goes on the CONTROL lane.
 * Bad envelopes from the ring are counted (``statistics().drops``) and dropped.
+* Hot-path caches only skip work: validated target names and each client's G_DATA
+  prefix; and each G_DATA envelope this engine submitted, with its fields, so the own
+  message coming back in the order is not decoded again (decoding the same bytes gives
+  the same fields; every other daemon decodes). Each cache is bounded (cleared when full).
 """
 
 from __future__ import annotations
@@ -36,12 +40,15 @@ from typing import Any, Mapping, Protocol, Sequence, Union
 
 from ..errors import Backpressure, LocalProtocolError, MalformedPacket
 from . import group_wire as gw
-from .actions import Action, Deliver, DeliverConfig
+from .actions import Action, CancelTimer, Deliver, DeliverConfig, Send, SetTimer
 from .events import DataMessage, Event, private_name
 from .group_views import GroupTable, Member, Out, Phase
 from .types import ConfigKind, Lane, Service, TimerId
 
 log = logging.getLogger(__name__)
+
+#: size bound of each hot-path cache (a full cache is cleared: a miss only costs time)
+_CACHE_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +114,11 @@ class GroupEngine:
         self._leaving: set[str] = set()      # disconnected, their G_KILL not yet ordered
         self._table = GroupTable(self.node_id, self._member_name)
         self._local_objects: dict[int, Any] = {}
+        # hot-path caches (only skip work; see _CACHE_MAX)
+        self._target_fields: dict[str, bytes] = {}        # validated target -> wire field
+        self._prefixes: dict[str, bytes] = {}             # local client -> G_DATA prefix
+        self._own_sent: dict[bytes, gw.DataFields] = {}   # own G_DATA envelope -> fields
+        self._pnames: dict[Member, str] = {}              # member -> private name
         self._op = 0
         self._drops: dict[str, int] = {}
         self._views_delivered = 0
@@ -138,8 +150,14 @@ class GroupEngine:
                           tuple(sorted(self._drops.items())))
 
     def _member_name(self, member: Member) -> str:
-        node, client = member
-        return private_name(client, self._names.get(node, str(node)))
+        name = self._pnames.get(member)
+        if name is None:
+            node, client = member
+            name = private_name(client, self._names.get(node, str(node)))
+            if len(self._pnames) >= _CACHE_MAX:
+                self._pnames.clear()
+            self._pnames[member] = name
+        return name
 
     # ------------------------------------------------------------ driver entry points
 
@@ -187,7 +205,10 @@ class GroupEngine:
     def _consume(self, now: float, actions: Sequence[Action]) -> list[GroupAction]:
         out: list[GroupAction] = []
         for a in actions:
-            if isinstance(a, Deliver):
+            t = type(a)
+            if t is SetTimer or t is Send or t is CancelTimer:
+                out.append(a)
+            elif isinstance(a, Deliver):
                 if self._keep:
                     out.append(a)
                 self._on_deliver(now, a, out)
@@ -245,16 +266,44 @@ class GroupEngine:
         targets = (groups,) if isinstance(groups, str) else tuple(groups)
         if not targets:
             raise LocalProtocolError("a multicast needs at least one group")
+        fields = self._target_fields
+        plain = type(client) is str      # str subclasses: correct, just not cached
         for t in targets:
-            gw.check_target_name(t)
-        targets = tuple(dict.fromkeys(targets))
+            if type(t) is not str:
+                gw.check_target_name(t)
+                plain = False
+            elif t not in fields:
+                gw.check_target_name(t)
+                if len(fields) >= _CACHE_MAX:
+                    fields.clear()
+                fields[t] = gw.name_field(t)
+        if len(targets) > 1:
+            targets = tuple(dict.fromkeys(targets))
         if not isinstance(payload, (bytes, bytearray, memoryview)):
             raise LocalProtocolError(f"payload must be bytes (got {type(payload).__name__})")
-        service = Service(service)
+        if type(service) is not Service:
+            service = Service(service)
         op_id = self._next_op()
-        data = gw.encode(gw.GData(self.node_id, client, service, targets, bytes(payload),
-                                  msg_type, self_discard, op_id))
-        actions = self._submit(now, data, service.ring_service)
+        body = payload if type(payload) is bytes else bytes(payload)
+        prefix = self._prefixes.get(client)
+        if prefix is None:
+            if len(self._prefixes) >= _CACHE_MAX:
+                self._prefixes.clear()
+            prefix = self._prefixes[client] = gw.data_prefix(self.node_id, client)
+        data = gw.encode_data(prefix, service, self_discard, msg_type, op_id,
+                              tuple([fields.get(t) or gw.name_field(t) for t in targets]), body)
+        own = self._own_sent
+        if plain:
+            # what decoding ``data`` gives (checked by tests), to skip it on delivery
+            if len(own) >= _CACHE_MAX:
+                own.clear()
+            own[data] = (self.node_id, client, service, targets, body, int(msg_type),
+                         bool(self_discard), op_id)
+        try:
+            actions = self._submit(now, data, service.ring_service)
+        except BaseException:
+            own.pop(data, None)
+            raise
         if local_payload is not None:
             self._local_objects[op_id] = local_payload
         self._messages_sent += 1
@@ -292,8 +341,29 @@ class GroupEngine:
         self._views_delivered += len(outs)
 
     def _on_deliver(self, now: float, d: Deliver, out: list[GroupAction]) -> None:
+        payload = d.payload
+        if type(payload) is bytes and payload[:1] == b"\x01":
+            # G_DATA, the hot path. An envelope this GroupEngine submitted itself comes
+            # back byte for byte: its fields are known, decoding would give the same.
+            fields = None
+            if self._own_sent and d.sender == self.node_id:
+                fields = self._own_sent.pop(payload, None)
+            if fields is None:
+                try:
+                    fields = gw.decode_data_fields(payload)
+                except MalformedPacket as exc:
+                    log.debug("dropping bad group envelope from %s: %s", d.sender, exc)
+                    self._drop(exc.reason)
+                    return
+                if fields[0] != d.sender:
+                    self._drop("g_sender_mismatch")
+                    return
+            if not d.in_transitional and self._table.phase is not Phase.OPERATIONAL:
+                self._table.unordered_ops += 1
+            self._deliver_data(d, fields, out)
+            return
         try:
-            msg = gw.decode(d.payload)
+            msg = gw.decode(payload)
         except MalformedPacket as exc:
             log.debug("dropping bad group envelope from %s: %s", d.sender, exc)
             self._drop(exc.reason)
@@ -306,7 +376,9 @@ class GroupEngine:
                 return
             if not trans and self._table.phase is not Phase.OPERATIONAL:
                 self._table.unordered_ops += 1
-            self._deliver_data(d, msg, out)
+            self._deliver_data(d, (msg.sender_daemon, msg.sender_client, msg.service,
+                                   msg.groups, msg.payload, msg.msg_type, msg.self_discard,
+                                   msg.op_id), out)
         elif isinstance(msg, gw.GState):
             views = self._table.state(msg, sender, trans)
             if views is not None:
@@ -323,16 +395,18 @@ class GroupEngine:
                 self._leaving.discard(msg.client)
             self._emit(self._table.kill((sender, msg.client), trans), out)
 
-    def _deliver_data(self, d: Deliver, msg: gw.GData, out: list[GroupAction]) -> None:
-        payload: Any = msg.payload
+    def _deliver_data(self, d: Deliver, fields: gw.DataFields,
+                      out: list[GroupAction]) -> None:
+        (sender_daemon, sender_client, service, targets, payload, msg_type, self_discard,
+         op_id) = fields
+        obj: Any = payload
         raw: bytes | None = None
         if (self._local_objects and d.sender == self.node_id
                 and d.incarnation == self.engine.incarnation
-                and msg.op_id in self._local_objects):
-            payload = self._local_objects.pop(msg.op_id)
-            raw = msg.payload
-        targets = msg.groups
-        if len(targets) == 1 and not targets[0].startswith("#"):
+                and op_id in self._local_objects):
+            obj = self._local_objects.pop(op_id)
+            raw = payload
+        if len(targets) == 1 and targets[0][:1] != "#":
             receivers: Sequence[str] = self._table.route(targets[0])
         else:
             seen: set[str] = set()
@@ -350,13 +424,15 @@ class GroupEngine:
             for t in targets:
                 if not t.startswith("#") and self._table.route(t):
                     self._emit(self._table.signal_for_transitional_data(t), out)
-        skip = msg.sender_client if msg.self_discard and msg.sender_daemon == self.node_id else None
-        ev = DataMessage(self._member_name((msg.sender_daemon, msg.sender_client)), targets,
-                         msg.service, payload, msg.msg_type)
+        skip = sender_client if self_discard and sender_daemon == self.node_id else None
+        ev = DataMessage(self._member_name((sender_daemon, sender_client)), targets,
+                         service, obj, msg_type)
+        n = 0
         for c in receivers:
             if c != skip:
                 out.append(ToClient(c, ev, raw))
-                self._messages_delivered += 1
+                n += 1
+        self._messages_delivered += n
 
     def _on_config(self, now: float, c: DeliverConfig, out: list[GroupAction]) -> None:
         if c.kind is ConfigKind.TRANSITIONAL:
