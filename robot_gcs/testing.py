@@ -4,13 +4,49 @@
 for rings started by tests and benchmarks. The ports are released before they are returned,
 so another program could take one in between; bind-to-zero is not possible for a ring whose
 config must name every daemon's port in advance.
+
+``write_ring_config(directory, n)`` writes a loopback ring config of n daemons on such
+ports (``ring.yaml`` in ``directory``) and returns its path; timeouts left out take the
+engine defaults (core/params.py).
 """
 
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
-__all__ = ["free_udp_ports"]
+__all__ = ["free_udp_ports", "write_ring_config"]
+
+
+def write_ring_config(directory: Path, n: int, *, name: str = "testring", prefix: str = "d",
+                      token_ms: int | None = None, consensus_ms: int | None = None,
+                      switch_interval_ms: float | None = None, sockets: bool = False,
+                      extra_ring: str = "", filename: str = "ring.yaml") -> Path:
+    """A ring of n daemons ``{prefix}1..{prefix}n`` on 127.0.0.1; returns the file's path.
+
+    ``sockets``: each daemon also serves sessions on ``directory/{name}.sock``.
+    ``extra_ring``: YAML lines appended to the ``ring:`` mapping (indented two spaces).
+    """
+    timeouts = []
+    if token_ms is not None:
+        timeouts.append(f"    token_ms: {token_ms}")
+    if consensus_ms is not None:
+        timeouts.append(f"    consensus_ms: {consensus_ms}")
+    lines = ["ring:", f"  name: {name}", f"  state_dir: {directory / 'state'}",
+             "  timeouts:" if timeouts else "  timeouts: {}", *timeouts]
+    if switch_interval_ms is not None:
+        lines += ["  runtime:", f"    switch_interval_ms: {switch_interval_ms}"]
+    if extra_ring:
+        lines.append(extra_ring.rstrip("\n"))
+    lines.append("daemons:")
+    for i, port in enumerate(free_udp_ports(n)):
+        daemon = f"{prefix}{i + 1}"
+        lines += [f"  - name: {daemon}", f"    address: 127.0.0.1:{port}"]
+        if sockets:
+            lines.append(f"    socket: {directory / (daemon + '.sock')}")
+    path = directory / filename
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def free_udp_ports(n: int, host: str = "127.0.0.1") -> list[int]:

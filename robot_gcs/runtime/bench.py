@@ -48,7 +48,7 @@ from typing import Any
 from ..core.events import DataMessage, GroupView
 from ..core.types import Service
 from ..errors import Backpressure, GcsError
-from ..testing import free_udp_ports
+from ..testing import write_ring_config
 
 SIZES = (100, 1000, 10_000, 100_000)
 _TS = struct.Struct("!qI")          # monotonic_ns at send, sender-local seq
@@ -274,22 +274,15 @@ def _join_pair(tx: Any, rx: Any) -> None:
 
 # ------------------------------------------------------------------ configs and processes
 
-def write_config(tmp: Path, n: int, token_ms: int, switch_ms: float | None = None) -> Path:
-    lines = ["ring:", f"  name: bench{os.getpid()}", f"  state_dir: {tmp / 'state'}",
-             "  timeouts:", f"    token_ms: {token_ms}"]
-    if switch_ms is not None:
-        lines += ["  runtime:", f"    switch_interval_ms: {switch_ms}"]
-    lines.append("daemons:")
-    for i, port in enumerate(free_udp_ports(n)):
-        lines += [f"  - name: b{i + 1}", f"    address: 127.0.0.1:{port}",
-                  f"    socket: {tmp / f'b{i + 1}.sock'}"]
-    path = tmp / "bench.yaml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+def write_config(tmp: Path, n: int, token_ms: int | None,
+                 switch_ms: float | None = None) -> Path:
+    return write_ring_config(tmp, n, name=f"bench{os.getpid()}", prefix="b",
+                             token_ms=token_ms, switch_interval_ms=switch_ms, sockets=True,
+                             filename="bench.yaml")
 
 
 def bench_embedded(tmp: Path, sizes: tuple[int, ...], count: int, seconds: float,
-                   token_ms: int, cpu: bool, switch_ms: float | None = None) -> list[BenchRow]:
+                   token_ms: int | None, cpu: bool, switch_ms: float | None = None) -> list[BenchRow]:
     from .daemon import Daemon
     from ..config import load_config
     (tmp / "embedded").mkdir()
@@ -301,7 +294,7 @@ def bench_embedded(tmp: Path, sizes: tuple[int, ...], count: int, seconds: float
 
 
 def bench_socket(tmp: Path, sizes: tuple[int, ...], count: int, seconds: float,
-                 token_ms: int, cpu: bool, switch_ms: float | None = None) -> list[BenchRow]:
+                 token_ms: int | None, cpu: bool, switch_ms: float | None = None) -> list[BenchRow]:
     from .. import connect
     (tmp / "socket").mkdir()
     path = write_config(tmp / "socket", 1, token_ms, switch_ms)
@@ -408,8 +401,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="deadline per row (every loop is also bounded by count)")
     parser.add_argument("--daemons", type=int, default=3, help="daemons in the ring scenario")
     parser.add_argument("--services", default="agreed,safe", help="services for flood rows")
-    parser.add_argument("--token-ms", type=int, default=300,
-                        help="token timeout of the bench rings (detection time of a kill)")
+    parser.add_argument("--token-ms", type=int, default=None,
+                        help="token timeout of the bench rings (detection time of a kill; "
+                             "default: the engine default, consensus 1.2 x token)")
     parser.add_argument("--switch-interval-ms", type=float, default=None,
                         help="sys.setswitchinterval for every bench process (config "
                              "runtime.switch_interval_ms; default: Python's 5 ms)")

@@ -37,6 +37,7 @@ from typing import Any, Callable
 
 from ..core.events import DataMessage, GroupView
 from ..core.types import Service
+from ..config import load_config
 from ..errors import Backpressure
 from .bench import (_TS, BenchError, BenchRow, CpuHog, _payload, _pct, _row, _view_with,
                     write_config)
@@ -234,9 +235,10 @@ def _watch(s: Any, victim: str, seconds: float) -> dict[str, Any]:
 class _Ring:
     """The parent's handle on N spawned worker processes."""
 
-    def __init__(self, tmp: Path, n: int, token_ms: int, switch_ms: float | None) -> None:
+    def __init__(self, tmp: Path, n: int, token_ms: int | None, switch_ms: float | None) -> None:
         (tmp / "ring").mkdir()
         self.cfg = write_config(tmp / "ring", n, token_ms, switch_ms)
+        self.token_ms = round(load_config(self.cfg).ring.params.token_timeout * 1000)
         self.n = n
         ctx = multiprocessing.get_context("spawn")
         self.conns: list[Any] = []
@@ -293,7 +295,7 @@ class _Ring:
 
 
 def bench_ring(tmp: Path, n: int, sizes: tuple[int, ...], services: tuple[Service, ...],
-               flood_count: int, count: int, seconds: float, token_ms: int, cpu: bool,
+               flood_count: int, count: int, seconds: float, token_ms: int | None, cpu: bool,
                kill: bool, progress: Callable[[str], None],
                rows: list[BenchRow] | None = None,
                switch_ms: float | None = None) -> list[BenchRow]:
@@ -368,7 +370,7 @@ def bench_ring(tmp: Path, n: int, sizes: tuple[int, ...], services: tuple[Servic
                                  None if p50 is None else round(p50 * 1e6, 1),
                                  None if p99 is None else round(p99 * 1e6, 1),
                                  f"survivors' view cause {','.join(causes)}; "
-                                 f"token {token_ms} ms"))
+                                 f"token {ring.token_ms} ms"))
     finally:
         ring.close()
     return rows

@@ -17,7 +17,7 @@ from robot_gcs.core.actions import BROADCAST_ALL, Persist, Send, SetTimer
 from robot_gcs.core.events import Cause, DataMessage, GroupView, private_name
 from robot_gcs.core.types import TimerId
 from robot_gcs.errors import Backpressure, LocalProtocolError
-from robot_gcs.testing import free_udp_ports  # noqa: F401  (re-exported to the runtime tests)
+from robot_gcs.testing import free_udp_ports, write_ring_config  # noqa: F401  (free_udp_ports: re-exported to the runtime tests)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,21 +123,10 @@ def fake_factory(config: GcsConfig, me: Any, incarnation: int, ring_seq: int | N
     return FakeGroupEngine(me.name, ring_seq)
 
 
-def write_config(tmp: Path, n: int, *, name: str = "testring", token_ms: int = 1000,
+def write_config(tmp: Path, n: int, *, name: str = "testring", token_ms: int | None = 1000,
                  consensus_ms: int | None = None, extra_ring: str = "",
                  sockets: bool = False) -> tuple[Path, GcsConfig]:
-    ports = free_udp_ports(n)
-    lines = ["ring:", f"  name: {name}", f"  state_dir: {tmp / 'state'}", "  timeouts:",
-             f"    token_ms: {token_ms}"]
-    if consensus_ms is not None:
-        lines.append(f"    consensus_ms: {consensus_ms}")
-    if extra_ring:
-        lines.append(extra_ring.rstrip("\n"))
-    lines.append("daemons:")
-    for i, p in enumerate(ports):
-        lines += [f"  - name: d{i + 1}", f"    address: 127.0.0.1:{p}"]
-        if sockets:
-            lines.append(f"    socket: {tmp / f'd{i + 1}.sock'}")
-    path = tmp / "ring.yaml"
-    path.write_text("\n".join(lines) + "\n")
+    """token_ms None: the engine defaults (core/params.py)."""
+    path = write_ring_config(tmp, n, name=name, token_ms=token_ms, consensus_ms=consensus_ms,
+                             extra_ring=extra_ring, sockets=sockets)
     return path, load_config(path)

@@ -165,7 +165,7 @@ def test_random_datagrams_are_dropped_and_do_not_disturb_the_ring(tmp_path: Path
 
 
 def test_idle_ring_uses_little_cpu(tmp_path: Path, procs) -> None:
-    _, nodes = _ring(tmp_path, procs, 3)
+    _, nodes = _ring(tmp_path, procs, 3, token_ms=None)     # the default timeouts
     t_start = time.monotonic()
     c0 = [cpu_seconds(nd.pid) for nd in nodes]
     end = t_start + 5.0
@@ -180,7 +180,7 @@ def test_idle_ring_uses_little_cpu(tmp_path: Path, procs) -> None:
 
 @pytest.mark.slow
 def test_cpu_bound_thread_in_the_host_causes_no_membership_change(tmp_path: Path, procs) -> None:
-    _, nodes = _ring(tmp_path, procs, 3)
+    _, nodes = _ring(tmp_path, procs, 3, token_ms=None)     # the default timeouts
     before = nodes[0].stats()
     nodes[0].send(op="reset_lag")
     m = nodes[0].mark()
