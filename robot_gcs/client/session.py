@@ -52,7 +52,7 @@ def check_client_name(name: str) -> str:
 def check_group(group: str) -> str:
     if not isinstance(group, str) or not group:
         raise LocalProtocolError(f"group name must be a non-empty string, got {group!r}")
-    if len(group.encode()) > MAX_GROUP_NAME:
+    if len(group) * 4 > MAX_GROUP_NAME and len(group.encode()) > MAX_GROUP_NAME:
         raise LocalProtocolError(
             f"group name {group[:20]!r}... is longer than {MAX_GROUP_NAME} bytes")
     return group
@@ -74,6 +74,8 @@ def check_groups(groups: Groups) -> tuple[str, ...]:
 
 
 def check_service(service: Any) -> Service:
+    if service.__class__ is Service:
+        return service  # type: ignore[no-any-return]
     try:
         return Service(service)
     except ValueError:

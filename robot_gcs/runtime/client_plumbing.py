@@ -7,12 +7,14 @@ methods that move client traffic, using the attributes ``Daemon.__init__`` creat
 
 * ``attach_client`` (any thread) registers a ``ClientHandle`` (runtime/clients.py)
   under ``_clients_lock`` and posts its ``connect``.
-* ``_post`` (any thread) appends ``(handle, op, args)`` to ``_cmds`` and schedules one
-  ``_drain`` on the daemon thread; ``_drain`` feeds the commands to the engine in call
-  order. An engine ``Backpressure`` stops the drain (``_engine_blocked``); it is retried
+* ``_try_inline`` (any thread but the daemon's) runs a command on the caller's thread
+  while the daemon thread idles in select and nothing is queued (caller-runs, under the
+  loop lock; see runtime/loop.py); otherwise ``_enqueue`` appends ``(handle, op, args)``
+  to ``_cmds`` and schedules one ``_drain`` on the daemon thread; ``_drain`` feeds the
+  commands to the engine in call order. An engine ``Backpressure`` stops the drain (``_engine_blocked``); it is retried
   after the next packet or timer (engine_driver.py). Send-queue room taken by
   multicasts/privates is handed back to each handle once per drained batch.
-* ``_to_sink`` (daemon thread) pushes an event to the client's sink; a sink that
+* ``_to_sink`` (daemon thread, or an inline caller) pushes an event to the client's sink; a sink that
   refuses (overflow) gets the client detached -- deferred until the current action
   list is fully carried out if one is being executed, so the order of actions the
   engine produced before the disconnect is kept.
@@ -83,46 +85,49 @@ class ClientPlumbing:
         return InProcessSession(self, name, queue_size or self.config.ring.runtime.session_queue)
 
     def _post(self, h: ClientHandle, op: str, args: tuple[Any, ...]) -> None:
+        """Any thread: run the command inline if the daemon idles, else queue it."""
+        if not self._try_inline(h, op, args):
+            self._enqueue(h, op, args)
+
+    def _enqueue(self, h: ClientHandle, op: str, args: tuple[Any, ...]) -> None:
         if self._stopped.is_set():
             h._mark_closed("daemon stopped")
             return
-        if not self._cmds and self._inline_ok and self.loop.try_enter():
-            try:
-                # re-checked under the loop lock: nothing queued may be overtaken
-                done = not self._cmds and not self._stopping and self._run_inline(h, op, args)
-            finally:
-                self.loop.leave()
-            if done:
-                return
         self._cmds.append((h, op, args))
         if not self._drain_scheduled:
             self._drain_scheduled = True
             self.loop.call_soon_threadsafe(self._drain)
 
-    def _run_inline(self, h: ClientHandle, op: str, args: tuple[Any, ...]) -> bool:
+    def _try_inline(self, h: ClientHandle, op: str, args: tuple[Any, ...]) -> bool:
         """Caller-runs: feed one command to the engine on the caller's thread.
 
-        Runs with the loop lock held while the daemon thread waits in select, so the
-        engine still sees one caller at a time. A TOKEN_HOLD the command made due (the
-        held token of a singleton ring or an idle rep) is run at once too: the message is
-        ordered, sent and -- on a singleton ring -- delivered to the local sinks before
-        ``multicast`` returns, without waking the daemon thread. False: the engine's
-        send queue is full; the command goes the queued way.
+        Only while the daemon thread waits in select (the loop lock, never waited for)
+        and nothing is queued, so no queued command is overtaken and the engine still
+        sees one caller at a time. A TOKEN_HOLD the command made due (the held token of
+        a singleton ring or an idle rep) runs at once too: the message is ordered, sent
+        and -- on a singleton ring -- delivered to the local sinks before ``multicast``
+        returns, without waking the daemon thread. False: queue it instead (daemon
+        busy, stopping, or the engine's send queue is full).
         """
-        try:
-            actions = self._feed(h, op, args, self.loop.time())
-        except Backpressure:
+        if self._cmds or not self._inline_ok or not self.loop.try_enter():
             return False
-        self.inline_commands += 1
-        if op == "multicast" or op == "private":
-            h._release(1)
-        self._inline_due = []
         try:
-            if actions:
-                self._execute(actions)
+            if self._cmds or self._stopping or self._stopped.is_set():
+                return False
+            try:
+                actions = self._feed(h, op, args, self.loop.time())
+            except Backpressure:
+                return False
+            self.inline_commands += 1
+            self._inline_due = []
+            try:
+                if actions:
+                    self._execute(actions)
+            finally:
+                self._fire_due_inline()
+            return True
         finally:
-            self._fire_due_inline()
-        return True
+            self.loop.leave()
 
     def _drain(self) -> None:
         self._drain_scheduled = False

@@ -4,10 +4,12 @@ Theory of operation
 -------------------
 ``Daemon.attach_client(name, sink)`` (runtime/daemon.py) returns a ``ClientHandle``.
 Every call validates its arguments in the caller's thread (``LocalProtocolError``),
-then appends a command to the daemon's command deque; the daemon thread hands commands
-to the group engine in call order. Multicasts are counted: at most ``send_queue`` may
-wait for the daemon thread; beyond that ``multicast`` raises ``Backpressure`` or waits
-on a Condition up to ``timeout`` (never when called on the daemon thread itself). After
+then either runs it on the caller's thread (the daemon idles: client_plumbing.py
+``_try_inline``) or appends it to the daemon's command deque; the daemon thread hands
+queued commands to the group engine in call order. Queued multicasts are counted: at
+most ``send_queue`` may wait for the daemon thread; beyond that ``multicast`` raises
+``Backpressure`` or waits on a Condition up to ``timeout`` (never when called on the
+daemon thread itself). After
 ``close()`` (or when the daemon ends the client) every call raises
 ``SessionClosed(reason)``.
 """
@@ -69,9 +71,11 @@ class ClientHandle:
         svc = check_service(service)
         if not isinstance(msg_type, int) or not 0 <= msg_type < 2 ** 16:
             raise LocalProtocolError(f"msg_type must be an int in [0, 65535], got {msg_type!r}")
-        self._reserve(timeout)
-        self.daemon._post(self, "multicast", (gs, data, svc, msg_type, bool(self_discard),
-                                              local_payload))
+        args = (gs, data, svc, msg_type, bool(self_discard), local_payload)
+        self._check_open()
+        if not self.daemon._try_inline(self, "multicast", args):
+            self._reserve(timeout)
+            self.daemon._enqueue(self, "multicast", args)
 
     def send_private(self, target: str, payload: bytes, service: Any = Service.AGREED,
                      msg_type: int = 0, timeout: float | None = None) -> None:
@@ -79,8 +83,11 @@ class ClientHandle:
             raise LocalProtocolError(f"not a private name: {target!r}")
         data = check_payload(payload)
         svc = check_service(service)
-        self._reserve(timeout)
-        self.daemon._post(self, "private", (target, data, svc, msg_type))
+        args = (target, data, svc, msg_type)
+        self._check_open()
+        if not self.daemon._try_inline(self, "private", args):
+            self._reserve(timeout)
+            self.daemon._enqueue(self, "private", args)
 
     def _reserve(self, timeout: float | None) -> None:
         with self._lock:

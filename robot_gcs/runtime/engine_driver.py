@@ -101,7 +101,7 @@ class EngineDriver:
         for _ in range(max_rounds):
             if not due:
                 break
-            batch = sorted(set(due), key=lambda t: t.value)
+            batch = due[:] if len(due) == 1 else sorted(set(due), key=lambda t: t.value)
             due.clear()
             for tid in batch:
                 deadline = self._deadlines.get(tid)
