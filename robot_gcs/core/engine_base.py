@@ -76,11 +76,18 @@ class EngineBase:
     # ------------------------------------------------------------------ helpers
     def _take_out(self) -> list[Action]:
         out, self.out = self.out, []
-        for a in out:
-            if isinstance(a, Deliver):
-                self.n["dmsgs"] += 1
-                self.n["dbytes"] += len(a.payload)
         return out
+
+    def _count_delivers(self, start: int) -> None:
+        """Count the Deliver actions appended to ``out`` from index ``start`` on."""
+        msgs = nbytes = 0
+        for a in self.out[start:]:
+            if isinstance(a, Deliver):
+                msgs += 1
+                nbytes += len(a.payload)
+        if msgs:
+            self.n["dmsgs"] += msgs
+            self.n["dbytes"] += nbytes
 
     def _enc(self, pkt: Packet) -> bytes:
         return encode(pkt, self.cfg.cluster_id, self.cfg.key)

@@ -24,12 +24,15 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import MalformedPacket
 from .actions import Action, Deliver, DeliverConfig
-from .packing import Assembler, split_chunks
+from .packing import CHUNK, Assembler, split_chunks
 from .ring import RingState
 from .types import NULL_RING, ConfigKind, NodeId, RingId, Service
 from .wire import Commit, Mcast, Token
 
 log = logging.getLogger(__name__)
+
+_CHUNK_SIZE = CHUNK.size
+_chunk_head = CHUNK.unpack_from
 
 
 def packet_delivers(pkt: Mcast, asm: Assembler, in_trans: bool,
@@ -37,8 +40,16 @@ def packet_delivers(pkt: Mcast, asm: Assembler, in_trans: bool,
     """The Deliver actions for one ordered packet (ENCAP packets deliver nothing)."""
     if pkt.encap:
         return []
+    payload = pkt.payload
+    n = len(payload)
+    if n >= _CHUNK_SIZE and not asm.partial:
+        # the common case, one whole message: what split_chunks + feed_parts give
+        _msg_id, idx, cnt, ln = _chunk_head(payload)
+        if idx == 0 and cnt == 1 and _CHUNK_SIZE + ln == n:
+            return [Deliver(pkt.sender, pkt.incarnation, payload[_CHUNK_SIZE:], pkt.service,
+                            pkt.ring, pkt.seq, in_trans)]
     try:
-        chunks = split_chunks(pkt.payload)
+        chunks = split_chunks(payload)
     except MalformedPacket as exc:
         bad.append(exc.reason)
         return []

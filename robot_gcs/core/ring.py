@@ -21,7 +21,7 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable
 
 from .params import ProtocolParams
 from .types import NONE_NODE, NodeId, RingId, Service
@@ -89,18 +89,22 @@ class RingState:
             self.my_aru += 1
         return True
 
-    def deliverable(self) -> Iterator[Mcast]:
-        """Yield packets in seq order as they become deliverable; advances ``delivered``."""
-        while True:
-            nxt = self.delivered + 1
-            item = self.buf.get(nxt)
-            if item is None or nxt > self.my_aru:
-                return
+    def take_deliverable(self) -> list[Mcast]:
+        """The packets deliverable now, in seq order; advances ``delivered`` past them."""
+        out: list[Mcast] = []
+        buf = self.buf
+        nxt = self.delivered + 1
+        while nxt <= self.my_aru:
+            item = buf.get(nxt)
+            if item is None:
+                break
             pkt = item[0]
             if pkt.service is Service.SAFE and nxt > self.safe_point:
-                return
-            self.delivered = nxt
-            yield pkt
+                break
+            out.append(pkt)
+            nxt += 1
+        self.delivered = nxt - 1
+        return out
 
     def skip_encap(self) -> None:
         """RECOVERY: ENCAP packets deliver nothing; move the cursor over the safe ones so
@@ -204,7 +208,8 @@ class RingState:
         self.sent_last, self.backlog_last = sent_now, backlog
         # 9. token seq
         self.my_token_seq = tok.token_seq
-        res.token = Token(self.me, self.incarnation, tok.ring, tok.token_seq + 1, seq, aru,
+        # (the caller checked tok.ring == ring_id; passing ours lets it compare by identity)
+        res.token = Token(self.me, self.incarnation, self.ring_id, tok.token_seq + 1, seq, aru,
                           aru_id, fcc, tb, tok.retrans_flg, tuple(rtr))
         self.last_forward_seq = seq
         # idle detection (used by the rep for token hold)

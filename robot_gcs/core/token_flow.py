@@ -18,7 +18,7 @@ from .recovery import Recovery, packet_delivers
 from .ring import RingState
 from .types import GatherReason, MemberState, Service, TimerId
 from .engine_base import EngineBase
-from .wire import Hurry, Mcast, Token, decode
+from .wire import Hurry, Mcast, Token, decode, encode_mcast
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class TokenFlow(EngineBase):
     def _on_token_hold(self, now: float) -> None:
         tok, self.held = self.held, None
         r = self._active_ring()
-        if tok is None or r is None or tok.ring != r.ring_id:
+        if tok is None or r is None or (tok.ring is not r.ring_id and tok.ring != r.ring_id):
             return
         if r.successor == self._me:
             self._visit(now, r, tok)
@@ -125,13 +125,16 @@ class TokenFlow(EngineBase):
     def _take_app(self, r: RingState) -> Callable[[int, int], list[bytes]]:
         def take(n: int, first: int) -> list[bytes]:
             out: list[bytes] = []
-            for i, (service, payload) in enumerate(self.packer.take(n)):
+            me, inc, ring_id, cap = self._me, self._inc, r.ring_id, self.p.buf_capacity
+            cid, key = self.cfg.cluster_id, self.cfg.key
+            seq = first
+            for service, payload in self.packer.take(n):
                 r.origin_pkt += 1
-                m = Mcast(self._me, self._inc, r.ring_id, first + i, r.origin_pkt, service,
-                          payload)
-                data = self._enc(m)
-                r.store(m, data, self.p.buf_capacity)
+                data = encode_mcast(me, inc, ring_id, seq, r.origin_pkt, service, payload,
+                                    False, cid, key)
+                r.store(Mcast(me, inc, ring_id, seq, r.origin_pkt, service, payload), data, cap)
                 out.append(data)
+                seq += 1
             return out
         return take
 
@@ -164,8 +167,10 @@ class TokenFlow(EngineBase):
             res = r.visit(tok, self.p, rec.backlog(), self._take_recovery(r, rec))
         else:
             res = r.visit(tok, self.p, self.packer.backlog(), self._take_app(r))
-        self.n["retransmits"] += res.retransmitted
-        self.n["rtr_requests"] += res.requested
+        if res.retransmitted:
+            self.n["retransmits"] += res.retransmitted
+        if res.requested:
+            self.n["rtr_requests"] += res.requested
         for data in res.broadcasts:
             self._send(BROADCAST_RING, data)
         if res.fail_node is not None and rec is None:
@@ -220,9 +225,15 @@ class TokenFlow(EngineBase):
     def _deliver(self, r: RingState) -> None:
         if self._state is not MemberState.OPERATIONAL:
             return
+        pkts = r.take_deliverable()
+        if not pkts:
+            return
         bad: list[str] = []
-        for pkt in r.deliverable():
-            self.out.extend(packet_delivers(pkt, self.asm, False, bad))
+        out = self.out
+        start = len(out)
+        for pkt in pkts:
+            out.extend(packet_delivers(pkt, self.asm, False, bad))
+        self._count_delivers(start)
         for reason in bad:
             self.drops[reason] += 1
 
@@ -231,7 +242,9 @@ class TokenFlow(EngineBase):
         assert rec is not None
         r = rec.ring
         bad: list[str] = []
+        start = len(self.out)
         self.out.extend(rec.install(self.asm, r.members, r.ring_id, bad))
+        self._count_delivers(start)
         for reason in bad:
             self.drops[reason] += 1
         self.ring = r

@@ -43,6 +43,7 @@ COMMIT_ENTRY = struct.Struct("!IIQIIB3x")  # 28 bytes
 BEACON_BODY = struct.Struct("!IQHBx")      # 16 bytes
 HURRY_BODY = struct.Struct("!IQ")          # 12 bytes
 U32 = struct.Struct("!I")
+_MCAST_HEAD = struct.Struct("!HBBBBHIII" + "IQIIBBH")   # HEADER + MCAST_BODY in one pack
 # decoders read padding explicitly so that non-zero padding is rejected
 _BEACON_DEC = struct.Struct("!IQHBB")
 _ENTRY_DEC = struct.Struct("!IIQIIBBH")
@@ -149,11 +150,23 @@ def _ids(values: tuple[int, ...]) -> bytes:
     return b"".join(U32.pack(v) for v in values)
 
 
+def encode_mcast(sender: int, incarnation: int, ring: RingId, seq: int, origin_pkt: int,
+                 service: Service, payload: bytes, encap: bool = False, cluster_id: int = 0,
+                 key: bytes | None = None) -> bytes:
+    """``encode(Mcast(...), cluster_id, key)`` from the fields, without building the value
+    (the send path); the same bytes."""
+    plen = len(payload)
+    if MCAST_BODY.size + plen > 0xFFFF:
+        raise ValueError(f"packet body too large ({MCAST_BODY.size + plen} bytes)")
+    data = _MCAST_HEAD.pack(MAGIC, VERSION, 1, FLAG_ENCAP if encap else 0, 0,
+                            MCAST_BODY.size + plen, cluster_id, sender, incarnation,
+                            ring.rep, ring.seq, seq, origin_pkt, service, 0, plen) + payload
+    if key:
+        data += _mac(key, data)
+    return data
+
+
 def _body(pkt: Packet) -> tuple[PacketType, int, bytes]:
-    if isinstance(pkt, Mcast):
-        head = MCAST_BODY.pack(pkt.ring.rep, pkt.ring.seq, pkt.seq, pkt.origin_pkt,
-                               int(pkt.service), 0, len(pkt.payload))
-        return PacketType.MCAST, FLAG_ENCAP if pkt.encap else 0, head + pkt.payload
     if isinstance(pkt, Token):
         head = TOKEN_BODY.pack(pkt.ring.rep, pkt.ring.seq, pkt.token_seq, pkt.seq, pkt.aru,
                                pkt.aru_id, pkt.fcc, pkt.backlog, 1 if pkt.retrans_flg else 0,
@@ -180,6 +193,9 @@ def _body(pkt: Packet) -> tuple[PacketType, int, bytes]:
 
 def encode(pkt: Packet, cluster_id: int = 0, key: bytes | None = None) -> bytes:
     """Encode ``pkt``; append a MAC when ``key`` is set."""
+    if isinstance(pkt, Mcast):
+        return encode_mcast(pkt.sender, pkt.incarnation, pkt.ring, pkt.seq, pkt.origin_pkt,
+                            pkt.service, pkt.payload, pkt.encap, cluster_id, key)
     ptype, flags, body = _body(pkt)
     if len(body) > 0xFFFF:
         raise ValueError(f"packet body too large ({len(body)} bytes)")
