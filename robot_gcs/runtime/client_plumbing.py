@@ -26,12 +26,15 @@ import dataclasses
 import logging
 import threading
 from collections import deque
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from ..client.session import check_client_name
 from ..core.types import TimerId
 from ..errors import Backpressure, LocalProtocolError, SessionClosed
 from .clients import ClientHandle
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,7 @@ class ClientPlumbing:
     inline_commands: int
     _execute: Callable[[list[Any]], None]        # engine_driver.py
     _inline_due: list[TimerId] | None
-    _fire_due_inline: Callable[[], None]         # engine_driver.py
+    _fire_due_inline: Callable[..., None]        # engine_driver.py
 
     def attach_client(self, name: str, sink: Any) -> ClientHandle:
         """Register a client (any thread); events go to ``sink.push`` on the daemon thread."""
@@ -74,7 +77,8 @@ class ClientPlumbing:
             if name in self._clients:
                 raise LocalProtocolError(f"client name {name!r} is already in use on "
                                          f"daemon {self.name}")
-            h = ClientHandle(self, name, sink, self.config.ring.runtime.send_queue)
+            h = ClientHandle(cast("Daemon", self), name, sink,
+                             self.config.ring.runtime.send_queue)
             self._clients[name] = h
         self._post(h, "connect", ())
         return h
@@ -82,7 +86,8 @@ class ClientPlumbing:
     def connect(self, name: str, queue_size: int | None = None) -> Any:
         """An in-process Session for client ``name`` (private name ``#name#daemon``)."""
         from ..client.inprocess import InProcessSession
-        return InProcessSession(self, name, queue_size or self.config.ring.runtime.session_queue)
+        return InProcessSession(cast("Daemon", self), name,
+                                queue_size or self.config.ring.runtime.session_queue)
 
     def _post(self, h: ClientHandle, op: str, args: tuple[Any, ...]) -> None:
         """Any thread: run the command inline if the daemon idles, else queue it."""

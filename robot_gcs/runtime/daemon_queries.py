@@ -14,11 +14,14 @@ notifies on every installed regular configuration; ``membership_history`` reads 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import GcsError
 from .loop import LagStats
 from .stats import DaemonStats, MembershipEvent, build_stats
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
 
 __all__ = ["DaemonQueries"]
 
@@ -62,7 +65,7 @@ class DaemonQueries:
         return self._membership.history()
 
     def _build_stats(self) -> DaemonStats:
-        return build_stats(self)
+        return build_stats(cast("Daemon", self))
 
     def statistics(self, timeout: float = 2.0) -> DaemonStats:
         """A frozen snapshot, built on the daemon thread (last one once stopped)."""

@@ -62,6 +62,11 @@ class EngineDriver:
     _ring_cond: threading.Condition
     _ring_members: tuple[str, ...]
     on_membership: Callable[[MembershipEvent], None] | None
+    # client_plumbing.py / daemon.py
+    _drain: Callable[[], None]
+    _check_flushed: Callable[[], None]
+    _detach: Callable[..., None]
+    _to_sink: Callable[..., None]
     engine_errors: int
     undeliverable: int
 

@@ -50,7 +50,7 @@ def resolve_interface(interface: str | None) -> str | None:
     except ValueError:
         pass
     try:
-        import netifaces  # type: ignore[import-not-found]
+        import netifaces  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
         raise ConfigError(f"interface {interface!r} given by name but netifaces is not "
                           "installed (pip install netifaces) -- or give an IPv4 address",
