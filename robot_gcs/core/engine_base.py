@@ -17,6 +17,7 @@ from ..errors import LocalProtocolError
 from . import commit as ct_mod
 from .actions import Action, CancelTimer, Deliver, Send, SetTimer
 from .membership import TRANSITIONS, Membership
+from .fastnew import maker
 from .packing import Assembler, Packer
 from .params import MAX_RING_NODES, EngineConfig
 from .recovery import Recovery
@@ -25,6 +26,9 @@ from .types import GatherReason, MemberState, TimerId
 from .wire import MAC_LEN, MCAST_OVERHEAD, Commit, Join, Packet, Token, encode
 
 log = logging.getLogger(__name__)
+
+_new_send = maker(Send)
+_new_set_timer = maker(SetTimer)
 
 
 class EngineBase:
@@ -94,11 +98,11 @@ class EngineBase:
 
     def _send(self, dest: int, data: bytes) -> None:
         self.n["sent"] += 1
-        self.out.append(Send(dest, data))
+        self.out.append(_new_send(dest, data))
 
     def _set_timer(self, tid: TimerId, deadline: float) -> None:
         self.timers[tid] = deadline
-        self.out.append(SetTimer(tid, deadline))
+        self.out.append(_new_set_timer(tid, deadline))
 
     def _cancel(self, tid: TimerId) -> None:
         if self.timers.pop(tid, None) is not None:

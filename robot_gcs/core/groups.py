@@ -42,6 +42,7 @@ from ..errors import Backpressure, LocalProtocolError, MalformedPacket
 from . import group_wire as gw
 from .actions import Action, CancelTimer, Deliver, DeliverConfig, Send, SetTimer
 from .events import DataMessage, Event, private_name
+from .fastnew import maker
 from .group_views import GroupTable, Member, Out, Phase
 from .types import ConfigKind, Lane, Service, TimerId
 
@@ -66,6 +67,9 @@ class ToClient:
 
 
 GroupAction = Union[Action, ToClient]
+
+_new_to_client = maker(ToClient)
+_new_data_message = maker(DataMessage)
 
 
 class EngineLike(Protocol):
@@ -290,8 +294,11 @@ class GroupEngine:
             if len(self._prefixes) >= _CACHE_MAX:
                 self._prefixes.clear()
             prefix = self._prefixes[client] = gw.data_prefix(self.node_id, client)
-        data = gw.encode_data(prefix, service, self_discard, msg_type, op_id,
-                              tuple([fields.get(t) or gw.name_field(t) for t in targets]), body)
+        if len(targets) == 1:
+            group_fields: tuple[bytes, ...] = (fields.get(targets[0]) or gw.name_field(targets[0]),)
+        else:
+            group_fields = tuple([fields.get(t) or gw.name_field(t) for t in targets])
+        data = gw.encode_data(prefix, service, self_discard, msg_type, op_id, group_fields, body)
         own = self._own_sent
         if plain:
             # what decoding ``data`` gives (checked by tests), to skip it on delivery
@@ -425,12 +432,12 @@ class GroupEngine:
                 if not t.startswith("#") and self._table.route(t):
                     self._emit(self._table.signal_for_transitional_data(t), out)
         skip = sender_client if self_discard and sender_daemon == self.node_id else None
-        ev = DataMessage(self._member_name((sender_daemon, sender_client)), targets,
+        ev = _new_data_message(self._member_name((sender_daemon, sender_client)), targets,
                          service, obj, msg_type)
         n = 0
         for c in receivers:
             if c != skip:
-                out.append(ToClient(c, ev, raw))
+                out.append(_new_to_client(c, ev, raw))
                 n += 1
         self._messages_delivered += n
 

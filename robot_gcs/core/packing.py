@@ -156,26 +156,31 @@ class Packer:
         """Build up to ``max_packets`` packet payloads, consuming queued messages."""
         out: list[tuple[Service, bytes]] = []
         pack = CHUNK.pack
+        hs = CHUNK.size
+        control, normal = self.control, self.normal
         while len(out) < max_packets:
-            first = self._head()
+            first = self.cur              # the head of the queues, as _head()
             if first is None:
-                break
+                if control:
+                    first = control[0]
+                elif self.normal_open and normal:
+                    first = normal[0]
+                else:
+                    break
             service = first.service
             parts: list[bytes] = []
             space = self.cap
             while True:
-                msg = self._head()
-                if msg is None or msg.service is not service:
-                    break
-                if self.cur is not None:
-                    if parts:
+                msg = self.cur
+                if msg is not None:
+                    if msg.service is not service or parts:
                         break
                     cnt = self._frag_count(msg)
                     i = self.next_frag
                     data = msg.payload[i * self.frag_size:(i + 1) * self.frag_size]
                     parts.append(pack(msg.msg_id, i, cnt, len(data)))
                     parts.append(data)
-                    space -= CHUNK.size + len(data)
+                    space -= hs + len(data)
                     self.next_frag += 1
                     if self.next_frag < cnt:
                         break
@@ -183,13 +188,23 @@ class Packer:
                     self.cur = None
                     self.next_frag = 0
                     continue
+                # the head of the queues (as _head), popped from its lane's queue (as _pop)
+                if control:
+                    q = control
+                elif self.normal_open and normal:
+                    q = normal
+                else:
+                    break
+                msg = q[0]
+                if msg.service is not service:
+                    break
                 plen = len(msg.payload)
-                need = CHUNK.size + plen
+                need = hs + plen
                 if need <= space:
                     parts.append(pack(msg.msg_id, 0, 1, plen))
                     parts.append(msg.payload)
                     space -= need
-                    self._pop(msg)
+                    q.popleft()
                     continue
                 if parts or need <= self.cap:
                     break          # close this packet; the message starts the next one

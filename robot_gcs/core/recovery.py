@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import MalformedPacket
 from .actions import Action, Deliver, DeliverConfig
+from .fastnew import maker
 from .packing import CHUNK, Assembler, split_chunks
 from .ring import RingState
 from .types import NULL_RING, ConfigKind, NodeId, RingId, Service
@@ -32,6 +33,7 @@ from .wire import Commit, Mcast, Token
 log = logging.getLogger(__name__)
 
 _CHUNK_SIZE = CHUNK.size
+_new_deliver = maker(Deliver)
 _chunk_head = CHUNK.unpack_from
 
 
@@ -46,7 +48,7 @@ def packet_delivers(pkt: Mcast, asm: Assembler, in_trans: bool,
         # the common case, one whole message: what split_chunks + feed_parts give
         _msg_id, idx, cnt, ln = _chunk_head(payload)
         if idx == 0 and cnt == 1 and _CHUNK_SIZE + ln == n:
-            return [Deliver(pkt.sender, pkt.incarnation, payload[_CHUNK_SIZE:], pkt.service,
+            return [_new_deliver(pkt.sender, pkt.incarnation, payload[_CHUNK_SIZE:], pkt.service,
                             pkt.ring, pkt.seq, in_trans)]
     try:
         chunks = split_chunks(payload)

@@ -25,7 +25,10 @@ from typing import Callable
 
 from .params import ProtocolParams
 from .types import NONE_NODE, NodeId, RingId, Service
+from .fastnew import maker
 from .wire import Mcast, Token
+
+_new_token = maker(Token)
 
 
 @dataclass(slots=True)
@@ -118,12 +121,15 @@ class RingState:
 
     def release(self) -> None:
         """Free packets every member holds and I have delivered."""
-        upto = min(self.safe_point, self.delivered)
+        upto = self.safe_point if self.safe_point < self.delivered else self.delivered
+        if upto <= self.released:
+            return
+        buf, miss = self.buf, self.miss
         for s in range(self.released + 1, upto + 1):
-            self.buf.pop(s, None)
-            self.miss.pop(s, None)
-        if upto > self.released:
-            self.released = upto
+            buf.pop(s, None)
+            if miss:
+                miss.pop(s, None)
+        self.released = upto
 
     def held(self, low: int, high: int) -> list[tuple[int, bytes]]:
         """(seq, encoded packet) for the packets I hold with seq in (low, high], in order."""
@@ -138,79 +144,101 @@ class RingState:
         ``first_seq``; the caller has already stored them (its own sends are never
         delivered back to it). The returned token still needs forwarding.
         """
-        res = VisitResult()
-        if tok.seq > self.high_seq:
-            self.high_seq = tok.seq
+        tseq = tok.seq
+        if tseq > self.high_seq:
+            self.high_seq = tseq
         # 2. answer retransmission requests within the visit budget
+        broadcasts: list[bytes] = []
+        retransmitted = 0
         rtr: list[int] = []
-        for s in tok.rtr:          # (empty on a healthy ring)
-            if s <= self.released:
-                continue                      # every member holds it already
-            item = self.buf.get(s)
-            if item is not None and res.retransmitted < params.max_messages:
-                res.broadcasts.append(item[1])
-                res.retransmitted += 1
-            else:
-                rtr.append(s)
+        if tok.rtr:                # (empty on a healthy ring)
+            max_messages = params.max_messages
+            for s in tok.rtr:
+                if s <= self.released:
+                    continue                      # every member holds it already
+                item = self.buf.get(s)
+                if item is not None and retransmitted < max_messages:
+                    broadcasts.append(item[1])
+                    retransmitted += 1
+                else:
+                    rtr.append(s)
         # 3. flow control
-        allowed = min(params.max_messages - res.retransmitted,
-                      params.window_size - (tok.fcc - self.sent_last))
-        total_backlog = max(1, tok.backlog - self.backlog_last + backlog)
-        fair = -(-params.window_size * backlog // total_backlog)
-        allowed = min(allowed, fair, backlog)
-        allowed = min(allowed, params.buf_capacity - (tok.seq - self.released))
-        if tok.seq - self.safe_point > params.max_seq_gap:
+        window = params.window_size
+        allowed = params.max_messages - retransmitted
+        room = window - (tok.fcc - self.sent_last)
+        if room < allowed:
+            allowed = room
+        total_backlog = tok.backlog - self.backlog_last + backlog
+        if total_backlog < 1:
+            total_backlog = 1
+        fair = -(-window * backlog // total_backlog)
+        if fair < allowed:
+            allowed = fair
+        if backlog < allowed:
+            allowed = backlog
+        room = params.buf_capacity - (tseq - self.released)
+        if room < allowed:
+            allowed = room
+        if tseq - self.safe_point > params.max_seq_gap:
             allowed = 0
-        allowed = max(0, allowed)
         # 4. broadcast new packets
-        seq = tok.seq
-        if allowed:
+        seq = tseq
+        sent_new = 0
+        if allowed > 0:
             new = take(allowed, seq + 1)
-            res.broadcasts.extend(new)
-            res.sent_new = len(new)
-            seq += len(new)
+            broadcasts.extend(new)
+            sent_new = len(new)
+            seq += sent_new
         if seq > self.high_seq:
             self.high_seq = seq
         # 5. request retransmissions
-        if self.my_aru < seq:
+        requested = 0
+        my_aru = self.my_aru
+        if my_aru < seq:
             buf = self.buf
-            for s in range(self.my_aru + 1, seq + 1):
+            miss = self.miss
+            for s in range(my_aru + 1, seq + 1):
                 if s in buf:
                     continue
-                m = self.miss.get(s, 0) + 1
-                self.miss[s] = m
+                m = miss.get(s, 0) + 1
+                miss[s] = m
                 if m >= params.miss_count and s not in rtr and len(rtr) < params.rtr_max:
                     rtr.append(s)
-                    res.requested += 1
+                    requested += 1
         if self.miss:
-            for s in [s for s in self.miss if s <= self.my_aru]:
+            for s in [s for s in self.miss if s <= my_aru]:
                 del self.miss[s]
         # 7. fail-to-receive (on the aru as received)
-        if tok.aru_id != NONE_NODE and tok.seq > tok.aru:
-            key = (tok.aru, tok.aru_id)
+        fail_node: int | None = None
+        aru, aru_id = tok.aru, tok.aru_id
+        if aru_id != NONE_NODE and tseq > aru:
+            key = (aru, aru_id)
             if key == self.ftr_key:
                 self.ftr_count += 1
             else:
                 self.ftr_key, self.ftr_count = key, 1
-            if self.ftr_count >= params.fail_to_recv_const and tok.aru_id != self.me:
-                res.fail_node = tok.aru_id
-        else:
+            if self.ftr_count >= params.fail_to_recv_const and aru_id != self.me:
+                fail_node = aru_id
+        elif self.ftr_key is not None or self.ftr_count:
             self.ftr_key, self.ftr_count = None, 0
         # 6. aru update
-        aru, aru_id = tok.aru, tok.aru_id
-        if self.my_aru < aru or aru_id in (self.me, NONE_NODE):
-            aru = min(self.my_aru, seq)
+        if my_aru < aru or aru_id == self.me or aru_id == NONE_NODE:
+            aru = my_aru if my_aru < seq else seq
             aru_id = NONE_NODE if aru == seq else self.me
         # 8. flow-control counters
-        sent_now = res.sent_new + res.retransmitted
-        fcc = max(0, tok.fcc + sent_now - self.sent_last)
-        tb = max(0, tok.backlog + backlog - self.backlog_last)
+        sent_now = sent_new + retransmitted
+        fcc = tok.fcc + sent_now - self.sent_last
+        if fcc < 0:
+            fcc = 0
+        tb = tok.backlog + backlog - self.backlog_last
+        if tb < 0:
+            tb = 0
         self.sent_last, self.backlog_last = sent_now, backlog
         # 9. token seq
         self.my_token_seq = tok.token_seq
         # (the caller checked tok.ring == ring_id; passing ours lets it compare by identity)
-        res.token = Token(self.me, self.incarnation, self.ring_id, tok.token_seq + 1, seq, aru,
-                          aru_id, fcc, tb, tok.retrans_flg, tuple(rtr))
+        token = _new_token(self.me, self.incarnation, self.ring_id, tok.token_seq + 1, seq, aru,
+                      aru_id, fcc, tb, tok.retrans_flg, tuple(rtr) if rtr else ())
         self.last_forward_seq = seq
         # idle detection (used by the rep for token hold)
         if seq == self.last_visit_seq:
@@ -221,11 +249,11 @@ class RingState:
         # 11. safe point
         if self.singleton:
             # the only member holds every packet it stored: safe at once, no second visit
-            self.aru_prev = self.aru_now = aru
+            self.aru_prev = self.aru_now = self.safe_point = aru
         else:
             self.aru_prev, self.aru_now = self.aru_now, aru
-        self.safe_point = min(self.aru_prev, self.aru_now)
-        return res
+            self.safe_point = aru if aru < self.aru_prev else self.aru_prev
+        return VisitResult(broadcasts, token, retransmitted, sent_new, requested, fail_node)
 
     def idle(self, params: ProtocolParams) -> bool:
         """The ring is idle enough for the rep to hold the token."""

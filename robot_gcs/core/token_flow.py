@@ -18,9 +18,12 @@ from .recovery import Recovery, packet_delivers
 from .ring import RingState
 from .types import GatherReason, MemberState, Service, TimerId
 from .engine_base import EngineBase
+from .fastnew import maker
 from .wire import Hurry, Mcast, Token, decode, encode_mcast
 
 log = logging.getLogger(__name__)
+
+_new_mcast = maker(Mcast)
 
 
 class TokenFlow(EngineBase):
@@ -132,7 +135,8 @@ class TokenFlow(EngineBase):
                 r.origin_pkt += 1
                 data = encode_mcast(me, inc, ring_id, seq, r.origin_pkt, service, payload,
                                     False, cid, key)
-                r.store(Mcast(me, inc, ring_id, seq, r.origin_pkt, service, payload), data, cap)
+                r.store(_new_mcast(me, inc, ring_id, seq, r.origin_pkt, service, payload, False),
+                        data, cap)
                 out.append(data)
                 seq += 1
             return out
@@ -230,10 +234,15 @@ class TokenFlow(EngineBase):
             return
         bad: list[str] = []
         out = self.out
-        start = len(out)
+        msgs = nbytes = 0
         for pkt in pkts:
-            out.extend(packet_delivers(pkt, self.asm, False, bad))
-        self._count_delivers(start)
+            for d in packet_delivers(pkt, self.asm, False, bad):
+                out.append(d)
+                msgs += 1
+                nbytes += len(d.payload)
+        if msgs:
+            self.n["dmsgs"] += msgs
+            self.n["dbytes"] += nbytes
         for reason in bad:
             self.drops[reason] += 1
 
