@@ -100,6 +100,13 @@ class EngineBase:
         self.n["sent"] += 1
         self.out.append(_new_send(dest, data))
 
+    def _send_all(self, dest: int, datas: list[bytes]) -> None:
+        """``_send(dest, data)`` for each of ``datas``, in order."""
+        self.n["sent"] += len(datas)
+        out = self.out
+        for data in datas:
+            out.append(_new_send(dest, data))
+
     def _set_timer(self, tid: TimerId, deadline: float) -> None:
         self.timers[tid] = deadline
         self.out.append(_new_set_timer(tid, deadline))

@@ -41,7 +41,7 @@ def maker(cls: type[T]) -> Callable[..., T]:
     """A positional constructor equivalent to ``cls(*all_fields)`` (see module doc)."""
     if not _plain(cls):
         return cls
-    names = [f.name for f in dataclasses.fields(cls)]
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
     lines = [f"def make_{cls.__name__}({', '.join(names)}):", "    o = _new(_cls)"]
     for i, name in enumerate(names):

@@ -266,6 +266,17 @@ class GroupEngine:
                          self_discard: bool = False,
                          local_payload: Any = None) -> list[GroupAction]:
         """One message to one or several groups (or private names), one order position."""
+        one = groups if type(groups) is str else (
+            groups[0] if type(groups) is tuple and len(groups) == 1 else None)
+        if (type(one) is str and type(payload) is bytes and type(service) is Service
+                and type(client) is str and client in self._clients):
+            # the common call (one group, all of it seen before): straight to the envelope
+            field = self._target_fields.get(one)
+            prefix = self._prefixes.get(client)
+            if field is not None and prefix is not None:
+                return self._multicast(now, client, groups if type(groups) is tuple else (one,),
+                                       (field,), prefix, payload,
+                                       service, msg_type, self_discard, local_payload, True)
         self._check_client(client)
         targets = (groups,) if isinstance(groups, str) else tuple(groups)
         if not targets:
@@ -287,17 +298,22 @@ class GroupEngine:
             raise LocalProtocolError(f"payload must be bytes (got {type(payload).__name__})")
         if type(service) is not Service:
             service = Service(service)
-        op_id = self._next_op()
         body = payload if type(payload) is bytes else bytes(payload)
         prefix = self._prefixes.get(client)
         if prefix is None:
             if len(self._prefixes) >= _CACHE_MAX:
                 self._prefixes.clear()
             prefix = self._prefixes[client] = gw.data_prefix(self.node_id, client)
-        if len(targets) == 1:
-            group_fields: tuple[bytes, ...] = (fields.get(targets[0]) or gw.name_field(targets[0]),)
-        else:
-            group_fields = tuple([fields.get(t) or gw.name_field(t) for t in targets])
+        group_fields = tuple([fields.get(t) or gw.name_field(t) for t in targets])
+        return self._multicast(now, client, targets, group_fields, prefix, body, service,
+                               msg_type, self_discard, local_payload, plain)
+
+    def _multicast(self, now: float, client: str, targets: tuple[str, ...],
+                   group_fields: tuple[bytes, ...], prefix: bytes, body: bytes,
+                   service: Service, msg_type: int, self_discard: bool, local_payload: Any,
+                   plain: bool) -> list[GroupAction]:
+        """client_multicast once its arguments are checked: envelope, submit, bookkeeping."""
+        op_id = self._op = self._op % 0xFFFFFFFF + 1          # as _next_op()
         data = gw.encode_data(prefix, service, self_discard, msg_type, op_id, group_fields, body)
         own = self._own_sent
         if plain:

@@ -38,7 +38,7 @@ _chunk_head = CHUNK.unpack_from
 
 
 def packet_delivers(pkt: Mcast, asm: Assembler, in_trans: bool,
-                    bad: list[str]) -> list[Action]:
+                    bad: list[str]) -> list[Deliver]:
     """The Deliver actions for one ordered packet (ENCAP packets deliver nothing)."""
     if pkt.encap:
         return []
@@ -55,7 +55,7 @@ def packet_delivers(pkt: Mcast, asm: Assembler, in_trans: bool,
     except MalformedPacket as exc:
         bad.append(exc.reason)
         return []
-    out: list[Action] = []
+    out: list[Deliver] = []
     sender, inc, feed = pkt.sender, pkt.incarnation, asm.feed_parts
     for msg_id, idx, cnt, data in chunks:
         msg = feed(sender, inc, msg_id, idx, cnt, data)

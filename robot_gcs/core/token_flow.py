@@ -37,7 +37,7 @@ class TokenFlow(EngineBase):
 
     def _on_token_hold(self, now: float) -> None:
         tok, self.held = self.held, None
-        r = self._active_ring()
+        r = self.ring if self._state is MemberState.OPERATIONAL else self._active_ring()
         if tok is None or r is None or (tok.ring is not r.ring_id and tok.ring != r.ring_id):
             return
         if r.successor == self._me:
@@ -160,10 +160,12 @@ class TokenFlow(EngineBase):
 
     def _visit(self, now: float, r: RingState, tok: Token) -> None:
         """One token visit: budget, send, aru, forward, then deliver (PROTOCOL.md 1.3)."""
-        self._cancel(TimerId.TOKEN_RETRANSMIT)
+        if TimerId.TOKEN_RETRANSMIT in self.timers:
+            self._cancel(TimerId.TOKEN_RETRANSMIT)
         self.retrans = None
-        self._set_timer(TimerId.TOKEN_LOSS, now + self.p.token_timeout)
-        if tok.seq >= self.p.seq_wrap_limit or tok.token_seq >= self.p.seq_wrap_limit:
+        p = self.p
+        self._set_timer(TimerId.TOKEN_LOSS, now + p.token_timeout)
+        if tok.seq >= p.seq_wrap_limit or tok.token_seq >= p.seq_wrap_limit:
             self._wrap_gather(now, r)
             return
         rec = self.recovery if self._state is MemberState.RECOVERY else None
@@ -175,8 +177,8 @@ class TokenFlow(EngineBase):
             self.n["retransmits"] += res.retransmitted
         if res.requested:
             self.n["rtr_requests"] += res.requested
-        for data in res.broadcasts:
-            self._send(BROADCAST_RING, data)
+        if res.broadcasts:
+            self._send_all(BROADCAST_RING, res.broadcasts)
         if res.fail_node is not None and rec is None:
             log.debug("node %d: node %d fails to receive", self._me, res.fail_node)
             self.memb.reset_to(r.members)
