@@ -154,10 +154,20 @@ class Packer:
     # -- packing ---------------------------------------------------------------
     def take(self, max_packets: int) -> list[tuple[Service, bytes]]:
         """Build up to ``max_packets`` packet payloads, consuming queued messages."""
+        control, normal = self.control, self.normal
+        if self.cur is None and max_packets > 0:
+            # the common case: one eligible message that fits a packet of its own
+            nopen = self.normal_open and normal
+            q = control if control else (normal if nopen else None)
+            if q is not None and len(q) == 1 and (q is normal or not nopen):
+                msg = q[0]
+                plen = len(msg.payload)
+                if CHUNK.size + plen <= self.cap:
+                    q.popleft()
+                    return [(msg.service, CHUNK.pack(msg.msg_id, 0, 1, plen) + msg.payload)]
         out: list[tuple[Service, bytes]] = []
         pack = CHUNK.pack
         hs = CHUNK.size
-        control, normal = self.control, self.normal
         while len(out) < max_packets:
             first = self.cur              # the head of the queues, as _head()
             if first is None:
