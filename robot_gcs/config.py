@@ -18,7 +18,7 @@ is ARCHITECTURE.md "Config shape"; keys added here are marked *extension*::
         consensus_ms: 240
       protocol: {}              # extension: integer ProtocolParams fields by name
       runtime:                  # extension: session_queue, send_queue, switch_interval_ms,
-                                #   inline_commands
+                                #   inline_commands, reply_window_us
       diagnostics:              # extension: period_ms (health snapshots while a console
         period_ms: 1000         #   listens; 50..60000)
     daemons:
@@ -75,6 +75,7 @@ RUNTIME_DEFAULTS: dict[str, Any] = {
     "send_queue": 1000,           # multicasts a client may have waiting for the daemon thread
     "switch_interval_ms": None,   # sys.setswitchinterval for the host process (None: leave it)
     "inline_commands": True,      # caller-runs: a client thread feeds the engine when it is idle
+    "reply_window_us": 300,       # hold a token this long for a local reply (0: never)
 }
 
 
@@ -108,6 +109,7 @@ class RuntimeConfig:
     send_queue: int = 1000
     switch_interval_ms: float | None = None
     inline_commands: bool = True
+    reply_window_us: int = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,7 +354,9 @@ def _runtime(doc: _Doc, value: Any) -> RuntimeConfig:
     inline = r.get("inline_commands", RUNTIME_DEFAULTS["inline_commands"])
     if not isinstance(inline, bool):
         raise doc.error(f + ".inline_commands", f"must be true or false, got {inline!r}")
-    return RuntimeConfig(sq, snd, sw, inline)
+    window = _int(doc, r.get("reply_window_us", RUNTIME_DEFAULTS["reply_window_us"]),
+                  f + ".reply_window_us", 0, 100_000)
+    return RuntimeConfig(sq, snd, sw, inline, window)
 
 
 def _daemons(doc: _Doc, value: Any) -> tuple[DaemonEntry, ...]:

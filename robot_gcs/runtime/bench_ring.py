@@ -16,7 +16,9 @@ a deadline:
 * ``oneway``: one sender, one message in flight (it waits for its own delivery); the
   others record send -> delivery latency (light load, per service and size).
 * ``pingpong``: the pinger multicasts, the ponger answers each ping, the pinger times the
-  round trip (two ordered messages through two daemons); the others just receive.
+  round trip (two ordered messages through two daemons); the others just receive. Ping
+  and pong are sent with ``self_discard`` (request/reply: nobody wants its own copy back,
+  which would cost each sender a wake-up per message).
 * ``watch``: wait for the ``bench`` view without the victim; the parent SIGKILLs the
   victim right after every survivor said it is watching.
 * ``cpu``: start/stop a CPU-bound thread in the worker.
@@ -166,7 +168,8 @@ def _pingpong(s: Any, round_id: int, pinger: str, ponger: str, size: int, count:
             if time.monotonic() > end:
                 break
             t0 = time.perf_counter()
-            s.multicast("bench", _payload(size, i), msg_type=round_id, timeout=2.0)
+            s.multicast("bench", _payload(size, i), msg_type=round_id, self_discard=True,
+                        timeout=2.0)
             while True:
                 ev = s.receive(timeout=2.0)
                 if ev is None:
@@ -185,7 +188,8 @@ def _pingpong(s: Any, round_id: int, pinger: str, ponger: str, size: int, count:
             if seq == 0xFFFFFFFF:
                 break
             if s.private_name == ponger:
-                s.multicast("bench", _payload(size, seq), msg_type=round_id, timeout=2.0)
+                s.multicast("bench", _payload(size, seq), msg_type=round_id,
+                            self_discard=True, timeout=2.0)
     return {}
 
 

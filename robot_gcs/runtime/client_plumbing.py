@@ -67,6 +67,8 @@ class ClientPlumbing:
     _execute: Callable[[list[Any]], None]        # engine_driver.py
     _inline_due: list[TimerId] | None
     _fire_due_inline: Callable[..., None]        # engine_driver.py
+    _release_held_for_command: Callable[[], None]   # engine_driver.py
+    _reply: Any
 
     def attach_client(self, name: str, sink: Any) -> ClientHandle:
         """Register a client (any thread); events go to ``sink.push`` on the daemon thread."""
@@ -128,6 +130,7 @@ class ClientPlumbing:
             try:
                 if actions:
                     self._execute(actions)
+                self._release_held_for_command()
             finally:
                 self._fire_due_inline()
             return True
@@ -140,6 +143,7 @@ class ClientPlumbing:
         freed: dict[ClientHandle, int] = {}     # send-queue room, handed back per batch
         try:
             self._drain_cmds(freed)
+            self._release_held_for_command()
         finally:
             for h, n in freed.items():
                 h._release(n)
@@ -235,6 +239,7 @@ class ClientPlumbing:
             ok = False
         if ok:
             h.delivered += 1
+            self._reply.fed_sinks = True
             return
         self.sessions_detached += 1
         reason = "client stopped reading (queue overflow)"

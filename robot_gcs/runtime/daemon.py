@@ -84,6 +84,7 @@ from .clients import ClientHandle
 from .daemon_queries import DaemonQueries
 from .engine_driver import EngineDriver
 from .loop import EventLoop, TimerHandle
+from .reply_window import ReplyWindow
 from .state import StateStore
 from .stats import DaemonStats, MembershipEvent, MembershipLog
 from .transport import UdpTransport
@@ -171,6 +172,9 @@ class Daemon(ClientPlumbing, EngineDriver, DaemonQueries):
         self._inline_ok = config.ring.runtime.inline_commands
         self.inline_commands = 0               # client commands the caller's thread ran
         self._inline_due: list[TimerId] | None = None   # while running inline: due timers
+        self._reply = ReplyWindow(config.ring.runtime.reply_window_us / 1e6)
+        self._held_token: tuple[bytes, Any] | None = None   # see runtime/reply_window.py
+        self._held_timer: TimerHandle | None = None
         self._last_stats: DaemonStats | None = None
         self._stat_waiters: list[threading.Event] = []
         self._ring_cond = threading.Condition()

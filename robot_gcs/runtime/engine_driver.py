@@ -15,6 +15,12 @@ deadline keeps the pending loop handle (no heap push per token visit) and ``_on_
 re-arms it when it fires early, so each timer fires once, at its current deadline.
 Engine exceptions are counted (``engine_errors``) and logged, never raised out of the loop.
 
+Reply window (runtime/reply_window.py): a token that arrives, last in its batch, right
+after local clients were handed data may be held for a few hundred microseconds; a
+client command (inline or drained) feeds it at once, after the command, so the reply
+rides on this visit; ``_held_expired`` feeds it otherwise. Any new datagram feeds the
+held token first, so the engine still sees packets in arrival order.
+
 Inline (caller-runs) commands from client_plumbing.py also come through here, on the
 caller's thread with the loop lock held; ``_fire_due_inline`` runs the TOKEN_HOLD they
 made due. What must stay on the daemon thread is handed to it: detaching an overflowing
@@ -32,10 +38,15 @@ from typing import Any, Callable
 from ..core.actions import (BROADCAST_ALL, BROADCAST_RING, CancelTimer, Deliver,
                             DeliverConfig, Persist, Send, SetTimer)
 from ..core.types import TimerId
+from ..core.wire import PacketType
 from .loop import TimerHandle
+from .reply_window import ReplyWindow
 from .stats import MembershipEvent
 
 log = logging.getLogger(__name__)
+
+_TYPE_OFFSET = 3                 # core/wire.py HEADER: magic u16, version u8, type u8, ...
+_TOKEN = int(PacketType.TOKEN)
 
 __all__ = ["EngineDriver"]
 
@@ -69,18 +80,60 @@ class EngineDriver:
     _to_sink: Callable[..., None]
     engine_errors: int
     undeliverable: int
+    _reply: ReplyWindow
+    _held_token: tuple[bytes, Any] | None
+    _held_timer: TimerHandle | None
 
     def _on_readable(self, sock: Any) -> None:
-        ge = self.engine
-        for data, addr in self.transport.receive(sock):
-            try:
-                actions = ge.handle_packet(self.loop.time(), addr, data)
-            except Exception:
-                self.engine_errors += 1
-                log.exception("engine failed on a packet from %s", addr)
-                continue
-            self._execute(actions)
+        batch = self.transport.receive(sock)
+        if self._held_token is not None:
+            self._feed_held()                   # arrival order: the held token goes first
+        last = len(batch) - 1
+        reply = self._reply
+        for i, (data, addr) in enumerate(batch):
+            if len(data) > _TYPE_OFFSET and data[_TYPE_OFFSET] == _TOKEN:
+                if i == last and not self._cmds and reply.should_hold():
+                    self._held_token = (data, addr)
+                    self._held_timer = self.loop.call_at(self.loop.time() + reply.window,
+                                                         self._held_expired)
+                    break
+                reply.fed_sinks = False
+            self._feed_packet(data, addr)
         self._after_engine()
+
+    def _feed_packet(self, data: bytes, addr: Any) -> None:
+        try:
+            actions = self.engine.handle_packet(self.loop.time(), addr, data)
+        except Exception:
+            self.engine_errors += 1
+            log.exception("engine failed on a packet from %s", addr)
+            return
+        self._execute(actions)
+
+    # ------------------------------------------------------------ reply window
+    def _feed_held(self) -> None:
+        held, self._held_token = self._held_token, None
+        if self._held_timer is not None:
+            self._held_timer.cancel()
+            self._held_timer = None
+        if held is not None:
+            self._feed_packet(*held)
+
+    def _held_expired(self) -> None:
+        self._held_timer = None
+        if self._held_token is not None:
+            self._reply.expired()
+            self._feed_held()
+            self._after_engine()
+
+    def _release_held_for_command(self) -> None:
+        """After a local command: a held token carries it now; with no token held, the
+        clients have reacted to what they were handed, so the next token is not held."""
+        if self._held_token is not None:
+            self._reply.released_by_command()
+            self._feed_held()
+        else:
+            self._reply.fed_sinks = False
 
     def _on_timer(self, tid: TimerId) -> None:
         self._timers.pop(tid, None)

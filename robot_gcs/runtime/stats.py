@@ -89,6 +89,9 @@ class DaemonStats:
     bytes_out: int
     membership: tuple[MembershipEvent, ...]
     switch_interval: float     # sys.getswitchinterval() of the host process
+    inline_commands: int = 0   # client commands run on the caller's thread
+    reply_holds: int = 0       # tokens held for a local reply (runtime/reply_window.py)
+    reply_hits: int = 0        # ... released early by a local command
 
     @property
     def dropped_total(self) -> int:
@@ -175,4 +178,6 @@ def build_stats(d: "Daemon") -> DaemonStats:
         sessions_detached=d.sessions_detached,
         dropped_packets=tuple(sorted(drops.items())), packets_in=tr.recv_packets,
         packets_out=tr.sent_packets, bytes_in=tr.recv_bytes, bytes_out=tr.sent_bytes,
-        membership=d.membership_history(), switch_interval=sys.getswitchinterval())
+        membership=d.membership_history(), switch_interval=sys.getswitchinterval(),
+        inline_commands=d.inline_commands, reply_holds=d._reply.holds,
+        reply_hits=d._reply.hits)
