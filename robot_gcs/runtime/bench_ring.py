@@ -41,8 +41,8 @@ from ..core.events import DataMessage, GroupView
 from ..core.types import Service
 from ..config import load_config
 from ..errors import Backpressure
-from .bench import (_TS, BenchError, BenchRow, CpuHog, _payload, _pct, _row, _view_with,
-                    write_config)
+from .bench import (_TS, BenchError, BenchRow, CpuHog, RingSettings, _payload, _pct, _row,
+                    _view_with, write_config)
 
 
 def _worker_main(conn: Any, cfg_path: str, name: str, n: int) -> None:
@@ -239,9 +239,9 @@ def _watch(s: Any, victim: str, seconds: float) -> dict[str, Any]:
 class _Ring:
     """The parent's handle on N spawned worker processes."""
 
-    def __init__(self, tmp: Path, n: int, token_ms: int | None, switch_ms: float | None) -> None:
-        (tmp / "ring").mkdir()
-        self.cfg = write_config(tmp / "ring", n, token_ms, switch_ms)
+    def __init__(self, tmp: Path, n: int, settings: RingSettings, subdir: str = "ring") -> None:
+        (tmp / subdir).mkdir()
+        self.cfg = write_config(tmp / subdir, n, settings)
         self.token_ms = round(load_config(self.cfg).ring.params.token_timeout * 1000)
         self.n = n
         ctx = multiprocessing.get_context("spawn")
@@ -299,13 +299,12 @@ class _Ring:
 
 
 def bench_ring(tmp: Path, n: int, sizes: tuple[int, ...], services: tuple[Service, ...],
-               flood_count: int, count: int, seconds: float, token_ms: int | None, cpu: bool,
+               flood_count: int, count: int, seconds: float, settings: RingSettings, cpu: bool,
                kill: bool, progress: Callable[[str], None],
-               rows: list[BenchRow] | None = None,
-               switch_ms: float | None = None) -> list[BenchRow]:
+               rows: list[BenchRow] | None = None) -> list[BenchRow]:
     """Ring rows, appended to ``rows`` as they are measured (kept if a later row fails)."""
     rows = [] if rows is None else rows
-    ring = _Ring(tmp, n, token_ms, switch_ms)
+    ring = _Ring(tmp, n, settings)
     try:
         round_id = 0
         for service in services:
@@ -340,21 +339,7 @@ def bench_ring(tmp: Path, n: int, sizes: tuple[int, ...], services: tuple[Servic
                                  sum(lat) / max(1, n - 1),
                                  "one message in flight; latency at every other daemon"
                                  + ("" if per >= light else f"; deadline {seconds}s")))
-        for with_cpu in ([False, True] if cpu else [False]):
-            round_id += 1
-            if with_cpu:
-                ring.call([("cpu", True)], 10, [ring.conns[0]])
-            progress(f"ring ping-pong {'+cpu' if with_cpu else ''}")
-            res = ring.call([("pingpong", round_id, ring.names[0], ring.names[1], 100, count,
-                              seconds, n)] * n, 4 * seconds + 60)
-            if with_cpu:
-                ring.call([("cpu", False)], 10, [ring.conns[0]])
-            lat = res[0][1]["lat"]
-            rows.append(_row(f"ring x{n}", "rtt 2 daemons" + (" +cpu" if with_cpu else ""),
-                             Service.AGREED, 100, lat, len(lat), sum(lat),
-                             "; ".join(x for x in (
-                                 "CPU-bound thread in the pinger's process" if with_cpu else "",
-                                 f"deadline {seconds}s" if len(lat) < count else "") if x)))
+        round_id = _pingpong_rows(ring, rows, round_id, count, seconds, cpu, progress)
         if kill and n >= 2:
             progress("ring kill")
             victim = ring.names[-1]
@@ -377,4 +362,32 @@ def bench_ring(tmp: Path, n: int, sizes: tuple[int, ...], services: tuple[Servic
                                  f"token {ring.token_ms} ms"))
     finally:
         ring.close()
+    if n != 2:           # the round-trip target is between two daemons: a ring of two
+        pair = _Ring(tmp, 2, settings, subdir="pair")
+        try:
+            _pingpong_rows(pair, rows, round_id, count, seconds, False, progress)
+        finally:
+            pair.close()
     return rows
+
+
+def _pingpong_rows(ring: _Ring, rows: list[BenchRow], round_id: int, count: int,
+                   seconds: float, cpu: bool, progress: Callable[[str], None]) -> int:
+    """Ping-pong between the ring's first two daemons (the others only receive)."""
+    n = ring.n
+    for with_cpu in ([False, True] if cpu else [False]):
+        round_id += 1
+        if with_cpu:
+            ring.call([("cpu", True)], 10, [ring.conns[0]])
+        progress(f"ring ping-pong {'+cpu' if with_cpu else ''}")
+        res = ring.call([("pingpong", round_id, ring.names[0], ring.names[1], 100, count,
+                          seconds, n)] * n, 4 * seconds + 60)
+        if with_cpu:
+            ring.call([("cpu", False)], 10, [ring.conns[0]])
+        lat = res[0][1]["lat"]
+        rows.append(_row(f"ring x{n}", "rtt 2 daemons" + (" +cpu" if with_cpu else ""),
+                         Service.AGREED, 100, lat, len(lat), sum(lat),
+                         "; ".join(x for x in (
+                             "CPU-bound thread in the pinger's process" if with_cpu else "",
+                             f"deadline {seconds}s" if len(lat) < count else "") if x)))
+    return round_id
