@@ -323,7 +323,9 @@ class GroupEngine:
             own[data] = (self.node_id, client, service, targets, body, int(msg_type),
                          bool(self_discard), op_id)
         try:
-            actions = self._submit(now, data, service.ring_service)
+            actions = self.on_engine_actions(now, self.engine.submit(
+                now, data, Service.SAFE if service is Service.SAFE else Service.AGREED,
+                Lane.NORMAL))                          # as _submit(.., service.ring_service)
         except BaseException:
             own.pop(data, None)
             raise

@@ -122,8 +122,8 @@ class Packer:
         return None
 
     def has_work(self) -> bool:
-        return self.cur is not None or bool(self.control) or \
-            (self.normal_open and bool(self.normal))
+        return self.cur is not None or len(self.control) > 0 or \
+            (self.normal_open and len(self.normal) > 0)
 
     def backlog(self) -> int:
         """Packets this node would like to send (an estimate, for the fair share)."""
@@ -160,11 +160,11 @@ class Packer:
             nopen = self.normal_open and normal
             q = control if control else (normal if nopen else None)
             if q is not None and len(q) == 1 and (q is normal or not nopen):
-                msg = q[0]
-                plen = len(msg.payload)
+                lone = q[0]
+                plen = len(lone.payload)
                 if CHUNK.size + plen <= self.cap:
                     q.popleft()
-                    return [(msg.service, CHUNK.pack(msg.msg_id, 0, 1, plen) + msg.payload)]
+                    return [(lone.service, CHUNK.pack(lone.msg_id, 0, 1, plen) + lone.payload)]
         out: list[tuple[Service, bytes]] = []
         pack = CHUNK.pack
         hs = CHUNK.size

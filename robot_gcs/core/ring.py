@@ -31,7 +31,7 @@ from .wire import Mcast, Token
 _new_token = maker(Token)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class VisitResult:
     broadcasts: list[bytes] = field(default_factory=list)   # retransmissions + new packets
     token: Token | None = None                               # to forward (None: dropped)
@@ -39,6 +39,9 @@ class VisitResult:
     sent_new: int = 0
     requested: int = 0
     fail_node: int | None = None                             # fail-to-receive culprit
+
+
+_new_result = maker(VisitResult)
 
 
 class RingState:
@@ -253,7 +256,7 @@ class RingState:
         else:
             self.aru_prev, self.aru_now = self.aru_now, aru
             self.safe_point = aru if aru < self.aru_prev else self.aru_prev
-        return VisitResult(broadcasts, token, retransmitted, sent_new, requested, fail_node)
+        return _new_result(broadcasts, token, retransmitted, sent_new, requested, fail_node)
 
     def idle(self, params: ProtocolParams) -> bool:
         """The ring is idle enough for the rep to hold the token."""
