@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from ..errors import MalformedPacket
+from .fastnew import maker
 from .params import MAX_RING_NODES
 from .types import RingId, Service
 
@@ -271,6 +272,12 @@ def _decode(data: bytes, key: bytes | None, cluster_id: int | None) -> Packet:
     return Hurry(sender, inc, RingId(rep, rseq))
 
 
+_new_mcast = maker(Mcast)
+_new_token = maker(Token)
+_new_ring = maker(RingId)
+_RING_SERVICE = {int(Service.AGREED): Service.AGREED, int(Service.SAFE): Service.SAFE}
+
+
 def _need(body: bytes, size: int, exact: bool = False) -> None:
     if len(body) < size or (exact and len(body) != size):
         raise MalformedPacket("bad_length", f"body {len(body)} bytes, need {size}")
@@ -287,8 +294,8 @@ def _decode_mcast(body: bytes, flags: int, sender: int, inc: int) -> Mcast:
         raise MalformedPacket("bad_service", str(service))
     if rep == 0 or seq == 0:
         raise MalformedPacket("bad_field", "mcast ring/seq")
-    return Mcast(sender, inc, RingId(rep, rseq), seq, origin, Service(service),
-                 body[MCAST_BODY.size:], bool(flags & FLAG_ENCAP))
+    return _new_mcast(sender, inc, _new_ring(rep, rseq), seq, origin, _RING_SERVICE[service],
+                      body[MCAST_BODY.size:], bool(flags & FLAG_ENCAP))
 
 
 def _decode_token(body: bytes, sender: int, inc: int) -> Token:
@@ -296,11 +303,12 @@ def _decode_token(body: bytes, sender: int, inc: int) -> Token:
     rep, rseq, tseq, seq, aru, aru_id, fcc, backlog, rflg, n = TOKEN_BODY.unpack_from(body)
     if len(body) != TOKEN_BODY.size + 4 * n:
         raise MalformedPacket("bad_length", "rtr_count")
-    rtr = tuple(U32.unpack_from(body, TOKEN_BODY.size + 4 * i)[0] for i in range(n))
+    rtr = tuple(U32.unpack_from(body, TOKEN_BODY.size + 4 * i)[0] for i in range(n)) \
+        if n else ()
     if rep == 0 or rflg > 1 or aru > seq:
         raise MalformedPacket("bad_field", "token")
-    return Token(sender, inc, RingId(rep, rseq), tseq, seq, aru, aru_id, fcc, backlog,
-                 bool(rflg), rtr)
+    return _new_token(sender, inc, _new_ring(rep, rseq), tseq, seq, aru, aru_id, fcc, backlog,
+                      bool(rflg), rtr)
 
 
 def _decode_join(body: bytes, flags: int, sender: int, inc: int) -> Join:
