@@ -214,6 +214,18 @@ def _id_list(body: bytes, off: int, count: int, what: str) -> tuple[int, ...]:
     return vals
 
 
+_TYPE_OFFSET = 3      # HEADER: magic u16, version u8, type u8, ...
+
+
+def is_token(data: bytes) -> bool:
+    """Whether ``data`` claims to be a TOKEN (header type byte only; not validated).
+
+    For drivers that treat tokens specially before decoding (the runtime's reply
+    window); ``decode`` still decides whether the packet is valid.
+    """
+    return len(data) > _TYPE_OFFSET and data[_TYPE_OFFSET] == PacketType.TOKEN
+
+
 def decode(data: bytes, key: bytes | None = None, cluster_id: int | None = None) -> Packet:
     """Decode one datagram, or raise ``MalformedPacket(reason)`` (never anything else)."""
     try:

@@ -38,15 +38,12 @@ from typing import Any, Callable
 from ..core.actions import (BROADCAST_ALL, BROADCAST_RING, CancelTimer, Deliver,
                             DeliverConfig, Persist, Send, SetTimer)
 from ..core.types import TimerId
-from ..core.wire import PacketType
+from ..core.wire import is_token
 from .loop import TimerHandle
 from .reply_window import ReplyWindow
 from .stats import MembershipEvent
 
 log = logging.getLogger(__name__)
-
-_TYPE_OFFSET = 3                 # core/wire.py HEADER: magic u16, version u8, type u8, ...
-_TOKEN = int(PacketType.TOKEN)
 
 __all__ = ["EngineDriver"]
 
@@ -91,7 +88,7 @@ class EngineDriver:
         last = len(batch) - 1
         reply = self._reply
         for i, (data, addr) in enumerate(batch):
-            if len(data) > _TYPE_OFFSET and data[_TYPE_OFFSET] == _TOKEN:
+            if is_token(data):
                 if i == last and not self._cmds and reply.should_hold():
                     self._held_token = (data, addr)
                     self._held_timer = self.loop.call_at(self.loop.time() + reply.window,

@@ -136,3 +136,11 @@ def test_header_and_body_sizes_match_protocol() -> None:
     assert len(encode(full, 0, b"k" * 16)) <= 1400
     tok = Token(1, 1, RingId(1, 8), 0, 0, 0, 0, 0, 0, False, tuple(range(64)))
     assert len(encode(tok)) - wire.HEADER.size <= 314
+
+
+def test_is_token_reads_only_the_type_byte() -> None:
+    r = RingId(1, 256)
+    tok = wire.encode(Token(1, 1, r, 5, 10, 10, 0, 0, 0, False), 7)
+    mc = wire.encode(Mcast(1, 1, r, 1, 1, Service.AGREED, b"x"), 7)
+    assert wire.is_token(tok) and not wire.is_token(mc)
+    assert not wire.is_token(tok[:3]) and not wire.is_token(b"")
