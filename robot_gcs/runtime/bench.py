@@ -414,6 +414,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-ms", type=int, default=None,
                         help="token timeout of the bench rings (detection time of a kill; "
                              "default: the engine default, consensus 1.2 x token)")
+    parser.add_argument("--cpus", default=None,
+                        help="pin this process and every bench process it starts to these CPUs "
+                             "(comma list, e.g. 0): hand-offs between threads and processes "
+                             "then stay on one CPU (see the README on wake-up costs)")
     parser.add_argument("--reply-window-us", type=int, default=None,
                         help="runtime.reply_window_us of the bench daemons (0: off; default: "
                              "the config default, 300)")
@@ -435,6 +439,13 @@ def run(args: argparse.Namespace) -> int:
                          if x.strip())
     except (ValueError, KeyError) as exc:
         print(f"robot-gcs bench: bad --sizes or --services: {exc}", file=sys.stderr)
+        return 2
+    try:
+        cpus = {int(x) for x in args.cpus.split(",") if x.strip()} if args.cpus else None
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)     # children (spawned workers, daemons) inherit it
+    except (ValueError, OSError) as exc:
+        print(f"robot-gcs bench: bad --cpus {args.cpus!r}: {exc}", file=sys.stderr)
         return 2
     if unknown or not sizes or min(sizes) < _TS.size or args.count < 1 or args.daemons < 2:
         print(f"robot-gcs bench: bad arguments (scenarios {sorted(unknown)}; sizes >= "
@@ -482,10 +493,12 @@ def run(args: argparse.Namespace) -> int:
                               "python": platform.python_version(), "cpus": os.cpu_count(),
                               "platform": platform.platform(),
                               "loadavg_1min": round(os.getloadavg()[0], 2),
+                              "cpus_pinned": sorted(cpus) if cpus is not None else None,
                               "switch_interval": switch_used}}, indent=1))
     else:
         print(format_table(rows))
-        print(f"(python {platform.python_version()}, {os.cpu_count()} CPUs, load average "
+        pinned = f", pinned to CPUs {args.cpus}" if cpus is not None else ""
+        print(f"(python {platform.python_version()}, {os.cpu_count()} CPUs{pinned}, load average "
               f"{os.getloadavg()[0]:.1f}, switch interval {switch_used * 1000:g} ms)")
         for line in targets:
             print(line)

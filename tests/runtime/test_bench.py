@@ -80,3 +80,12 @@ def test_ring_rows_from_separate_processes(capsys: pytest.CaptureFixture[str]) -
     assert tests["rtt 2 daemons +cpu"]["count"] == 50
     kill = tests["SIGKILL -> view"]
     assert kill["count"] == 1 and "network" in kill["note"]
+
+
+def test_bad_cpu_list_is_refused_before_anything_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+    before = os.sched_getaffinity(0)
+    assert main(["bench", "--cpus", "x"]) == 2
+    assert main(["bench", "--cpus", "4096"]) == 2          # no such CPU
+    assert "bad --cpus" in capsys.readouterr().err
+    assert os.sched_getaffinity(0) == before
