@@ -307,29 +307,19 @@ def decode_data_fields(data: bytes) -> DataFields:
         svc = _SERVICE_OF.get(service)
         if svc is None:
             raise MalformedPacket("g_bad_service")
-        if n == 1:
+        if n == 0:
+            raise MalformedPacket("g_no_groups")
+        names = []
+        for _ in range(n):
             if pos >= end:
                 raise MalformedPacket("g_truncated")
             glen = data[pos]
             nxt = pos + 1 + glen
             if glen > MAX_NAME_BYTES or nxt > end:
                 raise MalformedPacket("g_bad_string")
-            groups: tuple[str, ...] = (data[pos + 1:nxt].decode("utf-8"),)
+            names.append(data[pos + 1:nxt].decode("utf-8"))
             pos = nxt
-        else:
-            if n == 0:
-                raise MalformedPacket("g_no_groups")
-            names = []
-            for _ in range(n):
-                if pos >= end:
-                    raise MalformedPacket("g_truncated")
-                glen = data[pos]
-                nxt = pos + 1 + glen
-                if glen > MAX_NAME_BYTES or nxt > end:
-                    raise MalformedPacket("g_bad_string")
-                names.append(data[pos + 1:nxt].decode("utf-8"))
-                pos = nxt
-            groups = tuple(names)
+        groups = tuple(names)
     except UnicodeDecodeError:
         raise MalformedPacket("g_bad_string", "not UTF-8") from None
     return (daemon, client, svc, groups, data[pos:], msg_type,

@@ -359,6 +359,10 @@ class GroupEngine:
 
     # ------------------------------------------------------------ ordered input
 
+    def _bad_envelope(self, sender: int, exc: MalformedPacket) -> None:
+        log.debug("dropping bad group envelope from %s: %s", sender, exc)
+        self._drop(exc.reason)
+
     def _drop(self, reason: str) -> None:
         self._drops[reason] = self._drops.get(reason, 0) + 1
 
@@ -379,8 +383,7 @@ class GroupEngine:
                 try:
                     fields = gw.decode_data_fields(payload)
                 except MalformedPacket as exc:
-                    log.debug("dropping bad group envelope from %s: %s", d.sender, exc)
-                    self._drop(exc.reason)
+                    self._bad_envelope(d.sender, exc)
                     return
                 if fields[0] != d.sender:
                     self._drop("g_sender_mismatch")
@@ -392,8 +395,7 @@ class GroupEngine:
         try:
             msg = gw.decode(payload)
         except MalformedPacket as exc:
-            log.debug("dropping bad group envelope from %s: %s", d.sender, exc)
-            self._drop(exc.reason)
+            self._bad_envelope(d.sender, exc)
             return
         trans = d.in_transitional
         sender = int(d.sender)
