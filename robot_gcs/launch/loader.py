@@ -32,7 +32,7 @@ from .model import ComponentSpec, LaunchFile, ProcessorSpec, Restart, TopicSpec,
 
 TOP_KEYS = ("robot", "config", "pythonpath", "topics", "groups", "processors")
 TOPIC_KEYS = ("type", "service", "depth", "rate", "deadline", "latched")
-PROCESSOR_KEYS = ("restart", "components")
+PROCESSOR_KEYS = ("restart", "cpus", "components")
 COMPONENT_KEYS = ("name", "class", "restart", "max_restarts", "params")
 
 
@@ -101,6 +101,13 @@ def _int(doc: _Doc, node: yaml.Node, field: str, lo: int) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < lo:
         raise doc.error(node, field, f"expected an integer >= {lo}, got {v!r}")
     return v
+
+
+def _cpus(doc: _Doc, node: yaml.Node, field: str) -> tuple[int, ...]:
+    items = doc.sequence(node, field)
+    if not items:
+        raise doc.error(node, field, "expected a non-empty list of CPU numbers")
+    return tuple(sorted({_int(doc, n, field, 0) for n in items}))
 
 
 def _restart(doc: _Doc, node: yaml.Node, field: str) -> Restart:
@@ -267,7 +274,8 @@ def parse_launch(text: str, path: str, config_override: str | None = None,
                 if any(o.name == c.name for o in comps):
                     raise doc.error(cnode, f"{field}.components[{i}].name", f"duplicate component {c.name}")
                 comps.append(c)
-        procs.append(ProcessorSpec(pname, tuple(comps), restart, knode.start_mark.line + 1))
+        cpus = _cpus(doc, pm["cpus"][1], f"{field}.cpus") if "cpus" in pm else None
+        procs.append(ProcessorSpec(pname, tuple(comps), restart, knode.start_mark.line + 1, cpus))
     if not procs:
         raise doc.error(top["processors"][1], "processors", "no processors")
     return LaunchFile(path, robot, config_path, topics, tuple(groups), tuple(procs), tuple(pythonpath))

@@ -15,6 +15,7 @@ extra process groups, and says per processor which components run there::
     processors:
       cpu1:
         restart: never                  # process restart by `launch --all`
+        cpus: [2]                       # optional: pin this processor's program to CPUs
         components:
           - name: controller
             class: pkg.components:Controller
@@ -73,6 +74,7 @@ class ProcessorSpec:
     components: tuple[ComponentSpec, ...]
     restart: Restart = Restart.NEVER
     line: int | None = None
+    cpus: tuple[int, ...] | None = None      # CPU affinity of the whole program (None: any)
 
 
 @dataclass(frozen=True, slots=True)

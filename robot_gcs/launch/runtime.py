@@ -15,14 +15,23 @@ Restart policy per component (``restart:`` in the launch file):
 
 ``stop()`` stops every node, closes the components, destroys the nodes and stops the
 daemon (which leaves the ring at once, so the others see it immediately).
+
+``cpus:`` of the processor pins the whole program (every thread it has, and through
+inheritance every thread it starts: daemon, components) to those CPUs before the daemon
+starts. With the GIL, threads of one program hand work to each other all the time;
+on one CPU such a hand-off is a context switch, across CPUs it is a wake-up of another
+CPU, which costs far more on virtual machines (README, "Latency and the knobs").
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from ..errors import ConfigError
 
 from ..pubsub.node import Node
 from .model import ComponentSpec, LaunchFile, Restart
@@ -150,6 +159,21 @@ class ComponentRunner:
         return not self.thread.is_alive()
 
 
+def pin_process(cpus: tuple[int, ...]) -> None:
+    """Set the CPU affinity of every thread of this process (Linux: one task per thread)."""
+    cpu_set = set(cpus)
+    os.sched_setaffinity(0, cpu_set)          # this thread first: raises for a bad set
+    try:
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:                            # no /proc: this thread is what we can do
+        return
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, cpu_set)
+        except ProcessLookupError:             # the thread ended meanwhile
+            pass
+
+
 class ProcessorRuntime:
     """The main program of processor ``name``: ``start()``, then ``stop()``."""
 
@@ -162,6 +186,15 @@ class ProcessorRuntime:
         self.runners: list[ComponentRunner] = []
 
     def start(self, ready_timeout: float = 10.0) -> None:
+        if self.spec.cpus is not None:
+            try:
+                pin_process(self.spec.cpus)
+            except OSError as exc:
+                raise ConfigError(f"cannot pin processor {self.name} to CPUs "
+                                  f"{list(self.spec.cpus)}: {exc.strerror} (this machine "
+                                  f"allows {sorted(os.sched_getaffinity(0))})",
+                                  self.launch.path, self.spec.line,
+                                  f"processors.{self.name}.cpus") from None
         if self._factory is not None:
             self.daemon = self._factory()
         else:

@@ -98,6 +98,9 @@ def test_the_demo_launch_file_is_valid() -> None:
     ("params: {rate_hz: 20}", "params: {rate_hz: 20, gain: 3}", 16, "processors.cpu1.components[0].params.gain", "unknown parameter"),
     ("restart: always", "restart: sometimes", 14, "processors.cpu1.components[0].restart", "on-failure"),
     ("  cpu2:", "  cpu9:", 17, "processors.cpu9", "no daemon named cpu9"),
+    ("restart: on-failure", "restart: on-failure\n    cpus: []", 11, "processors.cpu1.cpus", "non-empty list"),
+    ("restart: on-failure", "restart: on-failure\n    cpus: [-1]", 11, "processors.cpu1.cpus", ">= 0"),
+    ("restart: on-failure", "restart: on-failure\n    cpus: 0", 11, "processors.cpu1.cpus", "expected a list"),
     ("name: talker", "name: 'tal#ker'", 12, "processors.cpu1.components[0].name", "'#'"),
 ])
 def test_mistakes_name_file_line_and_field(tmp_path: Path, old: str, new: str, line: int, field: str,
@@ -137,3 +140,12 @@ def test_missing_ring_config_is_reported_at_the_config_line(tmp_path: Path) -> N
     with pytest.raises(ConfigError) as ei:
         load_launch(str(p))
     assert ei.value.line == 2 and ei.value.field == "config"
+
+
+def test_processor_cpus_load_sorted_and_deduplicated(tmp_path: Path) -> None:
+    (tmp_path / "ring.yaml").write_text(RING)
+    p = tmp_path / "robot.yaml"
+    p.write_text(good(tmp_path).replace("restart: on-failure", "restart: on-failure\n    cpus: [1, 0, 1]"))
+    lf = load_launch(str(p))
+    assert lf.processor("cpu1").cpus == (0, 1)
+    assert lf.processor("cpu2").cpus is None

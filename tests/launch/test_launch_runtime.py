@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from pathlib import Path
@@ -101,3 +102,55 @@ def test_processor_runtime_runs_components_with_launch_topics_and_stops_cleanly(
         rt.stop()
     assert d.stopped and rt.status()[0].state == "stopped"
     assert all("#talker#cpu1" not in m for m in d.bus.groups.values())
+
+
+PIN_CHILD = r"""
+import json, os, sys, threading
+sys.path.insert(0, sys.argv[1])
+from test_launch_runtime import FakeDaemon, launch_with, spec
+import launch_fixtures as fx
+from robot_gcs.launch.model import LaunchFile, ProcessorSpec, Restart
+from robot_gcs.launch.runtime import ProcessorRuntime
+early = threading.Thread(target=threading.Event().wait, args=(30,), daemon=True)
+early.start()                                   # a thread that exists before the pinning
+lf = launch_with(spec(fx.Talker, Restart.NEVER, name="talker"))
+lf = LaunchFile(lf.path, lf.robot, lf.config_path, lf.topics, lf.groups,
+                (ProcessorSpec("cpu1", lf.processors[0].components, cpus=(0,)),))
+rt = ProcessorRuntime(lf, "cpu1", daemon_factory=FakeDaemon)
+rt.start()
+try:
+    tasks = {int(t): sorted(os.sched_getaffinity(int(t))) for t in os.listdir("/proc/self/task")}
+finally:
+    rt.stop()
+print(json.dumps(tasks))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2
+                    or 0 not in os.sched_getaffinity(0),
+                    reason="needs Linux affinity and at least two usable CPUs including CPU 0")
+def test_processor_cpus_pin_every_thread_of_the_program() -> None:
+    import json
+    import subprocess
+    here = Path(__file__).resolve().parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(here.parent.parent), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", PIN_CHILD, str(here)], capture_output=True,
+                         text=True, timeout=60, cwd=str(here), env=env)
+    assert out.returncode == 0, out.stderr
+    tasks = json.loads(out.stdout)
+    assert len(tasks) >= 3                           # main, the early thread, the component
+    assert all(cpus == [0] for cpus in tasks.values()), tasks
+
+
+def test_pinning_to_a_missing_cpu_names_the_launch_field() -> None:
+    from robot_gcs.errors import ConfigError
+    before = os.sched_getaffinity(0)
+    lf = launch_with(spec(fx.Talker, Restart.NEVER, name="talker"))
+    lf = LaunchFile(lf.path, lf.robot, lf.config_path, lf.topics, lf.groups,
+                    (ProcessorSpec("cpu1", lf.processors[0].components, line=7, cpus=(4095,)),))
+    d = FakeDaemon()
+    with pytest.raises(ConfigError, match="cannot pin processor cpu1") as ei:
+        ProcessorRuntime(lf, "cpu1", daemon_factory=lambda: d).start()
+    assert ei.value.field == "processors.cpu1.cpus" and ei.value.line == 7
+    assert not d.started and os.sched_getaffinity(0) == before
