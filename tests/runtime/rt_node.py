@@ -90,6 +90,7 @@ def main() -> int:
                                  for m in st.membership],
                   "state": getattr(getattr(e, "state", None), "value", None),
                   "engine_errors": st.engine_errors, "callback_errors": st.callback_errors,
+                  "retransmits": getattr(e, "retransmits_sent", 0),
                   "switch_interval": st.switch_interval})
         elif op == "busy":
             threading.Thread(target=busy, args=(float(cmd["seconds"]),), daemon=True).start()

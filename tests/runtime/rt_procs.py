@@ -20,11 +20,12 @@ Event = dict[str, Any]
 class NodeProc:
     """One daemon process started by the test (killed only by its own pid)."""
 
-    def __init__(self, config: Path, name: str) -> None:
+    def __init__(self, config: Path, name: str, prefix: tuple[str, ...] = ()) -> None:
+        """``prefix``: a command the daemon runs under, e.g. ``ip netns exec NS`` (it execs)."""
         self.name = name
         self.events: list[Event] = []
         self._cond = threading.Condition()
-        self.proc = subprocess.Popen([sys.executable, NODE, str(config), name],
+        self.proc = subprocess.Popen([*prefix, sys.executable, NODE, str(config), name],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, bufsize=1)
         self._t = threading.Thread(target=self._read, daemon=True)
@@ -118,6 +119,33 @@ def view_with(group: str, n: int, cause: str | None = None) -> Callable[[Event],
         return (e["ev"] == "view" and e["group"] == group and not e["transitional"]
                 and len(e["members"]) == n and (cause is None or e["cause"] == cause))
     return pred
+
+
+def agree(nodes: list[NodeProc], per_sender: int, timeout: float) -> list[tuple[str, str]]:
+    """Every node sends ``per_sender`` AGREED messages to group g; all deliver one order,
+    FIFO per sender, nothing lost or duplicated. Returns that order."""
+    marks = [nd.mark() for nd in nodes]
+    for nd in nodes:
+        nd.send(op="send", group="g", count=per_sender, prefix=f"{nd.name}-")
+    total = per_sender * len(nodes)
+    orders = []
+    for nd, m in zip(nodes, marks):
+        got: list[tuple[str, str]] = []
+
+        def enough(e: Event, got: list[tuple[str, str]] = got) -> bool:
+            if e["ev"] == "msg" and "g" in e["groups"]:
+                got.append((e["sender"], e["payload"]))
+            return len(got) >= total
+
+        nd.wait_for(enough, timeout, m)
+        orders.append(got)
+    first = orders[0]
+    for o in orders[1:]:
+        assert o == first, "daemons delivered AGREED messages in different orders"
+    for nd in nodes:
+        mine = [p for s, p in first if s == f"#c#{nd.name}"]
+        assert mine == [f"{nd.name}-{i}" for i in range(per_sender)]
+    return first
 
 
 def cpu_seconds(pid: int) -> float:

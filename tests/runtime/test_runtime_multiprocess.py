@@ -16,7 +16,7 @@ from typing import Iterator
 
 import pytest
 from rt_fakes import write_config
-from rt_procs import NodeProc, cpu_seconds, view_with
+from rt_procs import NodeProc, agree, cpu_seconds, view_with
 
 FORM = 20.0      # generous: other test suites share the two cores
 
@@ -48,28 +48,7 @@ def _ring(tmp_path: Path, procs: list[NodeProc], n: int, **kw) -> tuple[Path, li
 
 
 def _agree(nodes: list[NodeProc], per_sender: int) -> list[tuple[str, str]]:
-    marks = [nd.mark() for nd in nodes]
-    for nd in nodes:
-        nd.send(op="send", group="g", count=per_sender, prefix=f"{nd.name}-")
-    total = per_sender * len(nodes)
-    orders = []
-    for nd, m in zip(nodes, marks):
-        got: list[tuple[str, str]] = []
-
-        def enough(e: dict, got: list = got) -> bool:
-            if e["ev"] == "msg" and "g" in e["groups"]:
-                got.append((e["sender"], e["payload"]))
-            return len(got) >= total
-
-        nd.wait_for(enough, FORM, m)
-        orders.append(got)
-    first = orders[0]
-    for o in orders[1:]:
-        assert o == first, "daemons delivered AGREED messages in different orders"
-    for nd in nodes:   # FIFO per sender and nothing lost or duplicated
-        mine = [p for s, p in first if s == f"#c#{nd.name}"]
-        assert mine == [f"{nd.name}-{i}" for i in range(per_sender)]
-    return first
+    return agree(nodes, per_sender, FORM)
 
 
 def test_three_daemons_form_one_ring_and_agree_on_order(tmp_path: Path, procs) -> None:
