@@ -84,6 +84,18 @@ def check_service(service: Any) -> Service:
         raise LocalProtocolError(f"unknown service {service!r}") from None
 
 
+def check_msg_type(msg_type: Any) -> int:
+    if isinstance(msg_type, bool) or not isinstance(msg_type, int) or not 0 <= msg_type < 2 ** 16:
+        raise LocalProtocolError(f"msg_type must be an int in [0, 65535], got {msg_type!r}")
+    return msg_type
+
+
+def check_private_target(target: Any) -> str:
+    if not isinstance(target, str) or not target.startswith("#"):
+        raise LocalProtocolError(f"not a private name: {target!r}")
+    return target
+
+
 def check_payload(payload: Any) -> bytes:
     if isinstance(payload, (bytes, bytearray, memoryview)):
         return bytes(payload)

@@ -49,7 +49,7 @@ from ..core.types import Service
 from ..errors import (Backpressure, LocalProtocolError, RemoteProtocolError, SessionClosed)
 from . import wire
 from .session import (Groups, Session, check_client_name, check_group, check_groups,
-                      check_payload, check_service)
+                      check_msg_type, check_payload, check_private_target, check_service)
 
 log = logging.getLogger(__name__)
 
@@ -183,21 +183,17 @@ class SocketSession(Session):
         names = check_groups(groups)
         data = check_payload(payload)
         svc = check_service(service)
-        if not isinstance(msg_type, int) or not 0 <= msg_type < 2 ** 16:
-            raise LocalProtocolError(f"msg_type must be an int in [0, 65535], got {msg_type!r}")
-        frame = wire.encode_multicast(names, data, svc, msg_type, bool(self_discard))
+        frame = wire.encode_multicast(names, data, svc, check_msg_type(msg_type),
+                                      bool(self_discard))
         self._send(frame, timeout, may_refuse=True)
 
     def send_private(self, target: str, payload: bytes, service: Service = Service.AGREED,
                      msg_type: int = 0, timeout: float | None = None) -> None:
         """Send ``payload`` to one member by private name (``#client#daemon``)."""
-        if not isinstance(target, str) or not target.startswith("#"):
-            raise LocalProtocolError(f"not a private name: {target!r}")
+        target = check_private_target(target)
         data = check_payload(payload)
         svc = check_service(service)
-        if not isinstance(msg_type, int) or not 0 <= msg_type < 2 ** 16:
-            raise LocalProtocolError(f"msg_type must be an int in [0, 65535], got {msg_type!r}")
-        self._send(wire.encode(wire.Private(target, data, svc, msg_type)), timeout,
+        self._send(wire.encode(wire.Private(target, data, svc, check_msg_type(msg_type))), timeout,
                    may_refuse=True)
 
     def receive(self, timeout: float | None = None) -> Event | None:

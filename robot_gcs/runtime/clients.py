@@ -20,10 +20,11 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..client.session import check_group, check_groups, check_payload, check_service
+from ..client.session import (check_group, check_groups, check_msg_type, check_payload,
+                              check_private_target, check_service)
 from ..core.events import private_name
 from ..core.types import Service
-from ..errors import Backpressure, LocalProtocolError, SessionClosed
+from ..errors import Backpressure, SessionClosed
 
 if TYPE_CHECKING:
     from .daemon import Daemon
@@ -66,28 +67,21 @@ class ClientHandle:
     def multicast(self, groups: Any, payload: bytes, service: Any = Service.AGREED,
                   msg_type: int = 0, self_discard: bool = False,
                   timeout: float | None = None, local_payload: Any = None) -> None:
-        gs = check_groups(groups)
-        data = check_payload(payload)
-        svc = check_service(service)
-        if not isinstance(msg_type, int) or not 0 <= msg_type < 2 ** 16:
-            raise LocalProtocolError(f"msg_type must be an int in [0, 65535], got {msg_type!r}")
-        args = (gs, data, svc, msg_type, bool(self_discard), local_payload)
-        self._check_open()
-        if not self.daemon._try_inline(self, "multicast", args):
-            self._reserve(timeout)
-            self.daemon._enqueue(self, "multicast", args)
+        self._submit("multicast", (check_groups(groups), check_payload(payload),
+                                   check_service(service), check_msg_type(msg_type),
+                                   bool(self_discard), local_payload), timeout)
 
     def send_private(self, target: str, payload: bytes, service: Any = Service.AGREED,
                      msg_type: int = 0, timeout: float | None = None) -> None:
-        if not isinstance(target, str) or not target.startswith("#"):
-            raise LocalProtocolError(f"not a private name: {target!r}")
-        data = check_payload(payload)
-        svc = check_service(service)
-        args = (target, data, svc, msg_type)
+        self._submit("private", (check_private_target(target), check_payload(payload),
+                                 check_service(service), check_msg_type(msg_type)), timeout)
+
+    def _submit(self, op: str, args: tuple[Any, ...], timeout: float | None) -> None:
+        """Inline when the daemon idles, else counted against the send queue and queued."""
         self._check_open()
-        if not self.daemon._try_inline(self, "private", args):
+        if not self.daemon._try_inline(self, op, args):
             self._reserve(timeout)
-            self.daemon._enqueue(self, "private", args)
+            self.daemon._enqueue(self, op, args)
 
     def _reserve(self, timeout: float | None) -> None:
         with self._lock:
