@@ -7,7 +7,9 @@ that never come, and holding never changes what is delivered or in which order.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 from rt_fakes import write_config
 
@@ -75,19 +77,20 @@ def _joined(d: Daemon, name: str, members: int):
             return s
 
 
-def _pair(tmp_path: Path, window_us: int):
+@contextmanager
+def _pair(tmp_path: Path, window_us: int) -> Iterator[tuple[Daemon, Daemon, Any, Any]]:
+    """Two daemons, session a on d1 and b on d2, both in group g; stopped afterwards."""
     _, cfg = write_config(tmp_path, 2, extra_ring=f"  runtime:\n    reply_window_us: {window_us}")
-    d1 = Daemon(cfg, "d1", health=False).start()
-    d2 = Daemon(cfg, "d2", health=False).start()
-    a = d1.connect("a")
-    a.join("g")
-    b = _joined(d2, "b", 2)
-    while True:
-        ev = a.receive(timeout=WAIT)
-        assert ev is not None
-        if isinstance(ev, GroupView) and len(ev.members) == 2:
-            break
-    return d1, d2, a, b
+    with Daemon(cfg, "d1", health=False) as d1, Daemon(cfg, "d2", health=False) as d2:
+        a = d1.connect("a")
+        a.join("g")
+        b = _joined(d2, "b", 2)
+        while True:
+            ev = a.receive(timeout=WAIT)
+            assert ev is not None
+            if isinstance(ev, GroupView) and len(ev.members) == 2:
+                break
+        yield d1, d2, a, b
 
 
 def _next_from(s, sender: str):
@@ -107,20 +110,15 @@ def _ping_pong(a, b, rounds: int) -> None:
 
 
 def test_replies_ride_on_the_held_token(tmp_path: Path) -> None:
-    d1, d2, a, b = _pair(tmp_path, 300)
-    try:
+    with _pair(tmp_path, 300) as (d1, d2, a, b):
         _ping_pong(a, b, 200)
         s1, s2 = d1.statistics(), d2.statistics()
         assert s1.reply_hits + s2.reply_hits > 0
         assert s1.reply_hits <= s1.reply_holds and s2.reply_hits <= s2.reply_holds
-    finally:
-        d2.stop()
-        d1.stop()
 
 
 def test_one_way_traffic_stops_holding_tokens(tmp_path: Path) -> None:
-    d1, d2, a, b = _pair(tmp_path, 300)
-    try:
+    with _pair(tmp_path, 300) as (d1, d2, a, b):
         n = 300
         for i in range(n):
             a.multicast("g", b"%d" % i)
@@ -132,16 +130,9 @@ def test_one_way_traffic_stops_holding_tokens(tmp_path: Path) -> None:
         tokens = d1.statistics().engine.token_rotations   # d1 is the rep: one visit of d2 each
         # b never replies: after MISSES windows it passes BACKOFF tokens on at once
         assert 0 < misses <= MISSES * (1 + tokens // BACKOFF), (st.reply_holds, tokens)
-    finally:
-        d2.stop()
-        d1.stop()
 
 
 def test_a_zero_window_holds_nothing(tmp_path: Path) -> None:
-    d1, d2, a, b = _pair(tmp_path, 0)
-    try:
+    with _pair(tmp_path, 0) as (d1, d2, a, b):
         _ping_pong(a, b, 50)
         assert d1.statistics().reply_holds == 0 and d2.statistics().reply_holds == 0
-    finally:
-        d2.stop()
-        d1.stop()
