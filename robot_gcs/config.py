@@ -18,7 +18,7 @@ is ARCHITECTURE.md "Config shape"; keys added here are marked *extension*::
         consensus_ms: 240
       protocol: {}              # extension: integer ProtocolParams fields by name
       runtime:                  # extension: session_queue, send_queue, switch_interval_ms,
-                                #   inline_commands, reply_window_us
+                                #   inline_commands, inline_receive, reply_window_us
       diagnostics:              # extension: period_ms (health snapshots while a console
         period_ms: 1000         #   listens; 50..60000)
     daemons:
@@ -76,6 +76,7 @@ RUNTIME_DEFAULTS: dict[str, Any] = {
     "switch_interval_ms": None,   # sys.setswitchinterval for the host process (None: leave it)
     "inline_commands": True,      # caller-runs: a client thread feeds the engine when it is idle
     "reply_window_us": 300,       # hold a token this long for a local reply (0: never)
+    "inline_receive": True,       # a session blocked in receive() reads the ring sockets itself
 }
 
 
@@ -110,6 +111,7 @@ class RuntimeConfig:
     switch_interval_ms: float | None = None
     inline_commands: bool = True
     reply_window_us: int = 300
+    inline_receive: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,12 +353,17 @@ def _runtime(doc: _Doc, value: Any) -> RuntimeConfig:
     sw = r.get("switch_interval_ms")
     if sw is not None:
         sw = _number(doc, sw, f + ".switch_interval_ms")
-    inline = r.get("inline_commands", RUNTIME_DEFAULTS["inline_commands"])
-    if not isinstance(inline, bool):
-        raise doc.error(f + ".inline_commands", f"must be true or false, got {inline!r}")
+    inline, receive = (_flag(doc, r, f, key) for key in ("inline_commands", "inline_receive"))
     window = _int(doc, r.get("reply_window_us", RUNTIME_DEFAULTS["reply_window_us"]),
                   f + ".reply_window_us", 0, 100_000)
-    return RuntimeConfig(sq, snd, sw, inline, window)
+    return RuntimeConfig(sq, snd, sw, inline, window, receive)
+
+
+def _flag(doc: _Doc, r: dict[str, Any], f: str, key: str) -> bool:
+    value = r.get(key, RUNTIME_DEFAULTS[key])
+    if not isinstance(value, bool):
+        raise doc.error(f"{f}.{key}", f"must be true or false, got {value!r}")
+    return value
 
 
 def _daemons(doc: _Doc, value: Any) -> tuple[DaemonEntry, ...]:

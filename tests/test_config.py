@@ -160,3 +160,15 @@ def test_tcp_client_address_and_diagnostics_period() -> None:
 def test_wildcard_daemon_address_is_rejected() -> None:
     e = _err(GOOD.replace("127.0.0.1:48101", "0.0.0.0:48101"))
     assert e.field == "daemons[0].address" and "wildcard" in e.problem
+
+
+def test_runtime_switches_default_on_and_must_be_booleans() -> None:
+    rt = parse_config(GOOD).ring.runtime
+    assert rt.inline_commands and rt.inline_receive and rt.reply_window_us == 300
+    cfg = parse_config(GOOD.replace("  transport:",
+                                    "  runtime:\n    inline_receive: false\n  transport:"))
+    assert cfg.ring.runtime.inline_receive is False
+    for key in ("inline_commands", "inline_receive"):
+        e = _err(GOOD.replace("  transport:", f"  runtime:\n    {key}: 1\n  transport:"))
+        assert e.field == f"ring.runtime.{key}" and e.line == 4
+        assert "true or false" in str(e)

@@ -12,13 +12,21 @@ events already queued stay readable; after them ``receive()`` raises
 ``SessionClosed(reason)``. The queue is a ``queue.SimpleQueue``: the reader's wake-up is
 one C-level lock release, the cheapest handoff between two Python threads.
 
+Cheaper still is no hand-off: ``receive()`` with an empty queue asks the daemon to let
+this thread wait on the ring sockets itself (runtime/waiting_reader.py,
+``runtime.inline_receive``). It then sleeps in an epoll on those sockets and on the
+sink's eventfd, which ``push`` writes only while such a reader waits; the two fds are
+made on first use and closed with the session.
+
 Objects cross threads as they are: ``DataMessage``/``GroupView`` are frozen, and with
 ``local_payload`` the receiving in-process clients get the sender's very object.
 """
 
 from __future__ import annotations
 
+import os
 import queue
+import select
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -53,6 +61,55 @@ class QueueSink:
         self.closed_reason: str | None = None
         self._marker_queued = False
         self._ended = False                  # a reader reached the end marker
+        # waiting reader (runtime/waiting_reader.py): an eventfd written by push() while
+        # a reader waits in its epoll on the ring sockets and this fd
+        self.waiting = False                 # a reader is (about to be) in epoll
+        self.reader_active = False           # a thread is in the daemon's wait_serving
+        self._signal_fd: int | None = None
+        self._poller: Any = None
+
+    def reader_poller(self, socks: list[Any]) -> Any:
+        """The epoll a waiting reader blocks in: the ring sockets and this sink's
+        eventfd (made on first use; None where epoll/eventfd do not exist)."""
+        if self._poller is None:
+            if not hasattr(select, "epoll") or not hasattr(os, "eventfd"):
+                return None
+            self._signal_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            ep = select.epoll()
+            ep.register(self._signal_fd, select.EPOLLIN)
+            for s in socks:
+                ep.register(s.fileno(), select.EPOLLIN)
+            self._poller = ep
+        return self._poller
+
+    def has_events(self) -> bool:
+        return not self._q.empty()
+
+    def drain_signal(self) -> None:
+        if self._signal_fd is not None:
+            try:
+                os.eventfd_read(self._signal_fd)
+            except BlockingIOError:
+                pass
+
+    def _signal(self) -> None:
+        if self.waiting and self._signal_fd is not None:
+            try:
+                os.eventfd_write(self._signal_fd, 1)
+            except OSError:
+                pass
+
+    def release_poller(self) -> None:
+        """Close the epoll and the eventfd (no reader may be using them)."""
+        if self._poller is not None:
+            self._poller.close()
+            self._poller = None
+        if self._signal_fd is not None:
+            os.close(self._signal_fd)
+            self._signal_fd = None
+
+    def __del__(self) -> None:
+        self.release_poller()
 
     def queue_depth(self) -> int:
         return max(0, self._q.qsize() - (1 if self._marker_queued and not self._ended else 0))
@@ -66,6 +123,8 @@ class QueueSink:
             self.dropped += 1
             return False
         q.put(event)
+        if self.waiting:
+            self._signal()
         if n >= self.high_water:
             self.high_water = n + 1
         return True
@@ -77,6 +136,7 @@ class QueueSink:
             if not self._marker_queued:
                 self._marker_queued = True
                 self._q.put(_END)
+                self._signal()
 
     def get(self, timeout: float | None) -> Any:
         """Next event, None on timeout; SessionClosed once closed and drained."""
@@ -140,7 +200,12 @@ class InProcessSession(Session):
     def receive(self, timeout: float | None = None) -> Event | None:
         if self._closed:
             raise SessionClosed("session closed")
-        ev: Event | None = self._sink.get(timeout)
+        sink = self._sink
+        ev: Event | None = sink.get(0.0)
+        if ev is None and (timeout is None or timeout > 0):
+            # wait in the ring's place: the datagram may be read on this very thread
+            left = self.daemon.wait_serving(sink, timeout)
+            ev = sink.get(left)
         return ev
 
     def close(self) -> None:
@@ -149,6 +214,8 @@ class InProcessSession(Session):
         self._closed = True
         self._handle.close()
         self._sink.closed("session closed")
+        if not self._sink.reader_active:     # else the reader releases them on its way out
+            self._sink.release_poller()
 
     @property
     def closed(self) -> bool:

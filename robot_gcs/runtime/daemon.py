@@ -13,7 +13,8 @@ goes to ``ring_targets``, BROADCAST_ALL to every other peer), ``SetTimer``/``Can
 
 Code layout: this module holds the life cycle; ``Daemon`` mixes in the client
 plumbing (runtime/client_plumbing.py: attach, command queue, sinks, detach), the engine
-driver (runtime/engine_driver.py: packets, timers, carrying out actions) and the
+driver (runtime/engine_driver.py: packets, timers, carrying out actions), the waiting
+reader (runtime/waiting_reader.py: a session blocked in receive() reads the ring) and the
 queries (runtime/daemon_queries.py: statistics, membership waits). All state is
 created in ``Daemon.__init__``.
 
@@ -88,6 +89,7 @@ from .reply_window import ReplyWindow
 from .state import StateStore
 from .stats import DaemonStats, MembershipEvent, MembershipLog
 from .transport import UdpTransport
+from .waiting_reader import WaitingReader
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +120,7 @@ def _to_client_type() -> type | None:
     return getattr(groups, "ToClient", None)
 
 
-class Daemon(ClientPlumbing, EngineDriver, DaemonQueries):
+class Daemon(ClientPlumbing, EngineDriver, WaitingReader, DaemonQueries):
     """An embedded group-communication daemon (a thread of the host program)."""
 
     def __init__(self, config: GcsConfig, name: str, *, state_dir: str | None = None,
@@ -172,6 +174,10 @@ class Daemon(ClientPlumbing, EngineDriver, DaemonQueries):
         self._inline_ok = config.ring.runtime.inline_commands
         self.inline_commands = 0               # client commands the caller's thread ran
         self._inline_due: list[TimerId] | None = None   # while running inline: due timers
+        # a singleton ring has no datagrams worth waiting for (runtime/waiting_reader.py)
+        self._reader_ok = config.ring.runtime.inline_receive and len(config.daemons) > 1
+        self._reader_slot = threading.Lock()    # one waiting reader serves at a time
+        self.reader_serves = 0                 # ring reads done by a waiting session
         self._reply = ReplyWindow(config.ring.runtime.reply_window_us / 1e6)
         self._held_token: tuple[bytes, Any] | None = None   # see runtime/reply_window.py
         self._held_timer: TimerHandle | None = None

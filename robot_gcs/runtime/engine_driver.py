@@ -83,6 +83,8 @@ class EngineDriver:
 
     def _on_readable(self, sock: Any) -> None:
         batch = self.transport.receive(sock)
+        if not batch:              # a waiting reader (runtime/waiting_reader.py) was first
+            return
         if self._held_token is not None:
             self._feed_held()                   # arrival order: the held token goes first
         last = len(batch) - 1
@@ -111,7 +113,7 @@ class EngineDriver:
     def _feed_held(self) -> None:
         held, self._held_token = self._held_token, None
         if self._held_timer is not None:
-            self._held_timer.cancel()
+            self.loop.cancel_timer(self._held_timer)
             self._held_timer = None
         if held is not None:
             self._feed_packet(*held)

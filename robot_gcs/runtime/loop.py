@@ -31,12 +31,14 @@ with it. The rules:
 
 from __future__ import annotations
 
+import ctypes
 import heapq
 import itertools
 import logging
 import os
 import selectors
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -154,6 +156,76 @@ class _Waker:
             self._pair = None
 
 
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+class _Itimerspec(ctypes.Structure):
+    _fields_ = [("it_interval", _Timespec), ("it_value", _Timespec)]
+
+
+_CLOCK_MONOTONIC = 1
+_TFD_NONBLOCK = os.O_NONBLOCK
+_TFD_CLOEXEC = getattr(os, "O_CLOEXEC", 0o2000000)
+_TFD_TIMER_ABSTIME = 1
+
+
+class _Alarm:
+    """A Linux timerfd on CLOCK_MONOTONIC (= ``time.monotonic``): any thread may set
+    the absolute time at which it becomes readable; setting it wakes nobody."""
+
+    def __init__(self) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        create, settime = libc.timerfd_create, libc.timerfd_settime
+        create.argtypes = [ctypes.c_int, ctypes.c_int]
+        settime.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.POINTER(_Itimerspec),
+                            ctypes.c_void_p]
+        fd = create(_CLOCK_MONOTONIC, _TFD_NONBLOCK | _TFD_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "timerfd_create failed")
+        self._fd: int | None = fd
+        self._settime = settime
+        self._spec = _Itimerspec()
+        self._ref = ctypes.byref(self._spec)
+
+    def fileno(self) -> int:
+        assert self._fd is not None
+        return self._fd
+
+    def set(self, when: float | None) -> None:
+        """Ring at monotonic time ``when``; None disarms."""
+        if self._fd is None:
+            return
+        value = self._spec.it_value
+        if when is None:
+            value.tv_sec = value.tv_nsec = 0
+        else:
+            sec = int(when)
+            value.tv_sec = sec
+            value.tv_nsec = max(1, int((when - sec) * 1e9))    # 0 would disarm it
+        self._settime(self._fd, _TFD_TIMER_ABSTIME, self._ref, None)
+
+    def drain(self) -> None:
+        try:
+            os.read(self.fileno(), 8)
+        except (BlockingIOError, OSError):
+            pass
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _make_alarm(clock: Callable[[], float]) -> _Alarm | None:
+    if clock is not time.monotonic or not sys.platform.startswith("linux"):
+        return None
+    try:
+        return _Alarm()
+    except (OSError, AttributeError):
+        return None
+
+
 class EventLoop:
     """Selector loop with a timer heap; run it on exactly one thread."""
 
@@ -167,7 +239,12 @@ class EventLoop:
         self._threadsafe: deque[Callback] = deque()
         self._wake_pending = False
         self._waker = _Waker()
+        self._muted: dict[int, tuple[int, Any]] = {}     # fd -> (events, data), see mute_reader
         self._sel.register(self._waker.fileno(), selectors.EVENT_READ, (self._on_wake, None))
+        self._alarm = _make_alarm(clock)
+        if self._alarm is not None:
+            self._sel.register(self._alarm.fileno(), selectors.EVENT_READ,
+                               (self._alarm.drain, None))
         self._running = False
         self._stopping = False
         self._thread_id: int | None = None
@@ -177,6 +254,7 @@ class EventLoop:
         self._lag_probe = lag_probe
         self.lock = threading.Lock()
         self._sleep_until: float | None = None   # select deadline while the lock is free
+        self._select_until = float("inf")         # ... as computed by the loop (no alarm)
 
     # ------------------------------------------------------------ registration
 
@@ -201,6 +279,21 @@ class EventLoop:
         else:
             self._sel.unregister(fileobj)
 
+    def mute_reader(self, fileobj: Any) -> None:
+        """Stop watching ``fileobj`` (lock held): another thread waits on it for now."""
+        try:
+            key = self._sel.get_key(fileobj)
+        except (KeyError, ValueError):          # muted already, or never registered
+            return
+        self._muted[key.fd] = (key.events, key.data)
+        self._sel.unregister(fileobj)
+
+    def unmute_reader(self, fileobj: Any) -> None:
+        """Watch a muted ``fileobj`` again, with its callbacks as they were (lock held)."""
+        entry = self._muted.pop(fileobj.fileno(), None)
+        if entry is not None and fileobj.fileno() >= 0:     # not closed meanwhile
+            self._sel.register(fileobj, *entry)
+
     def add_reader(self, fileobj: Any, callback: Callback) -> None:
         self._set(fileobj, callback, False)
 
@@ -224,8 +317,30 @@ class EventLoop:
         heapq.heappush(self._timers, (when, next(self._counter), h))
         until = self._sleep_until
         if until is not None and when < until:    # inline caller moved the next deadline up
-            self._wake_inline()
+            if self._alarm is not None:
+                self._sleep_until = when
+                self._alarm.set(when)
+            else:
+                self._wake_inline()
         return h
+
+    def cancel_timer(self, h: TimerHandle) -> None:
+        """``h.cancel()``, and from an inline holder also take back the alarm it set,
+        so the daemon thread is not woken for nothing (a held token released early)."""
+        h.cancel()
+        until = self._sleep_until
+        if self._alarm is None or until is None or h.when > until:
+            return
+        timers = self._timers
+        while timers and timers[0][2].cancelled:
+            heapq.heappop(timers)
+        head = timers[0][0] if timers else None
+        if head is not None and head < self._select_until:
+            self._sleep_until = head
+            self._alarm.set(head)
+        else:
+            self._sleep_until = self._select_until
+            self._alarm.set(None)
 
     def _wake_inline(self) -> None:
         self._sleep_until = None
@@ -240,9 +355,18 @@ class EventLoop:
         ``leave()``; the caller may run loop-owned code. False: the loop is busy (or not
         running, or this is the loop thread) -- hand the work over instead.
         """
+        return self.enter(0.0)
+
+    def enter(self, timeout: float | None) -> bool:
+        """Like ``try_enter`` but wait up to ``timeout`` seconds (None: no limit) for the
+        loop to reach ``select``; False if it did not, or the loop is not running."""
         if not self._running or self._stopping or threading.get_ident() == self._thread_id:
             return False
-        if not self.lock.acquire(blocking=False):
+        if timeout is not None and timeout <= 0.0:
+            got = self.lock.acquire(blocking=False)
+        else:
+            got = self.lock.acquire(timeout=-1 if timeout is None else timeout)
+        if not got:
             return False
         if not self._running:                     # run() ended meanwhile
             self.lock.release()
@@ -308,10 +432,10 @@ class EventLoop:
                 elif timers:
                     until = timers[0][0]
                     timeout = max(0.0, until - self.time())
-                    self._sleep_until = until
+                    self._sleep_until = self._select_until = until
                 else:
                     timeout = None
-                    self._sleep_until = float("inf")
+                    self._sleep_until = self._select_until = float("inf")
                 lock.release()
                 try:
                     events = sel.select(timeout)
@@ -365,3 +489,5 @@ class EventLoop:
     def close(self) -> None:
         self._sel.close()
         self._waker.close()
+        if self._alarm is not None:
+            self._alarm.close()

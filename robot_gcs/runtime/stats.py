@@ -92,6 +92,7 @@ class DaemonStats:
     inline_commands: int = 0   # client commands run on the caller's thread
     reply_holds: int = 0       # tokens held for a local reply (runtime/reply_window.py)
     reply_hits: int = 0        # ... released early by a local command
+    reader_serves: int = 0     # ring reads done by a session waiting in receive()
 
     @property
     def dropped_total(self) -> int:
@@ -180,4 +181,4 @@ def build_stats(d: "Daemon") -> DaemonStats:
         packets_out=tr.sent_packets, bytes_in=tr.recv_bytes, bytes_out=tr.sent_bytes,
         membership=d.membership_history(), switch_interval=sys.getswitchinterval(),
         inline_commands=d.inline_commands, reply_holds=d._reply.holds,
-        reply_hits=d._reply.hits)
+        reply_hits=d._reply.hits, reader_serves=d.reader_serves)

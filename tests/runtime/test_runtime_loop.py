@@ -188,3 +188,51 @@ def test_callbacks_never_run_while_another_thread_holds_the_loop_lock(loop) -> N
     assert not ran.wait(0.2)                 # the loop woke but waits for the lock
     lp.leave()
     assert ran.wait(5)
+
+
+def _enter(lp: EventLoop) -> None:
+    for _ in range(100000):                  # the loop is idle: it lets go at once
+        if lp.try_enter():
+            return
+    raise AssertionError("the idle loop never let go of its lock")
+
+
+def test_an_earlier_deadline_from_a_lock_holder_wakes_the_loop_only_when_due(loop) -> None:
+    lp, t = loop
+    if lp._alarm is None:
+        pytest.skip("no timerfd here: the loop is woken at once instead (tested above)")
+    lp.call_later(30.0, lambda: None)        # the loop sleeps towards this one
+    t.start()
+    _enter(lp)
+    fired = threading.Event()
+    try:
+        start = lp.iterations
+        due = lp.time() + 0.05
+        lp.call_at(due, fired.set)
+    finally:
+        lp.leave()
+    assert fired.wait(5)
+    assert lp.lag.last >= 0.0 and lp.time() >= due
+    # one wake-up, by the alarm at the deadline: none on the way to recompute the sleep
+    assert lp.iterations - start == 1
+
+
+def test_cancel_timer_takes_the_alarm_back(loop) -> None:
+    lp, t = loop
+    if lp._alarm is None:
+        pytest.skip("no timerfd here")
+    lp.call_later(30.0, lambda: None)
+    t.start()
+    _enter(lp)
+    fired = threading.Event()
+    try:
+        start = lp.iterations
+        h = lp.call_later(0.02, fired.set)
+        lp.cancel_timer(h)
+    finally:
+        lp.leave()
+    assert not fired.wait(0.2)
+    assert lp.iterations == start            # the daemon thread was never woken
+    woke = threading.Event()
+    lp.call_soon_threadsafe(woke.set)        # and it still answers
+    assert woke.wait(5)

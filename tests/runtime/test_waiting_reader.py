@@ -1,0 +1,172 @@
+"""Waiting reader: a session blocked in receive() reads the ring's datagrams itself.
+
+What a robot program relies on: with ``runtime.inline_receive`` (the default) a
+session waiting in ``receive`` gets its messages without a hand-off from the daemon
+thread, and nothing else changes -- the same messages in the same order, timeouts that
+still time out, a ring that stays up while the reader waits, and ``close``/``stop``
+that still end a blocked ``receive``.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from rt_fakes import write_config
+
+from robot_gcs import DataMessage, GroupView, SessionClosed
+from robot_gcs.runtime.daemon import Daemon
+
+WAIT = 20.0
+
+
+def _wait_view(s: Any, members: int) -> None:
+    while True:
+        ev = s.receive(timeout=WAIT)
+        assert ev is not None, f"{s.private_name}: no view with {members} members"
+        if isinstance(ev, GroupView) and len(ev.members) == members:
+            return
+
+
+@contextmanager
+def _pair(tmp_path: Path, inline_receive: bool = True
+          ) -> Iterator[tuple[Daemon, Daemon, Any, Any]]:
+    """Two daemons in this process; session a on d1 and b on d2, both in group g."""
+    flag = "true" if inline_receive else "false"
+    _, cfg = write_config(tmp_path, 2, token_ms=None,
+                          extra_ring=f"  runtime:\n    inline_receive: {flag}")
+    with Daemon(cfg, "d1", health=False) as d1, Daemon(cfg, "d2", health=False) as d2:
+        a, b = d1.connect("a"), d2.connect("b")
+        a.join("g")
+        b.join("g")
+        _wait_view(a, 2)
+        _wait_view(b, 2)
+        yield d1, d2, a, b
+
+
+def _next_from(s: Any, sender: str) -> DataMessage:
+    while True:
+        ev = s.receive(timeout=WAIT)
+        assert ev is not None, f"{s.private_name}: nothing from {sender}"
+        if isinstance(ev, DataMessage) and ev.sender == sender:
+            return ev
+
+
+def _ping_pong(a: Any, b: Any, rounds: int) -> None:
+    for i in range(rounds):
+        a.multicast("g", b"ping%d" % i, self_discard=True)
+        assert _next_from(b, a.private_name).payload == b"ping%d" % i
+        b.multicast("g", b"pong%d" % i, self_discard=True)
+        assert _next_from(a, b.private_name).payload == b"pong%d" % i
+
+
+@pytest.mark.parametrize("inline_receive", [True, False])
+def test_request_reply_between_daemons_with_and_without_it(tmp_path: Path,
+                                                           inline_receive: bool) -> None:
+    with _pair(tmp_path, inline_receive) as (d1, d2, a, b):
+        _ping_pong(a, b, 200)
+        serves = d1.statistics().reader_serves + d2.statistics().reader_serves
+        if inline_receive:
+            assert serves > 100          # most legs were read by the waiting session
+        else:
+            assert serves == 0
+
+
+def test_all_senders_keep_one_order_while_sessions_read_the_ring(tmp_path: Path) -> None:
+    with _pair(tmp_path) as (d1, d2, a, b):
+        n = 300
+        c = d1.connect("c")                   # a second session on d1 waits on its queue
+        c.join("g")
+        senders = [threading.Thread(target=lambda s=s, tag=tag: [
+            s.multicast("g", b"%s%d" % (tag, i)) for i in range(n)]) for s, tag in
+            ((a, b"a"), (b, b"b"))]
+        for t in senders:
+            t.start()
+        seen: dict[str, list[bytes]] = {}
+        for s in (a, b, c):
+            got: list[bytes] = []
+            while len(got) < 2 * n:
+                ev = s.receive(timeout=WAIT)
+                assert ev is not None, f"{s.private_name} got {len(got)} of {2 * n}"
+                if isinstance(ev, DataMessage):
+                    got.append(ev.payload)
+            seen[s.private_name] = got
+        for t in senders:
+            t.join(WAIT)
+        orders = list(seen.values())
+        assert orders[0] == orders[1] == orders[2]
+        for tag in (b"a", b"b"):                       # FIFO per sender
+            mine = [p for p in orders[0] if p.startswith(tag)]
+            assert mine == [b"%s%d" % (tag, i) for i in range(n)]
+
+
+def test_a_reader_that_times_out_keeps_the_ring_up(tmp_path: Path) -> None:
+    with _pair(tmp_path) as (d1, d2, a, b):
+        token_timeout = d1.config.ring.params.token_timeout
+        before = d1.statistics().reader_serves
+        views = len(d1.membership_history())
+        # nothing arrives for several token timeouts; the idle token keeps going round
+        assert a.receive(timeout=3 * token_timeout) is None
+        assert d1.statistics().reader_serves > before      # it served the idle tokens
+        assert len(d1.membership_history()) == views        # and nobody was excluded
+        _ping_pong(a, b, 5)
+
+
+def test_close_from_another_thread_ends_a_blocked_receive(tmp_path: Path) -> None:
+    with _pair(tmp_path) as (d1, d2, a, b):
+        outcome: list[Any] = []
+
+        def wait() -> None:
+            try:
+                outcome.append(a.receive(timeout=None))
+            except SessionClosed as exc:
+                outcome.append(exc)
+
+        t = threading.Thread(target=wait)
+        t.start()
+        while not d1._reader_slot.locked():           # the thread is the waiting reader
+            assert t.is_alive()
+            threading.Event().wait(0.001)
+        a.close()
+        t.join(WAIT)
+        assert not t.is_alive(), "receive() still blocked after close()"
+        assert len(outcome) == 1 and isinstance(outcome[0], SessionClosed)
+        c = d1.connect("c")                            # d1 still serves sessions
+        c.join("g")
+        _wait_view(c, 2)
+        b.multicast("g", b"after", self_discard=True)
+        assert _next_from(c, b.private_name).payload == b"after"
+
+
+def test_stop_ends_a_blocked_receive_and_the_peer_sees_it(tmp_path: Path) -> None:
+    with _pair(tmp_path) as (d1, d2, a, b):
+        outcome: list[Any] = []
+
+        def wait() -> None:
+            try:
+                while True:
+                    a.receive(timeout=None)
+            except SessionClosed as exc:
+                outcome.append(exc)
+
+        t = threading.Thread(target=wait)
+        t.start()
+        while not d1._reader_slot.locked():
+            assert t.is_alive()
+            threading.Event().wait(0.001)
+        d1.stop()
+        t.join(WAIT)
+        assert not t.is_alive() and len(outcome) == 1
+        _wait_view(b, 1)                               # d2 saw d1 go
+
+
+def test_closing_a_session_releases_its_reader_descriptors(tmp_path: Path) -> None:
+    with _pair(tmp_path) as (d1, d2, a, b):
+        _ping_pong(a, b, 3)
+        sink = a._sink
+        assert sink._poller is not None
+        a.close()
+        assert sink._poller is None and sink._signal_fd is None
