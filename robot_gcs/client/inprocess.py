@@ -28,7 +28,6 @@ import os
 import queue
 import select
 import threading
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from ..core.types import Service
@@ -65,6 +64,7 @@ class QueueSink:
         # a reader waits in its epoll on the ring sockets and this fd
         self.waiting = False                 # a reader is (about to be) in epoll
         self.reader_active = False           # a thread is in the daemon's wait_serving
+        self.ring_reads = 0                  # datagram batches its waiting reader served
         self._signal_fd: int | None = None
         self._poller: Any = None
 
@@ -162,8 +162,10 @@ _END = object()     # end marker queued by QueueSink.closed()
 class InProcessSession(Session):
     """Session of a client living in the daemon's process (see client/session.py)."""
 
-    def __init__(self, daemon: "Daemon", name: str, capacity: int = 10000) -> None:
+    def __init__(self, daemon: "Daemon", name: str, capacity: int = 10000, *,
+                 reads_ring: bool = True) -> None:
         self.name = name
+        self._reads_ring = reads_ring
         self._sink = QueueSink(capacity)
         self._handle = daemon.attach_client(name, self._sink)
         self.private_name = self._handle.private_name
@@ -202,7 +204,7 @@ class InProcessSession(Session):
             raise SessionClosed("session closed")
         sink = self._sink
         ev: Event | None = sink.get(0.0)
-        if ev is None and (timeout is None or timeout > 0):
+        if ev is None and self._reads_ring and (timeout is None or timeout > 0):
             # wait in the ring's place: the datagram may be read on this very thread
             left = self.daemon.wait_serving(sink, timeout)
             ev = sink.get(left)

@@ -182,7 +182,7 @@ class HealthPublisher:
         self._next_publish = 0.0
 
     def start(self) -> "HealthPublisher":
-        self._session = self.daemon.connect(PUBLISHER_CLIENT)
+        self._session = self.daemon.connect(PUBLISHER_CLIENT, reads_ring=False)
         self._session.join(DIAG_GROUP)
         with _lock:
             _publishers[self.daemon] = self

@@ -85,11 +85,18 @@ class ClientPlumbing:
         self._post(h, "connect", ())
         return h
 
-    def connect(self, name: str, queue_size: int | None = None) -> Any:
-        """An in-process Session for client ``name`` (private name ``#name#daemon``)."""
+    def connect(self, name: str, queue_size: int | None = None, *,
+                reads_ring: bool = True) -> Any:
+        """An in-process Session for client ``name`` (private name ``#name#daemon``).
+
+        ``reads_ring=False``: this session never becomes the daemon's waiting reader
+        (runtime/waiting_reader.py) -- for sessions that mostly wait for a timeout
+        (periodic publishers), so the role stays free for the latency-sensitive ones.
+        """
         from ..client.inprocess import InProcessSession
         return InProcessSession(cast("Daemon", self), name,
-                                queue_size or self.config.ring.runtime.session_queue)
+                                queue_size or self.config.ring.runtime.session_queue,
+                                reads_ring=reads_ring)
 
     def _post(self, h: ClientHandle, op: str, args: tuple[Any, ...]) -> None:
         """Any thread: run the command inline if the daemon idles, else queue it."""

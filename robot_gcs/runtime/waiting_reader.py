@@ -11,12 +11,11 @@ trip between two daemons.
 
 So an in-process session that finds its queue empty does not just sleep on it: it waits
 in its own ``epoll`` on the ring sockets *and* on its sink's eventfd (runtime side of
-``client/inprocess.py``'s ``QueueSink``). Both threads -- daemon and session -- now wake
-on the same datagram at the same time. Whichever takes the loop lock first (runtime/
-loop.py) reads the socket and runs the engine; the other finds the socket empty. When the
-session thread wins, its own events are in its queue when it returns: no hand-off. When
-the daemon thread wins, the push writes the sink's eventfd (only while a reader waits)
-and the session wakes as before.
+``client/inprocess.py``'s ``QueueSink``). A datagram wakes it; it takes the loop lock
+(runtime/loop.py), reads the socket and runs the engine, so its own events are in its
+queue when it returns: no hand-off. Events that the daemon thread produces meanwhile
+(timers, other sessions' commands) are pushed as usual; the push writes the sink's
+eventfd while a reader waits, which wakes it.
 
 Rules that keep this equal to the daemon thread doing the work:
 
@@ -25,16 +24,21 @@ Rules that keep this equal to the daemon thread doing the work:
   ``_inline_due`` path, and anything that must stay on the daemon thread (detaching a
   client, ``on_membership``) is handed to it there.
 * One waiting reader at a time per daemon (a slot taken without blocking); the others
-  sleep on their queues as before.
+  sleep on their queues as before. The first session to wait gets the role, so sessions
+  that mostly wait for a timeout (the health publisher) are made with
+  ``connect(name, reads_ring=False)`` and leave it to the application's sessions.
+* While a reader waits, the daemon thread stops watching the ring sockets (the loop's
+  ``mute_reader``), so a datagram wakes one thread, not two competing for the GIL; the
+  reader gives them back (``unmute_reader``) before ``receive()`` returns.
 * A stopping or stopped daemon is never served: the reader falls back to its queue,
   which ends with the close marker.
-* ``_on_readable`` ignores an empty read, so the loser of the race changes nothing (in
-  particular it does not release a token held by the reply window).
+* ``_on_readable`` ignores an empty read (a stale wake-up after the sockets changed
+  hands), so it changes nothing -- in particular it does not release a token held by
+  the reply window.
 """
 
 from __future__ import annotations
 
-import select
 import threading
 import time
 from typing import Any, Callable
@@ -110,6 +114,7 @@ class WaitingReader:
                     return remaining           # the loop ended (or the time is up)
                 try:
                     self._serve(readable)
+                    sink.ring_reads += 1
                     done = self._stopping or sink.has_events()
                     if done:
                         self._unmute(socks)

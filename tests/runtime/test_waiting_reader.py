@@ -32,13 +32,13 @@ def _wait_view(s: Any, members: int) -> None:
 
 
 @contextmanager
-def _pair(tmp_path: Path, inline_receive: bool = True
+def _pair(tmp_path: Path, inline_receive: bool = True, health: bool = False
           ) -> Iterator[tuple[Daemon, Daemon, Any, Any]]:
     """Two daemons in this process; session a on d1 and b on d2, both in group g."""
     flag = "true" if inline_receive else "false"
     _, cfg = write_config(tmp_path, 2, token_ms=None,
                           extra_ring=f"  runtime:\n    inline_receive: {flag}")
-    with Daemon(cfg, "d1", health=False) as d1, Daemon(cfg, "d2", health=False) as d2:
+    with Daemon(cfg, "d1", health=health) as d1, Daemon(cfg, "d2", health=health) as d2:
         a, b = d1.connect("a"), d2.connect("b")
         a.join("g")
         b.join("g")
@@ -75,11 +75,23 @@ def test_request_reply_between_daemons_with_and_without_it(tmp_path: Path,
             assert serves == 0
 
 
+def test_the_health_publisher_leaves_the_role_to_the_application(tmp_path: Path) -> None:
+    # the publisher thread blocks in receive() all the time; were it the waiting reader,
+    # the application's messages would again be handed over from another thread
+    with _pair(tmp_path, health=True) as (d1, d2, a, b):
+        _ping_pong(a, b, 100)
+        assert a._sink.ring_reads > 50 and b._sink.ring_reads > 50
+        for d in (d1, d2):
+            assert d._health_pub is not None
+            assert d._health_pub._session._sink.ring_reads == 0
+
+
 def test_all_senders_keep_one_order_while_sessions_read_the_ring(tmp_path: Path) -> None:
     with _pair(tmp_path) as (d1, d2, a, b):
         n = 300
         c = d1.connect("c")                   # a second session on d1 waits on its queue
         c.join("g")
+        _wait_view(c, 3)                      # c's join is ordered before any message
         senders = [threading.Thread(target=lambda s=s, tag=tag: [
             s.multicast("g", b"%s%d" % (tag, i)) for i in range(n)]) for s, tag in
             ((a, b"a"), (b, b"b"))]
