@@ -21,7 +21,8 @@ __all__ = ["free_udp_ports", "write_ring_config"]
 def write_ring_config(directory: Path, n: int, *, name: str = "testring", prefix: str = "d",
                       token_ms: int | None = None, consensus_ms: int | None = None,
                       switch_interval_ms: float | None = None,
-                      reply_window_us: int | None = None, sockets: bool = False,
+                      reply_window_us: int | None = None,
+                      inline_receive: bool | None = None, sockets: bool = False,
                       extra_ring: str = "", filename: str = "ring.yaml") -> Path:
     """A ring of n daemons ``{prefix}1..{prefix}n`` on 127.0.0.1; returns the file's path.
 
@@ -35,9 +36,10 @@ def write_ring_config(directory: Path, n: int, *, name: str = "testring", prefix
         timeouts.append(f"    consensus_ms: {consensus_ms}")
     lines = ["ring:", f"  name: {name}", f"  state_dir: {directory / 'state'}",
              "  timeouts:" if timeouts else "  timeouts: {}", *timeouts]
-    runtime = [f"    {key}: {value}" for key, value in (
-        ("switch_interval_ms", switch_interval_ms), ("reply_window_us", reply_window_us))
-        if value is not None]
+    runtime = [f"    {key}: {str(value).lower() if isinstance(value, bool) else value}"
+               for key, value in (("switch_interval_ms", switch_interval_ms),
+                                  ("reply_window_us", reply_window_us),
+                                  ("inline_receive", inline_receive)) if value is not None]
     if runtime:
         lines += ["  runtime:", *runtime]
     if extra_ring:

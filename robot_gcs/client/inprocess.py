@@ -203,11 +203,12 @@ class InProcessSession(Session):
         if self._closed:
             raise SessionClosed("session closed")
         sink = self._sink
+        if not self._reads_ring:
+            return sink.get(timeout)
         ev: Event | None = sink.get(0.0)
-        if ev is None and self._reads_ring and (timeout is None or timeout > 0):
+        if ev is None and (timeout is None or timeout > 0):
             # wait in the ring's place: the datagram may be read on this very thread
-            left = self.daemon.wait_serving(sink, timeout)
-            ev = sink.get(left)
+            ev = sink.get(self.daemon.wait_serving(sink, timeout))
         return ev
 
     def close(self) -> None:

@@ -282,12 +282,14 @@ class RingSettings:
     token_ms: int | None = None
     switch_ms: float | None = None
     reply_window_us: int | None = None
+    inline_receive: bool | None = None
 
 
 def write_config(tmp: Path, n: int, settings: RingSettings) -> Path:
     return write_ring_config(tmp, n, name=f"bench{os.getpid()}", prefix="b",
                              token_ms=settings.token_ms, switch_interval_ms=settings.switch_ms,
-                             reply_window_us=settings.reply_window_us, sockets=True,
+                             reply_window_us=settings.reply_window_us,
+                             inline_receive=settings.inline_receive, sockets=True,
                              filename="bench.yaml")
 
 
@@ -421,6 +423,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reply-window-us", type=int, default=None,
                         help="runtime.reply_window_us of the bench daemons (0: off; default: "
                              "the config default, 300)")
+    parser.add_argument("--inline-receive", choices=("on", "off"), default=None,
+                        help="runtime.inline_receive of the bench daemons (a session waiting "
+                             "in receive() reads the ring itself; default: the config "
+                             "default, on)")
     parser.add_argument("--switch-interval-ms", type=float, default=None,
                         help="sys.setswitchinterval for every bench process (config "
                              "runtime.switch_interval_ms; default: Python's 5 ms)")
@@ -459,7 +465,8 @@ def run(args: argparse.Namespace) -> int:
     failures: list[str] = []
     tmp = Path(tempfile.mkdtemp(prefix="gcsbench"))
     switch_before = sys.getswitchinterval()
-    settings = RingSettings(args.token_ms, args.switch_interval_ms, args.reply_window_us)
+    settings = RingSettings(args.token_ms, args.switch_interval_ms, args.reply_window_us,
+                            None if args.inline_receive is None else args.inline_receive == "on")
     try:
         for scen in ("embedded", "socket", "ring"):
             if scen not in only:

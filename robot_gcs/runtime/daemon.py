@@ -181,6 +181,8 @@ class Daemon(ClientPlumbing, EngineDriver, WaitingReader, DaemonQueries):
         self._reply = ReplyWindow(config.ring.runtime.reply_window_us / 1e6)
         self._held_token: tuple[bytes, Any] | None = None   # see runtime/reply_window.py
         self._held_timer: TimerHandle | None = None
+        self._reply_tick: TimerHandle | None = None   # engine_driver.py REPLY_TICK
+        self._last_hold = 0.0
         self._last_stats: DaemonStats | None = None
         self._stat_waiters: list[threading.Event] = []
         self._ring_cond = threading.Condition()

@@ -19,7 +19,12 @@ Reply window (runtime/reply_window.py): a token that arrives, last in its batch,
 after local clients were handed data may be held for a few hundred microseconds; a
 client command (inline or drained) feeds it at once, after the command, so the reply
 rides on this visit; ``_held_expired`` feeds it otherwise. Any new datagram feeds the
-held token first, so the engine still sees packets in arrival order.
+held token first, so the engine still sees packets in arrival order. The window's end
+is a timer with slack: while tokens are being held the daemon thread wakes every
+``REPLY_TICK`` (10 ms) anyway, so a session thread that holds one (waiting reader)
+never has to wake it -- a wake-up that would cost the reply its CPU and the GIL. A
+window no reply came for thus ends within 10 ms; after ``MISSES`` such windows the
+policy stops holding for a while.
 
 Inline (caller-runs) commands from client_plumbing.py also come through here, on the
 caller's thread with the loop lock held; ``_fire_due_inline`` runs the TOKEN_HOLD they
@@ -46,6 +51,9 @@ from .stats import MembershipEvent
 log = logging.getLogger(__name__)
 
 __all__ = ["EngineDriver"]
+
+REPLY_TICK = 0.01         # while tokens are held for replies the loop wakes this often ...
+REPLY_TICK_FOR = 1.0      # ... until no token was held for this long
 
 
 class EngineDriver:
@@ -80,6 +88,8 @@ class EngineDriver:
     _reply: ReplyWindow
     _held_token: tuple[bytes, Any] | None
     _held_timer: TimerHandle | None
+    _reply_tick: TimerHandle | None
+    _last_hold: float
 
     def _on_readable(self, sock: Any) -> None:
         batch = self.transport.receive(sock)
@@ -92,9 +102,7 @@ class EngineDriver:
         for i, (data, addr) in enumerate(batch):
             if is_token(data):
                 if i == last and not self._cmds and reply.should_hold():
-                    self._held_token = (data, addr)
-                    self._held_timer = self.loop.call_at(self.loop.time() + reply.window,
-                                                         self._held_expired)
+                    self._hold(data, addr)
                     break
                 reply.fed_sinks = False
             self._feed_packet(data, addr)
@@ -110,6 +118,26 @@ class EngineDriver:
         self._execute(actions)
 
     # ------------------------------------------------------------ reply window
+    def _hold(self, data: bytes, addr: Any) -> None:
+        """Hold a token for the reply window. Its end may run up to REPLY_TICK late: a
+        session thread holding it (runtime/waiting_reader.py) then need not wake the
+        daemon thread, which wakes every REPLY_TICK anyway while replies are held."""
+        loop = self.loop
+        now = loop.time()
+        self._held_token = (data, addr)
+        self._last_hold = now
+        if self._reply_tick is None:
+            self._reply_tick = loop.call_at(now + REPLY_TICK, self._on_reply_tick)
+        self._held_timer = loop.call_at(now + self._reply.window, self._held_expired,
+                                        slack=REPLY_TICK)
+
+    def _on_reply_tick(self) -> None:
+        now = self.loop.time()
+        if now - self._last_hold < REPLY_TICK_FOR:
+            self._reply_tick = self.loop.call_at(now + REPLY_TICK, self._on_reply_tick)
+        else:
+            self._reply_tick = None
+
     def _feed_held(self) -> None:
         held, self._held_token = self._held_token, None
         if self._held_timer is not None:

@@ -96,12 +96,13 @@ class LagMeter:
 
 
 class TimerHandle:
-    __slots__ = ("when", "callback", "cancelled")
+    __slots__ = ("when", "callback", "cancelled", "slack")
 
-    def __init__(self, when: float, callback: Callback) -> None:
+    def __init__(self, when: float, callback: Callback, slack: float = 0.0) -> None:
         self.when = when
         self.callback = callback
         self.cancelled = False
+        self.slack = slack          # may fire this much late (not counted as lag)
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -255,6 +256,8 @@ class EventLoop:
         self.lock = threading.Lock()
         self._sleep_until: float | None = None   # select deadline while the lock is free
         self._select_until = float("inf")         # ... as computed by the loop (no alarm)
+        self._alarm_at: float | None = None       # what an inline caller set the alarm to
+        self.alarms_set = 0       # timerfd settings by inline callers (a syscall each)
 
     # ------------------------------------------------------------ registration
 
@@ -312,14 +315,18 @@ class EventLoop:
         if self._sleep_until is not None:         # an inline caller; the loop sleeps
             self._wake_inline()
 
-    def call_at(self, when: float, fn: Callback) -> TimerHandle:
-        h = TimerHandle(when, fn)
+    def call_at(self, when: float, fn: Callback, slack: float = 0.0) -> TimerHandle:
+        """Run ``fn`` at ``when``; with ``slack``, up to that much later is fine -- an
+        inline caller then neither wakes the loop nor sets the alarm when the loop
+        already sleeps towards a deadline before ``when + slack``."""
+        h = TimerHandle(when, fn, slack)
         heapq.heappush(self._timers, (when, next(self._counter), h))
         until = self._sleep_until
-        if until is not None and when < until:    # inline caller moved the next deadline up
+        if until is not None and when + slack < until:   # inline caller: deadline moved up
             if self._alarm is not None:
-                self._sleep_until = when
+                self._sleep_until = self._alarm_at = when
                 self._alarm.set(when)
+                self.alarms_set += 1
             else:
                 self._wake_inline()
         return h
@@ -328,18 +335,18 @@ class EventLoop:
         """``h.cancel()``, and from an inline holder also take back the alarm it set,
         so the daemon thread is not woken for nothing (a held token released early)."""
         h.cancel()
-        until = self._sleep_until
-        if self._alarm is None or until is None or h.when > until:
+        if self._alarm is None or self._sleep_until is None or h.when != self._alarm_at:
             return
         timers = self._timers
         while timers and timers[0][2].cancelled:
             heapq.heappop(timers)
         head = timers[0][0] if timers else None
         if head is not None and head < self._select_until:
-            self._sleep_until = head
+            self._sleep_until = self._alarm_at = head
             self._alarm.set(head)
         else:
             self._sleep_until = self._select_until
+            self._alarm_at = None
             self._alarm.set(None)
 
     def _wake_inline(self) -> None:
@@ -441,7 +448,7 @@ class EventLoop:
                     events = sel.select(timeout)
                 finally:
                     lock.acquire()
-                    self._sleep_until = None
+                    self._sleep_until = self._alarm_at = None
                 for key, ev in events:
                     r, w = key.data
                     if ev & EVENT_READ and r is not None:
@@ -464,7 +471,7 @@ class EventLoop:
                         when, _, h = heapq.heappop(timers)
                         if h.cancelled:
                             continue
-                        self.lag.record(now - when)
+                        self.lag.record(now - when - h.slack)
                         self._run_cb(h.callback)
                         now = self.time()
                 # drop cancelled timers at the head so the heap does not grow unbounded

@@ -106,8 +106,9 @@ class WaitingReader:
                     ready = poller.poll(-1 if remaining is None else remaining)
                 finally:
                     sink.waiting = False
-                sink.drain_signal()
                 readable = [by_fd[fd] for fd, _ in ready if fd in by_fd]
+                if len(readable) < len(ready):
+                    sink.drain_signal()        # the eventfd was written
                 if not readable:
                     continue
                 if not loop.enter(remaining):

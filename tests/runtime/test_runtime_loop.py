@@ -236,3 +236,24 @@ def test_cancel_timer_takes_the_alarm_back(loop) -> None:
     woke = threading.Event()
     lp.call_soon_threadsafe(woke.set)        # and it still answers
     assert woke.wait(5)
+
+
+def test_a_timer_with_slack_rides_on_a_deadline_the_loop_already_has(loop) -> None:
+    lp, t = loop
+    tick = threading.Event()
+    lp.call_later(0.2, tick.set)             # the loop sleeps towards this one
+    t.start()
+    _enter(lp)
+    fired = threading.Event()
+    try:
+        start = lp.iterations
+        alarm = lp._alarm_at
+        due = lp.time() + 0.01
+        lp.call_at(due, fired.set, slack=0.5)     # 0.2 s late is within its slack
+        assert lp._alarm_at == alarm              # no alarm set, no wake-up written
+    finally:
+        lp.leave()
+    assert fired.wait(5) and tick.wait(5)
+    assert lp.time() >= due
+    assert lp.iterations - start == 1             # one wake-up served both timers
+    assert lp.lag.worst < 0.1                     # lateness within slack is not lag

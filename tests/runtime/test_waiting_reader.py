@@ -10,6 +10,7 @@ that still end a blocked ``receive``.
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -63,6 +64,41 @@ def _ping_pong(a: Any, b: Any, rounds: int) -> None:
         assert _next_from(a, b.private_name).payload == b"pong%d" % i
 
 
+def _ponger(b: Any, pinger: str, rounds: int) -> threading.Thread:
+    """b answers every ping from its own thread (as a second program would)."""
+    def run() -> None:
+        for _ in range(rounds):
+            ping = _next_from(b, pinger)
+            b.multicast("g", b"re:" + ping.payload, self_discard=True)
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_tokens_held_by_a_waiting_reader_do_not_wake_the_daemon_thread(tmp_path: Path) -> None:
+    with _pair(tmp_path) as (d1, d2, a, b):
+        rounds = 300
+        t = _ponger(b, a.private_name, rounds + 20)
+        for i in range(20):                                   # warm up
+            a.multicast("g", b"%d" % i, self_discard=True)
+            _next_from(a, b.private_name)
+        before = [(d.loop.iterations, d._reply.holds, d.loop.alarms_set) for d in (d1, d2)]
+        for i in range(rounds):
+            a.multicast("g", b"%d" % i, self_discard=True)
+            assert _next_from(a, b.private_name).payload == b"re:%d" % i
+        after = [(d.loop.iterations, d._reply.holds, d.loop.alarms_set) for d in (d1, d2)]
+        t.join(WAIT)
+        for d, (it0, h0, al0), (it1, h1, al1) in zip((d1, d2), before, after):
+            woke, held, alarms = it1 - it0, h1 - h0, al1 - al0
+            print(f"{d.name}: {held} holds, the daemon thread woke {woke} times, "
+                  f"{alarms} alarms set")
+            assert held > rounds // 2
+            # it wakes for its REPLY_TICK and the odd engine timer, not once per hold;
+            # and the window's end rides on the tick: no timer syscall per hold either
+            assert woke < held // 4
+            assert alarms < held // 4
+
+
 @pytest.mark.parametrize("inline_receive", [True, False])
 def test_request_reply_between_daemons_with_and_without_it(tmp_path: Path,
                                                            inline_receive: bool) -> None:
@@ -84,6 +120,20 @@ def test_the_health_publisher_leaves_the_role_to_the_application(tmp_path: Path)
         for d in (d1, d2):
             assert d._health_pub is not None
             assert d._health_pub._session._sink.ring_reads == 0
+
+
+@pytest.mark.parametrize("reads_ring", [True, False])
+def test_receive_waits_out_its_timeout_either_way(tmp_path: Path, reads_ring: bool) -> None:
+    with _pair(tmp_path) as (d1, d2, a, b):
+        s = d1.connect("quiet", reads_ring=reads_ring)
+        s.join("other")
+        _wait_view(s, 1)
+        timeout = 0.3
+        start = time.monotonic()
+        assert s.receive(timeout=timeout) is None
+        assert time.monotonic() - start >= timeout       # a real wait, not a spin
+        b.multicast("other", b"x", self_discard=True)    # and it still gets its messages
+        assert _next_from(s, b.private_name).payload == b"x"
 
 
 def test_all_senders_keep_one_order_while_sessions_read_the_ring(tmp_path: Path) -> None:
