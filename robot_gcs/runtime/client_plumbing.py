@@ -246,7 +246,7 @@ class ClientPlumbing:
             ok = False
         if ok:
             h.delivered += 1
-            self._reply.fed_sinks = True
+            self._reply.fed(h.sink)
             return
         self.sessions_detached += 1
         reason = "client stopped reading (queue overflow)"

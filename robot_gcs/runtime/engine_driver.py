@@ -153,6 +153,14 @@ class EngineDriver:
             self._feed_held()
             self._after_engine()
 
+    def _release_held_for_waiter(self, sink: Any) -> None:
+        """The only session handed data before the held token is waiting for more
+        instead of replying: no reply is coming, pass the token on now."""
+        if self._held_token is not None and self._reply.held_for is sink:
+            self._reply.waiter_returned()
+            self._feed_held()
+            self._after_engine()
+
     def _release_held_for_command(self) -> None:
         """After a local command: a held token carries it now; with no token held, the
         clients have reacted to what they were handed, so the next token is not held."""

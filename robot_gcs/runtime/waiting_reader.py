@@ -32,6 +32,10 @@ Rules that keep this equal to the daemon thread doing the work:
   reader gives them back (``unmute_reader``) before ``receive()`` returns.
 * A stopping or stopped daemon is never served: the reader falls back to its queue,
   which ends with the close marker.
+* A session that waits while a token is held for its reply (it was the only one handed
+  data; it came back to wait, or the token came while it waited) has no reply to send:
+  the token goes on at once (runtime/reply_window.py), so a subscriber does not hold up
+  the ring.
 * ``_on_readable`` ignores an empty read (a stale wake-up after the sockets changed
   hands), so it changes nothing -- in particular it does not release a token held by
   the reply window.
@@ -57,6 +61,7 @@ class WaitingReader:
     _inline_due: list[TimerId] | None
     _fire_due_inline: Callable[..., None]
     _on_readable: Callable[[Any], None]
+    _release_held_for_waiter: Callable[[Any], None]
     _reader_slot: threading.Lock
     _reader_ok: bool
     reader_serves: int
@@ -87,6 +92,7 @@ class WaitingReader:
         try:
             if self._stopping:
                 return timeout
+            self._release_held_for_waiter(sink)
             if sink.has_events():
                 return 0.0
             for s in socks:                    # from now on only this thread wakes on them
@@ -117,6 +123,8 @@ class WaitingReader:
                     self._serve(readable)
                     sink.ring_reads += 1
                     done = self._stopping or sink.has_events()
+                    if not done:                # a token held for us, who wait already
+                        self._release_held_for_waiter(sink)
                     if done:
                         self._unmute(socks)
                         muted = False

@@ -59,6 +59,22 @@ def test_a_reply_in_the_window_resets_the_miss_count() -> None:
     assert rw.hits == 3 * MISSES
 
 
+def test_a_token_is_held_for_the_one_session_that_was_fed() -> None:
+    rw = ReplyWindow(0.0003)
+    x, y = object(), object()
+    rw.fed(x)
+    rw.fed(x)
+    assert rw.should_hold() and rw.held_for is x
+    rw.fed(x)
+    rw.fed(y)                                 # two sessions: nobody in particular
+    assert rw.should_hold() and rw.held_for is None
+    assert not rw.should_hold() and rw.held_for is None
+    rw.fed(y)
+    rw.should_hold()
+    rw.waiter_returned()
+    assert rw.waiter_releases == 1
+
+
 def test_a_zero_window_never_holds() -> None:
     rw = ReplyWindow(0.0)
     rw.fed_sinks = True

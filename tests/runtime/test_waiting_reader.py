@@ -99,6 +99,28 @@ def test_tokens_held_by_a_waiting_reader_do_not_wake_the_daemon_thread(tmp_path:
             assert alarms < held // 4
 
 
+def test_a_subscriber_that_never_replies_does_not_hold_up_the_ring(tmp_path: Path) -> None:
+    # one-way traffic to a session waiting in receive(): a token held for its reply is
+    # passed on as soon as it waits again, not at the end of the window (or later)
+    with _pair(tmp_path) as (d1, d2, a, b):
+        n = 300
+        got: list[bytes] = []
+        t = threading.Thread(target=lambda: got.extend(
+            _next_from(b, a.private_name).payload for _ in range(n)), daemon=True)
+        t.start()
+        rw = d2._reply
+        holds0, hits0, early0 = rw.holds, rw.hits, rw.waiter_releases
+        for i in range(n):
+            a.multicast("g", b"%d" % i)
+            assert _next_from(a, a.private_name).payload == b"%d" % i   # one in flight
+        t.join(WAIT)
+        assert got == [b"%d" % i for i in range(n)]
+        holds, early = rw.holds - holds0, rw.waiter_releases - early0
+        assert rw.hits == hits0                     # b never sent anything
+        assert holds > 0
+        assert early >= holds - 1                   # (the last may still be held)
+
+
 @pytest.mark.parametrize("inline_receive", [True, False])
 def test_request_reply_between_daemons_with_and_without_it(tmp_path: Path,
                                                            inline_receive: bool) -> None:
