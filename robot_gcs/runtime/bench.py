@@ -144,18 +144,32 @@ class CpuHog:
 
 # ------------------------------------------------------------------ session loops
 
+WARMUP_ROUNDS = 20
+WARMUP_SECONDS = 0.1
+
+
 def rtt(s: Any, group: str, size: int, count: int, seconds: float) -> tuple[list[float], str]:
-    """Own-message round trips of one session (it must be the only member of ``group``)."""
+    """Own-message round trips of one session (it must be the only member of ``group``).
+
+    The first WARMUP_ROUNDS, and at least WARMUP_SECONDS of round trips, are not
+    counted: a CPU that was idle runs cold for a while (on a VM a 20 us piece of Python
+    takes about 3x as long right after a 10 ms sleep), which would make the figure a
+    measure of what ran before the row rather than of the daemon.
+    """
     payload = bytes(size)
     out: list[float] = []
     end = time.monotonic() + seconds
-    for i in range(count + 20):
+    warm_until = time.monotonic() + min(WARMUP_SECONDS, seconds / 10)
+    i = 0
+    while len(out) < count:
         if time.monotonic() > end:
             return out, f"deadline {seconds}s"
+        warm = i >= WARMUP_ROUNDS and time.monotonic() >= warm_until
         t0 = time.perf_counter()
         s.multicast(group, payload, timeout=2.0)
         _own(s, 2.0)
-        if i >= 20:                               # first 20: warm-up
+        i += 1
+        if warm:
             out.append(time.perf_counter() - t0)
     return out, ""
 
