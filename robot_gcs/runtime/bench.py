@@ -146,15 +146,19 @@ class CpuHog:
 
 WARMUP_ROUNDS = 20
 WARMUP_SECONDS = 0.1
+PACE = 0.01               # the paced row: a 100 Hz loop
+PACED_COUNT = 200
 
 
-def rtt(s: Any, group: str, size: int, count: int, seconds: float) -> tuple[list[float], str]:
+def rtt(s: Any, group: str, size: int, count: int, seconds: float,
+        pace: float = 0.0) -> tuple[list[float], str]:
     """Own-message round trips of one session (it must be the only member of ``group``).
 
     The first WARMUP_ROUNDS, and at least WARMUP_SECONDS of round trips, are not
     counted: a CPU that was idle runs cold for a while (on a VM a 20 us piece of Python
     takes about 3x as long right after a 10 ms sleep), which would make the figure a
-    measure of what ran before the row rather than of the daemon.
+    measure of what ran before the row rather than of the daemon. ``pace``: sleep this
+    long between round trips, as a control loop does (each then starts on a cold CPU).
     """
     payload = bytes(size)
     out: list[float] = []
@@ -171,6 +175,8 @@ def rtt(s: Any, group: str, size: int, count: int, seconds: float) -> tuple[list
         i += 1
         if warm:
             out.append(time.perf_counter() - t0)
+        if pace:
+            time.sleep(pace)                      # the workload: a periodic loop
     return out, ""
 
 
@@ -267,6 +273,11 @@ def _session_rows(scenario: str, tx: Any, rx: Any, sizes: tuple[int, ...], count
         per = max(20, min(5 * count, 20_000_000 // size))
         lat, got, secs, note = flood_pair(tx, rx, "bench.oneway", size, per, seconds)
         rows.append(_row(scenario, "flood", Service.AGREED, size, lat, got, secs, note))
+    if scenario == "embedded":
+        lat, note = rtt(tx, "bench.rtt", sizes[0], min(count, PACED_COUNT), seconds,
+                        pace=PACE)
+        rows.append(_row(scenario, "rtt 100 Hz", Service.AGREED, sizes[0], lat, len(lat),
+                         sum(lat), note or "one round trip every 10 ms, as a control loop"))
     if cpu:
         with CpuHog():
             lat, note = rtt(tx, "bench.rtt", sizes[0], count, seconds)
