@@ -84,13 +84,15 @@ class WaitingReader:
                 sink.release_poller()
 
     def _serve_until(self, sink: Any, timeout: float | None) -> float | None:
-        socks = self.transport.sockets()
-        poller = sink.reader_poller(socks)
         loop = self.loop
-        if poller is None or not loop.try_enter():
+        if not loop.try_enter():
             return timeout                     # the daemon thread is busy: it delivers
-        try:
+        try:                                   # (under the lock the sockets stay open)
             if self._stopping:
+                return timeout
+            socks = self.transport.sockets()
+            poller = sink.reader_poller(socks)
+            if poller is None:
                 return timeout
             self._release_held_for_waiter(sink)
             if sink.has_events():

@@ -64,17 +64,6 @@ def _ping_pong(a: Any, b: Any, rounds: int) -> None:
         assert _next_from(a, b.private_name).payload == b"pong%d" % i
 
 
-def _ponger(b: Any, pinger: str, rounds: int) -> threading.Thread:
-    """b answers every ping from its own thread (as a second program would)."""
-    def run() -> None:
-        for _ in range(rounds):
-            ping = _next_from(b, pinger)
-            b.multicast("g", b"re:" + ping.payload, self_discard=True)
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
-
-
 def test_tokens_held_by_a_waiting_reader_do_not_wake_the_daemon_thread(tmp_path: Path) -> None:
     with _pair(tmp_path) as (d1, d2, a, b):
         rounds = 300
@@ -133,12 +122,28 @@ def test_request_reply_between_daemons_with_and_without_it(tmp_path: Path,
             assert serves == 0
 
 
+def _ponger(b: Any, pinger: str, rounds: int) -> threading.Thread:
+    """b answers every ping from its own thread (as a second program would)."""
+    def run() -> None:
+        for _ in range(rounds):
+            ping = _next_from(b, pinger)
+            b.multicast("g", b"re:" + ping.payload, self_discard=True)
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
 def test_the_health_publisher_leaves_the_role_to_the_application(tmp_path: Path) -> None:
     # the publisher thread blocks in receive() all the time; were it the waiting reader,
     # the application's messages would again be handed over from another thread
     with _pair(tmp_path, health=True) as (d1, d2, a, b):
-        _ping_pong(a, b, 100)
-        assert a._sink.ring_reads > 50 and b._sink.ring_reads > 50
+        rounds = 100
+        t = _ponger(b, a.private_name, rounds)
+        for i in range(rounds):
+            a.multicast("g", b"%d" % i, self_discard=True)
+            assert _next_from(a, b.private_name).payload == b"re:%d" % i
+        t.join(WAIT)
+        assert a._sink.ring_reads > rounds // 2 and b._sink.ring_reads > rounds // 2
         for d in (d1, d2):
             assert d._health_pub is not None
             assert d._health_pub._session._sink.ring_reads == 0
