@@ -142,6 +142,27 @@ class CpuHog:
         self._t.join(5)
 
 
+# ------------------------------------------------------------------ machine speed
+
+def cpu_reference(rounds: int = 3000) -> float:
+    """p50 seconds of a fixed piece of pure Python (arithmetic, a small dict), timed back
+    to back: how fast this machine runs Python right now. On a VM it moves by 30-40 %
+    from minute to minute, and every latency row moves with it, so the bench prints it
+    before and after the rows (21 us on the 2-core VM of the issue notes at its usual
+    speed)."""
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        s = 0
+        for i in range(400):
+            s += i * i
+        d = {i: str(i) for i in range(50)}
+        times.append(time.perf_counter() - t0)
+    del d
+    times.sort()
+    return times[len(times) // 2]
+
+
 # ------------------------------------------------------------------ session loops
 
 WARMUP_ROUNDS = 20
@@ -425,6 +446,10 @@ def report_targets(rows: list[BenchRow]) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = ("The footer's CPU reference is the p50 time of a fixed piece of pure "
+                     "Python, before and after the rows: how fast this machine ran Python "
+                     "meanwhile. Compare latency figures only between runs with similar "
+                     "references; on a VM it moves by 30-40 % from minute to minute.")
     parser.add_argument("--only", default="embedded,socket,ring",
                         help="comma list of scenarios: embedded, socket, ring")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
@@ -488,6 +513,7 @@ def run(args: argparse.Namespace) -> int:
 
     rows: list[BenchRow] = []
     failures: list[str] = []
+    ref_before = cpu_reference()
     tmp = Path(tempfile.mkdtemp(prefix="gcsbench"))
     switch_before = sys.getswitchinterval()
     settings = RingSettings(args.token_ms, args.switch_interval_ms, args.reply_window_us,
@@ -518,6 +544,7 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
         switch_used = sys.getswitchinterval()
         sys.setswitchinterval(switch_before)
+    ref_after = cpu_reference()
     targets = report_targets(rows)
     if args.json:
         print(json.dumps({"rows": [asdict(r) for r in rows], "targets": targets,
@@ -526,12 +553,15 @@ def run(args: argparse.Namespace) -> int:
                               "platform": platform.platform(),
                               "loadavg_1min": round(os.getloadavg()[0], 2),
                               "cpus_pinned": sorted(cpus) if cpus is not None else None,
-                              "switch_interval": switch_used}}, indent=1))
+                              "switch_interval": switch_used,
+                              "cpu_reference_us": [round(ref_before * 1e6, 1),
+                                                   round(ref_after * 1e6, 1)]}}, indent=1))
     else:
         print(format_table(rows))
         pinned = f", pinned to CPUs {args.cpus}" if cpus is not None else ""
         print(f"(python {platform.python_version()}, {os.cpu_count()} CPUs{pinned}, load average "
-              f"{os.getloadavg()[0]:.1f}, switch interval {switch_used * 1000:g} ms)")
+              f"{os.getloadavg()[0]:.1f}, switch interval {switch_used * 1000:g} ms, "
+              f"CPU reference {ref_before * 1e6:.1f} -> {ref_after * 1e6:.1f} us: see --help)")
         for line in targets:
             print(line)
         for f in failures:

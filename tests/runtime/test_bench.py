@@ -35,6 +35,7 @@ def test_embedded_and_socket_rows_as_json(capsys: pytest.CaptureFixture[str]) ->
             assert (scen, "rtt", size) in got and (scen, "one-way", size) in got
             assert (scen, "flood", size) in got
         assert (scen, "rtt +cpu", 100) in got
+    assert ("embedded", "rtt 100 Hz", 100) in got         # the paced, control-loop row
     for r in rows:
         # every measured message counted (floods send 5 x count)
         assert r["count"] == (150 if r["test"] == "flood" else 30), r
@@ -42,6 +43,8 @@ def test_embedded_and_socket_rows_as_json(capsys: pytest.CaptureFixture[str]) ->
         assert r["msgs_per_s"] > 0
     assert any(t.startswith("embedded own-message rtt p50") for t in doc["targets"])
     assert doc["environment"]["cpus"] >= 1
+    before, after = doc["environment"]["cpu_reference_us"]    # machine speed, both ends
+    assert 0 < before < 10_000 and 0 < after < 10_000
 
 
 def test_table_lists_every_row_with_units() -> None:
