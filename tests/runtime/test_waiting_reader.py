@@ -11,72 +11,28 @@ from __future__ import annotations
 
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from rt_fakes import write_config
+from rt_pair import WAIT, daemon_pair, next_from, ping_pong, ponger, wait_view
 
-from robot_gcs import DataMessage, GroupView, SessionClosed
-from robot_gcs.runtime.daemon import Daemon
+from robot_gcs import DataMessage, SessionClosed
 from robot_gcs.runtime.engine_driver import REPLY_TICK
-
-WAIT = 20.0
-
-
-def _wait_view(s: Any, members: int) -> None:
-    while True:
-        ev = s.receive(timeout=WAIT)
-        assert ev is not None, f"{s.private_name}: no view with {members} members"
-        if isinstance(ev, GroupView) and len(ev.members) == members:
-            return
-
-
-@contextmanager
-def _pair(tmp_path: Path, inline_receive: bool = True, health: bool = False
-          ) -> Iterator[tuple[Daemon, Daemon, Any, Any]]:
-    """Two daemons in this process; session a on d1 and b on d2, both in group g."""
-    flag = "true" if inline_receive else "false"
-    _, cfg = write_config(tmp_path, 2, token_ms=None,
-                          extra_ring=f"  runtime:\n    inline_receive: {flag}")
-    with Daemon(cfg, "d1", health=health) as d1, Daemon(cfg, "d2", health=health) as d2:
-        a, b = d1.connect("a"), d2.connect("b")
-        a.join("g")
-        b.join("g")
-        _wait_view(a, 2)
-        _wait_view(b, 2)
-        yield d1, d2, a, b
-
-
-def _next_from(s: Any, sender: str) -> DataMessage:
-    while True:
-        ev = s.receive(timeout=WAIT)
-        assert ev is not None, f"{s.private_name}: nothing from {sender}"
-        if isinstance(ev, DataMessage) and ev.sender == sender:
-            return ev
-
-
-def _ping_pong(a: Any, b: Any, rounds: int) -> None:
-    for i in range(rounds):
-        a.multicast("g", b"ping%d" % i, self_discard=True)
-        assert _next_from(b, a.private_name).payload == b"ping%d" % i
-        b.multicast("g", b"pong%d" % i, self_discard=True)
-        assert _next_from(a, b.private_name).payload == b"pong%d" % i
 
 
 def test_tokens_held_by_a_waiting_reader_do_not_wake_the_daemon_thread(tmp_path: Path) -> None:
-    with _pair(tmp_path) as (d1, d2, a, b):
+    with daemon_pair(tmp_path) as (d1, d2, a, b):
         rounds = 300
-        t = _ponger(b, a.private_name, rounds + 20)
+        t = ponger(b, a.private_name, rounds + 20)
         for i in range(20):                                   # warm up
             a.multicast("g", b"%d" % i, self_discard=True)
-            _next_from(a, b.private_name)
+            next_from(a, b.private_name)
         before = [(d.loop.iterations, d._reply.holds, d.loop.alarms_set) for d in (d1, d2)]
         start = time.monotonic()
         for i in range(rounds):
             a.multicast("g", b"%d" % i, self_discard=True)
-            assert _next_from(a, b.private_name).payload == b"re:%d" % i
+            assert next_from(a, b.private_name).payload == b"re:%d" % i
         after = [(d.loop.iterations, d._reply.holds, d.loop.alarms_set) for d in (d1, d2)]
         ticks = int((time.monotonic() - start) / REPLY_TICK) + 2
         t.join(WAIT)
@@ -94,17 +50,17 @@ def test_tokens_held_by_a_waiting_reader_do_not_wake_the_daemon_thread(tmp_path:
 def test_a_subscriber_that_never_replies_does_not_hold_up_the_ring(tmp_path: Path) -> None:
     # one-way traffic to a session waiting in receive(): a token held for its reply is
     # passed on as soon as it waits again, not at the end of the window (or later)
-    with _pair(tmp_path) as (d1, d2, a, b):
+    with daemon_pair(tmp_path) as (d1, d2, a, b):
         n = 300
         got: list[bytes] = []
         t = threading.Thread(target=lambda: got.extend(
-            _next_from(b, a.private_name).payload for _ in range(n)), daemon=True)
+            next_from(b, a.private_name).payload for _ in range(n)), daemon=True)
         t.start()
         rw = d2._reply
         holds0, hits0, early0 = rw.holds, rw.hits, rw.waiter_releases
         for i in range(n):
             a.multicast("g", b"%d" % i)
-            assert _next_from(a, a.private_name).payload == b"%d" % i   # one in flight
+            assert next_from(a, a.private_name).payload == b"%d" % i   # one in flight
         t.join(WAIT)
         assert got == [b"%d" % i for i in range(n)]
         holds, early = rw.holds - holds0, rw.waiter_releases - early0
@@ -118,8 +74,8 @@ def test_a_subscriber_that_never_replies_does_not_hold_up_the_ring(tmp_path: Pat
 @pytest.mark.parametrize("inline_receive", [True, False])
 def test_request_reply_between_daemons_with_and_without_it(tmp_path: Path,
                                                            inline_receive: bool) -> None:
-    with _pair(tmp_path, inline_receive) as (d1, d2, a, b):
-        _ping_pong(a, b, 200)
+    with daemon_pair(tmp_path, {"inline_receive": inline_receive}) as (d1, d2, a, b):
+        ping_pong(a, b, 200)
         serves = d1.statistics().reader_serves + d2.statistics().reader_serves
         if inline_receive:
             assert serves > 50           # many legs were read by the waiting session
@@ -127,26 +83,15 @@ def test_request_reply_between_daemons_with_and_without_it(tmp_path: Path,
             assert serves == 0
 
 
-def _ponger(b: Any, pinger: str, rounds: int) -> threading.Thread:
-    """b answers every ping from its own thread (as a second program would)."""
-    def run() -> None:
-        for _ in range(rounds):
-            ping = _next_from(b, pinger)
-            b.multicast("g", b"re:" + ping.payload, self_discard=True)
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
-
-
 def test_the_health_publisher_leaves_the_role_to_the_application(tmp_path: Path) -> None:
     # the publisher thread blocks in receive() all the time; were it the waiting reader,
     # the application's messages would again be handed over from another thread
-    with _pair(tmp_path, health=True) as (d1, d2, a, b):
+    with daemon_pair(tmp_path, health=True) as (d1, d2, a, b):
         rounds = 100
-        t = _ponger(b, a.private_name, rounds)
+        t = ponger(b, a.private_name, rounds)
         for i in range(rounds):
             a.multicast("g", b"%d" % i, self_discard=True)
-            assert _next_from(a, b.private_name).payload == b"re:%d" % i
+            assert next_from(a, b.private_name).payload == b"re:%d" % i
         t.join(WAIT)
         assert a._sink.ring_reads > rounds // 4 and b._sink.ring_reads > rounds // 4
         for d in (d1, d2):
@@ -156,24 +101,24 @@ def test_the_health_publisher_leaves_the_role_to_the_application(tmp_path: Path)
 
 @pytest.mark.parametrize("reads_ring", [True, False])
 def test_receive_waits_out_its_timeout_either_way(tmp_path: Path, reads_ring: bool) -> None:
-    with _pair(tmp_path) as (d1, d2, a, b):
+    with daemon_pair(tmp_path) as (d1, d2, a, b):
         s = d1.connect("quiet", reads_ring=reads_ring)
         s.join("other")
-        _wait_view(s, 1)
+        wait_view(s, 1)
         timeout = 0.3
         start = time.monotonic()
         assert s.receive(timeout=timeout) is None
         assert time.monotonic() - start >= timeout       # a real wait, not a spin
         b.multicast("other", b"x", self_discard=True)    # and it still gets its messages
-        assert _next_from(s, b.private_name).payload == b"x"
+        assert next_from(s, b.private_name).payload == b"x"
 
 
 def test_all_senders_keep_one_order_while_sessions_read_the_ring(tmp_path: Path) -> None:
-    with _pair(tmp_path) as (d1, d2, a, b):
+    with daemon_pair(tmp_path) as (d1, d2, a, b):
         n = 300
         c = d1.connect("c")                   # a second session on d1 waits on its queue
         c.join("g")
-        _wait_view(c, 3)                      # c's join is ordered before any message
+        wait_view(c, 3)                      # c's join is ordered before any message
         senders = [threading.Thread(target=lambda s=s, tag=tag: [
             s.multicast("g", b"%s%d" % (tag, i)) for i in range(n)]) for s, tag in
             ((a, b"a"), (b, b"b"))]
@@ -198,7 +143,7 @@ def test_all_senders_keep_one_order_while_sessions_read_the_ring(tmp_path: Path)
 
 
 def test_a_reader_that_times_out_keeps_the_ring_up(tmp_path: Path) -> None:
-    with _pair(tmp_path) as (d1, d2, a, b):
+    with daemon_pair(tmp_path) as (d1, d2, a, b):
         token_timeout = d1.config.ring.params.token_timeout
         before = d1.statistics().reader_serves
         views = len(d1.membership_history())
@@ -206,11 +151,11 @@ def test_a_reader_that_times_out_keeps_the_ring_up(tmp_path: Path) -> None:
         assert a.receive(timeout=3 * token_timeout) is None
         assert d1.statistics().reader_serves > before      # it served the idle tokens
         assert len(d1.membership_history()) == views        # and nobody was excluded
-        _ping_pong(a, b, 5)
+        ping_pong(a, b, 5)
 
 
 def test_close_from_another_thread_ends_a_blocked_receive(tmp_path: Path) -> None:
-    with _pair(tmp_path) as (d1, d2, a, b):
+    with daemon_pair(tmp_path) as (d1, d2, a, b):
         outcome: list[Any] = []
 
         def wait() -> None:
@@ -230,13 +175,13 @@ def test_close_from_another_thread_ends_a_blocked_receive(tmp_path: Path) -> Non
         assert len(outcome) == 1 and isinstance(outcome[0], SessionClosed)
         c = d1.connect("c")                            # d1 still serves sessions
         c.join("g")
-        _wait_view(c, 2)
+        wait_view(c, 2)
         b.multicast("g", b"after", self_discard=True)
-        assert _next_from(c, b.private_name).payload == b"after"
+        assert next_from(c, b.private_name).payload == b"after"
 
 
 def test_stop_ends_a_blocked_receive_and_the_peer_sees_it(tmp_path: Path) -> None:
-    with _pair(tmp_path) as (d1, d2, a, b):
+    with daemon_pair(tmp_path) as (d1, d2, a, b):
         outcome: list[Any] = []
 
         def wait() -> None:
@@ -254,12 +199,12 @@ def test_stop_ends_a_blocked_receive_and_the_peer_sees_it(tmp_path: Path) -> Non
         d1.stop()
         t.join(WAIT)
         assert not t.is_alive() and len(outcome) == 1
-        _wait_view(b, 1)                               # d2 saw d1 go
+        wait_view(b, 1)                               # d2 saw d1 go
 
 
 def test_closing_a_session_releases_its_reader_descriptors(tmp_path: Path) -> None:
-    with _pair(tmp_path) as (d1, d2, a, b):
-        _ping_pong(a, b, 3)
+    with daemon_pair(tmp_path) as (d1, d2, a, b):
+        ping_pong(a, b, 3)
         sink = a._sink
         assert sink._poller is not None
         a.close()
