@@ -141,7 +141,7 @@ class EngineDriver:
     def _feed_held(self) -> None:
         held, self._held_token = self._held_token, None
         if self._held_timer is not None:
-            self.loop.cancel_timer(self._held_timer)
+            self._held_timer.cancel()
             self._held_timer = None
         if held is not None:
             self._feed_packet(*held)

@@ -17,7 +17,11 @@ with it. The rules:
   go only while it waits in ``select``. Another thread that takes it (``try_enter``,
   never blocking) may run loop-owned code inline -- the daemon's caller-runs path for
   client commands -- and may then use ``call_at``/``call_soon`` too: a deadline earlier
-  than the one the loop sleeps towards, or a ready callback, wakes the loop.
+  than the one the loop sleeps towards, or a ready callback, wakes the loop. A timer may
+  be given **slack** (``call_at(when, fn, slack)``): if the loop already sleeps towards a
+  deadline before ``when + slack``, nothing is woken -- so a session thread that holds a
+  token for a few hundred microseconds (runtime/reply_window.py) costs the daemon
+  thread nothing.
 * Time is ``time.monotonic()`` unless a clock is injected; ``loop.time()`` is the ``now``
   handed to the sans-IO engine, so engine deadlines and loop deadlines share a base.
 * A callback that raises is logged and counted (``callback_errors``); the loop goes on.
@@ -31,14 +35,12 @@ with it. The rules:
 
 from __future__ import annotations
 
-import ctypes
 import heapq
 import itertools
 import logging
 import os
 import selectors
 import socket
-import sys
 import threading
 import time
 from collections import deque
@@ -157,76 +159,6 @@ class _Waker:
             self._pair = None
 
 
-class _Timespec(ctypes.Structure):
-    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
-
-
-class _Itimerspec(ctypes.Structure):
-    _fields_ = [("it_interval", _Timespec), ("it_value", _Timespec)]
-
-
-_CLOCK_MONOTONIC = 1
-_TFD_NONBLOCK = os.O_NONBLOCK
-_TFD_CLOEXEC = getattr(os, "O_CLOEXEC", 0o2000000)
-_TFD_TIMER_ABSTIME = 1
-
-
-class _Alarm:
-    """A Linux timerfd on CLOCK_MONOTONIC (= ``time.monotonic``): any thread may set
-    the absolute time at which it becomes readable; setting it wakes nobody."""
-
-    def __init__(self) -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        create, settime = libc.timerfd_create, libc.timerfd_settime
-        create.argtypes = [ctypes.c_int, ctypes.c_int]
-        settime.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.POINTER(_Itimerspec),
-                            ctypes.c_void_p]
-        fd = create(_CLOCK_MONOTONIC, _TFD_NONBLOCK | _TFD_CLOEXEC)
-        if fd < 0:
-            raise OSError(ctypes.get_errno(), "timerfd_create failed")
-        self._fd: int | None = fd
-        self._settime = settime
-        self._spec = _Itimerspec()
-        self._ref = ctypes.byref(self._spec)
-
-    def fileno(self) -> int:
-        assert self._fd is not None
-        return self._fd
-
-    def set(self, when: float | None) -> None:
-        """Ring at monotonic time ``when``; None disarms."""
-        if self._fd is None:
-            return
-        value = self._spec.it_value
-        if when is None:
-            value.tv_sec = value.tv_nsec = 0
-        else:
-            sec = int(when)
-            value.tv_sec = sec
-            value.tv_nsec = max(1, int((when - sec) * 1e9))    # 0 would disarm it
-        self._settime(self._fd, _TFD_TIMER_ABSTIME, self._ref, None)
-
-    def drain(self) -> None:
-        try:
-            os.read(self.fileno(), 8)
-        except (BlockingIOError, OSError):
-            pass
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-def _make_alarm(clock: Callable[[], float]) -> _Alarm | None:
-    if clock is not time.monotonic or not sys.platform.startswith("linux"):
-        return None
-    try:
-        return _Alarm()
-    except (OSError, AttributeError):
-        return None
-
-
 class EventLoop:
     """Selector loop with a timer heap; run it on exactly one thread."""
 
@@ -242,10 +174,6 @@ class EventLoop:
         self._waker = _Waker()
         self._muted: dict[int, tuple[int, Any]] = {}     # fd -> (events, data), see mute_reader
         self._sel.register(self._waker.fileno(), selectors.EVENT_READ, (self._on_wake, None))
-        self._alarm = _make_alarm(clock)
-        if self._alarm is not None:
-            self._sel.register(self._alarm.fileno(), selectors.EVENT_READ,
-                               (self._alarm.drain, None))
         self._running = False
         self._stopping = False
         self._thread_id: int | None = None
@@ -255,9 +183,6 @@ class EventLoop:
         self._lag_probe = lag_probe
         self.lock = threading.Lock()
         self._sleep_until: float | None = None   # select deadline while the lock is free
-        self._select_until = float("inf")         # ... as computed by the loop (no alarm)
-        self._alarm_at: float | None = None       # what an inline caller set the alarm to
-        self.alarms_set = 0       # timerfd settings by inline callers (a syscall each)
 
     # ------------------------------------------------------------ registration
 
@@ -316,38 +241,14 @@ class EventLoop:
             self._wake_inline()
 
     def call_at(self, when: float, fn: Callback, slack: float = 0.0) -> TimerHandle:
-        """Run ``fn`` at ``when``; with ``slack``, up to that much later is fine -- an
-        inline caller then neither wakes the loop nor sets the alarm when the loop
-        already sleeps towards a deadline before ``when + slack``."""
+        """Run ``fn`` at ``when``; with ``slack``, up to that much later is fine, so an
+        inline caller does not wake a loop that sleeps towards ``when + slack`` or less."""
         h = TimerHandle(when, fn, slack)
         heapq.heappush(self._timers, (when, next(self._counter), h))
         until = self._sleep_until
         if until is not None and when + slack < until:   # inline caller: deadline moved up
-            if self._alarm is not None:
-                self._sleep_until = self._alarm_at = when
-                self._alarm.set(when)
-                self.alarms_set += 1
-            else:
-                self._wake_inline()
+            self._wake_inline()
         return h
-
-    def cancel_timer(self, h: TimerHandle) -> None:
-        """``h.cancel()``, and from an inline holder also take back the alarm it set,
-        so the daemon thread is not woken for nothing (a held token released early)."""
-        h.cancel()
-        if self._alarm is None or self._sleep_until is None or h.when != self._alarm_at:
-            return
-        timers = self._timers
-        while timers and timers[0][2].cancelled:
-            heapq.heappop(timers)
-        head = timers[0][0] if timers else None
-        if head is not None and head < self._select_until:
-            self._sleep_until = self._alarm_at = head
-            self._alarm.set(head)
-        else:
-            self._sleep_until = self._select_until
-            self._alarm_at = None
-            self._alarm.set(None)
 
     def _wake_inline(self) -> None:
         self._sleep_until = None
@@ -439,16 +340,16 @@ class EventLoop:
                 elif timers:
                     until = timers[0][0]
                     timeout = max(0.0, until - self.time())
-                    self._sleep_until = self._select_until = until
+                    self._sleep_until = until
                 else:
                     timeout = None
-                    self._sleep_until = self._select_until = float("inf")
+                    self._sleep_until = float("inf")
                 lock.release()
                 try:
                     events = sel.select(timeout)
                 finally:
                     lock.acquire()
-                    self._sleep_until = self._alarm_at = None
+                    self._sleep_until = None
                 for key, ev in events:
                     r, w = key.data
                     if ev & EVENT_READ and r is not None:
@@ -496,5 +397,3 @@ class EventLoop:
     def close(self) -> None:
         self._sel.close()
         self._waker.close()
-        if self._alarm is not None:
-            self._alarm.close()
