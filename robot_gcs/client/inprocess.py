@@ -93,20 +93,22 @@ class QueueSink:
                 pass
 
     def _signal(self) -> None:
-        if self.waiting and self._signal_fd is not None:
+        if self._signal_fd is not None:
             try:
                 os.eventfd_write(self._signal_fd, 1)
             except OSError:
                 pass
 
     def release_poller(self) -> None:
-        """Close the epoll and the eventfd (no reader may be using them)."""
-        if self._poller is not None:
-            self._poller.close()
-            self._poller = None
-        if self._signal_fd is not None:
-            os.close(self._signal_fd)
-            self._signal_fd = None
+        """Close the epoll and the eventfd (no reader may be using them). The reader on
+        its way out and ``close()`` may both get here: the lock closes each fd once."""
+        with self._lock:
+            poller, self._poller = self._poller, None
+            fd, self._signal_fd = self._signal_fd, None
+        if poller is not None:
+            poller.close()
+        if fd is not None:
+            os.close(fd)
 
     def __del__(self) -> None:
         self.release_poller()
@@ -136,7 +138,8 @@ class QueueSink:
             if not self._marker_queued:
                 self._marker_queued = True
                 self._q.put(_END)
-                self._signal()
+                if self.waiting:
+                    self._signal()
 
     def get(self, timeout: float | None) -> Any:
         """Next event, None on timeout; SessionClosed once closed and drained."""

@@ -124,15 +124,14 @@ class WaitingReader:
                 try:
                     self._serve(readable)
                     sink.ring_reads += 1
-                    done = self._stopping or sink.has_events()
-                    if not done:                # a token held for us, who wait already
-                        self._release_held_for_waiter(sink)
-                    if done:
+                    if self._stopping or sink.has_events():
                         self._unmute(socks)
                         muted = False
+                    else:                       # a token held for us, who wait already
+                        self._release_held_for_waiter(sink)
                 finally:
                     loop.leave()
-                if done:
+                if not muted:
                     return 0.0 if sink.has_events() else remaining
         finally:
             if muted:
