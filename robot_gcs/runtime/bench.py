@@ -26,6 +26,8 @@ Three scenarios, each a list of ``BenchRow`` (median and p99 latency, msgs/s, MB
 Every loop is bounded by a count and by a deadline; a row that hits the deadline says so
 (``note``). Figures are reported, never asserted; ``report_targets`` compares them with the
 project's targets. ``--json`` prints the rows and the environment as one JSON document.
+The row, the stamped payload and the ring config both scenario modules share live in
+bench_rows.py, below them.
 """
 
 from __future__ import annotations
@@ -36,64 +38,23 @@ import os
 import platform
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..core.events import DataMessage, GroupView
+from ..core.events import DataMessage
 from ..core.types import Service
 from ..errors import Backpressure, GcsError
-from ..testing import write_ring_config
+from .bench_ring import bench_ring
+from .bench_rows import (STAMP, BenchError, BenchRow, CpuHog, RingSettings, make_row,
+                         stamped_payload, view_with, write_config)
 
 SIZES = (100, 1000, 10_000, 100_000)
-_TS = struct.Struct("!qI")          # monotonic_ns at send, sender-local seq
-
-
-class BenchError(GcsError):
-    """A benchmark could not run (daemon did not start, message lost, ...)."""
-
-
-@dataclass(frozen=True, slots=True)
-class BenchRow:
-    scenario: str           # embedded / socket / ring
-    test: str               # rtt, one-way, flood, kill, ...
-    service: str
-    size: int               # payload bytes
-    count: int              # messages measured
-    seconds: float
-    msgs_per_s: float
-    mb_per_s: float
-    p50_us: float | None
-    p99_us: float | None
-    note: str = ""
-
-
-def _pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    return s[min(len(s) - 1, int(len(s) * q))]
-
-
-def _row(scenario: str, test: str, service: Service | str, size: int, lat_s: list[float],
-         count: int, seconds: float, note: str = "") -> BenchRow:
-    rate = count / seconds if seconds > 0 else 0.0
-    p50, p99 = _pct(lat_s, 0.5), _pct(lat_s, 0.99)
-    return BenchRow(scenario, test, service.name if isinstance(service, Service) else service,
-                    size, count, round(seconds, 4), round(rate, 1), round(rate * size / 1e6, 3),
-                    None if p50 is None else round(p50 * 1e6, 1),
-                    None if p99 is None else round(p99 * 1e6, 1), note)
-
-
-def _payload(size: int, seq: int) -> bytes:
-    head = _TS.pack(time.monotonic_ns(), seq)
-    return head + bytes(max(0, size - len(head)))
 
 
 def _own(s: Any, timeout: float) -> DataMessage:
@@ -104,42 +65,6 @@ def _own(s: Any, timeout: float) -> DataMessage:
             raise BenchError(f"{s.private_name}: own message not back within {timeout}s")
         if isinstance(ev, DataMessage) and ev.sender == s.private_name:
             return ev
-
-
-def _view_with(s: Any, group: str, n: int, timeout: float) -> GroupView:
-    end = time.monotonic() + timeout
-    while True:
-        ev = s.receive(timeout=max(0.0, end - time.monotonic()))
-        if ev is None:
-            raise BenchError(f"{s.private_name}: no view of {group} with {n} members "
-                             f"within {timeout}s")
-        if isinstance(ev, GroupView) and ev.group == group and len(ev.members) >= n \
-                and not ev.transitional:
-            return ev
-
-
-class CpuHog:
-    """A pure-Python busy loop in a thread (what a CPU-bound control loop costs us)."""
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._spin, daemon=True, name="bench-cpu-hog")
-        self.loops = 0
-
-    def _spin(self) -> None:
-        n = 0
-        while not self._stop.is_set():
-            for _ in range(10_000):
-                n += 1
-        self.loops = n
-
-    def __enter__(self) -> "CpuHog":
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._t.join(5)
 
 
 # ------------------------------------------------------------------ machine speed
@@ -215,7 +140,7 @@ def one_way(tx: Any, rx: Any, group: str, size: int, count: int,
                 ev = rx.receive(timeout=0.5)
                 if isinstance(ev, DataMessage) and ev.sender == tx.private_name \
                         and ev.msg_type == 0:
-                    sent_ns, seq = _TS.unpack_from(ev.payload)
+                    sent_ns, seq = STAMP.unpack_from(ev.payload)
                     if seq == 0xFFFFFFFF:
                         return
                     lat.append((time.monotonic_ns() - sent_ns) / 1e9)
@@ -231,10 +156,10 @@ def one_way(tx: Any, rx: Any, group: str, size: int, count: int,
         if time.monotonic() > end:
             note = f"deadline {seconds}s"
             break
-        tx.multicast(group, _payload(size, i), timeout=2.0)
+        tx.multicast(group, stamped_payload(size, i), timeout=2.0)
         if not got.acquire(timeout=2.0) or errors:
             raise BenchError(f"one-way: message {i} not received within 2s: {errors}")
-    tx.multicast(group, _payload(size, 0xFFFFFFFF), timeout=2.0)
+    tx.multicast(group, stamped_payload(size, 0xFFFFFFFF), timeout=2.0)
     t.join(3.0)
     return lat[20:], note
 
@@ -258,7 +183,7 @@ def flood_pair(tx: Any, rx: Any, group: str, size: int, count: int,
                         ev.sender == tx.private_name:
                     now = time.monotonic_ns()
                     if got[0] % step == 0:
-                        lat.append((now - _TS.unpack_from(ev.payload)[0]) / 1e9)
+                        lat.append((now - STAMP.unpack_from(ev.payload)[0]) / 1e9)
                     got[0] += 1
                     last[0] = now
         finally:
@@ -272,7 +197,7 @@ def flood_pair(tx: Any, rx: Any, group: str, size: int, count: int,
             if left <= 0:
                 break
             try:
-                tx.multicast(group, _payload(size, i), msg_type=1, timeout=min(0.5, left))
+                tx.multicast(group, stamped_payload(size, i), msg_type=1, timeout=min(0.5, left))
                 break
             except Backpressure:
                 continue
@@ -287,57 +212,39 @@ def _session_rows(scenario: str, tx: Any, rx: Any, sizes: tuple[int, ...], count
     rows = []
     for size in sizes:
         lat, note = rtt(tx, "bench.rtt", size, count, seconds)
-        rows.append(_row(scenario, "rtt", Service.AGREED, size, lat, len(lat), sum(lat), note))
+        rows.append(make_row(scenario, "rtt", Service.AGREED, size, lat, len(lat), sum(lat), note))
         lat, note = one_way(tx, rx, "bench.oneway", size, count, seconds)
-        rows.append(_row(scenario, "one-way", Service.AGREED, size, lat, len(lat), sum(lat),
+        rows.append(make_row(scenario, "one-way", Service.AGREED, size, lat, len(lat), sum(lat),
                          note))
         per = max(20, min(5 * count, 20_000_000 // size))
         lat, got, secs, note = flood_pair(tx, rx, "bench.oneway", size, per, seconds)
-        rows.append(_row(scenario, "flood", Service.AGREED, size, lat, got, secs, note))
+        rows.append(make_row(scenario, "flood", Service.AGREED, size, lat, got, secs, note))
     if scenario == "embedded":
         lat, note = rtt(tx, "bench.rtt", sizes[0], min(count, PACED_COUNT), seconds,
                         pace=PACE)
-        rows.append(_row(scenario, "rtt 100 Hz", Service.AGREED, sizes[0], lat, len(lat),
+        rows.append(make_row(scenario, "rtt 100 Hz", Service.AGREED, sizes[0], lat, len(lat),
                          sum(lat), note or "one round trip every 10 ms, as a control loop"))
     if cpu:
         with CpuHog():
             lat, note = rtt(tx, "bench.rtt", sizes[0], count, seconds)
-        rows.append(_row(scenario, "rtt +cpu", Service.AGREED, sizes[0], lat, len(lat),
+        rows.append(make_row(scenario, "rtt +cpu", Service.AGREED, sizes[0], lat, len(lat),
                          sum(lat), note or "CPU-bound thread in this process"))
     return rows
 
 
 def _join_pair(tx: Any, rx: Any) -> None:
     tx.join("bench.rtt")
-    _view_with(tx, "bench.rtt", 1, 10)
+    view_with(tx, "bench.rtt", 1, 10)
     tx.join("bench.oneway")
-    _view_with(tx, "bench.oneway", 1, 10)
+    view_with(tx, "bench.oneway", 1, 10)
     rx.join("bench.oneway")
-    _view_with(rx, "bench.oneway", 2, 10)
-    _view_with(tx, "bench.oneway", 2, 10)
+    view_with(rx, "bench.oneway", 2, 10)
+    view_with(tx, "bench.oneway", 2, 10)
     tx.leave("bench.oneway")       # tx must not queue its own one-way messages unread
-    _view_with(rx, "bench.oneway", 1, 10)
+    view_with(rx, "bench.oneway", 1, 10)
 
 
 # ------------------------------------------------------------------ configs and processes
-
-@dataclass(frozen=True, slots=True)
-class RingSettings:
-    """What the bench sets in its daemons' config (None: the config default)."""
-
-    token_ms: int | None = None
-    switch_ms: float | None = None
-    reply_window_us: int | None = None
-    inline_receive: bool | None = None
-
-
-def write_config(tmp: Path, n: int, settings: RingSettings) -> Path:
-    return write_ring_config(tmp, n, name=f"bench{os.getpid()}", prefix="b",
-                             token_ms=settings.token_ms, switch_interval_ms=settings.switch_ms,
-                             reply_window_us=settings.reply_window_us,
-                             inline_receive=settings.inline_receive, sockets=True,
-                             filename="bench.yaml")
-
 
 def bench_embedded(tmp: Path, sizes: tuple[int, ...], count: int, seconds: float,
                    settings: RingSettings, cpu: bool) -> list[BenchRow]:
@@ -503,9 +410,9 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"robot-gcs bench: bad --cpus {args.cpus!r}: {exc}", file=sys.stderr)
         return 2
-    if unknown or not sizes or min(sizes) < _TS.size or args.count < 1 or args.daemons < 2:
+    if unknown or not sizes or min(sizes) < STAMP.size or args.count < 1 or args.daemons < 2:
         print(f"robot-gcs bench: bad arguments (scenarios {sorted(unknown)}; sizes >= "
-              f"{_TS.size}; count >= 1; daemons >= 2)", file=sys.stderr)
+              f"{STAMP.size}; count >= 1; daemons >= 2)", file=sys.stderr)
         return 2
     def log(message: str) -> None:
         if not args.json:
@@ -533,7 +440,6 @@ def run(args: argparse.Namespace) -> int:
                     rows += bench_socket(tmp, sizes, args.count, args.seconds, settings,
                                          not args.no_cpu)
                 else:
-                    from .bench_ring import bench_ring
                     bench_ring(tmp, args.daemons, sizes, services, args.flood_count,
                                args.count, args.seconds, settings, not args.no_cpu,
                                not args.no_kill, log, rows)

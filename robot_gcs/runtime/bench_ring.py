@@ -41,8 +41,8 @@ from ..core.events import DataMessage, GroupView
 from ..core.types import Service
 from ..config import load_config
 from ..errors import Backpressure
-from .bench import (_TS, BenchError, BenchRow, CpuHog, RingSettings, _payload, _pct, _row,
-                    _view_with, write_config)
+from .bench_rows import (STAMP, BenchError, BenchRow, CpuHog, RingSettings, make_row,
+                         percentile, stamped_payload, view_with, write_config)
 
 
 def _worker_main(conn: Any, cfg_path: str, name: str, n: int) -> None:
@@ -54,7 +54,7 @@ def _worker_main(conn: Any, cfg_path: str, name: str, n: int) -> None:
         d.start()
         s = d.connect("bench")
         s.join("bench")
-        _view_with(s, "bench", n, 60)
+        view_with(s, "bench", n, 60)
         conn.send(("ready", name, s.private_name))
         hog: CpuHog | None = None
         while True:
@@ -97,7 +97,7 @@ MARK = 0xFFFFFFFE
 def _barrier(s: Any, round_id: int, n: int, end: float) -> int:
     """Every worker multicasts a marker and waits for all n (total order: whatever was
     sent before has been delivered here). Returns the view changes seen meanwhile."""
-    s.multicast("bench", _payload(16, MARK), msg_type=round_id, timeout=max(0.1, end - time.monotonic()))
+    s.multicast("bench", stamped_payload(16, MARK), msg_type=round_id, timeout=max(0.1, end - time.monotonic()))
     marks: set[str] = set()
     views = 0
     while len(marks) < n:
@@ -106,7 +106,7 @@ def _barrier(s: Any, round_id: int, n: int, end: float) -> int:
             raise BenchError(f"barrier of round {round_id}: {len(marks)}/{n} markers")
         ev = s.receive(timeout=min(0.5, left))
         if isinstance(ev, DataMessage) and ev.msg_type == round_id and \
-                _TS.unpack_from(ev.payload)[1] == MARK:
+                STAMP.unpack_from(ev.payload)[1] == MARK:
             marks.add(ev.sender)
         elif isinstance(ev, GroupView) and not ev.transitional:
             views += 1
@@ -128,7 +128,7 @@ def _flood(s: Any, round_id: int, size: int, count: int, service: int, senders: 
                 if left <= 0:
                     return
                 try:
-                    s.multicast("bench", _payload(size, i), service=Service(service),
+                    s.multicast("bench", stamped_payload(size, i), service=Service(service),
                                 msg_type=round_id, timeout=min(left, 0.5))
                     break
                 except Backpressure:
@@ -148,7 +148,7 @@ def _flood(s: Any, round_id: int, size: int, count: int, service: int, senders: 
         if isinstance(ev, DataMessage) and ev.msg_type == round_id:
             last_ns = time.monotonic_ns()
             if got % step == 0 and ev.sender != s.private_name:
-                lat.append(last_ns - _TS.unpack_from(ev.payload)[0])
+                lat.append(last_ns - STAMP.unpack_from(ev.payload)[0])
             got += 1
         elif isinstance(ev, GroupView) and not ev.transitional:
             views += 1
@@ -168,27 +168,27 @@ def _pingpong(s: Any, round_id: int, pinger: str, ponger: str, size: int, count:
             if time.monotonic() > end:
                 break
             t0 = time.perf_counter()
-            s.multicast("bench", _payload(size, i), msg_type=round_id, self_discard=True,
+            s.multicast("bench", stamped_payload(size, i), msg_type=round_id, self_discard=True,
                         timeout=2.0)
             while True:
                 ev = s.receive(timeout=2.0)
                 if ev is None:
                     raise BenchError("pong not received within 2s")
                 if isinstance(ev, DataMessage) and ev.sender == ponger and \
-                        ev.msg_type == round_id and _TS.unpack_from(ev.payload)[1] == i:
+                        ev.msg_type == round_id and STAMP.unpack_from(ev.payload)[1] == i:
                     break
             if i >= 20:
                 lat.append(time.perf_counter() - t0)
-        s.multicast("bench", _payload(8, 0xFFFFFFFF), msg_type=round_id, timeout=2.0)
+        s.multicast("bench", stamped_payload(8, 0xFFFFFFFF), msg_type=round_id, timeout=2.0)
         return {"lat": lat}
     while time.monotonic() < end + 2.0:            # ponger and bystanders
         ev = s.receive(timeout=0.5)
         if isinstance(ev, DataMessage) and ev.sender == pinger and ev.msg_type == round_id:
-            seq = _TS.unpack_from(ev.payload)[1]
+            seq = STAMP.unpack_from(ev.payload)[1]
             if seq == 0xFFFFFFFF:
                 break
             if s.private_name == ponger:
-                s.multicast("bench", _payload(size, seq), msg_type=round_id,
+                s.multicast("bench", stamped_payload(size, seq), msg_type=round_id,
                             self_discard=True, timeout=2.0)
     return {}
 
@@ -205,7 +205,7 @@ def _oneway(s: Any, round_id: int, sender: str, size: int, count: int, service: 
         for i in range(count):
             if time.monotonic() > end:
                 break
-            s.multicast("bench", _payload(size, i), service=svc, msg_type=round_id, timeout=2.0)
+            s.multicast("bench", stamped_payload(size, i), service=svc, msg_type=round_id, timeout=2.0)
             while True:
                 ev = s.receive(timeout=2.0)
                 if ev is None:
@@ -213,13 +213,13 @@ def _oneway(s: Any, round_id: int, sender: str, size: int, count: int, service: 
                 if isinstance(ev, DataMessage) and ev.sender == sender and \
                         ev.msg_type == round_id:
                     break
-        s.multicast("bench", _payload(16, 0xFFFFFFFF), service=svc, msg_type=round_id,
+        s.multicast("bench", stamped_payload(16, 0xFFFFFFFF), service=svc, msg_type=round_id,
                     timeout=2.0)
         return {"lat_ns": lat}
     while time.monotonic() < end + 2.0:
         ev = s.receive(timeout=0.5)
         if isinstance(ev, DataMessage) and ev.sender == sender and ev.msg_type == round_id:
-            sent_ns, seq = _TS.unpack_from(ev.payload)
+            sent_ns, seq = STAMP.unpack_from(ev.payload)
             if seq == 0xFFFFFFFF:
                 break
             lat.append(time.monotonic_ns() - sent_ns)
@@ -323,7 +323,7 @@ def bench_ring(tmp: Path, n: int, sizes: tuple[int, ...], services: tuple[Servic
                 views = max(r["views"] for r in res)
                 if views:
                     note = (note + "; " if note else "") + f"{views} view changes during the row"
-                rows.append(_row(f"ring x{n}", "flood", service, size, lat, got,
+                rows.append(make_row(f"ring x{n}", "flood", service, size, lat, got,
                                  (last - start) / 1e9, note or "latency under saturation"))
         light = max(20, count // 4)
         for service in services:
@@ -335,7 +335,7 @@ def bench_ring(tmp: Path, n: int, sizes: tuple[int, ...], services: tuple[Servic
                       n)] * n, 4 * seconds + 60)]
                 lat = [x / 1e9 for r in res[1:] for x in r["lat_ns"]]
                 per = len(res[1]["lat_ns"])
-                rows.append(_row(f"ring x{n}", "one-way light", service, size, lat, per,
+                rows.append(make_row(f"ring x{n}", "one-way light", service, size, lat, per,
                                  sum(lat) / max(1, n - 1),
                                  "one message in flight; latency at every other daemon"
                                  + ("" if per >= light else f"; deadline {seconds}s")))
@@ -353,7 +353,7 @@ def bench_ring(tmp: Path, n: int, sizes: tuple[int, ...], services: tuple[Servic
             ring.conns, ring.procs = ring.conns[:-1], ring.procs[:-1]
             lats = [(r["view_ns"] - t0) / 1e9 for r in res if r["view_ns"] is not None]
             causes = sorted({str(r["cause"]) for r in res})
-            p50, p99 = _pct(lats, 0.5), _pct(lats, 0.99)
+            p50, p99 = percentile(lats, 0.5), percentile(lats, 0.99)
             rows.append(BenchRow(f"ring x{n}", "SIGKILL -> view", "-", 0, len(lats),
                                  round(max(lats), 4) if lats else 0.0, 0.0, 0.0,
                                  None if p50 is None else round(p50 * 1e6, 1),
@@ -385,7 +385,7 @@ def _pingpong_rows(ring: _Ring, rows: list[BenchRow], round_id: int, count: int,
         if with_cpu:
             ring.call([("cpu", False)], 10, [ring.conns[0]])
         lat = res[0][1]["lat"]
-        rows.append(_row(f"ring x{n}", "rtt 2 daemons" + (" +cpu" if with_cpu else ""),
+        rows.append(make_row(f"ring x{n}", "rtt 2 daemons" + (" +cpu" if with_cpu else ""),
                          Service.AGREED, 100, lat, len(lat), sum(lat),
                          "; ".join(x for x in (
                              "CPU-bound thread in the pinger's process" if with_cpu else "",
