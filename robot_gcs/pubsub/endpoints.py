@@ -1,7 +1,9 @@
 """Publishers, subscriptions and timers: the endpoint objects a Node hands out.
 
 What it owns: per-endpoint state and statistics. The Node (node.py) owns the session,
-the event loop and dispatch; these classes only hold what belongs to one endpoint:
+the event loop and dispatch; these classes only hold what belongs to one endpoint, and
+reach their node through ``EndpointOwner`` (the few things they need of it), so this
+module does not import node.py:
 
 * ``Publisher``: a per-instance random id and sequence number stamped into every
   envelope (subscribers use them to drop a latched hand-over they already have), the
@@ -21,16 +23,38 @@ import collections
 import logging
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
 from ..errors import GcsError
 from .codec import MessageCodec, RawCodec, Sample, codec_for, type_path
 from .qos import QoS
 
-if TYPE_CHECKING:
-    from .node import Node
-
 log = logging.getLogger(__name__)
+
+QueueEntry = list[Any]      # [owner, item, alive]: one entry of the Node's callback queue
+
+
+class EndpointOwner(Protocol):
+    """What a publisher or subscription needs of the Node that created it.
+
+    ``Node`` implements it; the underscored methods are the Node's side of the endpoint's
+    ``publish()`` and ``destroy()`` and are not for users.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
+    @property
+    def wall_clock(self) -> Callable[[], float]: ...
+
+    def _send_sample(self, pub: "Publisher", sample: Sample, body: bytes) -> None: ...
+
+    def _remove_publisher(self, pub: "Publisher") -> None: ...
+
+    def _remove_subscription(self, sub: "Subscription") -> None: ...
 
 
 class TopicTypeError(GcsError):
@@ -77,7 +101,7 @@ class TopicStats:
 class Publisher:
     """Publishes messages of one type on one topic. Create with ``Node.create_publisher``."""
 
-    def __init__(self, node: "Node", topic: str, msg_type: "type | None", qos: QoS,
+    def __init__(self, node: EndpointOwner, topic: str, msg_type: "type | None", qos: QoS,
                  rng: random.Random) -> None:
         self.node = node
         self.topic = topic
@@ -124,7 +148,7 @@ class Publisher:
 class Subscription:
     """Receives one topic's messages. Create with ``Node.create_subscription``."""
 
-    def __init__(self, node: "Node", topic: str, msg_type: "type | None", callback: Callable[[Any], Any],
+    def __init__(self, node: EndpointOwner, topic: str, msg_type: "type | None", callback: Callable[[Any], Any],
                  qos: QoS, now: float, on_deadline: Callable[[str, float], Any] | None,
                  on_error: Callable[[TopicTypeError], Any] | None, raw_sample: bool) -> None:
         self.node = node
@@ -136,7 +160,7 @@ class Subscription:
         self.on_deadline = on_deadline
         self.on_error = on_error
         self.raw_sample = raw_sample      # callback gets the Sample, not just the value
-        self.pending: collections.deque[list] = collections.deque()
+        self.pending: collections.deque[QueueEntry] = collections.deque()
         self.count = 0
         self.bytes = 0
         self.dropped = 0
@@ -179,7 +203,7 @@ class Subscription:
         self._times.append(now)
         return True
 
-    def enqueue(self, entry: list) -> None:
+    def enqueue(self, entry: QueueEntry) -> None:
         """Queue ``entry`` ([sub, sample, alive]); keep-last: drop the oldest when full."""
         self.pending.append(entry)
         if len(self.pending) > self.qos.depth:

@@ -51,7 +51,8 @@ from ..core.events import DataMessage, GroupView
 from ..core.types import Service
 from ..errors import LocalProtocolError, MalformedPacket
 from .codec import Sample, decode_envelope, encode_envelope, type_path
-from .endpoints import Publisher, Subscription, Timer, TopicStats, TopicTypeError
+from .endpoints import (Publisher, QueueEntry, Subscription, Timer, TopicStats,
+                        TopicTypeError)
 from .qos import QoS, check_topic, group_topic, parse_service, topic_group
 
 log = logging.getLogger(__name__)
@@ -94,11 +95,11 @@ class Node:
         self._joined: dict[str, int] = {}           # group -> reference count
         self._timers: list[tuple[float, int, Timer]] = []
         self._timer_ids = 0
-        self._queue: collections.deque[list] = collections.deque()   # [owner, item, alive]
+        self._queue: collections.deque[QueueEntry] = collections.deque()   # [owner, item, alive]
         self._stop = threading.Event()
         self._closed = False
         self.bad_messages = 0
-        self._graph: dict[str, dict] = {}
+        self._graph: dict[str, dict[str, Any]] = {}
         self._registry_members: tuple[str, ...] = ()
         self._announce = announce
         if announce:
@@ -353,7 +354,7 @@ class Node:
 
     # ------------------------------------------------------------------ registry
 
-    def _endpoints(self) -> dict:
+    def _endpoints(self) -> dict[str, Any]:
         return {
             "node": self.name,
             "pubs": [[p.topic, type_path(p.msg_type), f"{p.codec.fingerprint:016x}",
@@ -388,7 +389,7 @@ class Node:
             return
         self._graph[ev.sender] = info
 
-    def graph(self) -> dict[str, dict]:
+    def graph(self) -> dict[str, dict[str, Any]]:
         """Endpoints announced by every node in the registry group (incl. this one)."""
         g = dict(self._graph)
         g[self.private_name] = self._endpoints()
