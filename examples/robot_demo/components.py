@@ -30,10 +30,7 @@ import threading
 import time
 from typing import Any, Mapping
 
-from robot_gcs.core.events import DataMessage, GroupView
-from robot_gcs.launch.model import Component
-from robot_gcs.pubsub.election import ActiveStandby
-from robot_gcs.pubsub.qos import QoS
+import robot_gcs as gcs
 
 from .messages import Command, EStop, Odometry, Plan
 
@@ -46,10 +43,10 @@ def _pctl(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-class DemoComponent(Component):
+class DemoComponent(gcs.Component):
     """Shared: recording, /cmd + /estop bookkeeping in delivery order."""
 
-    def __init__(self, node: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, node: gcs.Node, params: Mapping[str, Any]) -> None:
         super().__init__(node, params)
         self.last_step = 0              # highest command step delivered before any e-stop
         self.cmds_seen = 0
@@ -109,7 +106,7 @@ class Perception(DemoComponent):
     subscribes = ("/cmd", "/estop")
     params = {**COMMON, "rate_hz": 50.0}
 
-    def __init__(self, node: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, node: gcs.Node, params: Mapping[str, Any]) -> None:
         super().__init__(node, params)
         self.pub = node.create_publisher("/odom", Odometry)
         self.x = self.y = self.theta = 0.0
@@ -132,7 +129,7 @@ class Planner(DemoComponent):
     subscribes = ("/odom", "/cmd", "/estop")
     params = {**COMMON, "waypoints": [[2.0, 0.0], [2.0, 2.0], [0.0, 2.0], [0.0, 0.0]], "reach": 0.3}
 
-    def __init__(self, node: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, node: gcs.Node, params: Mapping[str, Any]) -> None:
         super().__init__(node, params)
         self.pub = node.create_publisher("/plan", Plan)
         self.wps = [tuple(map(float, w)) for w in self.config["waypoints"]]
@@ -162,10 +159,10 @@ class Controller(DemoComponent):
     params = {**COMMON, "rate_hz": 100.0, "group": "ctl", "candidates": [], "gain": 1.5,
               "max_v": 0.5, "report_s": 2.0}
 
-    def __init__(self, node: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, node: gcs.Node, params: Mapping[str, Any]) -> None:
         super().__init__(node, params)
         self.pub = node.create_publisher("/cmd", Command)
-        self.election = ActiveStandby(node.private_name, list(self.config["candidates"]),
+        self.election = gcs.ActiveStandby(node.private_name, list(self.config["candidates"]),
                                       extra=lambda: {"last_step": self.last_step})
         self.group = str(self.config["group"])
         self.active = False
@@ -174,7 +171,7 @@ class Controller(DemoComponent):
         self.goal: Plan | None = None
         self.latencies: list[float] = []
         self.all_latencies: list[float] = []
-        node.create_subscription("/odom", self.on_odom, QoS.sensor(depth=1), msg_type=Odometry)
+        node.create_subscription("/odom", self.on_odom, gcs.QoS.sensor(depth=1), msg_type=Odometry)
         node.create_subscription("/plan", self.on_plan, msg_type=Plan)
         node.join_group(self.group, self.on_election)
         node.create_timer(1.0 / float(self.config["rate_hz"]), self.tick)
@@ -188,10 +185,10 @@ class Controller(DemoComponent):
     def on_plan(self, p: Plan) -> None:
         self.goal = p
 
-    def on_election(self, ev: Any) -> None:
-        if isinstance(ev, GroupView):
+    def on_election(self, ev: gcs.DataMessage | gcs.GroupView) -> None:
+        if isinstance(ev, gcs.GroupView):
             outs = self.election.on_view(ev.view_id, ev.members)
-        elif isinstance(ev, DataMessage):
+        elif isinstance(ev, gcs.DataMessage):
             outs = self.election.on_message(ev.sender, bytes(ev.payload))
         else:
             return
@@ -252,7 +249,7 @@ class Safety(DemoComponent):
     subscribes = ("/odom", "/cmd", "/estop")
     params = {**COMMON, "estop_after_s": None, "estop_on_silence": 0, "estop_file": None}
 
-    def __init__(self, node: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, node: gcs.Node, params: Mapping[str, Any]) -> None:
         super().__init__(node, params)
         self.pub = node.create_publisher("/estop", EStop)
         self.sent = False

@@ -1,4 +1,5 @@
-"""Message types of the robot demo: plain dataclasses, encoded by robot_gcs.pubsub.codec."""
+"""Message types of the robot demo: plain frozen dataclasses, which a Node encodes itself
+(the field types a message may use are listed in robot_gcs/pubsub/codec.py)."""
 
 from __future__ import annotations
 

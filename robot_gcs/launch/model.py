@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar, Mapping
 
+from ..pubsub.node import Node
 from ..pubsub.qos import QoS
 
 
@@ -105,13 +106,18 @@ class LaunchFile:
 
 
 class Component:
-    """Base class for launchable components (optional; duck typing works too)."""
+    """Base class for launchable components (optional; duck typing works too).
+
+    ``node`` is the component's own Node (spun by the launch runtime on the component's
+    thread); ``config`` is the launch file's ``params`` over the class's ``params``
+    defaults. Override ``close()`` to release what the component holds.
+    """
 
     publishes: ClassVar[tuple[str, ...]] = ()
     subscribes: ClassVar[tuple[str, ...]] = ()
     params: ClassVar[Mapping[str, Any]] = MappingProxyType({})
 
-    def __init__(self, node: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, node: Node, params: Mapping[str, Any]) -> None:
         self.node = node
         self.config = dict(params)
 

@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from robot_gcs.launch.model import Component
+import robot_gcs as gcs
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,27 +14,27 @@ class Ping:
     n: int
 
 
-class Talker(Component):
+class Talker(gcs.Component):
     publishes = ("/ping",)
     params = {"rate_hz": 10.0}
 
-    def __init__(self, node: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, node: gcs.Node, params: Mapping[str, Any]) -> None:
         super().__init__(node, params)
         self.pub = node.create_publisher("/ping", Ping)
 
 
-class Undeclared(Component):
+class Undeclared(gcs.Component):
     publishes = ("/nowhere",)
 
 
-class Crasher(Component):
+class Crasher(gcs.Component):
     """Raises from its first timer callback; counts constructions."""
 
     built = 0
     built_event = threading.Event()
     params = {"period": 0.01}
 
-    def __init__(self, node: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, node: gcs.Node, params: Mapping[str, Any]) -> None:
         super().__init__(node, params)
         type(self).built += 1
         if type(self).built >= 3:
@@ -45,12 +45,12 @@ class Crasher(Component):
         raise RuntimeError("sensor driver crashed")
 
 
-class Quitter(Component):
+class Quitter(gcs.Component):
     """Stops its own node on the first timer tick (a clean exit)."""
 
     built = 0
 
-    def __init__(self, node: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, node: gcs.Node, params: Mapping[str, Any]) -> None:
         super().__init__(node, params)
         type(self).built += 1
         node.create_timer(0.01, node.stop)
