@@ -1,7 +1,8 @@
 """Health and membership diagnostics: model, rules, sharing, console (issue 6).
 
-Layers (arrows point down): ``model`` (frozen values) <- ``rules`` (YAML thresholds ->
-grades) <- ``health`` (statistics() -> snapshot) / ``collector`` (snapshots from the
+Layers (arrows point down): ``model`` (frozen values) and ``watched`` (Protocols: what
+diagnostics reads from a daemon, so it never imports runtime/) <- ``rules`` (YAML
+thresholds -> grades) <- ``health`` (statistics() -> snapshot) / ``collector`` (snapshots from the
 ``diag:health`` group -> graded ``ClusterHealth``) <- ``publisher`` (one per daemon, in its
 process) / ``attach`` (a console's session) <- ``console`` (rich renderables, the only
 rich importer besides the commands) <- ``monitor_command`` / ``status_command``.

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
-
+from ..client.session import Session
 from ..core.events import DataMessage, GroupView
 from ..errors import ConfigError, LocalProtocolError
 from .collector import DIAG_GROUP, MSG_TYPE, HealthCollector, split_private
@@ -66,15 +65,15 @@ def default_client_name(prefix: str = "mon") -> str:
 class MonitorClient:
     """A console's view of the ring, fed by the diagnostics group."""
 
-    def __init__(self, session: Any, rules: RuleSet, expected: tuple[str, ...] = ()) -> None:
+    def __init__(self, session: Session, rules: RuleSet, expected: tuple[str, ...] = ()) -> None:
         self.session = session
-        _, daemon = split_private(getattr(session, "private_name", ""))
+        _, daemon = split_private(session.private_name)
         self.collector = HealthCollector(rules, source=daemon)
         self.collector.expect(expected, time.monotonic())
         self.events = 0
         session.join(DIAG_GROUP)
 
-    def handle(self, ev: Any) -> None:
+    def handle(self, ev: DataMessage | GroupView) -> None:
         self.events += 1
         if isinstance(ev, GroupView) and ev.group == DIAG_GROUP:
             self.collector.on_view(tuple(ev.members), tuple(ev.changed), ev.cause.name,

@@ -55,33 +55,34 @@ def _attach(address: str, rules: RuleSet, expected: tuple[str, ...]) -> MonitorC
 
 
 def run(args: argparse.Namespace) -> int:
+    """The console; ``args`` as ``add_arguments`` defines them (``parse_args([...])``)."""
     try:
-        rules = load_rules(getattr(args, "rules", None))
+        rules = load_rules(args.rules)
         address = resolve_address(args.connect, args.config, args.name)
         expected = expected_daemons(args.config)
     except GcsError as exc:
         print(f"robot-gcs monitor: {exc}", file=sys.stderr)
         return 4
     console = Console()
-    if getattr(args, "once", False):
+    if args.once:
         try:
             once = _attach(address, rules, expected)
         except GcsError as exc:
             print(f"robot-gcs monitor: {exc}", file=sys.stderr)
             return 4
         try:
-            once.wait_complete(getattr(args, "timeout", 3.0))
+            once.wait_complete(args.timeout)
             console.print(MonitorView(once.cluster()), height=console.size.height)
         finally:
             once.close()
         return 0
-    interval = 1.0 / max(0.5, getattr(args, "refresh", 4.0))
-    if getattr(args, "plain", False) or not console.is_terminal:
+    interval = 1.0 / max(0.5, args.refresh)
+    if args.plain or not console.is_terminal:
         log = PlainLog(sys.stdout)
         _follow(address, rules, expected, interval, log.frame, log.problem)
         return 0
     with Live(Text("attaching to " + address), console=console, auto_refresh=False,
-              screen=not getattr(args, "no_screen", False), redirect_stdout=False,
+              screen=not args.no_screen, redirect_stdout=False,
               redirect_stderr=False) as live:
         _follow(address, rules, expected, interval,
                 lambda c: live.update(MonitorView(c), refresh=True),

@@ -4,7 +4,9 @@ Owns ``HealthPublisher`` (one per daemon, in the daemon's process), the per-daem
 registry behind ``health_of(daemon)`` (what ``Daemon.health()`` returns) and the topic
 source registry (``register_topic_source``). The registries are weak side tables keyed
 by daemon object (many daemons per process work; a stopped daemon's entries vanish with
-it), so no daemon class has to know about diagnostics beyond calling ``health_of``.
+it), so no daemon class has to know about diagnostics beyond calling ``health_of``. A
+daemon is reached only through its public surface, typed as ``WatchedDaemon``
+(watched.py): ``name``, ``config``, ``statistics()`` and ``connect()``.
 
 How it works:
 
@@ -34,45 +36,50 @@ import logging
 import threading
 import time
 import weakref
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
+from ..client.session import Session
 from ..core.events import DataMessage, GroupView
 from ..core.types import Service
 from ..errors import Backpressure, GcsError, SessionClosed
+from ..pubsub import TopicStats
 from .collector import DIAG_GROUP, MSG_TYPE, PUBLISHER_CLIENT, HealthCollector, encode_snapshot
 from .health import StatsSampler
 from .model import ClusterHealth, DaemonHealth
 from .rules import RuleSet, load_rules
 from .topics import topic_records
+from .watched import WatchedDaemon
 
 log = logging.getLogger(__name__)
 
-TopicSource = Callable[[], Iterable[Any]]
+TopicSource = Callable[[], Iterable[TopicStats]]
 
-_topic_sources: "weakref.WeakKeyDictionary[Any, list[TopicSource]]" = weakref.WeakKeyDictionary()
-_publishers: "weakref.WeakKeyDictionary[Any, HealthPublisher]" = weakref.WeakKeyDictionary()
-_samplers: "weakref.WeakKeyDictionary[Any, StatsSampler]" = weakref.WeakKeyDictionary()
+_topic_sources: "weakref.WeakKeyDictionary[WatchedDaemon, list[TopicSource]]" = \
+    weakref.WeakKeyDictionary()
+_publishers: "weakref.WeakKeyDictionary[WatchedDaemon, HealthPublisher]" = \
+    weakref.WeakKeyDictionary()
+_samplers: "weakref.WeakKeyDictionary[WatchedDaemon, StatsSampler]" = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 _failed_sources: set[int] = set()
 
 
-def register_topic_source(daemon: Any, source: TopicSource) -> None:
+def register_topic_source(daemon: WatchedDaemon, source: TopicSource) -> None:
     """Let ``source()`` (e.g. a Node's ``statistics``) feed per-topic health of ``daemon``."""
     with _lock:
         _topic_sources.setdefault(daemon, []).append(source)
 
 
-def unregister_topic_source(daemon: Any, source: TopicSource) -> None:
+def unregister_topic_source(daemon: WatchedDaemon, source: TopicSource) -> None:
     with _lock:
         sources = _topic_sources.get(daemon, [])
         if source in sources:
             sources.remove(source)
 
 
-def _topics_of(daemon: Any) -> list[Any]:
+def _topics_of(daemon: WatchedDaemon) -> list[TopicStats]:
     with _lock:
         sources = list(_topic_sources.get(daemon, ()))
-    out: list[Any] = []
+    out: list[TopicStats] = []
     for src in sources:
         try:
             out.extend(src())
@@ -84,56 +91,14 @@ def _topics_of(daemon: Any) -> list[Any]:
     return out
 
 
-def daemon_name(daemon: Any) -> str:
-    return str(getattr(daemon, "name", "") or "daemon")
+def sample_daemon(daemon: WatchedDaemon, sampler: StatsSampler, now: float,
+                  wall: float) -> DaemonHealth:
+    """One snapshot of ``daemon``: its statistics, its topics, names from its config."""
+    return sampler.sample(daemon.statistics(), now, wall, topic_records(_topics_of(daemon)),
+                          node_names=daemon.config.names())
 
 
-def node_names_of(daemon: Any) -> dict[int, str]:
-    """node id -> daemon name from the daemon's configuration (1-based order), if known."""
-    cfg = getattr(daemon, "config", None)
-    daemons = getattr(cfg, "daemons", None)
-    out: dict[int, str] = {}
-    for i, d in enumerate(daemons or (), start=1):
-        nid = getattr(d, "node_id", None) or i
-        out[int(nid)] = str(getattr(d, "name", nid))
-    return out
-
-
-def group_table_of(daemon: Any, timeout: float = 1.0) -> Any:
-    """The daemon's group table ((group, members), ...), read on the daemon thread.
-
-    Uses the group layer's ``table.snapshot()`` if it has one (None otherwise); the read is
-    posted with ``daemon.loop.call_soon_threadsafe`` because only the daemon thread may
-    touch the engine.
-    """
-    table = getattr(getattr(daemon, "engine", None), "table", None)
-    snap = getattr(table, "snapshot", None)
-    loop = getattr(daemon, "loop", None)
-    if not callable(snap) or loop is None:
-        return None
-    if loop.in_loop_thread():
-        return snap()
-    box: list[Any] = []
-    done = threading.Event()
-
-    def read() -> None:
-        try:
-            box.append(snap())
-        finally:
-            done.set()
-    loop.call_soon_threadsafe(read)
-    done.wait(timeout)
-    return box[0] if box else None
-
-
-def sample_daemon(daemon: Any, sampler: StatsSampler, now: float, wall: float) -> DaemonHealth:
-    stats = daemon.statistics()
-    table = None if getattr(stats, "group_table", None) is not None else group_table_of(daemon)
-    return sampler.sample(stats, now, wall, topic_records(_topics_of(daemon)),
-                          node_names=node_names_of(daemon), group_table=table)
-
-
-def health_of(daemon: Any, rules: RuleSet | None = None) -> ClusterHealth:
+def health_of(daemon: WatchedDaemon, rules: RuleSet | None = None) -> ClusterHealth:
     """The health model as seen from ``daemon`` (``Daemon.health()``).
 
     With a running publisher this is the whole ring (every daemon's last snapshot seen
@@ -144,15 +109,15 @@ def health_of(daemon: Any, rules: RuleSet | None = None) -> ClusterHealth:
         pub = _publishers.get(daemon)
         sampler = _samplers.get(daemon)
         if sampler is None:
-            sampler = _samplers[daemon] = StatsSampler(daemon_name(daemon))
+            sampler = _samplers[daemon] = StatsSampler()
     if pub is not None:
         return pub.cluster()
-    collector = HealthCollector(rules or load_rules(), source=daemon_name(daemon))
+    collector = HealthCollector(rules or load_rules(), source=daemon.name)
     collector.add(sample_daemon(daemon, sampler, now, wall), now)
     return collector.cluster(now, wall)
 
 
-def ensure_publisher(daemon: Any, period: float = 1.0) -> "HealthPublisher":
+def ensure_publisher(daemon: WatchedDaemon, period: float = 1.0) -> "HealthPublisher":
     """The daemon's running publisher, started if it has none (one per daemon)."""
     with _lock:
         pub = _publishers.get(daemon)
@@ -162,19 +127,19 @@ def ensure_publisher(daemon: Any, period: float = 1.0) -> "HealthPublisher":
 class HealthPublisher:
     """Samples one daemon, publishes its snapshots while consoles listen, collects others'."""
 
-    def __init__(self, daemon: Any, period: float = 1.0, sample_period: float = 0.25,
+    def __init__(self, daemon: WatchedDaemon, period: float = 1.0, sample_period: float = 0.25,
                  rules: RuleSet | None = None) -> None:
         self.daemon = daemon
         self.period = period
         self.sample_period = min(sample_period, period)
-        self.name = daemon_name(daemon)
+        self.name = daemon.name
         self.collector = HealthCollector(rules or load_rules(), source=self.name)
-        self.sampler = StatsSampler(self.name)
+        self.sampler = StatsSampler()
         self.published = 0               # snapshots this publisher sent
         self.received = 0                # snapshots it received from other daemons
         self.listeners: tuple[str, ...] = ()
         self._cv = threading.Lock()
-        self._session: Any = None
+        self._session: Session | None = None
         self._thread: threading.Thread | None = None
         self._closing = False
         self._latest: DaemonHealth | None = None
@@ -237,6 +202,7 @@ class HealthPublisher:
         return h
 
     def _publish(self, h: DaemonHealth) -> None:
+        assert self._session is not None          # start() opened it before the thread ran
         self._next_publish = time.monotonic() + self._to_boundary(time.time())
         try:
             self._session.multicast(DIAG_GROUP, encode_snapshot(h), service=Service.FIFO,
@@ -246,6 +212,7 @@ class HealthPublisher:
             log.debug("diagnostics snapshot skipped: send queue full")
 
     def _run(self) -> None:
+        assert self._session is not None          # start() opened it before the thread ran
         next_sample = time.monotonic()
         try:
             while not self._closing:
@@ -266,7 +233,7 @@ class HealthPublisher:
         except Exception:
             log.exception("health publisher of %s stopped", self.name)
 
-    def _on_event(self, ev: Any) -> None:
+    def _on_event(self, ev: DataMessage | GroupView) -> None:
         if isinstance(ev, GroupView) and ev.group == DIAG_GROUP:
             with self._cv:
                 self.collector.on_view(ev.members, ev.changed, ev.cause.name, time.time(),

@@ -3,11 +3,11 @@
 Starts ``launch/robot_demo.yaml`` with ``--all`` semantics (three processors as local
 child processes on 127.0.0.1, ring config ``config/robot_demo.yaml``), then:
 
-* on a terminal, with the diagnostics console available: the console runs in the
-  foreground attached to cpu1's session socket, and the processors' output goes to a
-  log file (``--log``, default /tmp/robot_gcs/demo.log);
-* otherwise (``--plain``, output not a terminal, or no console): the processors' output
-  is printed, prefixed with the processor name.
+* on a terminal: the console runs in the foreground attached to the first processor's
+  session socket, and the processors' output goes to a log file (``--log``, default
+  /tmp/robot_gcs/demo.log);
+* otherwise (``--plain``, output not a terminal, or that processor serves no socket):
+  the processors' output is printed, prefixed with the processor name.
 
 Ctrl-C stops the console and the whole process tree (supervisor.py) and returns 0.
 The files are looked up next to the installed package (a source checkout) and then in
@@ -48,15 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the processors' output goes while the console runs")
 
 
-def _console_available() -> bool:
-    import importlib.util
-    try:
-        return all(importlib.util.find_spec(m) is not None
-                   for m in ("rich", "robot_gcs.diagnostics.monitor_command"))
-    except ImportError:
-        return False
-
-
 def _socket_of(lf: Any, name: str) -> str | None:
     try:
         from ..config import GcsConfig
@@ -83,9 +74,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     first = lf.processors[0].name
     address = _socket_of(lf, first)
-    use_console = (not args.plain and sys.stdout.isatty() and address is not None
-                   and _console_available())
-    if not use_console:
+    if args.plain or not sys.stdout.isatty() or address is None:
         sup = Supervisor(lf, path, config_override=args.config, overrides=args.overrides,
                          verbose=getattr(args, "verbose", 0))
 
@@ -105,8 +94,9 @@ def run(args: argparse.Namespace) -> int:
     watcher = threading.Thread(target=lambda: result.append(sup.run()), name="supervisor", daemon=True)
     watcher.start()
     from ..diagnostics import monitor_command
-    margs = argparse.Namespace(connect=address, config=None, name=None, rules=None, refresh=4.0,
-                               no_screen=False, once=False, timeout=3.0)
+    mparser = argparse.ArgumentParser(prog="robot-gcs monitor")
+    monitor_command.add_arguments(mparser)
+    margs = mparser.parse_args(["--connect", address])
     try:
         monitor_command.run(margs)
     except KeyboardInterrupt:

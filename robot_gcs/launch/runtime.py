@@ -31,9 +31,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..diagnostics import register_topic_source
 from ..errors import ConfigError
-
-from ..pubsub.node import Node
+from ..pubsub import Node, TopicStats
 from .model import ComponentSpec, LaunchFile, Restart
 
 log = logging.getLogger(__name__)
@@ -201,12 +201,7 @@ class ProcessorRuntime:
             from ..runtime.daemon import Daemon
             self.daemon = Daemon.from_file(self.launch.config_path, name=self.name)
         self.daemon.start()
-        try:
-            from ..diagnostics import register_topic_source
-        except ImportError:            # diagnostics not available: topics just aren't shown
-            pass
-        else:
-            register_topic_source(self.daemon, self.topic_statistics)
+        register_topic_source(self.daemon, self.topic_statistics)
         for c in self.spec.components:
             r = ComponentRunner(c, self.daemon, self.launch)
             self.runners.append(r)
@@ -217,9 +212,9 @@ class ProcessorRuntime:
     def status(self) -> tuple[ComponentStatus, ...]:
         return tuple(r.status() for r in self.runners)
 
-    def topic_statistics(self) -> list[Any]:
+    def topic_statistics(self) -> list[TopicStats]:
         """Every component node's TopicStats (the diagnostics topic source)."""
-        out: list[Any] = []
+        out: list[TopicStats] = []
         for r in self.runners:
             node = r.node
             if node is not None:

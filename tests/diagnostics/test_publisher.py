@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import socket
 import time
-from types import SimpleNamespace
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from robot_gcs import TopicStats
 from robot_gcs.config import load_config
 from robot_gcs.diagnostics import (ensure_publisher, health_of, register_topic_source,
                                    unregister_topic_source)
@@ -143,11 +143,12 @@ def test_health_of_a_daemon_is_the_graded_model(daemons: list[Daemon]) -> None:
         pub.close()
 
     # topic statistics of the nodes on this daemon join its health
-    def source() -> list[SimpleNamespace]:
-        return [SimpleNamespace(topic="/odom", role="sub", count=10, dropped=0,
-                                deadline_misses=2, last_age=0.5, rate_hz=49.5, deadline=0.1)]
+    def source() -> list[TopicStats]:
+        return [TopicStats("/odom", "sub", "planner", "pkg:Odometry", "fifo", count=10,
+                           dropped=0, type_errors=0, deadline_misses=2, last_age=0.5,
+                           rate_hz=49.5, deadline=0.1)]
 
-    def broken() -> list[SimpleNamespace]:
+    def broken() -> list[TopicStats]:
         raise RuntimeError("deque mutated during iteration")
     register_topic_source(daemons[1], broken)
     register_topic_source(daemons[1], source)

@@ -3,19 +3,19 @@ survive the trip over the diagnostics group, and junk from the network is droppe
 
 from __future__ import annotations
 
-import enum
 import zlib
 from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from robot_gcs import TopicStats
 from robot_gcs.core.types import GatherReason, MemberState, RingId
 from robot_gcs.core.events import Cause
 from robot_gcs.diagnostics.collector import HealthCollector, MAGIC, decode_snapshot, encode_snapshot
 from robot_gcs.diagnostics.health import StatsSampler, percentile
 from robot_gcs.diagnostics.rules import load_rules
-from robot_gcs.diagnostics.topics import topic_records
+from robot_gcs.diagnostics.topics import TopicRecord, topic_records
 
 from .helpers import T0, daemon_health
 
@@ -32,9 +32,10 @@ def engine_stats(**kw: object) -> SimpleNamespace:
     return SimpleNamespace(**base)
 
 
-def daemon_stats(engine: SimpleNamespace, **kw: object) -> SimpleNamespace:
+def daemon_stats(engine: SimpleNamespace | None, **kw: object) -> SimpleNamespace:
+    """What diagnostics/watched.py's DaemonStatsRecord names, nothing more."""
     base: dict[str, object] = dict(
-        name="cpu2", engine=engine, uptime=42.0,
+        name="cpu2", engine=engine, uptime=42.0, group_table=(),
         loop_lag=SimpleNamespace(worst=0.012, p50=0.0002, p99=0.0015),
         sessions=(SimpleNamespace(name="planner", queue_depth=4, dropped=1),),
         dropped_packets=(("bad_mac", 3), ("recv_error", 1)),
@@ -76,31 +77,38 @@ def test_daemon_statistics_become_a_snapshot_with_names_rates_and_history() -> N
     assert second.rotation_p50_ms is None and second.rotation_p99_ms is None
 
 
+def on(engine: SimpleNamespace, name: str = "cpu1") -> SimpleNamespace:
+    """``engine`` inside a quiet daemon record of ``name``."""
+    return daemon_stats(engine, name=name, sessions=(), membership=(), dropped_packets=())
+
+
 def test_the_representative_reports_rotation_percentiles() -> None:
-    s = StatsSampler("cpu1")
+    s = StatsSampler()
     for i, rot in enumerate((0.030, 0.050, 0.031, 0.032)):
-        h = s.sample(engine_stats(node_id=1, token_rotations=10 + i, rotation_time_last=rot),
+        h = s.sample(on(engine_stats(node_id=1, token_rotations=10 + i, rotation_time_last=rot)),
                      now=100.0 + i, wall=T0 + i)
     assert h.rotation_p50_ms == 32.0 and h.rotation_p99_ms == 50.0
-    same = s.sample(engine_stats(node_id=1, token_rotations=13, rotation_time_last=0.9),
+    same = s.sample(on(engine_stats(node_id=1, token_rotations=13, rotation_time_last=0.9)),
                     now=105.0, wall=T0 + 5)
     assert same.rotation_p99_ms == 50.0           # no new rotation, no new sample
-    demoted = s.sample(engine_stats(node_id=1, ring_id=RingId(0, 20)), now=106.0, wall=T0)
+    demoted = s.sample(on(engine_stats(node_id=1, ring_id=RingId(0, 20))), now=106.0, wall=T0)
     assert demoted.rotation_p50_ms is None
 
 
-def test_a_bare_engine_stats_record_is_enough() -> None:
-    h = StatsSampler("cpu9").sample(engine_stats(), now=95.0, wall=T0)
+def test_node_ids_the_config_does_not_name_read_as_node_ids() -> None:
+    h = StatsSampler().sample(on(engine_stats(), "cpu9"), now=95.0, wall=T0)
     assert h.name == "cpu9" and h.members == ("node1", "node2", "node3")
-    assert dict(h.drops) == {"bad_mac": 3} and h.loop_lag_p99_ms is None
+    assert h.gather_from == "node3"
 
 
-def test_monotonic_history_times_are_moved_to_the_wall_clock() -> None:
-    stats = daemon_stats(engine_stats(), membership=(
-        SimpleNamespace(time=98.0, cause=Cause.JOIN, ring_id=RingId(1, 4), members=(1, 2),
-                        joined=(2,), left=()),))
-    (ev,) = StatsSampler().sample(stats, now=100.0, wall=T0, node_names=NAMES).history
-    assert ev.time == T0 - 2.0 and ev.cause == "JOIN" and "joined: cpu2" in ev.detail
+def test_before_the_engine_runs_the_daemon_is_unknown_and_counters_start_later() -> None:
+    s = StatsSampler()
+    h = s.sample(daemon_stats(None), now=100.0, wall=T0, node_names=NAMES)
+    assert (h.name, h.state, h.ring_id, h.members) == ("cpu2", "UNKNOWN", "", ())
+    assert h.loop_lag_p99_ms == 1.5 and h.sessions[0].name == "planner" and h.uptime_s == 42.0
+    running = s.sample(daemon_stats(engine_stats()), now=102.0, wall=T0 + 2, node_names=NAMES)
+    # the engine's counters appear for the first time: no rate yet, not 500 msgs in 2 s
+    assert running.state == "OPERATIONAL" and running.delivered_msgs_per_s == 0.0
 
 
 def test_percentile_nearest_rank() -> None:
@@ -110,20 +118,19 @@ def test_percentile_nearest_rank() -> None:
 
 
 def test_topic_records_fold_endpoints_per_topic() -> None:
-    class Role(enum.Enum):
-        X = 1
-    eps = [SimpleNamespace(topic="/odom", role="sub", count=10, dropped=2, deadline_misses=1,
-                           last_age=0.5, rate_hz=49.0),
-           SimpleNamespace(topic="/odom", role="sub", count=12, dropped=0, deadline_misses=0,
-                           last_age=0.1, rate_hz=50.0),
-           SimpleNamespace(topic="/odom", role="pub", count=99, dropped=0, deadline_misses=0,
-                           last_age=0.0, rate_hz=99.0),
-           SimpleNamespace(topic="/plan", role="pub", count=3, dropped=0, deadline_misses=0,
-                           last_age=2.0, rate_hz=1.0)]
+    def ep(topic: str, role: str, count: int, dropped: int, misses: int, age: float,
+           rate: float, nbytes: int = 0, deadline: float | None = None) -> TopicStats:
+        return TopicStats(topic, role, "n", "pkg:T", "fifo", count, dropped, 0, misses, age,
+                          rate, "", nbytes, deadline)
+    eps = [ep("/odom", "sub", 10, 2, 1, 0.5, 49.0, 800, 0.2),
+           ep("/odom", "sub", 12, 0, 0, 0.1, 50.0, 960, 0.1),
+           ep("/odom", "pub", 99, 0, 0, 0.0, 99.0, 7920),
+           ep("/plan", "pub", 3, 0, 0, 2.0, 1.0)]
     odom, plan = topic_records(eps)
     assert (odom.topic, odom.rate_hz, odom.age_s, odom.drops, odom.deadline_misses) == \
         ("/odom", 50.0, 0.1, 2, 1)
-    assert (plan.topic, plan.rate_hz, plan.age_s) == ("/plan", 1.0, 2.0)
+    assert (odom.msgs, odom.bytes, odom.deadline) == (12, 960, 0.1)     # subscribers speak
+    assert (plan.topic, plan.rate_hz, plan.age_s, plan.deadline) == ("/plan", 1.0, 2.0, None)
 
 
 def test_snapshot_round_trip_is_exact_and_small() -> None:
@@ -161,35 +168,40 @@ def test_wrong_schema_is_rejected() -> None:
 
 
 def test_an_extra_sample_moments_later_does_not_inflate_rates() -> None:
-    s = StatsSampler("cpu1")
-    s.sample(engine_stats(delivered_msgs=500), now=100.0, wall=T0)
-    assert s.sample(engine_stats(delivered_msgs=700), now=102.0, wall=T0).delivered_msgs_per_s \
-        == 100.0
-    burst = s.sample(engine_stats(delivered_msgs=701), now=102.001, wall=T0)
+    s = StatsSampler()
+    s.sample(on(engine_stats(delivered_msgs=500)), now=100.0, wall=T0)
+    assert s.sample(on(engine_stats(delivered_msgs=700)), now=102.0, wall=T0) \
+        .delivered_msgs_per_s == 100.0
+    burst = s.sample(on(engine_stats(delivered_msgs=701)), now=102.001, wall=T0)
     assert 99.0 < burst.delivered_msgs_per_s < 101.0          # not 1000 msgs/s
-    late = s.sample(engine_stats(delivered_msgs=1701), now=112.0, wall=T0)
+    late = s.sample(on(engine_stats(delivered_msgs=1701)), now=112.0, wall=T0)
     assert late.delivered_msgs_per_s == pytest.approx(100.0, rel=1e-3)   # old samples age out
 
 
-def test_topic_rates_from_counters_when_the_source_gives_none() -> None:
-    s = StatsSampler("cpu1")
-    rec = lambda n, b: SimpleNamespace(topic="/scan", msgs=n, bytes=b, last_seen=99.5)  # noqa: E731
-    s.sample(engine_stats(), now=100.0, wall=T0, topics=[rec(0, 0)])
-    (t,) = s.sample(engine_stats(), now=102.0, wall=T0, topics=[rec(20, 4000)]).topics
-    assert (t.rate_hz, t.bandwidth_bps, t.age_s) == (10.0, 2000.0, 2.5)
+def test_topic_bandwidth_from_the_byte_counter() -> None:
+    s = StatsSampler()
+
+    def rec(nbytes: int) -> TopicRecord:
+        return TopicRecord("/scan", rate_hz=10.0, msgs=nbytes // 200, bytes=nbytes, age_s=0.5,
+                           deadline=None, deadline_misses=0, drops=0)
+    s.sample(on(engine_stats()), now=100.0, wall=T0, topics=[rec(0)])
+    (t,) = s.sample(on(engine_stats()), now=102.0, wall=T0, topics=[rec(4000)]).topics
+    assert (t.rate_hz, t.bandwidth_bps, t.age_s) == (10.0, 2000.0, 0.5)
 
 
 def test_entering_gather_is_logged_with_its_reason_and_source() -> None:
-    s = StatsSampler("cpu1")
-    first = s.sample(engine_stats(node_id=1, gathers=4), now=100.0, wall=T0, node_names=NAMES)
+    s = StatsSampler()
+    first = s.sample(on(engine_stats(node_id=1, gathers=4)), now=100.0, wall=T0,
+                     node_names=NAMES)
     assert all(e.cause != "GATHER" for e in first.history)        # nothing new yet
-    h = s.sample(engine_stats(node_id=1, gathers=5, state=MemberState.GATHER, state_since=100.6,
-                              gather_reason=GatherReason.TOKEN_LOSS, gather_from=3),
+    h = s.sample(on(engine_stats(node_id=1, gathers=5, state=MemberState.GATHER,
+                                 state_since=100.6, gather_reason=GatherReason.TOKEN_LOSS,
+                                 gather_from=3)),
                  now=101.0, wall=T0 + 1, node_names=NAMES)
     (ev,) = [e for e in h.history if e.cause == "GATHER"]
     assert ev.daemon == "cpu1" and ev.detail == "because TOKEN_LOSS from cpu3"
     assert ev.time == pytest.approx(T0 + 0.6)
-    again = s.sample(engine_stats(node_id=1, gathers=5), now=102.0, wall=T0 + 2)
+    again = s.sample(on(engine_stats(node_id=1, gathers=5)), now=102.0, wall=T0 + 2)
     assert [e for e in again.history if e.cause == "GATHER"] == [ev]   # logged once
 
 
@@ -203,7 +215,7 @@ def test_each_daemon_sends_only_its_own_members_of_the_replicated_group_table() 
 def test_session_drops_are_graded_by_their_recent_rate_not_forever() -> None:
     from robot_gcs.diagnostics.model import Grade
     rules = load_rules()
-    s = StatsSampler("cpu2")
+    s = StatsSampler()
 
     def at(now: float, dropped: int) -> object:
         st = daemon_stats(engine_stats(), sessions=(
