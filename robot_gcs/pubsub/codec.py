@@ -95,7 +95,7 @@ RAW_FINGERPRINT = _fp(RAW_DESCRIPTION)
 _U32 = struct.Struct("<I")
 _SCALARS: dict[type, tuple[str, str]] = {bool: ("bool", "?"), int: ("i64", "q"), float: ("f64", "d")}
 
-Encoder = Callable[[Any, list], None]          # appends bytes-like pieces
+Encoder = Callable[[Any, list[bytes]], None]   # appends the encoded pieces
 Decoder = Callable[[memoryview, int], tuple[Any, int]]
 
 
@@ -115,7 +115,7 @@ class MessageCodec:
         if type(value) is not self.cls:
             raise LocalProtocolError(
                 f"expected a {self.cls.__name__} message, got {type(value).__name__}")
-        out: list = []
+        out: list[bytes] = []
         try:
             self._enc(value, out)
         except (struct.error, TypeError, AttributeError, UnicodeEncodeError) as exc:
@@ -172,13 +172,13 @@ def type_path(msg_type: "type | None") -> str:
     return f"{msg_type.__module__}:{msg_type.__qualname__}"
 
 
-def _compile(tp: Any, stack: tuple) -> tuple[str, Encoder, Decoder]:
+def _compile(tp: Any, stack: tuple[type, ...]) -> tuple[str, Encoder, Decoder]:
     if tp in _SCALARS:
         name, code = _SCALARS[tp]
         st = struct.Struct("<" + code)
         check = _checker(tp)
 
-        def enc_s(v: Any, out: list) -> None:
+        def enc_s(v: Any, out: list[bytes]) -> None:
             check(v)
             out.append(st.pack(v))
 
@@ -189,7 +189,7 @@ def _compile(tp: Any, stack: tuple) -> tuple[str, Encoder, Decoder]:
         st = struct.Struct("<q")
         etp = tp
 
-        def enc_e(v: Any, out: list) -> None:
+        def enc_e(v: Any, out: list[bytes]) -> None:
             out.append(st.pack(int(etp(v))))
 
         def dec_e(mv: memoryview, off: int) -> tuple[Any, int]:
@@ -198,7 +198,7 @@ def _compile(tp: Any, stack: tuple) -> tuple[str, Encoder, Decoder]:
     if tp is str or tp is bytes:
         is_str = tp is str
 
-        def enc_b(v: Any, out: list) -> None:
+        def enc_b(v: Any, out: list[bytes]) -> None:
             if is_str:
                 if not isinstance(v, str):
                     raise TypeError(f"expected str, got {type(v).__name__}")
@@ -224,9 +224,9 @@ def _compile(tp: Any, stack: tuple) -> tuple[str, Encoder, Decoder]:
         if not args:
             raise LocalProtocolError(f"unsupported message field type {tp!r}: give the item type")
         idesc, ienc, idec = _compile(args[0], stack)
-        make: Callable[[list], Any] = list if origin is list else tuple
+        make: Callable[[list[Any]], Any] = list if origin is list else tuple
 
-        def enc_l(v: Any, out: list) -> None:
+        def enc_l(v: Any, out: list[bytes]) -> None:
             if not isinstance(v, (list, tuple)):
                 raise TypeError(f"expected a sequence, got {type(v).__name__}")
             out.append(_U32.pack(len(v)))
@@ -247,7 +247,7 @@ def _compile(tp: Any, stack: tuple) -> tuple[str, Encoder, Decoder]:
     if origin is tuple and args:
         parts = [_compile(a, stack) for a in args]
 
-        def enc_t(v: Any, out: list) -> None:
+        def enc_t(v: Any, out: list[bytes]) -> None:
             if not isinstance(v, (list, tuple)) or len(v) != len(parts):
                 raise TypeError(f"expected a {len(parts)}-tuple")
             for (_, e, _), item in zip(parts, v):
@@ -283,7 +283,7 @@ def _checker(tp: type) -> Callable[[Any], None]:
     return chk
 
 
-def _compile_dataclass(cls: type, stack: tuple) -> tuple[str, Encoder, Decoder]:
+def _compile_dataclass(cls: type, stack: tuple[type, ...]) -> tuple[str, Encoder, Decoder]:
     if cls in stack:
         raise LocalProtocolError(f"message type {cls.__name__} contains itself")
     try:
@@ -299,7 +299,7 @@ def _compile_dataclass(cls: type, stack: tuple) -> tuple[str, Encoder, Decoder]:
         desc = cls.__name__ + "{" + ",".join(f"{n}:{_SCALARS[t][0]}" for n, t in zip(names, ftypes)) + "}"
         getters = [_attr(n) for n in names]
 
-        def enc_flat(v: Any, out: list) -> None:
+        def enc_flat(v: Any, out: list[bytes]) -> None:
             vals = [g(v) for g in getters]
             for c, x in zip(checks, vals):
                 c(x)
@@ -313,7 +313,7 @@ def _compile_dataclass(cls: type, stack: tuple) -> tuple[str, Encoder, Decoder]:
     encs = [(n, p[1]) for n, p in zip(names, parts)]
     decs = [p[2] for p in parts]
 
-    def enc_dc(v: Any, out: list) -> None:
+    def enc_dc(v: Any, out: list[bytes]) -> None:
         if not isinstance(v, cls):
             raise TypeError(f"expected {cls.__name__}, got {type(v).__name__}")
         for n, e in encs:

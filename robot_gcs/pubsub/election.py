@@ -59,7 +59,7 @@ class ActiveStandby:
     """Pure election state of member ``me`` (a private name)."""
 
     def __init__(self, me: str, candidates: Iterable[str] = (),
-                 extra: Callable[[], dict] | None = None, instance: int | None = None) -> None:
+                 extra: Callable[[], dict[str, Any]] | None = None, instance: int | None = None) -> None:
         self.me = me
         self.instance = instance if instance is not None else random.SystemRandom().getrandbits(32)
         self.candidates = tuple(candidates)
@@ -67,15 +67,15 @@ class ActiveStandby:
         self.active: str | None = None
         self.known = False              # took part in a decided round
         self.veteran = False            # took part in a decided round after the barrier
-        self.view_id: tuple = ()
+        self.view_id: tuple[Any, ...] = ()
         self.members: tuple[str, ...] = ()
-        self.round: tuple = ()
+        self.round: tuple[Any, ...] = ()             # () or (view id, tag)
         self.states: dict[str, dict[str, Any]] = {}
-        self.extras: dict[str, dict] = {}
+        self.extras: dict[str, dict[str, Any]] = {}
         self._hello_sent = False
         self._synced = False            # own HELLO delivered: in step with the others
         self._decided = False
-        self.history: list[tuple[tuple, str | None]] = []   # (round, active) on each change
+        self.history: list[tuple[tuple[Any, ...], str | None]] = []   # (round, active) on each change
 
     # -------------------------------------------------------------- queries
 
