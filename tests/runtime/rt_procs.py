@@ -155,3 +155,14 @@ def cpu_seconds(pid: int) -> float:
     fields = data[data.rindex(")") + 2:].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def udp_drops(port: int) -> int:
+    """Datagrams the kernel dropped for the UDP socket bound to ``port`` (its receive
+    queue was full): the ``drops`` column of /proc/net/udp."""
+    with open("/proc/net/udp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(f":{port:04X}"):
+                return int(fields[-1])
+    raise LookupError(f"no UDP socket bound to port {port}")

@@ -16,7 +16,7 @@ from typing import Iterator
 
 import pytest
 from rt_fakes import write_config
-from rt_procs import NodeProc, agree, cpu_seconds, view_with
+from rt_procs import NodeProc, agree, cpu_seconds, udp_drops, view_with
 
 FORM = 20.0      # generous: other test suites share the two cores
 
@@ -124,6 +124,7 @@ def test_random_datagrams_are_dropped_and_do_not_disturb_the_ring(tmp_path: Path
     from robot_gcs.config import load_config
     cfg = load_config(path)
     target = cfg.daemon("d1").address
+    kernel_before = udp_drops(target[1])
     rng = random.Random(7)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     for i in range(10000):
@@ -134,15 +135,19 @@ def test_random_datagrams_are_dropped_and_do_not_disturb_the_ring(tmp_path: Path
         if i % 500 == 0:
             time.sleep(0.001)    # pacing only: keep the loopback queue from overflowing
     s.close()
-    _agree(nodes, 20)
+    _agree(nodes, 20)             # d1 has read everything that came before these
     after = nodes[0].stats()
     dropped = sum(after["dropped"].values()) - sum(before["dropped"].values())
-    print(f"dropped counters after 10000 random datagrams: {after['dropped']}")
-    assert dropped >= 9000       # loopback may lose a few under load
+    # a busy machine lets d1's receive queue overflow: those never reach the daemon
+    kernel = udp_drops(target[1]) - kernel_before
+    print(f"dropped counters after 10000 random datagrams: {after['dropped']}; "
+          f"{kernel} dropped by the kernel")
+    assert dropped + kernel == 10000          # every one that arrived was counted and dropped
     assert after["membership"] == before["membership"], "junk caused a membership change"
     assert after["engine_errors"] == 0
 
 
+@pytest.mark.slow       # a CPU-share figure: on a loaded machine it measures the machine
 def test_idle_ring_uses_little_cpu(tmp_path: Path, procs) -> None:
     _, nodes = _ring(tmp_path, procs, 3, token_ms=None)     # the default timeouts
     t_start = time.monotonic()
