@@ -16,6 +16,8 @@ Rules:
 * ``received_flg``: I hold my old ring contiguously up to its high seq, and no earlier
   entry from my old ring has a higher aru. (Recovery additionally re-sends when the
   arus of the transitional members differ.)
+* ``rescued``: the old ring's ``rescued_mask`` (ring.py), the senders whose packets a
+  failed recovery of that ring may have delivered after a gap (recovery.py).
 * Rotation 2 (memb_index == n): COMMIT -> RECOVERY; the rep originates the regular token once.
 """
 
@@ -69,14 +71,14 @@ def acceptable(ct: Commit, me: int, live: list[int], ring_seq_floor: int) -> boo
 
 
 def my_entry(ct: Commit, incarnation: int, old_ring: RingId, old_aru: int, old_high: int,
-             high_delivered: int) -> CommitEntry:
+             high_delivered: int, rescued: int = 0) -> CommitEntry:
     flg = old_aru == old_high
     if flg and old_ring != NULL_RING:
         for e in ct.entries[:ct.memb_index]:
             if e.old_ring == old_ring and e.old_aru > old_aru:
                 flg = False
                 break
-    return CommitEntry(incarnation, old_ring, old_aru, high_delivered, flg)
+    return CommitEntry(incarnation, old_ring, old_aru, high_delivered, flg, rescued)
 
 
 def with_entry(ct: Commit, me: int, incarnation: int, entry: CommitEntry) -> Commit:

@@ -111,10 +111,12 @@ class GatherFlow(TokenFlow):
         if prev is not MemberState.GATHER or self.n["gathers"] == 0:
             self.n["gathers"] += 1
         if prev in (MemberState.COMMIT, MemberState.RECOVERY):
+            if self.recovery is not None:
+                self.recovery.salvage()            # old-ring packets it collected stay
             self.commit = None
-            self.recovery = None                   # drops the side table and new ring
+            self.recovery = None                   # drops the new ring
             if self.ring is not None:
-                self.ring.frozen = False           # the snapshot was never modified
+                self.ring.frozen = False
         self._set_state(now, MemberState.GATHER)
         self.gather_reason, self.gather_from = reason, frm
         log.debug("node %d GATHER because %s from %s", self._me, reason.value, frm)
@@ -186,7 +188,7 @@ class GatherFlow(TokenFlow):
         old = self.ring
         if old is not None:
             entry = ct_mod.my_entry(c, self._inc, old.ring_id, old.my_aru, old.high_seq,
-                                    old.delivered)
+                                    old.delivered, old.rescued_mask())
             old.frozen = True
         else:
             entry = ct_mod.my_entry(c, self._inc, NULL_RING, 0, 0, 0)

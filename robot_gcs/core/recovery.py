@@ -1,19 +1,25 @@
 """RECOVERY and the install sequence (PROTOCOL.md 1.4.4, 1.4.5, 3.2).
 
-Owns: the transitional set, ``low_aru``/``high_delivered``, the recovery queue of
-encapsulated old-ring packets, the side table of recovered packets, the retrans-flag /
-clear-count / install-seq rules, and the atomic install over the frozen old ring plus
-the side table.
+Owns: the transitional set, ``low_aru``/``high_delivered``, the senders deliverable
+after a gap, the recovery queue of encapsulated old-ring packets, the side table of
+recovered packets, the retrans-flag / clear-count / install-seq rules, the atomic
+install over the frozen old ring plus the side table, and what a failed recovery
+leaves behind. The engine (token_flow.py, gather_flow.py) is the only caller.
 
-Rules:
+Rules (the argument is in core/PROTOCOL_NOTES.md):
 * ``trans = {me} + {p : entry[p].old_ring == my old ring != NULL}``.
+* ``allowed = trans + every sender an entry of trans marks rescued``: after the first
+  gap, only their packets are delivered.
 * Recovery re-sends (ENCAP) every old-ring packet held in ``(low_aru, high_seq]`` when a
   trans member lacks something: a received flag is 0 or the trans arus differ.
-* The old ring (``RingState``) is frozen while COMMIT/RECOVERY run and is never modified
-  here; recovered packets go to ``side``. A failed recovery drops this object whole.
+* The old ring (``RingState``) is frozen while COMMIT/RECOVERY run; recovered packets go
+  to ``side``. A failed recovery (``salvage``) moves ``side`` into the old ring, and
+  once this node held every recovered packet (``holds_all``) it also marks ``allowed``
+  rescued there: the others may have installed and delivered them in T, so this
+  node must deliver them too at its next install, gaps or not.
 * Install: deliver the old ring in R up to the first gap / first safe packet above
   ``high_delivered``; TRANSITIONAL config; the rest in T (skipping gaps; after the first
-  gap only senders in T); drop assemblies; REGULAR config.
+  gap only senders in ``allowed``); drop assemblies; REGULAR config.
 """
 
 from __future__ import annotations
@@ -74,9 +80,10 @@ class Recovery:
     trans: tuple[int, ...]
     low_aru: int
     high_delivered: int
+    allowed: frozenset[int]              # senders delivered after the first gap
     queue: deque[tuple[int, bytes]] = field(default_factory=deque)  # (old seq, packet)
     seen: set[int] = field(default_factory=set)          # old seqs someone already re-sent
-    side: dict[int, Mcast] = field(default_factory=dict)
+    side: dict[int, tuple[Mcast, bytes]] = field(default_factory=dict)
     i_set_flag: bool = False
     clear_count: int = 0
     install_seq: int = -1
@@ -96,7 +103,11 @@ class Recovery:
         arus = [entries[p].old_aru for p in tr]
         low = min(arus)
         high = max(entries[p].high_delivered for p in tr)
-        rec = cls(ring, old, tr, low, high)
+        allowed = frozenset(tr)
+        if old is not None:
+            for p in tr:
+                allowed |= old.unmask(entries[p].rescued)
+        rec = cls(ring, old, tr, low, high, allowed)
         need = any(not entries[p].received_flg for p in tr) or len(set(arus)) > 1
         if old is not None and need:
             rec.queue.extend(old.held(low, old.high_seq))
@@ -127,7 +138,12 @@ class Recovery:
         self.seen.add(inner.seq)
         if inner.seq <= old.released or inner.seq in old.buf or inner.seq in self.side:
             return
-        self.side[inner.seq] = inner
+        self.side[inner.seq] = (inner, outer.payload)
+
+    def salvage(self) -> None:
+        """The recovery failed: the old ring keeps what it collected (see the rules)."""
+        if self.old is not None:
+            self.old.absorb(self.side, self.allowed if self.holds_all else frozenset())
 
     def token_flags(self, tok: Token, my_aru: int) -> tuple[Token, bool]:
         """Steps 1-4 of PROTOCOL.md 1.4.5 on a RECOVERY visit; True means install now."""
@@ -162,7 +178,7 @@ class Recovery:
         old = self.old
         trans = self.trans
         if old is not None:
-            pkts: dict[int, Mcast] = dict(self.side)
+            pkts = {s: p for s, (p, _d) in self.side.items()}
             for s, (p, _d) in old.buf.items():
                 if s > old.delivered:
                     pkts[s] = p
@@ -189,7 +205,7 @@ class Recovery:
                     gap = True
                 expect = s + 1
                 p = pkts[s]
-                if gap and p.sender not in trans:
+                if gap and p.sender not in self.allowed:
                     continue
                 out.extend(packet_delivers(p, asm, True, bad))
         # 4. drop partial assemblies (the old ring buffers go with this object)

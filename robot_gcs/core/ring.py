@@ -16,6 +16,9 @@ Rules:
   packet it stored), so it needs no second visit to deliver SAFE or free packets.
 * Agreed packets are deliverable at ``seq <= my_aru``, safe ones at ``seq <= safe_point``;
   delivery never skips.
+* An old ring whose recovery failed ``absorb``s the packets that recovery collected and
+  remembers in ``rescued`` whose packets a member of that recovery may have delivered
+  after a gap (recovery.py; core/PROTOCOL_NOTES.md). Nothing else changes in it.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class RingState:
         self.ftr_count = 0
         self.frozen = False
         self.dropped_capacity = 0
+        self.rescued: frozenset[int] = frozenset()
 
     # -- receive ---------------------------------------------------------------
     def store(self, pkt: Mcast, data: bytes, capacity: int) -> bool:
@@ -133,6 +137,26 @@ class RingState:
             if miss:
                 miss.pop(s, None)
         self.released = upto
+
+    def absorb(self, pkts: dict[int, tuple[Mcast, bytes]], rescued: frozenset[int]) -> None:
+        """Keep old-ring packets a failed recovery collected (never frees or delivers)."""
+        buf = self.buf
+        for seq, item in pkts.items():
+            if seq > self.released and seq not in buf:
+                buf[seq] = item
+                if seq > self.high_seq:
+                    self.high_seq = seq
+        while self.my_aru + 1 in buf:
+            self.my_aru += 1
+        self.rescued = self.rescued | rescued
+
+    def rescued_mask(self) -> int:
+        """``rescued`` as a bit mask over ``members`` (bit i: members[i])."""
+        return sum(1 << i for i, m in enumerate(self.members) if m in self.rescued)
+
+    def unmask(self, mask: int) -> frozenset[int]:
+        """The members a ``rescued_mask`` of this ring names."""
+        return frozenset(m for i, m in enumerate(self.members) if mask >> i & 1)
 
     def held(self, low: int, high: int) -> list[tuple[int, bytes]]:
         """(seq, encoded packet) for the packets I hold with seq in (low, high], in order."""

@@ -40,14 +40,14 @@ MCAST_BODY = struct.Struct("!IQIIBBH")     # 24 bytes
 TOKEN_BODY = struct.Struct("!IQIIIIIIBB")  # 38 bytes
 JOIN_BODY = struct.Struct("!QHH")          # 12 bytes
 COMMIT_BODY = struct.Struct("!IQIHH")      # 20 bytes
-COMMIT_ENTRY = struct.Struct("!IIQIIB3x")  # 28 bytes
+COMMIT_ENTRY = struct.Struct("!IIQIIB3xI")  # 32 bytes
 BEACON_BODY = struct.Struct("!IQHBx")      # 16 bytes
 HURRY_BODY = struct.Struct("!IQ")          # 12 bytes
 U32 = struct.Struct("!I")
 _MCAST_HEAD = struct.Struct("!HBBBBHIII" + "IQIIBBH")   # HEADER + MCAST_BODY in one pack
 # decoders read padding explicitly so that non-zero padding is rejected
 _BEACON_DEC = struct.Struct("!IQHBB")
-_ENTRY_DEC = struct.Struct("!IIQIIBBH")
+_ENTRY_DEC = struct.Struct("!IIQIIBBHI")
 _ALLOWED_FLAGS = {1: FLAG_ENCAP, 3: FLAG_LEAVE}
 
 
@@ -111,6 +111,7 @@ class CommitEntry:
     old_aru: int = 0
     high_delivered: int = 0
     received_flg: bool = False
+    rescued: int = 0          # bit i: old ring member i's packets rescued (recovery.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +183,8 @@ def _body(pkt: Packet) -> tuple[PacketType, int, bytes]:
         head = COMMIT_BODY.pack(pkt.ring.rep, pkt.ring.seq, pkt.token_seq, pkt.memb_index, n)
         ents = b"".join(COMMIT_ENTRY.pack(e.incarnation, e.old_ring.rep, e.old_ring.seq,
                                           e.old_aru, e.high_delivered,
-                                          1 if e.received_flg else 0) for e in pkt.entries)
+                                          1 if e.received_flg else 0, e.rescued)
+                         for e in pkt.entries)
         return PacketType.COMMIT, 0, head + _ids(pkt.members) + ents
     if isinstance(pkt, Beacon):
         return PacketType.BEACON, 0, BEACON_BODY.pack(pkt.ring.rep, pkt.ring.seq,
@@ -344,11 +346,11 @@ def _decode_commit(body: bytes, sender: int, inc: int) -> Commit:
     off = COMMIT_BODY.size + 4 * n
     entries = []
     for i in range(n):
-        einc, orep, oseq, oaru, hdel, flg, p1, p2 = _ENTRY_DEC.unpack_from(
+        einc, orep, oseq, oaru, hdel, flg, p1, p2, rescued = _ENTRY_DEC.unpack_from(
             body, off + i * COMMIT_ENTRY.size)
         if flg > 1 or p1 or p2:
             raise MalformedPacket("bad_field", "received_flg")
-        entries.append(CommitEntry(einc, RingId(orep, oseq), oaru, hdel, bool(flg)))
+        entries.append(CommitEntry(einc, RingId(orep, oseq), oaru, hdel, bool(flg), rescued))
     return Commit(sender, inc, RingId(rep, rseq), tseq, index, members, tuple(entries))
 
 

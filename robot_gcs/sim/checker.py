@@ -1,9 +1,12 @@
 """Invariant checker: the EVS guarantees of PROTOCOL.md section 6.2, checked on a trace.
 
 Owns ``RunRecord`` (what the checker reads), ``Violation``, the plug-in protocol
-``InvariantSet`` and ``Analysis`` (per-life indexes shared by invariant sets). The ring
-invariant set (items 1-9, 11, 12) lives in ``ring_invariants.py``; item 10, group views,
-is a separate set plugged in by the group layer. The checker reads only observations (``trace.Record``): submissions,
+``InvariantSet``, ``Analysis`` (per-life indexes shared by invariant sets) and the names
+of the ring invariants. The ring invariant set (items 1-9, 11, 12) is
+``ring_invariants.RingInvariants``; it runs the checks of ``ring_invariants.py``
+(1-5, 7, 8, 12), ``evs_invariants.py`` (6 virtual synchrony, 9 safe delivery) and
+``progress_invariants.py`` (11 liveness, progress under steady loss). Item 10, group
+views, is a separate set plugged in by the group layer. The checker reads only observations (``trace.Record``): submissions,
 deliveries, configuration changes, node lives, persisted ring seqs, engine exceptions
 and bound breaches. It never looks inside an engine, so synthetic traces exercise it
 exactly like real runs.
@@ -30,6 +33,24 @@ from .trace import Record
 
 MsgKey = tuple[int, int, bytes]
 LifeKey = tuple[int, int]
+
+# names of the ring invariants (PROTOCOL.md section 6.2), used in Violation.invariant
+INTEGRITY = "integrity"
+NO_DUPLICATION = "no_duplication"
+TOTAL_ORDER = "total_order"
+FIFO = "fifo"
+CONFIG_AGREEMENT = "configuration_agreement"
+VIRTUAL_SYNCHRONY = "virtual_synchrony"
+DELIVERED_WHERE_SENT = "delivered_where_sent"
+SELF_DELIVERY = "self_delivery"
+SAFE_DELIVERY = "safe_delivery"
+LIVENESS = "liveness"
+PROGRESS = "progress"
+BOUNDEDNESS = "boundedness"
+
+RING_INVARIANTS = (INTEGRITY, NO_DUPLICATION, TOTAL_ORDER, FIFO, CONFIG_AGREEMENT,
+                   VIRTUAL_SYNCHRONY, DELIVERED_WHERE_SENT, SELF_DELIVERY, SAFE_DELIVERY,
+                   LIVENESS, PROGRESS, BOUNDEDNESS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,9 +200,6 @@ def segments_of(events: list[Record]) -> list[Segment]:
 
 
 # ---------------------------------------------------------------------------------------
-
-
-# ---------------------------------------------------------------------------------------
 def violation_at(name: str, r: Record, msg: str) -> Violation:
     return Violation(name, msg, r.index, r.node)
 
@@ -213,16 +231,3 @@ def last_regular(life: Life, t: float) -> Record | None:
         if r.kind == tr.CONFIG and r.data.kind is ConfigKind.REGULAR:
             last = r
     return last
-
-
-_MOVED = frozenset({"RingInvariants", "RING_INVARIANTS", "INTEGRITY", "NO_DUPLICATION", "TOTAL_ORDER",
-                    "FIFO", "CONFIG_AGREEMENT", "VIRTUAL_SYNCHRONY", "DELIVERED_WHERE_SENT",
-                    "SELF_DELIVERY", "SAFE_DELIVERY", "LIVENESS", "BOUNDEDNESS"})
-
-
-def __getattr__(name: str) -> Any:
-    """Older imports of the ring invariants from this module keep working."""
-    if name in _MOVED:
-        from . import ring_invariants
-        return getattr(ring_invariants, name)
-    raise AttributeError(name)

@@ -1,15 +1,17 @@
-"""The ring invariants: PROTOCOL.md section 6.2 items 1-9, 11 and 12, checked on a trace.
+"""The ring invariant set: PROTOCOL.md section 6.2 items 1-9, 11 and 12, on a trace.
 
-Owns the invariant names and ``RingInvariants``, an ``InvariantSet`` (checker.py). Each
-check reads only observations through ``checker.Analysis``:
+Owns ``RingInvariants``, an ``InvariantSet`` (checker.py) that runs every ring check,
+and the checks that look at one node's delivery stream or one configuration at a
+time. Each reads only observations through ``checker.Analysis``:
 
 1 integrity, 2 no duplication, 3 total order (acyclic "delivered before" over all nodes
 incl. configuration events; seq order within a ring; one position per message),
 4 FIFO per sender life and lane (prefix per ring, submission order), 5 configuration
 agreement (same ring id same members, self-inclusion, T within R and R', left/joined,
-ring seqs rising and persisted first), 6 virtual synchrony, 7 delivered where sent,
-8 self-delivery at quiescence, 9 safe delivery, 11 liveness per stable window,
-12 boundedness (engine exceptions, limits exceeded).
+ring seqs rising and persisted first), 7 delivered where sent, 8 self-delivery at
+quiescence, 12 boundedness (engine exceptions, limits exceeded). Items 6 and 9 live in
+``evs_invariants.py``, 11 and progress under loss in ``progress_invariants.py``; the
+invariant names in ``checker.py`` (re-exported here).
 """
 
 from __future__ import annotations
@@ -19,27 +21,14 @@ from typing import Any, Iterable
 
 from ..core.types import ConfigKind, Service
 from . import trace as tr
-from .checker import (Analysis, Life, MsgKey, RunRecord, Segment, Violation, keys_of,
-                      last_regular, life_at, msg_key, sorted_lives, violation_at)
+from . import evs_invariants, progress_invariants
+from .checker import (BOUNDEDNESS, CONFIG_AGREEMENT, DELIVERED_WHERE_SENT, FIFO, INTEGRITY,
+                      LIVENESS, NO_DUPLICATION, PROGRESS, RING_INVARIANTS, SAFE_DELIVERY,
+                      SELF_DELIVERY, TOTAL_ORDER, VIRTUAL_SYNCHRONY, Analysis, MsgKey,
+                      RunRecord, Violation, keys_of, msg_key, sorted_lives, violation_at)
 from .trace import Record
 
 _v = violation_at
-
-INTEGRITY = "integrity"
-NO_DUPLICATION = "no_duplication"
-TOTAL_ORDER = "total_order"
-FIFO = "fifo"
-CONFIG_AGREEMENT = "configuration_agreement"
-VIRTUAL_SYNCHRONY = "virtual_synchrony"
-DELIVERED_WHERE_SENT = "delivered_where_sent"
-SELF_DELIVERY = "self_delivery"
-SAFE_DELIVERY = "safe_delivery"
-LIVENESS = "liveness"
-BOUNDEDNESS = "boundedness"
-
-RING_INVARIANTS = (INTEGRITY, NO_DUPLICATION, TOTAL_ORDER, FIFO, CONFIG_AGREEMENT,
-                   VIRTUAL_SYNCHRONY, DELIVERED_WHERE_SENT, SELF_DELIVERY, SAFE_DELIVERY,
-                   LIVENESS, BOUNDEDNESS)
 
 
 class RingInvariants:
@@ -56,10 +45,11 @@ class RingInvariants:
         checks = {
             INTEGRITY: self.integrity, NO_DUPLICATION: self.no_duplication,
             TOTAL_ORDER: self.total_order, FIFO: self.fifo,
-            CONFIG_AGREEMENT: self.config_agreement, VIRTUAL_SYNCHRONY: self.virtual_synchrony,
+            CONFIG_AGREEMENT: self.config_agreement,
+            VIRTUAL_SYNCHRONY: evs_invariants.virtual_synchrony,
             DELIVERED_WHERE_SENT: self.delivered_where_sent, SELF_DELIVERY: self.self_delivery,
-            SAFE_DELIVERY: self.safe_delivery, LIVENESS: self.liveness,
-            BOUNDEDNESS: self.boundedness,
+            SAFE_DELIVERY: evs_invariants.safe_delivery, LIVENESS: progress_invariants.liveness,
+            PROGRESS: progress_invariants.progress, BOUNDEDNESS: self.boundedness,
         }
         for name in RING_INVARIANTS:
             if name in self.only:
@@ -256,38 +246,6 @@ class RingInvariants:
                 pending_t = None
         return out
 
-    # 6 ------------------------------------------------------------------------------
-    def virtual_synchrony(self, a: Analysis) -> list[Violation]:
-        out = []
-        ref: dict[tuple[Any, Any], tuple[Life, Segment]] = {}
-        for life in sorted_lives(a):
-            for seg in life.segments:
-                if seg.regular is None or seg.next_regular is None or seg.trans is None:
-                    continue
-                key = (seg.regular.data.ring_id, seg.next_regular.data.ring_id)
-                if key not in ref:
-                    ref[key] = (life, seg)
-                    continue
-                olife, oseg = ref[key]
-                where = seg.next_regular
-                assert seg.trans is not None and oseg.trans is not None
-                if keys_of(seg.in_r) != keys_of(oseg.in_r):
-                    diff = len(keys_of(seg.in_r) ^ keys_of(oseg.in_r))
-                    out.append(_v(VIRTUAL_SYNCHRONY, where, f"n{life.key[0]} and n{olife.key[0]} "
-                                  f"went {key[0]} -> {key[1]} but delivered different sets in "
-                                  f"{key[0]} ({diff} messages differ)"))
-                if tuple(seg.trans.data.members) != tuple(oseg.trans.data.members):
-                    out.append(_v(VIRTUAL_SYNCHRONY, where, f"n{life.key[0]} and n{olife.key[0]} "
-                                  f"went {key[0]} -> {key[1]} with different transitional "
-                                  f"configurations {list(seg.trans.data.members)} vs "
-                                  f"{list(oseg.trans.data.members)}"))
-                elif keys_of(seg.in_t) != keys_of(oseg.in_t):
-                    diff = len(keys_of(seg.in_t) ^ keys_of(oseg.in_t))
-                    out.append(_v(VIRTUAL_SYNCHRONY, where, f"n{life.key[0]} and n{olife.key[0]} "
-                                  f"delivered different sets in the transitional configuration "
-                                  f"between {key[0]} and {key[1]} ({diff} messages differ)"))
-        return out
-
     # 7 ------------------------------------------------------------------------------
     def delivered_where_sent(self, a: Analysis) -> list[Violation]:
         out = []
@@ -325,106 +283,6 @@ class RingInvariants:
                     out.append(_v(SELF_DELIVERY, s, f"n{s.node}/{s.inc} never delivered its own "
                                   f"message #{s.data.counter} ({s.data.service.name}, "
                                   f"{len(s.data.payload)} bytes)"))
-        return out
-
-    # 9 ------------------------------------------------------------------------------
-    def safe_delivery(self, a: Analysis) -> list[Violation]:
-        out: list[Violation] = []
-        if not a.run.quiescent:
-            return out
-        held: dict[int, set[MsgKey]] = {}
-
-        def held_by(seg: Segment) -> set[MsgKey]:
-            got = held.get(id(seg))
-            if got is None:
-                got = held[id(seg)] = keys_of(seg.in_r) | keys_of(seg.in_t)
-            return got
-
-        for life in sorted_lives(a):
-            for seg in life.segments:
-                if seg.regular is None:
-                    continue
-                rid = seg.regular.data.ring_id
-                for in_t, recs in ((False, seg.in_r), (True, seg.in_t)):
-                    for r in recs:
-                        if r.data.service is not Service.SAFE:
-                            continue
-                        k = msg_key(r.data)
-                        if in_t and seg.trans is not None:
-                            members = seg.trans.data.members
-                        else:
-                            members = seg.regular.data.members
-                        for qlife in a.installed.get(rid, ()):
-                            q = qlife.key[0]
-                            if q == life.key[0] or q not in members or qlife.crashed:
-                                continue
-                            qseg = a.segment_of(qlife, rid)
-                            if qseg is None:
-                                continue
-                            if in_t and (qseg.trans is None or seg.trans is None or tuple(
-                                    qseg.trans.data.members) != tuple(seg.trans.data.members)):
-                                continue      # q is not in this transitional configuration
-                            if k not in held_by(qseg):
-                                where = "the transitional config after " if in_t else "ring "
-                                out.append(_v(SAFE_DELIVERY, r, f"SAFE message of n{k[0]}/{k[1]} "
-                                              f"delivered by n{life.key[0]} in {where}{rid} but "
-                                              f"never by member n{q}"))
-        return out
-
-    # 11 -----------------------------------------------------------------------------
-    def liveness(self, a: Analysis) -> list[Violation]:
-        out: list[Violation] = []
-        for w in a.run.windows:
-            for comp in w.components:
-                members = tuple(sorted(comp))
-                final: dict[int, Record] = {}
-                for n in members:
-                    life = life_at(a, n, w.settle)
-                    if life is None:
-                        out.append(Violation(LIVENESS, f"n{n} not running at {w.settle:.3f} although "
-                                             "nobody crashes after the stable point", None, n))
-                        continue
-                    for t_check in (w.settle, w.end):
-                        reg = last_regular(life, t_check)
-                        if reg is None or tuple(reg.data.members) != members:
-                            got = list(reg.data.members) if reg is not None else None
-                            out.append(Violation(LIVENESS, f"at {t_check:.3f} n{n}'s regular "
-                                                 f"configuration is {got}, expected its component "
-                                                 f"{list(members)} (stable since {w.start:.3f})",
-                                                 reg.index if reg is not None else None, n))
-                            break
-                    else:
-                        final[n] = last_regular(life, w.settle)  # type: ignore[assignment]
-                if len(final) != len(members):
-                    continue
-                rings = {r.data.ring_id for r in final.values()}
-                if len(rings) != 1:
-                    out.append(Violation(LIVENESS, f"component {list(members)} is in rings "
-                                         f"{sorted(map(str, rings))} at {w.settle:.3f}", None, None))
-                    continue
-                # messages submitted in the final ring before submit_end reach everyone by end
-                when: dict[int, dict[MsgKey, float]] = {}
-                for q in members:
-                    qlife = life_at(a, q, w.settle)
-                    assert qlife is not None
-                    dq = when[q] = {}
-                    for r in qlife.events:
-                        if r.kind == tr.DELIVER:
-                            dq.setdefault(msg_key(r.data), r.time)
-                for n in members:
-                    life = life_at(a, n, w.settle)
-                    assert life is not None
-                    since = final[n].time
-                    for s in life.submits:
-                        if not (since <= s.time < w.submit_end):
-                            continue
-                        k = (s.node, s.inc, bytes(s.data.payload))
-                        for q in members:
-                            if when[q].get(k, float("inf")) > w.end:
-                                out.append(_v(LIVENESS, s, f"message #{s.data.counter} of n{n} "
-                                              f"submitted at {s.time:.3f} not delivered by n{q} by "
-                                              f"{w.end:.3f}"))
-                                break
         return out
 
     # 12 -----------------------------------------------------------------------------

@@ -28,7 +28,8 @@ def _token(sender: int, inc: int, ring: RingId, tseq: int, seq: int, aru: int, a
 def _commit(sender: int, inc: int, ring: RingId, tseq: int, members: tuple[int, ...],
             data: st.DataObject) -> Commit:
     entries = tuple(CommitEntry(data.draw(u32z), data.draw(st.builds(RingId, u32z, u64)),
-                                data.draw(u32z), data.draw(u32z), data.draw(st.booleans()))
+                                data.draw(u32z), data.draw(u32z), data.draw(st.booleans()),
+                                data.draw(u32z))
                     for _ in members)
     index = data.draw(st.integers(0, len(members)))
     return Commit(sender, inc, ring, tseq, index, members, entries)
@@ -128,7 +129,7 @@ def test_header_and_body_sizes_match_protocol() -> None:
     assert wire.TOKEN_BODY.size == 38
     assert wire.JOIN_BODY.size == 12
     assert wire.COMMIT_BODY.size == 20
-    assert wire.COMMIT_ENTRY.size == 28
+    assert wire.COMMIT_ENTRY.size == 32
     assert wire.BEACON_BODY.size == 16
     assert wire.HURRY_BODY.size == 12
     full = Commit(1, 1, RingId(1, 8), 0, 0, tuple(range(1, 33)), tuple(CommitEntry()
