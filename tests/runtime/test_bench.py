@@ -44,7 +44,7 @@ def test_embedded_and_socket_rows_as_json(capsys: pytest.CaptureFixture[str]) ->
     assert any(t.startswith("embedded own-message rtt p50") for t in doc["targets"])
     assert doc["environment"]["cpus"] >= 1
     before, after = doc["environment"]["cpu_reference_us"]    # machine speed, both ends
-    assert 0 < before < 10_000 and 0 < after < 10_000
+    assert before > 0 and after > 0
 
 
 def test_table_lists_every_row_with_units() -> None:
