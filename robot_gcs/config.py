@@ -311,11 +311,12 @@ def _transport(doc: _Doc, value: Any) -> TransportConfig:
     return TransportConfig("multicast", group, port, iface, ttl)
 
 
-def _params(doc: _Doc, timeouts: Any, protocol: Any) -> ProtocolParams:
+def _params(doc: _Doc, timeouts: Any, protocol: Any, runtime: RuntimeConfig) -> ProtocolParams:
     tm = _mapping(doc, timeouts, "ring.timeouts", tuple(TIMEOUT_KEYS))
     pm = _mapping(doc, protocol, "ring.protocol", PROTOCOL_KEYS)
-    kw: dict[str, Any] = {}
-    field_of: dict[str, str] = {}
+    # the reply window is protocol timing (core/reply_window.py), set in ring.runtime
+    kw: dict[str, Any] = {"reply_window": runtime.reply_window_us / 1e6}
+    field_of: dict[str, str] = {"reply_window": "ring.runtime.reply_window_us"}
     for key in sorted(tm):
         kw[TIMEOUT_KEYS[key]] = _number(doc, tm[key], f"ring.timeouts.{key}") / 1000.0
         field_of[TIMEOUT_KEYS[key]] = f"ring.timeouts.{key}"
@@ -435,8 +436,8 @@ def parse_config(text: str, path: str | None = None) -> GcsConfig:
         if not os.path.isabs(state_dir) and path:
             state_dir = os.path.join(os.path.dirname(os.path.abspath(path)), state_dir)
     transport = _transport(doc, ring.get("transport"))
-    params = _params(doc, ring.get("timeouts"), ring.get("protocol"))
     runtime = _runtime(doc, ring.get("runtime"))
+    params = _params(doc, ring.get("timeouts"), ring.get("protocol"), runtime)
     diag = _mapping(doc, ring.get("diagnostics"), "ring.diagnostics", ("period_ms",))
     period = diag.get("period_ms", 1000)
     if isinstance(period, bool) or not isinstance(period, (int, float)) \

@@ -2,15 +2,16 @@
 
 Theory of operation
 -------------------
-``daemon.connect(name)`` returns an ``InProcessSession``. Commands go to the daemon
-thread through the daemon's ``ClientHandle`` (runtime/daemon.py: a deque plus one
-wake-up write per batch); events come back through a ``QueueSink``: a bounded deque
-guarded by a ``threading.Condition``. The daemon thread calls ``QueueSink.push`` for each
-event; it never blocks: when the deque is full, push returns False and the daemon
-detaches the client ("client stopped reading"), which the ring sees as a DISCONNECT. The
-events already queued stay readable; after them ``receive()`` raises
-``SessionClosed(reason)``. The queue is a ``queue.SimpleQueue``: the reader's wake-up is
-one C-level lock release, the cheapest handoff between two Python threads.
+``daemon.connect(name)`` returns an ``InProcessSession``. Commands go to the engine
+through the daemon's ``ClientHandle`` (runtime/clients.py): run on the caller's thread
+when the engine is free, else queued for the daemon thread (runtime/commands.py).
+Events come back through a ``QueueSink``. Whoever holds the daemon's engine lock calls
+``QueueSink.push`` for each event (runtime/README.md); it never blocks: when the queue is
+full, push returns False and the daemon detaches the client ("client stopped reading"),
+which the ring sees as a DISCONNECT. The events already queued stay readable; after
+them ``receive()`` raises ``SessionClosed(reason)``. The queue is a
+``queue.SimpleQueue``: the reader's wake-up is one C-level lock release, the cheapest
+handoff between two Python threads.
 
 Cheaper still is no hand-off: ``receive()`` with an empty queue asks the daemon to let
 this thread wait on the ring sockets itself (runtime/waiting_reader.py,
@@ -28,14 +29,36 @@ import os
 import queue
 import select
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..core.types import Service
 from ..errors import SessionClosed
 from .session import Event, Groups, Session
 
-if TYPE_CHECKING:
-    from ..runtime.daemon import Daemon
+
+class ClientHandleLike(Protocol):
+    """The daemon's handle of this client (runtime/clients.py ``ClientHandle``)."""
+
+    private_name: str
+    closed_reason: str | None
+
+    def join(self, group: str) -> None: ...
+    def leave(self, group: str) -> None: ...
+    def multicast(self, groups: Any, payload: bytes, service: Any = ..., msg_type: int = ...,
+                  self_discard: bool = ..., timeout: float | None = ...,
+                  local_payload: Any = ...) -> None: ...
+    def send_private(self, target: str, payload: bytes, service: Any = ...,
+                     msg_type: int = ..., timeout: float | None = ...) -> None: ...
+    def close(self) -> None: ...
+
+
+class SessionHost(Protocol):
+    """What an in-process session needs from its daemon (runtime/daemon.py ``Daemon``)."""
+
+    def attach_client(self, name: str, sink: "QueueSink",
+                      wait: float = ...) -> ClientHandleLike: ...
+    def wait_serving(self, sink: "QueueSink", client: str,
+                     timeout: float | None) -> float | None: ...
 
 
 class QueueSink:
@@ -43,8 +66,8 @@ class QueueSink:
 
     A ``queue.SimpleQueue`` (C code; a blocked reader waits with the GIL released and is
     woken by a single lock release) instead of a deque + ``Condition``: the wake-up is
-    the embedded path's main fixed cost. Only the daemon thread pushes, so the capacity
-    check cannot race with another push. ``closed`` enqueues an end marker after the
+    the embedded path's main fixed cost. Only the daemon's engine lock holder pushes, so
+    the capacity check cannot race with another push. ``closed`` enqueues an end marker after the
     events already queued; once a reader reaches it every later ``get`` raises.
     """
 
@@ -165,12 +188,12 @@ _END = object()     # end marker queued by QueueSink.closed()
 class InProcessSession(Session):
     """Session of a client living in the daemon's process (see client/session.py)."""
 
-    def __init__(self, daemon: "Daemon", name: str, capacity: int = 10000, *,
-                 reads_ring: bool = True) -> None:
+    def __init__(self, daemon: SessionHost, name: str, capacity: int = 10000, *,
+                 reads_ring: bool = True, name_wait: float = 0.0) -> None:
         self.name = name
         self._reads_ring = reads_ring
         self._sink = QueueSink(capacity)
-        self._handle = daemon.attach_client(name, self._sink)
+        self._handle = daemon.attach_client(name, self._sink, name_wait)
         self.private_name = self._handle.private_name
         self.daemon = daemon
         self._closed = False
@@ -207,11 +230,12 @@ class InProcessSession(Session):
             raise SessionClosed("session closed")
         sink = self._sink
         if not self._reads_ring:
-            return sink.get(timeout)
+            got: Event | None = sink.get(timeout)
+            return got
         ev: Event | None = sink.get(0.0)
         if ev is None and (timeout is None or timeout > 0):
             # wait in the ring's place: the datagram may be read on this very thread
-            ev = sink.get(self.daemon.wait_serving(sink, timeout))
+            ev = sink.get(self.daemon.wait_serving(sink, self.name, timeout))
         return ev
 
     def close(self) -> None:

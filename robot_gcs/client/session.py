@@ -74,8 +74,8 @@ def check_groups(groups: Groups) -> tuple[str, ...]:
 
 
 def check_service(service: Any) -> Service:
-    if service.__class__ is Service:
-        return service  # type: ignore[no-any-return]
+    if isinstance(service, Service):
+        return service
     try:
         return Service(service)
     except ValueError:

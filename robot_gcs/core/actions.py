@@ -25,10 +25,15 @@ class Send:
 
 @dataclass(frozen=True, slots=True)
 class SetTimer:
-    """Arm (or re-arm) ``timer_id`` to fire at ``deadline``; replaces a pending one."""
+    """Arm (or re-arm) ``timer_id`` to fire at ``deadline``; replaces a pending one.
+
+    ``slack``: the timer may fire up to that much after ``deadline`` (a driver may fold
+    it into a wake-up it makes anyway); never before ``deadline``.
+    """
 
     timer_id: TimerId
     deadline: float
+    slack: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,13 @@ Rules drivers rely on:
 * ``Persist(ring_seq)`` precedes any use of a new ring seq.
 * Bad packets are counted in ``statistics().drops`` and dropped, never raised.
 * A singleton ring passes the token to itself through the TOKEN_HOLD timer (deadline
-  ``now`` when there is work, ``now + token_hold`` when idle).
+  ``now`` when there is work, ``now + token_hold`` when idle). A deadline of ``now``
+  means "once this input is done": drivers run such timers before taking the next
+  input (the runtime's engine host does, the simulator schedules them at ``now``).
+* Reply window (core/reply_window.py): an arriving token may be kept briefly after
+  ``reply_expected`` (the layer above handed data to a local client); a ``submit``
+  releases it once the input is done, ``reply_not_coming`` or any other packet at once.
+  ``SetTimer.slack`` says how late its end may run.
 * DeliverConfig(TRANSITIONAL) carries the *new* ring id; a node with no previous ring
   (fresh start or restart) gets only the REGULAR configuration.
 * Ring seqs: ``persisted_ring_seq + 1`` on load, ``incarnation << 32`` when it was lost
@@ -97,7 +103,9 @@ class Engine(GatherFlow):
             retransmits_sent=self.n["retransmits"], retransmit_requests=self.n["rtr_requests"],
             token_retransmits=self.n["token_retransmits"], delivered_msgs=self.n["dmsgs"],
             delivered_bytes=self.n["dbytes"], send_queue_len=len(self.packer), buffer_len=buf,
-            pauses_detected=self.n["pauses"], drops=tuple(sorted(self.drops.items())))
+            pauses_detected=self.n["pauses"], drops=tuple(sorted(self.drops.items())),
+            reply_holds=self.reply.holds, reply_hits=self.reply.hits,
+            reply_waiter_releases=self.reply.waiter_releases)
 
     # ------------------------------------------------------------------ entry points
     def start(self, now: float) -> list[Action]:
@@ -116,8 +124,21 @@ class Engine(GatherFlow):
             raise LocalProtocolError("engine stopped (left the ring); create a new one")
         had = self.packer.has_work()
         self.packer.submit(payload, service, lane)
+        self._reply_submitted(now)
         if not had:
             self._hurry(now)
+        return self._take_out()
+
+    def reply_expected(self, client: str | None) -> None:
+        """The layer above handed data to local ``client`` (None: to several): the next
+        token may wait for a reply (core/reply_window.py). No actions."""
+        self.reply.fed(client)
+
+    def reply_not_coming(self, now: float, client: str) -> list[Action]:
+        """Local ``client`` waits for more without replying: a token held for it goes on."""
+        if self.reply_token is not None and self.reply.held_for == client:
+            self.reply.waiter_returned()
+            self._release_reply(now)
         return self._take_out()
 
     def open_normal_lane(self, now: float) -> list[Action]:
@@ -137,6 +158,7 @@ class Engine(GatherFlow):
         for tid in sorted(self.timers, key=lambda t: t.value):
             self._cancel(tid)
         self.held = None
+        self.reply_token = None
         self._set_state(now, MemberState.STOPPED)
         return self._take_out()
 
@@ -152,6 +174,8 @@ class Engine(GatherFlow):
         self.n["received"] += 1
         if self._state is MemberState.STOPPED or not self.started:
             return []
+        if self.reply_token is not None:
+            self._release_reply(now)           # arrival order: the held token goes first
         try:
             pkt = decode(data, self.cfg.key, self.cfg.cluster_id)
         except MalformedPacket as exc:
@@ -211,5 +235,6 @@ Engine._timer_handlers = {
     TimerId.CONSENSUS: Engine._on_consensus,
     TimerId.MERGE_BEACON: Engine._on_merge_beacon,
     TimerId.TICK: Engine._on_tick,
+    TimerId.REPLY_WINDOW: Engine._on_reply_window,
 }
 

@@ -21,6 +21,7 @@ from .fastnew import maker
 from .packing import Assembler, Packer
 from .params import MAX_RING_NODES, EngineConfig
 from .recovery import Recovery
+from .reply_window import ReplyWindow
 from .ring import RingState
 from .types import GatherReason, MemberState, TimerId
 from .wire import MAC_LEN, MCAST_OVERHEAD, Commit, Join, Packet, Token, encode
@@ -57,7 +58,10 @@ class EngineBase:
         self.ring: RingState | None = None          # the installed (or old) ring
         self.commit: Commit | None = None           # forming ring (COMMIT/RECOVERY)
         self.recovery: Recovery | None = None
-        self.held: Token | None = None
+        self.held: Token | None = None              # token kept by an idle rep / singleton
+        self.reply = ReplyWindow(self.p.reply_window)
+        self.reply_token: Token | None = None        # token kept for a local reply
+        self.reply_hit = False                       # ... and a local submit released it
         self.retrans: tuple[int, bytes] | None = None
         mac = MAC_LEN if cfg.key else 0
         payload = self.p.max_packet - 2 * MCAST_OVERHEAD - 2 * mac
@@ -107,9 +111,9 @@ class EngineBase:
         for data in datas:
             out.append(_new_send(dest, data))
 
-    def _set_timer(self, tid: TimerId, deadline: float) -> None:
+    def _set_timer(self, tid: TimerId, deadline: float, slack: float = 0.0) -> None:
         self.timers[tid] = deadline
-        self.out.append(_new_set_timer(tid, deadline))
+        self.out.append(_new_set_timer(tid, deadline, slack))
 
     def _cancel(self, tid: TimerId) -> None:
         if self.timers.pop(tid, None) is not None:

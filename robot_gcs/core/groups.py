@@ -44,7 +44,8 @@ from .actions import Action, CancelTimer, Deliver, DeliverConfig, Send, SetTimer
 from .events import DataMessage, Event, private_name
 from .fastnew import maker
 from .group_views import GroupTable, Member, Out, Phase
-from .types import ConfigKind, Lane, Service, TimerId
+from .stats import EngineStats
+from .types import ConfigKind, Lane, NodeId, Service, TimerId
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,18 @@ class ToClient:
     raw_payload: bytes | None = None
 
 
-GroupAction = Union[Action, ToClient]
+@dataclass(frozen=True, slots=True)
+class ClientGone:
+    """The disconnect of local client ``client`` is ordered: its name may be used again.
+
+    Until then a new client of that name would be handed the old one's last events, so
+    a driver keeps the name reserved (``client_connect`` refuses it meanwhile).
+    """
+
+    client: str
+
+
+GroupAction = Union[Action, ToClient, ClientGone]
 
 _new_to_client = maker(ToClient)
 _new_data_message = maker(DataMessage)
@@ -87,6 +99,11 @@ class EngineLike(Protocol):
     def submit(self, now: float, payload: bytes, service: Service = ...,
                lane: Lane = ...) -> list[Action]: ...
     def open_normal_lane(self, now: float) -> list[Action]: ...
+    def reply_expected(self, client: str | None) -> None: ...
+    def reply_not_coming(self, now: float, client: str) -> list[Action]: ...
+    @property
+    def ring_targets(self) -> tuple[NodeId, ...]: ...
+    def statistics(self) -> EngineStats: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +164,18 @@ class GroupEngine:
     def private_name(self, client: str) -> str:
         return private_name(client, self.daemon_name)
 
+    @property
+    def ring_targets(self) -> tuple[NodeId, ...]:
+        """Where the ring engine's BROADCAST_RING sends go (core/engine.py)."""
+        return self.engine.ring_targets
+
+    def ring_statistics(self) -> EngineStats:
+        return self.engine.statistics()
+
+    def group_table(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """((group, member private names), ...), sorted: the agreed table as seen here."""
+        return tuple(self._table.snapshot())
+
     def statistics(self) -> GroupStats:
         return GroupStats(self.node_id, self._table.phase.value, len(self._clients),
                           self._table.group_count, self._table.member_count,
@@ -179,6 +208,11 @@ class GroupEngine:
     def leave(self, now: float) -> list[GroupAction]:
         """Leave the ring gracefully (the daemon is stopping)."""
         return self.on_engine_actions(now, self.engine.leave(now))
+
+    def client_waiting(self, now: float, client: str) -> list[GroupAction]:
+        """Local ``client`` waits for events again without having sent anything: a token
+        held for its reply (core/reply_window.py) goes on now."""
+        return self.on_engine_actions(now, self.engine.reply_not_coming(now, client))
 
     def on_engine_actions(self, now: float, actions: Sequence[Action]) -> list[GroupAction]:
         """Consume the engine's deliveries; pass everything else through, in order.
@@ -369,6 +403,7 @@ class GroupEngine:
     def _emit(self, outs: list[Out], out: list[GroupAction]) -> None:
         for client, ev in outs:
             out.append(ToClient(client, ev))
+            self.engine.reply_expected(client)
         self._views_delivered += len(outs)
 
     def _on_deliver(self, now: float, d: Deliver, out: list[GroupAction]) -> None:
@@ -420,9 +455,11 @@ class GroupEngine:
         elif isinstance(msg, gw.GLeave):
             self._emit(self._table.leave(msg.group, (sender, msg.client), trans), out)
         else:
-            if sender == self.node_id and d.incarnation == self.engine.incarnation:
-                self._leaving.discard(msg.client)
             self._emit(self._table.kill((sender, msg.client), trans), out)
+            if sender == self.node_id and d.incarnation == self.engine.incarnation \
+                    and msg.client in self._leaving:
+                self._leaving.discard(msg.client)
+                out.append(ClientGone(msg.client))
 
     def _deliver_data(self, d: Deliver, fields: gw.DataFields,
                       out: list[GroupAction]) -> None:
@@ -457,11 +494,15 @@ class GroupEngine:
         ev = _new_data_message(self._member_name((sender_daemon, sender_client)), targets,
                          service, obj, msg_type)
         n = 0
+        fed = None
         for c in receivers:
             if c != skip:
                 out.append(_new_to_client(c, ev, raw))
                 n += 1
-        self._messages_delivered += n
+                fed = c
+        if n:
+            self._messages_delivered += n
+            self.engine.reply_expected(fed if n == 1 else None)
 
     def _on_config(self, now: float, c: DeliverConfig, out: list[GroupAction]) -> None:
         if c.kind is ConfigKind.TRANSITIONAL:

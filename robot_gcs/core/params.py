@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..errors import LocalProtocolError
+from .reply_window import REPLY_SLACK
 from .types import NodeId
 
 MAX_RING_NODES = 32
@@ -44,6 +45,7 @@ class ProtocolParams:
     buf_capacity: int = 4096          # packets held per ring (receive/retransmit buffer)
     send_queue_capacity: int = 10000  # application messages waiting for the token
     max_message_size: int = 4 * 1024 * 1024
+    reply_window: float = 0.0003      # hold a token this long for a local reply (0: never)
 
     @property
     def token_retransmit(self) -> float:
@@ -68,7 +70,10 @@ class ProtocolParams:
         out: list[str] = []
         for f in fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, (int, float)) and v <= 0:
+            if f.name == "reply_window":
+                if not 0 <= v < 0.1:        # also rejects NaN
+                    out.append(f"reply_window must be in [0, 0.1) seconds (got {v})")
+            elif isinstance(v, (int, float)) and not v > 0:
                 out.append(f"{f.name} must be positive (got {v})")
         if out:
             return out
@@ -78,6 +83,10 @@ class ProtocolParams:
         if self.token_hold >= self.token_retransmit:
             out.append(f"token_hold ({self.token_hold}s) must be below the token retransmit "
                        f"interval ({self.token_retransmit:.3f}s)")
+        if self.reply_window + REPLY_SLACK >= self.token_retransmit:
+            out.append(f"reply_window ({self.reply_window}s) plus its slack ({REPLY_SLACK}s) "
+                       f"must be below the token retransmit interval "
+                       f"({self.token_retransmit:.3f}s)")
         if self.join_timeout >= self.consensus_timeout:
             out.append("join_timeout must be well below consensus_timeout")
         if self.max_messages > self.window_size:

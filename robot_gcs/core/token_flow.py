@@ -15,6 +15,7 @@ from typing import Callable
 from ..errors import MalformedPacket
 from .actions import BROADCAST_RING
 from .recovery import Recovery, packet_delivers
+from .reply_window import REPLY_SLACK
 from .ring import RingState
 from .types import GatherReason, MemberState, Service, TimerId
 from .engine_base import EngineBase
@@ -78,6 +79,46 @@ class TokenFlow(EngineBase):
                 or tok.seq < r.last_forward_seq:
             self.drops["bad_token"] += 1          # no sender could have produced this
             return
+        if self._state is MemberState.OPERATIONAL \
+                and self.reply.should_hold(self.packer.has_work()):
+            self.reply_token = tok                # core/reply_window.py
+            self._set_timer(TimerId.REPLY_WINDOW, now + self.reply.window, REPLY_SLACK)
+            return
+        self._visit(now, r, tok)
+
+    # ------------------------------------------------------------------ reply window
+    def _on_reply_window(self, now: float) -> None:
+        """The window ran out (a miss), or a local submit made it due now (a hit)."""
+        if self.reply_token is None:
+            return
+        if self.reply_hit:
+            self.reply_hit = False
+        else:
+            self.reply.expired()
+        self._resume_reply(now)
+
+    def _reply_submitted(self, now: float) -> None:
+        """A local submit: a held token carries it, once this input is done."""
+        if self.reply_token is None:
+            self.reply.submitted(False)
+        elif not self.reply_hit:
+            self.reply.submitted(True)
+            self.reply_hit = True
+            self._set_timer(TimerId.REPLY_WINDOW, now)
+
+    def _release_reply(self, now: float) -> None:
+        """Another packet arrived, or the client the token waits for will not reply:
+        process the held token now (arrival order)."""
+        self._cancel(TimerId.REPLY_WINDOW)
+        self.reply_hit = False
+        self._resume_reply(now)
+
+    def _resume_reply(self, now: float) -> None:
+        tok, self.reply_token = self.reply_token, None
+        r = self.ring
+        if tok is None or self._state is not MemberState.OPERATIONAL or r is None \
+                or tok.ring != r.ring_id or tok.token_seq <= r.my_token_seq:
+            return                                 # the ring moved on meanwhile
         self._visit(now, r, tok)
 
     def _on_mcast(self, now: float, m: Mcast, data: bytes) -> None:

@@ -84,6 +84,7 @@ class TimerId(enum.Enum):
     CONSENSUS = "consensus"
     MERGE_BEACON = "merge_beacon"
     TICK = "tick"
+    REPLY_WINDOW = "reply_window"
 
 
 class MemberState(enum.Enum):

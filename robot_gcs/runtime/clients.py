@@ -3,22 +3,27 @@
 Theory of operation
 -------------------
 ``Daemon.attach_client(name, sink)`` (runtime/daemon.py) returns a ``ClientHandle``.
-Every call validates its arguments in the caller's thread (``LocalProtocolError``),
-then either runs it on the caller's thread (the daemon idles: client_plumbing.py
-``_try_inline``) or appends it to the daemon's command deque; the daemon thread hands
-queued commands to the group engine in call order. Queued multicasts are counted: at
-most ``send_queue`` may wait for the daemon thread; beyond that ``multicast`` raises
-``Backpressure`` or waits on a Condition up to ``timeout`` (never when called on the
-daemon thread itself). After
-``close()`` (or when the daemon ends the client) every call raises
-``SessionClosed(reason)``.
+Every call checks its arguments in the caller's thread (``LocalProtocolError``) and hands
+the command to the daemon's ``CommandPort`` (runtime/commands.py), which runs it on the
+caller's thread when the engine is free or queues it for the daemon thread. A refusal by
+the engine reaches the client: raised in the caller when the command ran inline, or as
+the end of the session (``SessionClosed`` with the reason) when it had been queued.
+
+Send-queue room: at most ``send_queue`` queued multicasts/privates per client
+(``reserve``); beyond that ``multicast`` raises ``Backpressure`` or waits on a Condition
+up to ``timeout`` (never on the daemon thread). The port gives room back (``release``)
+as the engine takes queued messages. After ``close()`` (or when the daemon ends the
+client, ``mark_closed``) every call raises ``SessionClosed(reason)``.
+
+Owner: ``pending``, ``_waiting`` and ``closed_reason`` are guarded by ``_lock``;
+``delivered`` is counted by the engine lock holder (runtime/engine_host.py).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..client.session import (check_group, check_groups, check_msg_type, check_payload,
                               check_private_target, check_service)
@@ -26,17 +31,25 @@ from ..core.events import private_name
 from ..core.types import Service
 from ..errors import Backpressure, SessionClosed
 
-if TYPE_CHECKING:
-    from .daemon import Daemon
+__all__ = ["ClientHandle", "CommandPort"]
+
+
+class CommandPort(Protocol):
+    """Where a handle's commands go (runtime/commands.py)."""
+
+    def post(self, h: "ClientHandle", op: str, args: tuple[Any, ...],
+             timeout: float | None) -> None: ...
+    def closing(self, h: "ClientHandle") -> None: ...
 
 
 class ClientHandle:
     """One attached client; its methods may be called from any thread."""
 
-    def __init__(self, daemon: "Daemon", name: str, sink: Any, send_queue: int) -> None:
-        self.daemon = daemon
+    def __init__(self, port: CommandPort, daemon_name: str, name: str, sink: Any,
+                 send_queue: int) -> None:
+        self._port = port
         self.name = name
-        self.private_name = private_name(name, daemon.name)
+        self.private_name = private_name(name, daemon_name)
         self.sink = sink
         self._cap = send_queue
         self._lock = threading.Lock()
@@ -50,44 +63,52 @@ class ClientHandle:
     def closed(self) -> bool:
         return self.closed_reason is not None
 
-    def _check_open(self) -> None:
+    def check_open(self) -> None:
         if self.closed_reason is not None:
             raise SessionClosed(self.closed_reason)
 
     def join(self, group: str) -> None:
         check_group(group)
-        self._check_open()
-        self.daemon._post(self, "join", (group,))
+        self.check_open()
+        self._port.post(self, "join", (group,), None)
 
     def leave(self, group: str) -> None:
         check_group(group)
-        self._check_open()
-        self.daemon._post(self, "leave", (group,))
+        self.check_open()
+        self._port.post(self, "leave", (group,), None)
 
     def multicast(self, groups: Any, payload: bytes, service: Any = Service.AGREED,
                   msg_type: int = 0, self_discard: bool = False,
                   timeout: float | None = None, local_payload: Any = None) -> None:
-        self._submit("multicast", (check_groups(groups), check_payload(payload),
-                                   check_service(service), check_msg_type(msg_type),
-                                   bool(self_discard), local_payload), timeout)
+        args = (check_groups(groups), check_payload(payload), check_service(service),
+                check_msg_type(msg_type), bool(self_discard), local_payload)
+        self.check_open()
+        self._port.post(self, "multicast", args, timeout)
 
     def send_private(self, target: str, payload: bytes, service: Any = Service.AGREED,
                      msg_type: int = 0, timeout: float | None = None) -> None:
-        self._submit("private", (check_private_target(target), check_payload(payload),
-                                 check_service(service), check_msg_type(msg_type)), timeout)
+        args = (check_private_target(target), check_payload(payload), check_service(service),
+                check_msg_type(msg_type))
+        self.check_open()
+        self._port.post(self, "private", args, timeout)
 
-    def _submit(self, op: str, args: tuple[Any, ...], timeout: float | None) -> None:
-        """Inline when the daemon idles, else counted against the send queue and queued."""
-        self._check_open()
-        if not self.daemon._try_inline(self, op, args):
-            self._reserve(timeout)
-            self.daemon._enqueue(self, op, args)
-
-    def _reserve(self, timeout: float | None) -> None:
+    def close(self) -> None:
+        """Leave every group (others see DISCONNECT) and detach. Idempotent."""
         with self._lock:
-            self._check_open()
+            if self.closed_reason is not None:
+                return
+            self.closed_reason = "session closed"
+            self._space.notify_all()
+        self._port.closing(self)
+
+    # ------------------------------------------------------------ for the port
+
+    def reserve(self, timeout: float | None, may_wait: bool) -> None:
+        """Take room for one queued message (``may_wait``: not on the daemon thread)."""
+        with self._lock:
+            self.check_open()
             if self.pending >= self._cap:
-                if not timeout or timeout <= 0 or self.daemon.loop.in_loop_thread():
+                if not timeout or timeout <= 0 or not may_wait:
                     raise Backpressure(f"{self.private_name}: {self.pending} messages waiting "
                                        "for the daemon; slow down or pass a timeout")
                 deadline = time.monotonic() + timeout
@@ -101,27 +122,21 @@ class ClientHandle:
                         self._space.wait(left)
                 finally:
                     self._waiting -= 1
-                self._check_open()
+                self.check_open()
             self.pending += 1
 
-    def _release(self, n: int = 1) -> None:   # daemon thread: n queued sends reached the engine
+    def release(self, n: int = 1) -> None:
+        """``n`` queued messages reached the engine (or were dropped)."""
         with self._lock:
             self.pending -= n
             if self._waiting:
                 self._space.notify_all()
 
-    def _mark_closed(self, reason: str) -> None:
+    def mark_closed(self, reason: str) -> bool:
+        """The daemon ends this client; False if it was closed already."""
         with self._lock:
-            if self.closed_reason is None:
+            first = self.closed_reason is None
+            if first:
                 self.closed_reason = reason
             self._space.notify_all()
-
-    def close(self) -> None:
-        """Leave every group (others see DISCONNECT) and detach. Idempotent."""
-        with self._lock:
-            if self.closed_reason is not None:
-                return
-            self.closed_reason = "session closed"
-            self._space.notify_all()
-        self.daemon._forget(self)           # the name is free again at once
-        self.daemon._post(self, "disconnect", ())
+            return first

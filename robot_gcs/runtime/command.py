@@ -25,7 +25,7 @@ from typing import Any
 from ..config import load_config
 from ..errors import ConfigError
 from .daemon import Daemon
-from .stats import MembershipEvent
+from .membership_log import MembershipEvent
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _stats_line(daemon: Daemon) -> str:
     st = daemon.statistics()
-    e: Any = st.engine
-    state = getattr(getattr(e, "state", None), "value", "?")
+    state = st.engine.state.value if st.engine is not None else "?"
     return (f"stats {st.name}: state {state} lag worst {st.loop_lag.worst * 1000:.1f} ms "
             f"p99 {st.loop_lag.p99 * 1000:.1f} ms, in {st.packets_in} out {st.packets_out} "
             f"pkts, dropped {st.dropped_total}, sessions {len(st.sessions)}")

@@ -1,66 +1,36 @@
-"""Daemon: config -> UDP transport + event loop + group engine on one thread.
+"""Daemon: the facade that composes one ring member from small parts.
 
 Theory of operation
 -------------------
-One ``Daemon`` is one ring member. It owns a thread (the daemon thread) running an
-``EventLoop`` (runtime/loop.py); that thread alone touches the sans-IO ``GroupEngine``
-(core/groups.py, wrapping core/engine.py). The loop feeds the engine datagrams
-(``handle_packet``), timer expiries (``handle_timer``) and client commands, and carries
-out the returned actions in order: ``Send`` -> UDP (runtime/transport.py; BROADCAST_RING
-goes to ``ring_targets``, BROADCAST_ALL to every other peer), ``SetTimer``/``CancelTimer``
--> the loop's timer heap, ``Persist`` -> the state file (runtime/state.py), ``ToClient``
--> the client's sink, ``DeliverConfig`` -> the membership history.
+One ``Daemon`` is one ring member inside a host program. It composes (runtime/README.md
+draws the picture):
 
-Code layout: this module holds the life cycle; ``Daemon`` mixes in the client
-plumbing (runtime/client_plumbing.py: attach, command queue, sinks, detach), the engine
-driver (runtime/engine_driver.py: packets, timers, carrying out actions), the waiting
-reader (runtime/waiting_reader.py: a session blocked in receive() reads the ring) and the
-queries (runtime/daemon_queries.py: statistics, membership waits). All state is
-created in ``Daemon.__init__``.
+* ``EventLoop`` (loop.py): the daemon thread's selector loop and the loop lock;
+* ``UdpTransport`` (transport.py): the ring sockets;
+* ``EngineHost`` (engine_host.py): the sans-IO engine (runtime/engine_port.py), its
+  timers and the carrying out of its actions;
+* ``ClientTable`` (client_table.py) and ``Commands`` (commands.py): attached clients and
+  their commands, inline or queued;
+* ``WaitingReader`` (waiting_reader.py): a session blocked in ``receive()`` serves the ring;
+* ``MembershipLog`` (membership_log.py), ``StateStore`` (state.py), the socket servers
+  (ipc.py) and the health publisher (diagnostics/).
 
-Life cycle (a Daemon object starts once): ``start()`` binds the UDP socket(s) in the
-caller's thread (so a port clash raises there), starts the thread and returns once the
-engine has started.
-``stop()`` (also ``with daemon:``) disconnects every client through the ring (others see
-DISCONNECT views), waits until the engine's send queue is empty (bounded by the token
-timeout), calls ``engine.leave()`` so the others reconfigure at once, and joins the
-thread. A running daemon is also stopped this way at interpreter exit (atexit).
+The ownership rule (runtime/__init__.py) holds throughout: the engine and everything it
+owns are touched only by the thread that holds the loop lock.
 
-Contract for client carriers (in-process sessions here; the socket server in
-runtime/ipc.py):
+Life cycle (a Daemon starts once): ``start()`` binds the UDP socket(s) in the caller's
+thread (a port clash raises there), creates the engine, starts the daemon thread and
+returns once the engine has started. ``stop()`` (also ``with daemon:``, and at
+interpreter exit) closes the socket servers, feeds the commands still queued,
+disconnects every client through the ring (others see DISCONNECT views), waits until
+the engine's send queue is empty (bounded by the token timeout), leaves the ring (the
+others reconfigure at once) and joins the thread.
 
-* ``attach_client(name, sink) -> ClientHandle`` is thread-safe. ``sink.push(event) ->
-  bool`` is called ON THE DAEMON THREAD for every event of that client, in order; it must
-  not block. False means the sink overflowed: the daemon detaches the client (the ring
-  sees a DISCONNECT), counts it and calls ``sink.closed(reason)`` (daemon thread) if the
-  sink has that method -- also when the daemon stops. Optional sink attributes read by
-  ``statistics()``: ``kind`` (str), ``queue_depth()``, ``high_water``, ``dropped``.
-* ``ClientHandle`` (any thread): ``join(group)``, ``leave(group)``, ``multicast(groups,
-  payload, service, msg_type=0, self_discard=False, timeout=None, local_payload=None)``,
-  ``send_private(private_name, payload, ...)``, ``close()``, ``.private_name``. Commands
-  are queued in call order and run on the daemon thread; at most ``send_queue``
-  multicasts per client may wait there, beyond that ``multicast`` raises
-  ``Backpressure`` (or waits up to ``timeout``). Argument errors raise
-  ``LocalProtocolError`` in the caller; use after close raises ``SessionClosed``.
-  Called ON the daemon thread (the ipc server does), nothing ever waits: a full send
-  queue raises ``Backpressure`` at once whatever the timeout.
-* Objects passed as ``local_payload`` reach only sinks with ``local_objects = True``
-  (in-process sessions); other sinks get the encoded bytes (``ToClient.raw_payload``).
-* ``daemon.loop`` offers ``add_reader``/``remove_reader``/``call_soon_threadsafe``/
-  ``call_later`` for code running on the daemon thread.
-* If ``robot_gcs.runtime.ipc`` exists and the daemon has a client address (config
-  ``socket:``/``tcp:`` or the ``client_address``/``tcp_address`` arguments), one
-  ``IpcServer(daemon, address)`` per address is created (``daemon.ipc`` is the first);
-  ``start()`` is called ON THE DAEMON THREAD before the loop runs (after the engine
-  started); ``close()`` on the daemon thread when stopping, before clients are
-  disconnected.
-* ``loop.add_writer``/``remove_writer`` exist too (same fd may have a reader).
-* ``statistics()`` -> ``DaemonStats`` (runtime/stats.py), built on the daemon thread.
-* ``on_membership`` (attribute): called on the daemon thread with each ``MembershipEvent``;
-  ``wait_members(n or names, timeout)`` blocks until such a ring is installed.
-* Health (diagnostics/): unless ``health=False``, ``start()`` starts a
-  ``HealthPublisher`` (one in-process session "diag", silent until a console listens)
-  and ``stop()`` closes it first; ``health()`` returns the health model.
+Public surface: ``connect(name)`` (an in-process Session), ``attach_client(name, sink)``
+(for session carriers such as the socket server), ``statistics()``, ``health()``,
+``membership_history()``, ``wait_members()``, ``lag()``, ``on_membership`` (called on the
+daemon thread with each ``MembershipEvent``), ``loop`` (for code that runs on the daemon
+thread: the socket servers), ``name``, ``node_id``, ``config``, ``incarnation``.
 """
 
 from __future__ import annotations
@@ -74,53 +44,38 @@ import sys
 import threading
 import time
 import weakref
-from collections import deque
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable
 
-from ..config import DaemonEntry, GcsConfig, load_config
-from ..core.types import TimerId
-from ..errors import ConfigError, GcsError, LocalProtocolError
-from .client_plumbing import ClientPlumbing
+from ..client.inprocess import InProcessSession
+from ..client.session import check_client_name
+from ..config import GcsConfig, load_config
+from ..errors import ConfigError, GcsError, LocalProtocolError, SessionClosed
+from .client_table import ClientTable, Sink
 from .clients import ClientHandle
-from .daemon_queries import DaemonQueries
-from .engine_driver import EngineDriver
-from .loop import EventLoop, TimerHandle
-from .reply_window import ReplyWindow
+from .commands import Commands
+from .engine_host import EngineHost
+from .engine_port import EngineFactory, HostedEngine, default_engine_factory
+from .interrupts import SHIELD
+from .ipc import IpcServer
+from .loop import EventLoop, LagStats
+from .membership_log import MembershipEvent, MembershipLog
 from .state import StateStore
-from .stats import DaemonStats, MembershipEvent, MembershipLog
+from .stats import DaemonStats, SessionStats
 from .transport import UdpTransport
 from .waiting_reader import WaitingReader
+
+if TYPE_CHECKING:
+    from ..diagnostics.model import ClusterHealth
+    from ..diagnostics.publisher import HealthPublisher
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Daemon", "ClientHandle", "Sink", "default_engine_factory"]
 
-
-class Sink(Protocol):
-    def push(self, event: Any) -> bool: ...
+NAME_WAIT = 5.0        # seconds connect() waits for a name whose old session is leaving
 
 
-EngineFactory = Callable[[GcsConfig, DaemonEntry, int, "int | None", int], Any]
-
-
-def default_engine_factory(config: GcsConfig, me: DaemonEntry, incarnation: int,
-                           ring_seq: int | None, seed: int) -> Any:
-    """The real engines: core Engine wrapped in the GroupEngine."""
-    from ..core.engine import Engine
-    from ..core.groups import GroupEngine
-    engine = Engine(config.engine_config(), int(me.node_id), incarnation, ring_seq, seed)
-    return GroupEngine(engine, config.names())
-
-
-def _to_client_type() -> type | None:
-    try:
-        from ..core import groups
-    except ImportError:
-        return None
-    return getattr(groups, "ToClient", None)
-
-
-class Daemon(ClientPlumbing, EngineDriver, WaitingReader, DaemonQueries):
+class Daemon:
     """An embedded group-communication daemon (a thread of the host program)."""
 
     def __init__(self, config: GcsConfig, name: str, *, state_dir: str | None = None,
@@ -135,73 +90,139 @@ class Daemon(ClientPlumbing, EngineDriver, WaitingReader, DaemonQueries):
         self.client_address = client_address or self.entry.socket
         self.tcp_address = tcp_address or self.entry.tcp
         self._serve_clients = serve_clients
-        self._factory = engine_factory or default_engine_factory
+        self._factory: EngineFactory = engine_factory or default_engine_factory
         self._seed = seed if seed is not None else random.SystemRandom().getrandbits(32)
-        self._clock = clock
         self._state = StateStore(state_dir if state_dir is not None else config.ring.state_dir,
                                  config.ring.name, name)
         self.loop = EventLoop(clock)
         self.transport = UdpTransport(config, self.entry)
-        self.engine: Any = None
-        self.ipc: Any = None                   # the first (configured `socket:`) server
-        self.ipc_servers: list[Any] = []
+        self._membership = MembershipLog(config.names())
+        self._clients = ClientTable(name)
+        self._host: EngineHost | None = None          # made by start()
+        self._commands: Commands | None = None
+        self._reader: WaitingReader | None = None
+        self.ipc_servers: list[IpcServer] = []
         self.incarnation = 0
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self._start_error: BaseException | None = None
-        self._timers: dict[TimerId, TimerHandle] = {}
-        # engine deadline per armed timer; the loop handle may fire earlier (a later
-        # deadline re-uses the pending handle) and is then re-armed, see _on_timer
-        self._deadlines: dict[TimerId, float] = {}
-        self._timer_cbs: dict[TimerId, Callable[[], None]] = {
-            t: functools.partial(self._on_timer, t) for t in TimerId}
-        self._clients: dict[str, ClientHandle] = {}
-        self._clients_lock = threading.Lock()
-        self._cmds: deque[tuple[ClientHandle, str, tuple[Any, ...]]] = deque()
-        self._drain_scheduled = False
-        self._engine_blocked = False
-        self._exec_depth = 0
-        self._deferred_detach: deque[tuple[ClientHandle, str]] = deque()
         self._stopping = False
         self._stopped = threading.Event()
-        self._leave_timer: TimerHandle | None = None
+        self._leave_timer: Any = None
         self._start_time = 0.0
-        self._membership = MembershipLog(config.names())
-        self._to_client: type | None = None
-        self.engine_errors = 0
-        self.sessions_detached = 0
-        self.undeliverable = 0
-        self._inline_ok = config.ring.runtime.inline_commands
-        self.inline_commands = 0               # client commands the caller's thread ran
-        self._inline_due: list[TimerId] | None = None   # while running inline: due timers
-        # a singleton ring has no datagrams worth waiting for (runtime/waiting_reader.py)
-        self._reader_ok = config.ring.runtime.inline_receive and len(config.daemons) > 1
-        self._reader_slot = threading.Lock()    # one waiting reader serves at a time
-        self.reader_serves = 0                 # ring reads done by a waiting session
-        self._reply = ReplyWindow(config.ring.runtime.reply_window_us / 1e6)
-        self._held_token: tuple[bytes, Any] | None = None   # see runtime/reply_window.py
-        self._held_timer: TimerHandle | None = None
-        self._reply_tick: TimerHandle | None = None   # engine_driver.py REPLY_TICK
-        self._last_hold = 0.0
         self._last_stats: DaemonStats | None = None
-        self._stat_waiters: list[threading.Event] = []
-        self._ring_cond = threading.Condition()
-        self._ring_members: tuple[str, ...] = ()
-        # called on the daemon thread for each installed regular configuration
-        self.on_membership: Callable[[MembershipEvent], None] | None = None
+        self._on_membership: Callable[[MembershipEvent], None] | None = None
         self._health_enabled = health
-        self._health_pub: Any = None
+        self._health_pub: HealthPublisher | None = None
         self._at_exit: Callable[[], None] | None = None
+        self._shielded = False
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], name: str, **kw: Any) -> "Daemon":
         return cls(load_config(path), name, **kw)
 
-    # ------------------------------------------------------------ life cycle
+    # ------------------------------------------------------------ public surface
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self._stopping
+
+    @property
+    def ipc(self) -> IpcServer | None:
+        """The first socket server (config ``socket:``), or None."""
+        return self.ipc_servers[0] if self.ipc_servers else None
+
+    @property
+    def on_membership(self) -> Callable[[MembershipEvent], None] | None:
+        """Called on the daemon thread with each installed regular configuration."""
+        return self._on_membership
+
+    @on_membership.setter
+    def on_membership(self, cb: Callable[[MembershipEvent], None] | None) -> None:
+        self._on_membership = cb
+        if self._host is not None:
+            self._host.on_membership = cb
+
+    def connect(self, name: str, queue_size: int | None = None, *,
+                reads_ring: bool = True, name_wait: float = NAME_WAIT) -> InProcessSession:
+        """An in-process Session for client ``name`` (private name ``#name#daemon``).
+
+        ``reads_ring=False``: this session never becomes the daemon's waiting reader
+        (runtime/waiting_reader.py) -- for sessions that mostly wait for a timeout
+        (periodic publishers), so the role stays free for the latency-sensitive ones.
+        A name whose previous session is still leaving its groups is waited for up to
+        ``name_wait`` seconds (``ClientNameBusy`` after that).
+        """
+        return InProcessSession(self, name,
+                                queue_size or self.config.ring.runtime.session_queue,
+                                reads_ring=reads_ring, name_wait=name_wait)
+
+    def attach_client(self, name: str, sink: Sink, wait: float = 0.0) -> ClientHandle:
+        """Register a client (any thread); its events go to ``sink.push``, called by the
+        engine lock holder. ``wait``: seconds to wait for a name that is still leaving
+        (never on the daemon thread)."""
+        check_client_name(name)
+        commands = self._commands
+        if commands is None or self._stopping or self._stopped.is_set():
+            raise SessionClosed(f"daemon {self.name} is not running")
+        if self.loop.holds_lock():
+            wait = 0.0
+        size = self.config.ring.runtime.send_queue
+        h = self._clients.attach(name, lambda: ClientHandle(commands, self.name, name, sink,
+                                                            size), wait)
+        try:
+            commands.post(h, "connect", (), None)
+        except LocalProtocolError:
+            h.mark_closed("connect refused")
+            if self._clients.forget(h):
+                self._clients.released(name)
+            raise
+        return h
+
+    def wait_serving(self, sink: Any, client: str, timeout: float | None) -> float | None:
+        """For in-process sessions: wait for ``sink`` while serving the ring
+        (runtime/waiting_reader.py); returns the time left to wait on the sink alone."""
+        reader = self._reader
+        return timeout if reader is None else reader.wait_serving(sink, client, timeout)
+
+    def statistics(self, timeout: float = 2.0) -> DaemonStats:
+        """A frozen snapshot, built while holding the loop lock (the last one once stopped).
+
+        Raises ``GcsError`` when the daemon thread does not let go of the lock within
+        ``timeout`` seconds (it is stuck)."""
+        if self.loop.holds_lock():
+            return self._build_stats()
+        if self._thread is None:
+            return self._build_stats()            # never started: nothing runs
+        if self.loop.enter(timeout):
+            try:
+                return self._build_stats()
+            finally:
+                self.loop.leave()
+        if self._stopped.wait(timeout) and self._last_stats is not None:
+            return self._last_stats               # stopped meanwhile (or before)
+        raise GcsError(f"daemon {self.name} did not answer statistics() in {timeout}s")
+
+    def membership_history(self) -> tuple[MembershipEvent, ...]:
+        return self._membership.history()
+
+    def wait_members(self, members: int | tuple[str, ...], timeout: float | None = None) -> bool:
+        """Wait until the installed ring has ``members`` (a count, or exactly these names).
+
+        Returns False on timeout. For programs and tests that must not start before the
+        ring is whole; it waits on the configuration event itself, never polls.
+        """
+        return self._membership.wait_members(members, timeout)
+
+    def lag(self) -> LagStats:
+        return self.loop.lag.snapshot()
+
+    def health(self) -> "ClusterHealth":
+        """The diagnostics health model as seen from this daemon (diagnostics/)."""
+        from ..diagnostics.publisher import health_of
+        return health_of(self)
+
+    # ------------------------------------------------------------ life cycle
 
     def start(self, timeout: float = 10.0) -> "Daemon":
         """Bind the UDP socket(s), start the daemon thread; return once the engine runs."""
@@ -218,18 +239,17 @@ class Daemon(ClientPlumbing, EngineDriver, WaitingReader, DaemonQueries):
                               f": {exc.strerror}", self.config.path, None,
                               "ring.state_dir") from None
         self.transport.open()
-        self._to_client = _to_client_type()
         try:
-            self.engine = self._factory(self.config, self.entry, self.incarnation, ring_seq,
-                                        self._seed)
+            engine = self._factory(self.config, self.entry, self.incarnation, ring_seq,
+                                   self._seed)
         except BaseException:
             self.transport.close()
             raise
-        for s in self.transport.sockets():
-            self.loop.add_reader(s, functools.partial(self._on_readable, s))
+        self._compose(engine)
         self._start_time = time.monotonic()
         self._thread = threading.Thread(target=self._thread_main, daemon=True,
                                         name=f"robot_gcs-{self.name}")
+        self._shielded = SHIELD.acquire()
         self._thread.start()
         if not self._started.wait(timeout):
             raise GcsError(f"daemon {self.name} did not start within {timeout}s")
@@ -250,11 +270,31 @@ class Daemon(ClientPlumbing, EngineDriver, WaitingReader, DaemonQueries):
         atexit.register(at_exit)
         return self
 
+    def _compose(self, engine: HostedEngine) -> None:
+        runtime = self.config.ring.runtime
+        host = EngineHost(engine, self.loop, self.transport, self._state, self._clients,
+                          self._membership, self.name)
+        host.on_membership = self._on_membership
+        commands = Commands(host, self.loop, self._clients, runtime.inline_commands)
+        host.after_input = self._after_input
+        # a singleton ring has no datagrams worth waiting for
+        self._reader = WaitingReader(host, self.loop, self.transport,
+                                     runtime.inline_receive and len(self.config.daemons) > 1,
+                                     lambda: self._stopping)
+        self._host, self._commands = host, commands
+        for sock in self.transport.sockets():
+            self.loop.add_reader(sock, functools.partial(host.on_readable, sock))
+
+    def _after_input(self) -> None:
+        """Lock holder, after every engine input: resume a drain the engine's send queue
+        stopped; when stopping, leave once everything is sent."""
+        assert self._commands is not None
+        self._commands.resume()
+        if self._stopping and self._leave_timer is not None:
+            self._check_flushed()
+
     def _start_health(self) -> None:
-        try:
-            from ..diagnostics.publisher import HealthPublisher
-        except ImportError:
-            return
+        from ..diagnostics.publisher import HealthPublisher
         try:
             period = self.config.ring.diagnostics_period_ms / 1000.0
             self._health_pub = HealthPublisher(self, period=period).start()
@@ -262,16 +302,11 @@ class Daemon(ClientPlumbing, EngineDriver, WaitingReader, DaemonQueries):
             log.exception("health publisher of %s did not start", self.name)
             self._health_pub = None
 
-    def health(self) -> Any:
-        """The diagnostics health model as seen from this daemon (diagnostics/)."""
-        from ..diagnostics import health_of
-        return health_of(self)
-
     def _thread_main(self) -> None:
-        try:
-            now = self.loop.time()
-            self._execute(self.engine.start(now))
-            if self._serve_clients and (self.client_address or self.tcp_address):
+        assert self._host is not None
+        try:               # before the loop runs, this thread alone touches the engine
+            self._host.start()
+            if self._serve_clients:
                 self._start_ipc()
         except BaseException as exc:   # report to start() and give up
             self._start_error = exc
@@ -286,18 +321,11 @@ class Daemon(ClientPlumbing, EngineDriver, WaitingReader, DaemonQueries):
             self._finish()
 
     def _start_ipc(self) -> None:
-        try:
-            from . import ipc  # type: ignore[attr-defined]
-        except ImportError:
-            log.info("no ipc module; %s serves in-process sessions only", self.name)
-            return
         for address in (self.client_address, self.tcp_address):
             if address:
-                server = ipc.IpcServer(self, address)
+                server = IpcServer(self, address)
                 server.start()
                 self.ipc_servers.append(server)
-        if self.ipc_servers:
-            self.ipc = self.ipc_servers[0]
 
     def stop(self, timeout: float = 10.0) -> None:
         """Disconnect clients through the ring, leave the ring, join the thread."""
@@ -306,6 +334,9 @@ class Daemon(ClientPlumbing, EngineDriver, WaitingReader, DaemonQueries):
         if self._at_exit is not None:
             atexit.unregister(self._at_exit)
             self._at_exit = None
+        if self._shielded:
+            self._shielded = False
+            SHIELD.release()
         pub, self._health_pub = self._health_pub, None
         if pub is not None and threading.current_thread() is not self._thread:
             try:
@@ -331,74 +362,107 @@ class Daemon(ClientPlumbing, EngineDriver, WaitingReader, DaemonQueries):
         self.stop()
 
     def _begin_stop(self) -> None:
+        """Daemon thread: end every client through the ring, then leave."""
         if self._stopping:
             return
+        host, commands = self._host, self._commands
+        assert host is not None and commands is not None
         self._stopping = True
         for server in self.ipc_servers:
             try:
                 server.close()
             except Exception:
                 log.exception("closing an ipc server of %s", self.name)
-        if self._cmds:
-            self._drain()          # queued sends and the ipc clients' disconnects go first
-        now = self.loop.time()
-        for name in sorted(self._clients):
-            h = self._clients[name]
-            self._detach(h, "daemon stopped", now)
+        commands.run_queue()          # queued sends and the socket clients' disconnects first
+        for h in self._clients.snapshot():
+            host.detach(h, "daemon stopped")
+        host.settle()
         # give the G_KILLs a chance to be sequenced before we leave
-        limit = self.config.ring.params.token_timeout
-        self._leave_timer = self.loop.call_later(limit, self._leave_now)
+        self._leave_timer = self.loop.call_later(self.config.ring.params.token_timeout,
+                                                 self._leave_now)
         self._check_flushed()
 
     def _check_flushed(self) -> None:
-        if not self._stopping or self._leave_timer is None:
-            return
-        try:
-            queued = self._engine_stats().send_queue_len
-        except Exception:
-            queued = 0
-        if queued == 0:
+        assert self._host is not None
+        if self._host.engine.ring_statistics().send_queue_len == 0:
             self._leave_now()
 
     def _leave_now(self) -> None:
-        if self._leave_timer is None:
+        timer, self._leave_timer = self._leave_timer, None
+        if timer is None:
             return
-        self._leave_timer.cancel()
-        self._leave_timer = None
-        ge = self.engine
-        now = self.loop.time()
-        try:
-            if hasattr(ge, "leave"):
-                self._execute(ge.leave(now))
-            else:      # GroupEngine without leave(): drive the wrapped ring engine
-                self._execute(ge.on_engine_actions(now, ge.engine.leave(now)))
-        except Exception:
-            self.engine_errors += 1
-            log.exception("engine.leave failed on %s", self.name)
+        timer.cancel()
+        host = self._host
+        assert host is not None
+        host.feed(host.engine.leave)
+        host.cancel_timers()
         self.loop.stop()
 
     def _finish(self) -> None:
+        """Daemon thread, after the loop ended: nobody else can take the lock now."""
         self._stopping = True
         self._last_stats = self._build_stats()
-        for t in self._timers.values():
-            t.cancel()
-        self._timers.clear()
-        self._deadlines.clear()
-        for h in list(self._clients.values()):
-            h._mark_closed("daemon stopped")
-            self._sink_closed(h, "daemon stopped")
-        self._clients.clear()
-        for h, _, _ in self._cmds:
-            h._mark_closed("daemon stopped")
-        self._cmds.clear()
+        host, commands = self._host, self._commands
+        assert host is not None and commands is not None
+        host.cancel_timers()
+        commands.close("daemon stopped")
+        for h in self._clients.close("daemon stopped"):
+            if h.mark_closed("daemon stopped"):
+                try:
+                    h.sink.closed("daemon stopped")
+                except Exception:
+                    log.exception("sink of %s failed in closed()", h.private_name)
         self.transport.close()
         self.loop.close()
         self._stopped.set()
-        with self._clients_lock:           # statistics() callers get _last_stats now
-            for ev in self._stat_waiters:
-                ev.set()
-            self._stat_waiters.clear()
         log.info("daemon %s stopped", self.name)
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
         return self._stopped.wait(timeout)
+
+    # ------------------------------------------------------------ statistics
+
+    def _build_stats(self) -> DaemonStats:
+        """Lock holder (or nobody running): one frozen snapshot."""
+        host = self._host
+        engine = host.engine if host is not None else None
+        est = gst = None
+        table: tuple[tuple[str, tuple[str, ...]], ...] = ()
+        if engine is not None:
+            try:
+                est = engine.ring_statistics()
+                gst = engine.statistics()
+                table = engine.group_table()
+            except Exception:
+                log.exception("%s: engine statistics failed", self.name)
+        sessions = tuple(
+            SessionStats(h.name, h.private_name, h.sink.kind, h.sink.queue_depth(),
+                         h.sink.high_water, h.delivered, h.sink.dropped, h.pending)
+            for h in self._clients.snapshot())
+        drops: dict[str, int] = {}
+        for reason, n in est.drops if est is not None else ():
+            drops[reason] = drops.get(reason, 0) + n
+        for reason, n in gst.drops if gst is not None else ():
+            drops["group_" + reason] = drops.get("group_" + reason, 0) + n
+        tr = self.transport
+        for reason, n in tr.errors.items():
+            drops[reason] = drops.get(reason, 0) + n
+        ipc = self.ipc.statistics() if self.ipc is not None else None
+        return DaemonStats(
+            name=self.name, node_id=self.node_id, ring=self.config.ring.name,
+            running=self.running,
+            uptime=time.monotonic() - self._start_time if self._start_time else 0.0,
+            engine=est, groups=gst, group_table=table, ipc=ipc,
+            loop_lag=self.loop.lag.snapshot(), loop_iterations=self.loop.iterations,
+            callback_errors=self.loop.callback_errors,
+            engine_errors=host.engine_errors if host is not None else 0,
+            sessions=sessions,
+            sessions_detached=host.sessions_detached if host is not None else 0,
+            dropped_packets=tuple(sorted(drops.items())), packets_in=tr.recv_packets,
+            packets_out=tr.sent_packets, bytes_in=tr.recv_bytes, bytes_out=tr.sent_bytes,
+            membership=self._membership.history(), switch_interval=sys.getswitchinterval(),
+            inline_commands=self._commands.inline_runs if self._commands is not None else 0,
+            reply_holds=est.reply_holds if est is not None else 0,
+            reply_hits=est.reply_hits if est is not None else 0,
+            reader_serves=self._reader.serves if self._reader is not None else 0,
+            undeliverable=host.undeliverable if host is not None else 0)

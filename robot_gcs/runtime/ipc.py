@@ -4,16 +4,22 @@ Theory of operation
 -------------------
 ``IpcServer(daemon, address)`` listens on ``unix:/path`` (default; parent directories are
 created, a stale socket file left by a dead daemon is replaced, a live one is an error) or
-``tcp:host:port``. Everything runs ON THE DAEMON THREAD: ``start()`` is called there before
-the loop runs (runtime/daemon.py), accepted connections are registered with
-``daemon.loop.add_reader`` and no call ever blocks (all sockets are non-blocking).
+``tcp:host:port``. It is loop-owned code: it runs on the daemon thread (``start()`` before
+the loop runs, accepted connections registered with ``daemon.loop.add_reader``) or, for a
+connection's ``push``/``closed`` (the sink side), on whichever thread holds the engine
+lock (runtime/README.md). No call ever blocks (all sockets are non-blocking).
 
 Per connection (``_Connection``), frames are those of client/wire.py:
 
-* The first frame must be HELLO, within ``HELLO_TIMEOUT``. The server calls ``daemon.attach_client(name, conn)``
-  and answers WELCOME(private name), or CLOSED(refused, reason) for a bad or taken name.
+* The first frame must be HELLO, within ``HELLO_TIMEOUT``. The server calls
+  ``daemon.attach_client(name, conn)`` and answers WELCOME(private name), or
+  CLOSED(refused, reason) for a bad or taken name. A name whose previous session is still
+  leaving its groups (``ClientNameBusy``) is retried every ``NAME_RETRY`` seconds for up
+  to ``NAME_WAIT`` seconds before it is refused, so a client that reconnects at once
+  under its old name gets in.
 * JOIN / LEAVE / MCAST / PRIVATE go to the ``ClientHandle``. A command the daemon rejects as misuse
-  is answered with an ERROR frame (the session goes on). When the daemon's send queue for
+  is answered with an ERROR frame (the session goes on); a refusal of a command that had
+  to be queued ends the session with the reason (CLOSED). When the daemon's send queue for
   this client is full (``Backpressure``), the server parks the frame, stops reading the
   socket and retries shortly: the client's kernel buffer fills and its ``multicast``
   raises ``Backpressure`` in turn (flow control end to end, the daemon never waits).
@@ -44,12 +50,17 @@ import logging
 import os
 import socket
 import stat
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..client import wire
+from ..config import GcsConfig
 from ..core.events import DataMessage, GroupView
 from ..errors import Backpressure, GcsError, LocalProtocolError, MalformedPacket, SessionClosed
+from .client_table import ClientNameBusy, Sink
+from .clients import ClientHandle
+from .loop import EventLoop
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +69,8 @@ DEFAULT_MAX_BUFFER = 4 * 1024 * 1024
 RESUME_RETRY = 0.001       # seconds before retrying a command refused with Backpressure
 CLOSE_GRACE = 5.0          # seconds a closing connection may take to deliver its last bytes
 HELLO_TIMEOUT = 10.0       # seconds a new connection may take to send its HELLO
+NAME_RETRY = 0.01          # seconds between attaches of a name that is still leaving
+NAME_WAIT = 5.0            # ... for at most this long
 
 _HELLO, _OPEN, _CLOSING, _DONE = "hello", "open", "closing", "done"
 
@@ -79,10 +92,22 @@ class IpcStats:
     bytes_out: int
 
 
+class IpcHost(Protocol):
+    """What the server needs from its daemon (runtime/daemon.py ``Daemon``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def loop(self) -> EventLoop: ...
+    @property
+    def config(self) -> GcsConfig: ...
+    def attach_client(self, name: str, sink: Sink, wait: float = ...) -> ClientHandle: ...
+
+
 class IpcServer:
     """Listening socket plus its connections, all driven by the daemon loop."""
 
-    def __init__(self, daemon: Any, address: str, *, max_buffer: int = DEFAULT_MAX_BUFFER,
+    def __init__(self, daemon: IpcHost, address: str, *, max_buffer: int = DEFAULT_MAX_BUFFER,
                  max_events: int | None = None, max_frame: int = wire.MAX_FRAME,
                  close_grace: float = CLOSE_GRACE) -> None:
         self.daemon = daemon
@@ -90,9 +115,7 @@ class IpcServer:
         self.address = wire.parse_address(address)
         self.max_buffer = max_buffer
         if max_events is None:
-            runtime = getattr(getattr(getattr(daemon, "config", None), "ring", None),
-                              "runtime", None)
-            max_events = int(getattr(runtime, "session_queue", 10_000))
+            max_events = daemon.config.ring.runtime.session_queue
         self.max_events = max_events
         self.max_frame = max_frame
         self.close_grace = close_grace
@@ -236,7 +259,7 @@ class _Connection:
         self.sock: socket.socket | None = sock
         self.serial = serial
         self.state = _HELLO
-        self.handle: Any = None
+        self.handle: ClientHandle | None = None
         self.name = ""
         self.decoder = wire.FrameDecoder(wire.CLIENT_FRAME_TYPES, server.max_frame)
         self.out = bytearray()
@@ -247,6 +270,7 @@ class _Connection:
         self._flush_soon = False
         self._grace_timer: Any = None
         self.parked: wire.Frame | None = None
+        self._name_until = 0.0          # attach retries of a leaving name end then
         self.reading = True
         self.high_water = 0
         self.dropped = 0
@@ -338,6 +362,8 @@ class _Connection:
             self._hello(frame)
             return
         h = self.handle
+        if h is None:                     # ended by the daemon; CLOSED is on its way
+            return
         try:
             if isinstance(frame, wire.Multicast):
                 h.multicast(frame.groups, frame.payload, frame.service, frame.msg_type,
@@ -387,8 +413,19 @@ class _Connection:
             self._close_with(f"unsupported protocol version {frame.version} "
                              f"(daemon speaks {wire.PROTOCOL_VERSION})", refused=True, linger=True)
             return
+        self._name_until = time.monotonic() + NAME_WAIT
+        self._attach(frame)
+
+    def _attach(self, frame: wire.Hello) -> None:
         try:
             self.handle = self.server.daemon.attach_client(frame.name, self)
+        except ClientNameBusy as exc:
+            if time.monotonic() < self._name_until:   # its old session is still leaving
+                self._park(frame, NAME_RETRY)
+                return
+            self.server.refused += 1
+            self._close_with(str(exc), refused=True, linger=True)
+            return
         except LocalProtocolError as exc:
             self.server.refused += 1
             self._close_with(str(exc), refused=True, linger=True)
@@ -399,21 +436,27 @@ class _Connection:
         self.state = _OPEN
         self._append(wire.encode(wire.Welcome(self.handle.private_name)), now=True)
 
-    def _park(self, frame: wire.Frame) -> None:
-        """Backpressure: hold the frame, stop reading, retry on a timer."""
+    def _park(self, frame: wire.Frame, delay: float = RESUME_RETRY) -> None:
+        """Backpressure (or a name still leaving): hold the frame, stop reading, retry
+        on a timer."""
         self.parked = frame
         if self.reading:
             self.reading = False
             self.server.paused += 1
             if self.sock is not None:
                 self.loop.remove_reader(self.sock)
-        self.loop.call_later(RESUME_RETRY, self._resume)
+        self.loop.call_later(delay, self._resume)
 
     def _resume(self) -> None:
         frame, self.parked = self.parked, None
-        if frame is None or self.state is not _OPEN:
+        if frame is None:
             return
-        self._handle(frame)
+        if self.state is _HELLO and isinstance(frame, wire.Hello):
+            self._attach(frame)
+        elif self.state is _OPEN:
+            self._handle(frame)
+        else:
+            return
         if self.parked is not None or self.state is not _OPEN:
             return
         self._process()

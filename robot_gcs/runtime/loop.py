@@ -14,14 +14,14 @@ with it. The rules:
   callable is appended to a deque and the loop is woken through an eventfd (a
   socketpair where eventfd is missing); a flag keeps one wake-up write per batch.
 * **Loop lock** (``lock``): the loop thread holds it while it runs callbacks and lets
-  go only while it waits in ``select``. Another thread that takes it (``try_enter``,
-  never blocking) may run loop-owned code inline -- the daemon's caller-runs path for
-  client commands -- and may then use ``call_at``/``call_soon`` too: a deadline earlier
-  than the one the loop sleeps towards, or a ready callback, wakes the loop. A timer may
-  be given **slack** (``call_at(when, fn, slack)``): if the loop already sleeps towards a
-  deadline before ``when + slack``, nothing is woken -- so a session thread that holds a
-  token for a few hundred microseconds (runtime/reply_window.py) costs the daemon
-  thread nothing.
+  go only while it waits in ``select``. Another thread that takes it (``try_enter``
+  never blocks, ``enter(timeout)`` waits) is a *guest*: until ``leave()`` it may run any
+  loop-owned code (runtime/README.md, the ownership rule) and use ``call_at``/
+  ``call_soon``; a deadline earlier than the one the loop sleeps towards, or a ready
+  callback, wakes the loop. A timer may be given **slack** (``call_at(when, fn,
+  slack)``): if the loop already sleeps towards a deadline before ``when + slack``,
+  nothing is woken. ``holds_lock()`` tells a thread whether it is the holder. On the
+  main thread a guest section defers Ctrl-C to its ``leave()`` (runtime/interrupts.py).
 * Time is ``time.monotonic()`` unless a clock is injected; ``loop.time()`` is the ``now``
   handed to the sans-IO engine, so engine deadlines and loop deadlines share a base.
 * A callback that raises is logged and counted (``callback_errors``); the loop goes on.
@@ -46,6 +46,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from .interrupts import MAIN_THREAD, SHIELD
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +184,7 @@ class EventLoop:
         self.iterations = 0
         self._lag_probe = lag_probe
         self.lock = threading.Lock()
+        self._owner: int | None = None           # thread id holding ``lock``
         self._sleep_until: float | None = None   # select deadline while the lock is free
 
     # ------------------------------------------------------------ registration
@@ -267,22 +270,49 @@ class EventLoop:
 
     def enter(self, timeout: float | None) -> bool:
         """Like ``try_enter`` but wait up to ``timeout`` seconds (None: no limit) for the
-        loop to reach ``select``; False if it did not, or the loop is not running."""
-        if not self._running or self._stopping or threading.get_ident() == self._thread_id:
+        loop to reach ``select``; False if it did not, or the loop is not running.
+
+        On the main thread the section is guarded (runtime/interrupts.py): a Ctrl-C that
+        arrives before ``leave()`` is raised by ``leave()``.
+        """
+        me = threading.get_ident()
+        if not self._running or self._stopping or me == self._thread_id:
             return False
-        if timeout is not None and timeout <= 0.0:
-            got = self.lock.acquire(blocking=False)
-        else:
-            got = self.lock.acquire(timeout=-1 if timeout is None else timeout)
+        main = me == MAIN_THREAD
+        if main:
+            SHIELD.depth += 1                     # before the lock: no leak on Ctrl-C
+        try:
+            if timeout is not None and timeout <= 0.0:
+                got = self.lock.acquire(blocking=False)
+            else:
+                got = self.lock.acquire(timeout=-1 if timeout is None else timeout)
+            if got and not self._running:         # run() ended meanwhile
+                self.lock.release()
+                got = False
+        except BaseException:
+            if main:
+                SHIELD.depth -= 1
+            raise
         if not got:
+            if main:
+                SHIELD.depth -= 1
+                SHIELD.raise_pending()
             return False
-        if not self._running:                     # run() ended meanwhile
-            self.lock.release()
-            return False
+        self._owner = me
         return True
 
     def leave(self) -> None:
+        """Give the lock back (after ``enter``); a deferred Ctrl-C is raised here."""
+        self._owner = None
         self.lock.release()
+        if threading.get_ident() == MAIN_THREAD:
+            SHIELD.depth -= 1
+            SHIELD.raise_pending()
+
+    def holds_lock(self) -> bool:
+        """The calling thread holds the loop lock (the loop thread in a callback, or a
+        guest between ``enter`` and ``leave``)."""
+        return self._owner == threading.get_ident()
 
     def call_later(self, delay: float, fn: Callback) -> TimerHandle:
         return self.call_at(self.time() + delay, fn)
@@ -330,7 +360,9 @@ class EventLoop:
         sel = self._sel
         timers = self._timers
         lock = self.lock
+        me = self._thread_id
         lock.acquire()
+        self._owner = me
         try:
             while not self._stopping:
                 self.iterations += 1
@@ -344,11 +376,13 @@ class EventLoop:
                 else:
                     timeout = None
                     self._sleep_until = float("inf")
+                self._owner = None
                 lock.release()
                 try:
                     events = sel.select(timeout)
                 finally:
                     lock.acquire()
+                    self._owner = me
                     self._sleep_until = None
                 for key, ev in events:
                     r, w = key.data
@@ -385,6 +419,7 @@ class EventLoop:
             self._sleep_until = None
             self._running = False
             self._stopping = False
+            self._owner = None
             lock.release()
 
     def run_pending(self) -> None:

@@ -2,43 +2,38 @@
 
 Theory of operation
 -------------------
-A mixin of ``Daemon`` (runtime/daemon.py). Without it, a datagram meant for a local
-client wakes two threads one after the other: the kernel wakes the daemon thread, which
-feeds the engine and pushes the event to the session's queue, which wakes the session
-thread. On a machine where waking a thread on another CPU costs tens of microseconds
-(any VM, most idle laptops), that second wake-up is a large part of an AGREED round
-trip between two daemons.
+Without it, a datagram meant for a local client wakes two threads one after the other:
+the kernel wakes the daemon thread, which feeds the engine and pushes the event to the
+session's queue, which wakes the session thread. Where waking a thread on another CPU
+costs tens of microseconds (any VM, most idle laptops), that second wake-up is a large
+part of an AGREED round trip between two daemons.
 
-So an in-process session that finds its queue empty does not just sleep on it: it waits
-in its own ``epoll`` on the ring sockets *and* on its sink's eventfd (runtime side of
-``client/inprocess.py``'s ``QueueSink``). A datagram wakes it; it takes the loop lock
-(runtime/loop.py), reads the socket and runs the engine, so its own events are in its
-queue when it returns: no hand-off. Events that the daemon thread produces meanwhile
-(timers, other sessions' commands) are pushed as usual; the push writes the sink's
-eventfd while a reader waits, which wakes it.
+So an in-process session that finds its queue empty (client/inprocess.py) does not just
+sleep on it: it waits in its own ``epoll`` on the ring sockets *and* on its sink's
+eventfd. A datagram wakes it; it takes the loop lock, becoming the engine's lock holder
+(runtime/README.md), and runs the input itself (``EngineHost.on_readable``), so its own
+events are in its queue when it returns: no hand-off. Events that other lock holders
+produce meanwhile are pushed as usual; a push writes the sink's eventfd while a reader
+waits, which wakes it.
 
 Rules that keep this equal to the daemon thread doing the work:
 
-* The session thread runs engine code only while it holds the loop lock, like an inline
-  command (caller-runs); engine timers that come due meanwhile run through the same
-  ``_inline_due`` path, and anything that must stay on the daemon thread (detaching a
-  client, ``on_membership``) is handed to it there.
-* One waiting reader at a time per daemon (a slot taken without blocking); the others
+* It runs engine code only while it holds the loop lock, and settles before letting go,
+  like every lock holder.
+* One waiting reader at a time per daemon (``_slot``, taken without blocking); the others
   sleep on their queues as before. The first session to wait gets the role, so sessions
   that mostly wait for a timeout (the health publisher) are made with
   ``connect(name, reads_ring=False)`` and leave it to the application's sessions.
 * While a reader waits, the daemon thread stops watching the ring sockets (the loop's
   ``mute_reader``), so a datagram wakes one thread, not two competing for the GIL; the
   reader gives them back (``unmute_reader``) before ``receive()`` returns.
+* Waiting is an engine input (``client_waiting``): a token the engine holds for this
+  client's reply (core/reply_window.py) goes on at once -- the client is a subscriber,
+  not a server -- both when it starts to wait and when it waits on after a read.
 * A stopping or stopped daemon is never served: the reader falls back to its queue,
   which ends with the close marker.
-* A session that waits while a token is held for its reply (it was the only one handed
-  data; it came back to wait, or the token came while it waited) has no reply to send:
-  the token goes on at once (runtime/reply_window.py), so a subscriber does not hold up
-  the ring.
-* ``_on_readable`` ignores an empty read (a stale wake-up after the sockets changed
-  hands), so it changes nothing -- in particular it does not release a token held by
-  the reply window.
+
+Owner: ``_slot`` serialises readers; ``serves`` is counted by the slot holder.
 """
 
 from __future__ import annotations
@@ -47,54 +42,64 @@ import threading
 import time
 from typing import Any, Callable
 
-from ..core.types import TimerId
+from .engine_host import EngineHost
+from .loop import EventLoop
+from .transport import UdpTransport
 
 __all__ = ["WaitingReader"]
 
 
 class WaitingReader:
-    """Serve the ring from a session thread blocked in ``receive()`` (state: Daemon)."""
+    """Serve the ring from a session thread blocked in ``receive()``."""
 
-    loop: Any
-    transport: Any
-    _stopping: bool
-    _inline_due: list[TimerId] | None
-    _fire_due_inline: Callable[..., None]
-    _on_readable: Callable[[Any], None]
-    _release_held_for_waiter: Callable[[Any], None]
-    _reader_slot: threading.Lock
-    _reader_ok: bool
-    reader_serves: int
+    def __init__(self, host: EngineHost, loop: EventLoop, transport: UdpTransport,
+                 enabled: bool, stopping: Callable[[], bool]) -> None:
+        self._host = host
+        self._loop = loop
+        self._transport = transport
+        self._enabled = enabled
+        self._stopping = stopping
+        self._slot = threading.Lock()
+        self.serves = 0                  # datagram batches served by waiting sessions
 
-    def wait_serving(self, sink: Any, timeout: float | None) -> float | None:
+    @property
+    def busy(self) -> bool:
+        """A session is the waiting reader now."""
+        return self._slot.locked()
+
+    def wait_serving(self, sink: Any, client: str, timeout: float | None) -> float | None:
         """Wait until ``sink`` holds an event, serving the ring sockets meanwhile.
 
         Returns the time still left to wait on the sink alone (0.0 once it has an event
         or the time is up; the given timeout when this thread cannot serve).
         """
-        if not self._reader_ok or not self._reader_slot.acquire(blocking=False):
+        if not self._enabled or not self._slot.acquire(blocking=False):
             return timeout
         sink.reader_active = True
         try:
-            return self._serve_until(sink, timeout)
+            return self._serve_until(sink, client, timeout)
         finally:
             sink.reader_active = False
-            self._reader_slot.release()
+            self._slot.release()
             if sink.closed_reason is not None:
                 sink.release_poller()
 
-    def _serve_until(self, sink: Any, timeout: float | None) -> float | None:
-        loop = self.loop
-        if not loop.try_enter():
-            return timeout                     # the daemon thread is busy: it delivers
+    def _serve_until(self, sink: Any, client: str, timeout: float | None) -> float | None:
+        loop = self._loop
+        host = self._host
+        started = time.monotonic()
+        if not loop.enter(timeout):            # the daemon thread finishes what it does
+            return timeout if not loop.running else 0.0    # stopped / the time is up
+        if timeout is not None:                # (its events are in the queue by then)
+            timeout = max(0.0, timeout - (time.monotonic() - started))
         try:                                   # (under the lock the sockets stay open)
-            if self._stopping:
+            if self._stopping():
                 return timeout
-            socks = self.transport.sockets()
+            socks = self._transport.sockets()
             poller = sink.reader_poller(socks)
             if poller is None:
                 return timeout
-            self._release_held_for_waiter(sink)
+            self._waiting(client)
             if sink.has_events():
                 return 0.0
             for s in socks:                    # from now on only this thread wakes on them
@@ -122,13 +127,16 @@ class WaitingReader:
                 if not loop.enter(remaining):
                     return remaining           # the loop ended (or the time is up)
                 try:
-                    self._serve(readable)
-                    sink.ring_reads += 1
-                    if self._stopping or sink.has_events():
+                    if not self._stopping():
+                        self.serves += 1
+                        sink.ring_reads += 1
+                        for s in readable:
+                            host.on_readable(s)
+                    if self._stopping() or sink.has_events():
                         self._unmute(socks)
                         muted = False
-                    else:                       # a token held for us, who wait already
-                        self._release_held_for_waiter(sink)
+                    else:                       # nothing for us: we wait on, no reply
+                        self._waiting(client)
                 finally:
                     loop.leave()
                 if not muted:
@@ -143,17 +151,14 @@ class WaitingReader:
                 else:                          # never block here: the loop does it
                     loop.call_soon_threadsafe(lambda: self._unmute(socks))
 
+    def _waiting(self, client: str) -> None:
+        """Lock held: tell the engine this client waits (a token held for it goes on)."""
+        host = self._host
+        try:
+            host.feed(host.engine.client_waiting, client)
+        finally:
+            host.settle()
+
     def _unmute(self, socks: list[Any]) -> None:
         for s in socks:
-            self.loop.unmute_reader(s)
-
-    def _serve(self, readable: list[Any]) -> None:
-        if self._stopping:
-            return
-        self.reader_serves += 1
-        self._inline_due = []
-        try:
-            for s in readable:
-                self._on_readable(s)
-        finally:
-            self._fire_due_inline()
+            self._loop.unmute_reader(s)

@@ -61,6 +61,12 @@ class ModelEngine:
         self.normal_open = True
         return []
 
+    def reply_expected(self, client: str | None) -> None:
+        """No tokens in the model: nothing waits for a reply."""
+
+    def reply_not_coming(self, now: float, client: str) -> list[Action]:
+        return []
+
     def leave(self, now: float) -> list[Action]:
         return []
 

@@ -18,7 +18,7 @@ SAMPLES = [
     (Token, (1, 2, RingId(1, 8), 3, 4, 2, 1, 7, 8, True, (5, 6))),
     (Deliver, (2, 9, b"pl", Service.AGREED, RingId(2, 4), 11, True)),
     (Send, (-1, b"data")),
-    (SetTimer, (TimerId.TOKEN_HOLD, 12.5)),
+    (SetTimer, (TimerId.TOKEN_HOLD, 12.5, 0.01)),
     (DataMessage, ("#a#b", ("g", "h"), Service.FIFO, object(), -3)),
     (ToClient, ("c", DataMessage("#a#b", ("g",), Service.AGREED, b"x", 0), b"x")),
 ]

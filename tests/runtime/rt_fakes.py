@@ -1,8 +1,10 @@
 """Test helpers for the runtime: a local-only fake group engine and temp configs.
 
-The fake implements the driver API of core/groups.GroupEngine (start/handle_packet/
-handle_timer/leave/client_*) with purely local delivery, so the runtime's plumbing
-(threads, queues, backpressure, overflow, timers, shutdown) is tested on its own.
+The fakes satisfy ``runtime.engine_port.HostedEngine`` (the API of core/groups.GroupEngine)
+with purely local delivery, so the runtime's plumbing (threads, queues, backpressure,
+overflow, timers, shutdown) is tested on its own. ``QuietEngine`` answers every input
+with nothing; ``FakeGroupEngine`` keeps groups and hands views and messages to local
+clients.
 """
 
 from __future__ import annotations
@@ -15,24 +17,80 @@ from typing import Any
 from robot_gcs.config import GcsConfig, load_config
 from robot_gcs.core.actions import BROADCAST_ALL, Persist, Send, SetTimer
 from robot_gcs.core.events import Cause, DataMessage, GroupView, private_name
-from robot_gcs.core.types import TimerId
+from robot_gcs.core.groups import ClientGone, ToClient
+from robot_gcs.core.stats import EngineStats
+from robot_gcs.core.types import NULL_RING, GatherReason, MemberState, TimerId
 from robot_gcs.errors import Backpressure, LocalProtocolError
 from robot_gcs.testing import free_udp_ports, write_ring_config  # noqa: F401  (free_udp_ports: re-exported to the runtime tests)
 
 
-@dataclass(frozen=True, slots=True)
-class FakeToClient:
-    client: str
-    event: Any
+FakeToClient = ToClient
 
 
-@dataclass(frozen=True, slots=True)
-class FakeStats:
-    send_queue_len: int
-    drops: tuple[tuple[str, int], ...]
+def FakeStats(send_queue_len: int, drops: tuple[tuple[str, int], ...]) -> EngineStats:
+    """An EngineStats of an engine that never formed a ring."""
+    return EngineStats(
+        node_id=1, incarnation=1, state=MemberState.GATHER, ring_id=NULL_RING, members=(),
+        gather_reason=GatherReason.START, gather_from=None, state_since=0.0, gathers=0,
+        configs_installed=0, token_rotations=0, rotation_time_last=None, packets_sent=0,
+        packets_received=0, retransmits_sent=0, retransmit_requests=0, token_retransmits=0,
+        delivered_msgs=0, delivered_bytes=0, send_queue_len=send_queue_len, buffer_len=0,
+        pauses_detected=0, drops=drops)
 
 
-class FakeGroupEngine:
+class QuietEngine:
+    """Every input gives no actions; statistics are empty."""
+
+    ring_targets: tuple[int, ...] = ()
+
+    def start(self, now: float) -> list[Any]:
+        return []
+
+    def handle_packet(self, now: float, src: Any, data: bytes) -> list[Any]:
+        return []
+
+    def handle_timer(self, now: float, tid: TimerId) -> list[Any]:
+        return []
+
+    def leave(self, now: float) -> list[Any]:
+        return []
+
+    def client_connect(self, now: float, client: str) -> list[Any]:
+        return []
+
+    def client_disconnect(self, now: float, client: str) -> list[Any]:
+        return [ClientGone(client)]
+
+    def client_join(self, now: float, client: str, group: str) -> list[Any]:
+        return []
+
+    def client_leave(self, now: float, client: str, group: str) -> list[Any]:
+        return []
+
+    def client_multicast(self, now: float, client: str, groups: Any, payload: bytes,
+                         service: Any = None, msg_type: int = 0, self_discard: bool = False,
+                         local_payload: Any = None) -> list[Any]:
+        return []
+
+    def client_send_private(self, now: float, client: str, target: str, payload: bytes,
+                            service: Any = None, msg_type: int = 0,
+                            local_payload: Any = None) -> list[Any]:
+        return []
+
+    def client_waiting(self, now: float, client: str) -> list[Any]:
+        return []
+
+    def statistics(self) -> Any:
+        return None
+
+    def ring_statistics(self) -> EngineStats:
+        return FakeStats(0, ())
+
+    def group_table(self) -> tuple[Any, ...]:
+        return ()
+
+
+class FakeGroupEngine(QuietEngine):
     TICK = 0.02
 
     def __init__(self, daemon: str, ring_seq: int | None) -> None:
@@ -66,7 +124,7 @@ class FakeGroupEngine:
         self.left = True
         return [Send(BROADCAST_ALL, b"FAKE-LEAVE")]
 
-    def statistics(self) -> FakeStats:
+    def ring_statistics(self) -> EngineStats:
         return FakeStats(0, tuple(sorted(self.drops.items())))
 
     def _pn(self, c: str) -> str:
@@ -109,18 +167,32 @@ class FakeGroupEngine:
         return [FakeToClient(c, ev) for c in sorted(targets)]
 
     def client_disconnect(self, now: float, client: str) -> list[Any]:
+        if client not in self.clients:
+            raise LocalProtocolError("unknown client")
         self.clients.discard(client)
         out: list[Any] = []
         for g in sorted(self.groups):
             if client in self.groups[g]:
                 self.groups[g].discard(client)
                 out += self._views(g, Cause.DISCONNECT, client)
-        return out
+        return out + [ClientGone(client)]
 
 
 def fake_factory(config: GcsConfig, me: Any, incarnation: int, ring_seq: int | None,
                  seed: int) -> FakeGroupEngine:
     return FakeGroupEngine(me.name, ring_seq)
+
+
+class FakeFactory:
+    """An engine factory that remembers the fakes it made, by daemon name."""
+
+    def __init__(self) -> None:
+        self.engines: dict[str, FakeGroupEngine] = {}
+
+    def __call__(self, config: GcsConfig, me: Any, incarnation: int, ring_seq: int | None,
+                 seed: int) -> FakeGroupEngine:
+        e = self.engines[me.name] = FakeGroupEngine(me.name, ring_seq)
+        return e
 
 
 def write_config(tmp: Path, n: int, *, name: str = "testring", token_ms: int | None = 1000,

@@ -8,13 +8,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from rt_fakes import write_config
+from rt_fakes import QuietEngine, write_config
 from robot_gcs.core.actions import CancelTimer, SetTimer
 from robot_gcs.core.types import TimerId
 from robot_gcs.runtime.daemon import Daemon
 
 
-class TimerScript:
+class TimerScript(QuietEngine):
     """Engine stand-in: TICK fires a few times, each time re-arming the other timers."""
 
     def __init__(self) -> None:
@@ -49,12 +49,6 @@ class TimerScript:
             self.deadline.pop(TimerId.JOIN)
             out.append(CancelTimer(TimerId.JOIN))
         return out
-
-    def handle_packet(self, now: float, src: Any, data: bytes) -> list[Any]:
-        return []
-
-    def leave(self, now: float) -> list[Any]:
-        return []
 
 
 def test_moved_and_cancelled_timers_fire_exactly_once_at_their_current_deadline(

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rt_fakes import FakeGroupEngine, fake_factory, write_config
+from rt_fakes import FakeFactory, fake_factory, write_config
 
 import robot_gcs
 from robot_gcs import (Backpressure, Cause, DataMessage, GroupView, LocalProtocolError,
@@ -35,10 +35,15 @@ def sockdir() -> Iterator[Path]:
 
 
 @pytest.fixture
-def daemon(tmp_path: Path, sockdir: Path) -> Iterator[Daemon]:
+def fakes() -> FakeFactory:
+    return FakeFactory()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, sockdir: Path, fakes: FakeFactory) -> Iterator[Daemon]:
     _, cfg = write_config(tmp_path, 2, extra_ring="  runtime:\n    send_queue: 5\n"
                                                   "    session_queue: 500")
-    d = Daemon(cfg, "d1", engine_factory=fake_factory,
+    d = Daemon(cfg, "d1", engine_factory=fakes,
                client_address=f"unix:{sockdir / 'd1.sock'}")
     d.start()
     assert d.ipc is not None
@@ -181,8 +186,8 @@ def test_client_that_stops_reading_is_disconnected_with_a_reason(
 
 
 def test_backpressure_reaches_the_socket_client_instead_of_stalling(
-        daemon: Daemon) -> None:
-    engine: FakeGroupEngine = daemon.engine
+        daemon: Daemon, fakes: FakeFactory) -> None:
+    engine = fakes.engines["d1"]
     engine.blocked = True
     with robot_gcs.connect(daemon.ipc.bound_address, "flood") as f:
         f.join("g")

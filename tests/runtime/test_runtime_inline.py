@@ -57,9 +57,9 @@ def test_an_idle_singleton_delivers_the_own_message_before_multicast_returns(sin
         pass
     inline = 0
     for i in range(100):
-        before = d.inline_commands
+        before = d.statistics().inline_commands
         tx.multicast("g", b"%d" % i)
-        if d.inline_commands > before:            # ran on this thread...
+        if d.statistics().inline_commands > before:            # ran on this thread...
             inline += 1
             ev = tx.receive(timeout=0)            # ...so it is delivered already
             assert isinstance(ev, DataMessage) and ev.payload == b"%d" % i
@@ -99,7 +99,7 @@ def test_inline_commands_can_be_switched_off(tmp_path: Path) -> None:
         for i in range(20):
             tx.multicast("g", b"%d" % i)
         assert [m.payload for m in _data(tx, 20)] == [b"%d" % i for i in range(20)]
-        assert d.inline_commands == 0
+        assert d.statistics().inline_commands == 0
 
 
 def test_two_daemon_ring_orders_inline_and_queued_commands_alike(tmp_path: Path) -> None:
@@ -126,4 +126,4 @@ def test_two_daemon_ring_orders_inline_and_queued_commands_alike(tmp_path: Path)
         order_a = [m.payload for m in _data(a, 2 * per)]
         order_b = [m.payload for m in _data(b, 2 * per)]
         assert order_a == order_b
-        assert d1.inline_commands + d2.inline_commands > 0
+        assert d1.statistics().inline_commands + d2.statistics().inline_commands > 0

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from rt_fakes import FakeGroupEngine, fake_factory, write_config
+from rt_fakes import FakeFactory, FakeGroupEngine, fake_factory, write_config
 
 from robot_gcs import Backpressure, Cause, DataMessage, GroupView, LocalProtocolError, SessionClosed
 from robot_gcs.runtime.daemon import Daemon
@@ -21,9 +21,14 @@ from robot_gcs.runtime.state import StateStore
 
 
 @pytest.fixture
-def daemon(tmp_path: Path):
+def fakes() -> FakeFactory:
+    return FakeFactory()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, fakes: FakeFactory):
     _, cfg = write_config(tmp_path, 2, extra_ring="  runtime:\n    send_queue: 5\n    session_queue: 500")
-    d = Daemon(cfg, "d1", engine_factory=fake_factory, health=False)
+    d = Daemon(cfg, "d1", engine_factory=fakes, health=False)
     d.start()
     yield d
     d.stop()
@@ -97,8 +102,9 @@ def test_self_discard_and_multi_group_delivery_once(daemon: Daemon) -> None:
     assert a.receive(timeout=0.2) is None
 
 
-def test_multicast_raises_backpressure_when_the_send_queue_is_full(daemon: Daemon) -> None:
-    eng: FakeGroupEngine = daemon.engine
+def test_multicast_raises_backpressure_when_the_send_queue_is_full(
+        daemon: Daemon, fakes: FakeFactory) -> None:
+    eng = fakes.engines["d1"]
     a = daemon.connect("a")
     a.join("g")
     _next(a)
@@ -179,10 +185,11 @@ def test_receive_timeout_returns_none(daemon: Daemon) -> None:
 
 def test_stop_closes_sessions_and_leaves_the_ring(tmp_path: Path) -> None:
     _, cfg = write_config(tmp_path, 2)
-    d = Daemon(cfg, "d1", engine_factory=fake_factory, health=False)
+    fakes = FakeFactory()
+    d = Daemon(cfg, "d1", engine_factory=fakes, health=False)
     with d:
         s = d.connect("a")
-        eng: FakeGroupEngine = d.engine
+        eng = fakes.engines["d1"]
         waiter_err: list[BaseException] = []
 
         def reader() -> None:
@@ -204,19 +211,20 @@ def test_stop_closes_sessions_and_leaves_the_ring(tmp_path: Path) -> None:
 
 def test_ring_seq_and_incarnation_persist_across_restarts(tmp_path: Path) -> None:
     _, cfg = write_config(tmp_path, 2)
-    d = Daemon(cfg, "d1", engine_factory=fake_factory, health=False)
+    fakes = FakeFactory()
+    d = Daemon(cfg, "d1", engine_factory=fakes, health=False)
     with d:
         inc1 = d.incarnation
-        assert d.engine.persisted is None
+        assert fakes.engines["d1"].persisted is None
     store = StateStore(cfg.ring.state_dir, cfg.ring.name, "d1")
     assert store.ring_seq == 4
-    d2 = Daemon(cfg, "d1", engine_factory=fake_factory, health=False)
+    d2 = Daemon(cfg, "d1", engine_factory=fakes, health=False)
     with d2:
-        assert d2.engine.persisted == 4
+        assert fakes.engines["d1"].persisted == 4
         assert d2.incarnation > inc1
 
 
-def test_garbage_datagrams_are_counted_not_fatal(daemon: Daemon) -> None:
+def test_garbage_datagrams_are_counted_not_fatal(daemon: Daemon, fakes: FakeFactory) -> None:
     addr = daemon.transport.bound_address
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     for i in range(500):
@@ -226,7 +234,7 @@ def test_garbage_datagrams_are_counted_not_fatal(daemon: Daemon) -> None:
     a = daemon.connect("a")           # the loop still serves clients
     a.join("g")
     _next(a)
-    eng: FakeGroupEngine = daemon.engine
+    eng = fakes.engines["d1"]
     deadline = 50
     while eng.packets == 0 and deadline:
         a.receive(timeout=0.1)
@@ -236,8 +244,8 @@ def test_garbage_datagrams_are_counted_not_fatal(daemon: Daemon) -> None:
     assert st.packets_in >= 400 and st.engine_errors == 0
 
 
-def test_statistics_report_loop_lag(daemon: Daemon) -> None:
-    eng: FakeGroupEngine = daemon.engine
+def test_statistics_report_loop_lag(daemon: Daemon, fakes: FakeFactory) -> None:
+    eng = fakes.engines["d1"]
     a = daemon.connect("a")
     while eng.ticks < 10:
         a.receive(timeout=0.05)
@@ -309,13 +317,12 @@ def test_a_forgotten_daemon_leaves_the_ring_at_interpreter_exit(tmp_path: Path) 
         "import atexit, sys\n"
         f"sys.path[:0] = [{str(here.parents[1])!r}, {str(here)!r}]\n"
         "from pathlib import Path\n"
-        "from rt_fakes import write_config, fake_factory\n"
+        "from rt_fakes import write_config, FakeFactory\n"
         "from robot_gcs.runtime.daemon import Daemon\n"
-        "box = {}\n"
-        "atexit.register(lambda: print('left', box['eng'].left))  # runs after the daemon's hook\n"
+        "fakes = FakeFactory()\n"
+        "atexit.register(lambda: print('left', fakes.engines['d1'].left))  # after the daemon's hook\n"
         f"_, cfg = write_config(Path({str(tmp_path)!r}), 1)\n"
-        "d = Daemon(cfg, 'd1', engine_factory=fake_factory, health=False).start()\n"
-        "box['eng'] = d.engine\n")
+        "d = Daemon(cfg, 'd1', engine_factory=fakes, health=False).start()\n")
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stderr

@@ -1,0 +1,207 @@
+"""Commands: client commands into the engine -- on the caller's thread when it is free,
+else queued for the daemon thread.
+
+Theory of operation
+-------------------
+A command (connect, join, leave, multicast, private, disconnect) of a ``ClientHandle``
+(runtime/clients.py) enters the engine in one of two ways:
+
+* **inline** (caller-runs, ``ring.runtime.inline_commands``): when nothing is queued and
+  the caller can take the loop lock without waiting (the daemon thread idles in
+  ``select``), the caller's thread becomes the lock holder, feeds the command to the
+  engine and settles (runtime/engine_host.py). The daemon thread itself -- the socket
+  server handling a frame -- runs a command at once the same way when nothing is queued
+  and no action list is being carried out. A refusal raises in the caller.
+* **queued**: otherwise the command is appended to ``_queue`` (a multicast or private
+  first takes send-queue room, ``ClientHandle.reserve``) and one drain is scheduled on
+  the daemon thread. The drain feeds the queued commands in call order, settles once for
+  the batch and gives the room back. An engine ``Backpressure`` (its send queue is full)
+  stops the drain until the next input (``resume``, the host's ``after_input``). The
+  engine's refusal of a queued command ends that client, with the reason.
+
+A command runs inline only while the queue is empty, so no command overtakes an earlier
+one. At stop, ``close`` refuses new commands (``SessionClosed``) and ends the clients of
+the commands still queued with the reason: none is lost without a word.
+
+Owner: ``_queue``, ``_closed_reason`` and ``_drain_scheduled`` are guarded by ``_lock``
+(any thread appends); only the engine lock holder pops and feeds the engine, and it
+alone touches ``_blocked``/``_draining``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from typing import Any
+
+from ..core.groups import GroupAction
+from ..errors import Backpressure, LocalProtocolError, SessionClosed
+from .client_table import ClientTable
+from .clients import ClientHandle
+from .engine_host import EngineHost
+from .loop import EventLoop
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Commands"]
+
+_COUNTED = frozenset(("multicast", "private"))     # take send-queue room while queued
+_Queued = tuple[ClientHandle, str, tuple[Any, ...], bool]
+
+
+class Commands:
+    """The daemon's ``CommandPort`` (see the module docstring)."""
+
+    def __init__(self, host: EngineHost, loop: EventLoop, clients: ClientTable,
+                 inline: bool) -> None:
+        self._host = host
+        self._loop = loop
+        self._clients = clients
+        self._inline = inline
+        self._lock = threading.Lock()
+        self._queue: deque[_Queued] = deque()
+        self._closed_reason: str | None = None
+        self._drain_scheduled = False
+        self._blocked = False
+        self._draining = False
+        self.inline_runs = 0            # commands a caller's thread ran (statistics)
+
+    # ------------------------------------------------------------ CommandPort
+
+    def post(self, h: ClientHandle, op: str, args: tuple[Any, ...],
+             timeout: float | None) -> None:
+        """Any thread: run ``op`` now if the engine is free, else queue it."""
+        loop = self._loop
+        if self._inline and not self._queue:
+            if loop.holds_lock():
+                if not self._draining and not self._host.busy and self._run_now(h, op, args):
+                    return
+            elif loop.try_enter():
+                try:
+                    if not self._queue and self._closed_reason is None \
+                            and self._run_now(h, op, args):
+                        self.inline_runs += 1
+                        return
+                finally:
+                    loop.leave()
+        counted = op in _COUNTED
+        if counted:
+            h.reserve(timeout, may_wait=not loop.holds_lock())
+        self._enqueue((h, op, args, counted))
+
+    def closing(self, h: ClientHandle) -> None:
+        """``h.close()``: the name becomes leaving, the engine gets the disconnect."""
+        if not self._clients.forget(h):
+            return                       # the daemon ended it already
+        try:
+            self.post(h, "disconnect", (), None)
+        except LocalProtocolError:       # never connected: nothing to order
+            self._clients.released(h.name)
+        except SessionClosed:            # the daemon stopped: it disconnects everyone
+            pass
+
+    # ------------------------------------------------------------ running
+
+    def _apply(self, now: float, h: ClientHandle, op: str,
+               args: tuple[Any, ...]) -> list[GroupAction]:
+        e = self._host.engine
+        if op == "multicast":
+            groups, data, service, msg_type, self_discard, local = args
+            return e.client_multicast(now, h.name, groups, data, service, msg_type,
+                                      self_discard, local)
+        if op == "join":
+            return e.client_join(now, h.name, args[0])
+        if op == "leave":
+            return e.client_leave(now, h.name, args[0])
+        if op == "private":
+            target, data, service, msg_type = args
+            return e.client_send_private(now, h.name, target, data, service, msg_type)
+        if op == "connect":
+            return e.client_connect(now, h.name)
+        if op == "disconnect":
+            return e.client_disconnect(now, h.name)
+        raise AssertionError(f"unknown command {op!r}")
+
+    def _run_now(self, h: ClientHandle, op: str, args: tuple[Any, ...]) -> bool:
+        """Lock held: feed one command and settle. False: the engine's send queue is
+        full, queue the command instead. A refusal raises."""
+        try:
+            self._host.feed(self._apply, h, op, args)
+        except Backpressure:
+            return False
+        finally:
+            self._host.settle()
+        return True
+
+    def _enqueue(self, item: _Queued) -> None:
+        with self._lock:
+            reason = self._closed_reason
+            if reason is None:
+                self._queue.append(item)
+                schedule, self._drain_scheduled = not self._drain_scheduled, True
+        if reason is not None:
+            h, _op, _args, counted = item
+            if counted:
+                h.release(1)
+            h.mark_closed(reason)
+            raise SessionClosed(reason)
+        if schedule:
+            self._loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        with self._lock:
+            self._drain_scheduled = False
+        self.run_queue()
+
+    def resume(self) -> None:
+        """After an engine input (lock held): retry a drain the engine's send queue
+        stopped."""
+        if self._blocked and not self._draining and self._queue:
+            self.run_queue()
+
+    def run_queue(self) -> None:
+        """Lock held: feed the queued commands in order, then settle once."""
+        if self._draining:
+            return
+        self._draining = True
+        self._blocked = False
+        freed: dict[ClientHandle, int] = {}
+        queue = self._queue
+        try:
+            while queue:
+                h, op, args, counted = queue[0]
+                try:
+                    self._host.feed(self._apply, h, op, args)
+                except Backpressure:
+                    self._blocked = True         # retried after the next input
+                    break
+                except LocalProtocolError as exc:
+                    self._refused(h, op, exc)
+                queue.popleft()
+                if counted:
+                    freed[h] = freed.get(h, 0) + 1
+            self._host.settle()
+        finally:
+            self._draining = False
+            for h, n in freed.items():
+                h.release(n)
+
+    def _refused(self, h: ClientHandle, op: str, exc: LocalProtocolError) -> None:
+        """The engine refused a queued command: the client learns why as its end."""
+        if op == "disconnect":
+            self._clients.released(h.name)
+            return
+        log.warning("%s: %s refused: %s", h.private_name, op, exc)
+        self._host.detach(h, f"daemon refused {op}: {exc}")
+
+    def close(self, reason: str) -> None:
+        """The daemon stopped: refuse new commands, end the clients of queued ones."""
+        with self._lock:
+            self._closed_reason = reason
+            pending = list(self._queue)
+            self._queue.clear()
+        for h, _op, _args, counted in pending:
+            if counted:
+                h.release(1)
+            h.mark_closed(reason)
