@@ -117,7 +117,9 @@ class Session(abc.ABC):
     @abc.abstractmethod
     def multicast(self, groups: Groups, payload: bytes, service: Service = Service.AGREED,
                   msg_type: int = 0, self_discard: bool = False,
-                  timeout: float | None = None) -> None: ...
+                  timeout: float | None = None, local_payload: Any = None) -> None:
+        """``local_payload``: an object that in-process receivers on this daemon get
+        instead of the bytes (the encoded form of it); socket sessions ignore it."""
 
     @abc.abstractmethod
     def receive(self, timeout: float | None = None) -> Event | None: ...

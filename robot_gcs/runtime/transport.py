@@ -29,6 +29,8 @@ import struct
 from collections import Counter
 from typing import Iterable
 
+import netifaces  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
 from ..config import DaemonEntry, GcsConfig
 from ..errors import ConfigError
 
@@ -49,12 +51,6 @@ def resolve_interface(interface: str | None) -> str | None:
         return interface
     except ValueError:
         pass
-    try:
-        import netifaces  # type: ignore[import-untyped,import-not-found,unused-ignore]
-    except ImportError:
-        raise ConfigError(f"interface {interface!r} given by name but netifaces is not "
-                          "installed (pip install netifaces) -- or give an IPv4 address",
-                          field="ring.transport.interface") from None
     if interface not in netifaces.interfaces():
         raise ConfigError(f"no network interface named {interface!r} on this machine "
                           f"(have: {', '.join(sorted(netifaces.interfaces()))})",

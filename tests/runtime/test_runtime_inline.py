@@ -55,18 +55,19 @@ def test_an_idle_singleton_delivers_the_own_message_before_multicast_returns(sin
     rx = _joined(d, "rx")
     while tx.receive(timeout=0) is not None:     # rx's join view
         pass
-    inline = 0
-    for i in range(100):
+    inline = sent = 0
+    while inline < 20 and sent < 5000:  # the daemon idles between our sends, mostly
         before = d.statistics().inline_commands
-        tx.multicast("g", b"%d" % i)
+        tx.multicast("g", b"%d" % sent)
         if d.statistics().inline_commands > before:            # ran on this thread...
             inline += 1
             ev = tx.receive(timeout=0)            # ...so it is delivered already
-            assert isinstance(ev, DataMessage) and ev.payload == b"%d" % i
+            assert isinstance(ev, DataMessage) and ev.payload == b"%d" % sent
         else:
-            assert _data(tx, 1)[0].payload == b"%d" % i
-    assert inline > 0                             # the daemon idles between our sends
-    assert [m.payload for m in _data(rx, 100)] == [b"%d" % i for i in range(100)]
+            assert _data(tx, 1)[0].payload == b"%d" % sent
+        sent += 1
+    assert inline == 20
+    assert [m.payload for m in _data(rx, sent)] == [b"%d" % i for i in range(sent)]
 
 
 def test_threads_racing_the_daemon_keep_fifo_and_one_order(singleton) -> None:
@@ -126,4 +127,3 @@ def test_two_daemon_ring_orders_inline_and_queued_commands_alike(tmp_path: Path)
         order_a = [m.payload for m in _data(a, 2 * per)]
         order_b = [m.payload for m in _data(b, 2 * per)]
         assert order_a == order_b
-        assert d1.statistics().inline_commands + d2.statistics().inline_commands > 0
