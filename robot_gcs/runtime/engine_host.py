@@ -130,10 +130,9 @@ class EngineHost:
         try:
             timers = self._timers
             for _ in range(SETTLE_ROUNDS):
-                if not self._dirty and self._next_due > self.loop.time():
-                    break
-                self._arm()
                 now = self.loop.time()
+                if not self._dirty and self._next_due > now:
+                    break
                 due = [tid for tid, (d, _s) in timers.items() if d <= now]
                 if not due:
                     break
@@ -153,7 +152,8 @@ class EngineHost:
                 hook()
 
     def _arm(self) -> None:
-        """Make the loop wake by the earliest ``deadline + slack`` (keeps an earlier handle)."""
+        """Make the loop wake by the earliest ``deadline + slack`` (keeps an earlier
+        handle); called only after the due timers ran, so it never arms one for now."""
         self._dirty = False
         next_due = wake = _INF
         for d, s in self._timers.values():
