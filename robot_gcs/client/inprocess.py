@@ -62,7 +62,7 @@ class SessionHost(Protocol):
 
 
 class QueueSink:
-    """Bounded event queue between the daemon thread (push) and reader threads.
+    """Bounded event queue between the engine lock holder (push) and reader threads.
 
     A ``queue.SimpleQueue`` (C code; a blocked reader waits with the GIL released and is
     woken by a single lock release) instead of a deque + ``Condition``: the wake-up is

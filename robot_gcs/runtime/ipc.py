@@ -23,7 +23,7 @@ Per connection (``_Connection``), frames are those of client/wire.py:
   this client is full (``Backpressure``), the server parks the frame, stops reading the
   socket and retries shortly: the client's kernel buffer fills and its ``multicast``
   raises ``Backpressure`` in turn (flow control end to end, the daemon never waits).
-* Events: the connection is the client's sink. ``push(event)`` (daemon thread) encodes
+* Events: the connection is the client's sink. ``push(event)`` (engine lock holder) encodes
   the event into a per-connection write buffer and sends what the kernel takes. The
   buffer is bounded (``max_buffer`` bytes, and ``max_events`` frames: the config's
   ``runtime.session_queue``, as for in-process sessions): a client that stops reading makes ``push``

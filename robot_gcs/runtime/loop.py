@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 One ``EventLoop`` runs on one thread (the daemon thread) and owns everything registered
-with it. The rules:
+with it; code that holds its lock (below) may use it too. The rules:
 
 * ``add_reader(fileobj, callback)`` / ``remove_reader(fileobj)``, ``add_writer`` /
   ``remove_writer`` (same fd may have both), ``call_soon(fn)``,

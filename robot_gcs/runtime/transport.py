@@ -71,7 +71,8 @@ def _resolve(host: str, port: int) -> Addr:
 
 
 class UdpTransport:
-    """The daemon's UDP sockets. ``open()`` binds; the rest runs on the daemon thread."""
+    """The daemon's UDP sockets. ``open()`` binds; the rest is run by the engine lock
+    holder (runtime/README.md)."""
 
     def __init__(self, config: GcsConfig, me: DaemonEntry) -> None:
         self.config = config
