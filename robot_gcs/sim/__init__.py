@@ -13,8 +13,11 @@ recorded trace. Modules:
 * ``workload``   unique payloads of random size, AGREED and SAFE
 * ``simulator``  carries out engine actions; plug-in points for an app layer
 * ``trace``      observations for the checker, trace hash, excerpts
-* ``checker``    invariants 1-9, 11, 12 (pluggable sets)
+* ``checker``    the checker's records and plug-in sets; ``ring_invariants`` (1-5, 7, 8,
+  12), ``evs_invariants`` (6, 9), ``progress_invariants`` (11, progress under loss)
+* ``runspec``    what a run is made of (spec, plug-ins, phases, windows)
 * ``runner``     one seed -> checked result; sweeps over processes; idle packet rate
+* ``mutations``  single-point mutations of the core, to test the checker
 * ``command``    ``robot-gcs sim``
 
 Test tooling in the trio spirit: ``Simulator`` accepts any engine factory and an

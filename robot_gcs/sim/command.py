@@ -2,10 +2,13 @@
 
 Owns the command line of the simulator. Each seed is one random run (PROTOCOL.md
 section 6): faults for ``--duration`` simulated seconds, then a stable tail for the
-liveness check (and ``--lossy-tail``: another with 1 % loss). Prints a progress line,
-every failing seed with the invariant, a short trace excerpt and the command that
-replays it, then a summary; exits 1 on any violation. ``--seed N --trace`` replays
-one seed and prints its whole trace. ``--scenario NAME`` runs a scripted scenario.
+liveness check (and ``--lossy-tail``: another with 1 % loss, checked for progress).
+Prints a progress line, every failing seed with the invariant, a short trace excerpt
+and the command that replays it, then a summary; exits 1 on any violation. ``--seed N
+--trace`` replays one seed and prints its whole trace. ``--scenario NAME`` runs a
+scripted scenario; ``--all-faults`` turns every fault kind on, adds the lossy tail and
+runs the scripted scenarios in turn on every fifth seed (``scenarios.mixed_scenario``).
+``--mutant NAME`` runs against a mutated core (``mutations.py``).
 
 Plug-ins: every module ``robot_gcs.sim.group_*`` that defines ``SIM_PLUGIN = True``
 gets ``add_arguments(parser)`` here and ``make(options, cfg)`` in each run (runner.py).
@@ -24,7 +27,9 @@ from typing import Any
 
 from .config import FaultRates, SimConfig, fast_params
 from .network import LinkModel
+from .mutations import MUTATIONS
 from .runner import RunSpec, SeedResult, measure_idle_rate, run_spec, sweep
+from .scenarios import SCENARIO_EVERY, SCENARIOS, mixed_scenario
 from .workload import WorkloadModel
 
 _NODE_SALT = 0x6E6F6465
@@ -75,11 +80,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drift", type=float, default=0.0, help="max clock-rate error per node")
     p.add_argument("--all-faults", action="store_true",
                    help="shorthand: --loss 0.05 --burst 0.01 --dup 0.02 --reorder 0.02 "
-                        "--corrupt 0.005 --partitions --crashes --pauses --slow")
+                        "--corrupt 0.005 --partitions --crashes --pauses --slow --lossy-tail, "
+                        f"and every {SCENARIO_EVERY}th seed runs the next scripted scenario")
     p.add_argument("--multicast", action="store_true",
                    help="multicast semantics: ring broadcasts reach every peer")
     p.add_argument("--lossy-tail", action="store_true",
-                   help="after the stable tail, repeat the liveness check with 1%% loss")
+                   help="after the stable tail, repeat the liveness check with --tail-loss "
+                        "and check progress under that loss")
+    p.add_argument("--tail-loss", type=float, default=0.01,
+                   help="per-link loss in the lossy tail (default 0.01)")
     p.add_argument("--rate", type=float, default=20.0,
                    help="ring workload: submissions per node per simulated second")
     p.add_argument("--timeouts", choices=("default", "fast"), default="default",
@@ -89,6 +98,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="group-layer clients per node (0: ring-level workload only)")
     p.add_argument("--scenario", help="run a scripted scenario instead of random faults "
                    "(--scenario list shows them)")
+    p.add_argument("--mutant", help="run against a mutated core (--mutant list shows them)")
     p.add_argument("--trace", action="store_true", help="print the whole trace (one seed)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--idle-rate", action="store_true",
@@ -110,6 +120,7 @@ def config_for(args: argparse.Namespace, seed: int) -> SimConfig:
         args.crashes = args.crashes or 0.3
         args.pauses = args.pauses or 0.3
         args.slow = True
+        args.lossy_tail = True
     nodes = args.nodes
     if args.min_nodes is not None or args.max_nodes is not None:
         lo = args.min_nodes if args.min_nodes is not None else 2
@@ -130,6 +141,7 @@ def config_for(args: argparse.Namespace, seed: int) -> SimConfig:
     return SimConfig(seed=seed, nodes=nodes, fault_duration=args.duration, params=params,
                      link=link, faults=faults, workload=WorkloadModel(rate=args.rate),
                      multicast=args.multicast, lossy_tail=args.lossy_tail,
+                     tail_loss=args.tail_loss,
                      key=b"robot-gcs-sim-key" if args.corrupt > 0 else None)
 
 
@@ -160,14 +172,27 @@ def print_failures(res: SeedResult, argv: list[str], out: Any) -> None:
     print(f"  replay: {replay_command(argv, res.seed)}", file=out)
 
 
+def scenario_for(args: argparse.Namespace, seed: int) -> str | None:
+    """The scripted scenario seed ``seed`` runs (None: a random run)."""
+    if args.scenario is not None:
+        return str(args.scenario)
+    return mixed_scenario(seed) if args.all_faults else None
+
+
 def run(args: argparse.Namespace) -> int:
-    from .scenarios import SCENARIOS
     out = sys.stdout
     argv = sys.argv[sys.argv.index("sim") + 1:] if "sim" in sys.argv else sys.argv[1:]
     if args.scenario == "list":
         for name, (_, doc) in sorted(SCENARIOS.items()):
             print(f"{name:28} {doc}", file=out)
         return 0
+    if args.mutant == "list":
+        for name, m in sorted(MUTATIONS.items()):
+            print(f"{name:34} {m.doc}{' (groups: --clients N)' if m.group else ''}", file=out)
+        return 0
+    if args.mutant is not None and args.mutant not in MUTATIONS:
+        print(f"unknown mutant {args.mutant!r}; --mutant list shows them", file=sys.stderr)
+        return 2
     plugins = tuple(plugin_modules())
     options = tuple(sorted((k, v) for k, v in vars(args).items()
                            if not k.startswith("_") and isinstance(v, (int, float, str, bool,
@@ -177,7 +202,8 @@ def run(args: argparse.Namespace) -> int:
     if args.scenario is not None and args.scenario not in SCENARIOS:
         print(f"unknown scenario {args.scenario!r}; --scenario list shows them", file=sys.stderr)
         return 2
-    specs = [RunSpec(config_for(args, s), plugins, options, args.scenario) for s in seeds]
+    specs = [RunSpec(config_for(args, s), plugins, options, scenario_for(args, s),
+                     mutant=args.mutant) for s in seeds]
 
     if args.trace:
         if len(specs) != 1:

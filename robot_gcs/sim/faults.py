@@ -9,7 +9,8 @@ a symmetric partition that then stays fixed.
 
 Kinds: ``partition`` (groups, blocked one-way links), ``heal``, ``crash`` (node),
 ``leave`` (node), ``restart`` (node, keep persisted ring seq?), ``pause`` (node,
-seconds), ``slow`` (node, per-packet cost, queue capacity).
+seconds), ``wake`` (node: end its pause now; scripted scenarios), ``slow`` (node,
+per-packet cost, queue capacity).
 """
 
 from __future__ import annotations

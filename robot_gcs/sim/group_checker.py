@@ -17,6 +17,13 @@ Invariants:
   leaver; a transitional signal only members of the view it names.
 * ``signal_before_network``: a NETWORK view that replaces an earlier view of the same
   client is preceded by a transitional signal.
+* ``view_changed``: a view's ``changed`` is the symmetric difference of the client's
+  previous view of the group and this one (when the client had one); a JOIN, LEAVE or
+  DISCONNECT view changes exactly one member, a client's first view after its own
+  join names it; a transitional signal changes nobody.
+* ``view_cause``: NETWORK views, and only they, open a ring (view index 1); JOIN,
+  LEAVE and DISCONNECT views add or remove the one member that asked for exactly that
+  (``requested``: a join or leave of this group, a disconnect).
 * ``data_to_member``: data reaches a client only while it is in a current view of one of
   the target groups (or is the named private target).
 * ``integrity`` (only sent messages, unchanged), ``once`` (at most once per client even
@@ -93,6 +100,7 @@ class GroupChecker:
         self._clients: dict[ClientKey, _ClientState] = {}
         self._view_members: dict[tuple[str, tuple[int, int, int]], tuple[str, ...]] = {}
         self._msg_view: dict[tuple[MsgId, str], tuple[int, int, int]] = {}
+        self._requests: dict[tuple[str, str, str], int] = defaultdict(int)
         self.data_events = 0
         self.view_events = 0
 
@@ -119,6 +127,11 @@ class GroupChecker:
         self._sent[msg_id] = _Sent(key, name, tuple(groups), Service(service), self_discard,
                                    st.sent_count, clock)
 
+    def requested(self, name: str, op: str, group: str = "", undo: bool = False) -> None:
+        """Client ``name`` asked its daemon to ``op`` ("join", "leave" with the group;
+        "disconnect"). Call before the daemon sees it; ``undo=True`` if it refused."""
+        self._requests[(name, op, group)] += -1 if undo else 1
+
     def withdraw(self, msg_id: MsgId) -> None:
         """The daemon refused a send recorded with ``sent``: forget it."""
         self._sent.pop(msg_id, None)
@@ -138,9 +151,13 @@ class GroupChecker:
         if not v.members:           # self-leave notice
             if v.cause is not Cause.LEAVE or who not in v.changed:
                 self._bad("view_to_member", f"{who} got an empty view of {v.group} {v.view_id}")
+            elif not self._requests[(who, "leave", v.group)]:
+                self._bad("view_cause", f"{who} got a self-leave notice for {v.group} "
+                                        f"{v.view_id} without asking to leave it")
             st.views.pop(v.group, None)
             st.signalled.discard(v.group)
             return
+        self._check_metadata(who, st, v)
         known = self._view_members.setdefault((v.group, v.view_id), v.members)
         if known != v.members:
             self._bad("view_agreement", f"{v.group} {v.view_id}: {who} sees {list(v.members)}, "
@@ -160,6 +177,42 @@ class GroupChecker:
         st.signalled.discard(v.group)
         st.views[v.group] = v.view_id
         st.order.append(("view", v.group, v.view_id))
+
+    def _check_metadata(self, who: str, st: _ClientState, v: GroupView) -> None:
+        """``view_changed`` and ``view_cause`` (see the module docstring)."""
+        where = f"{who}: {v.cause.name} view {v.group} {v.view_id}"
+        if v.transitional:
+            if v.changed or v.cause is not Cause.NETWORK:
+                self._bad("view_changed", f"{where}: a transitional signal lists changes "
+                                          f"{list(v.changed)}")
+            return
+        prev = st.views.get(v.group)
+        old = self._view_members.get((v.group, prev)) if prev is not None else None
+        if old is not None:
+            expect = sorted(set(old) ^ set(v.members))
+            if sorted(v.changed) != expect:
+                self._bad("view_changed", f"{where}: changed {list(v.changed)}, but from "
+                                          f"{list(old)} to {list(v.members)} changed {expect}")
+        if (v.cause is Cause.NETWORK) != (v.view_id[2] == 1):
+            self._bad("view_cause", f"{where}: view index {v.view_id[2]} (1 is the NETWORK "
+                                    f"view that opens a ring, joins and leaves count up)")
+        if v.cause is Cause.NETWORK:
+            return
+        if len(v.changed) != 1:
+            self._bad("view_changed", f"{where} changes {list(v.changed)}, not one member")
+            return
+        x = v.changed[0]
+        if v.cause is Cause.JOIN:
+            ok = x in v.members and self._requests[(x, "join", v.group)] > 0
+            if prev is None and x != who:
+                self._bad("view_changed", f"{where}: first view after its own join names {x}")
+        elif v.cause is Cause.LEAVE:
+            ok = x not in v.members and self._requests[(x, "leave", v.group)] > 0
+        else:
+            ok = x not in v.members and self._requests[(x, "disconnect", "")] > 0
+        if not ok:
+            self._bad("view_cause", f"{where}: {x} did not ask for that (or is "
+                                    f"{'not ' if x not in v.members else ''}in the view)")
 
     def _on_data(self, key: ClientKey, st: _ClientState, m: DataMessage, msg_id: MsgId | None) -> None:
         who = st.name

@@ -139,22 +139,33 @@ class GroupClients:
         c = st.clients[rng.choice(sorted(st.clients))]
         r = rng.random()
         if r < m.disconnect_p:
-            if host.call(node, "client_disconnect", c.name):
+            if self._request(host, node, st, c, "disconnect", ""):
                 del st.clients[c.name]
             return
         r -= m.disconnect_p
         if r < m.join_p:
             g = rng.choice(self.groups)
-            if host.call(node, "client_join", c.name, g):
+            if self._request(host, node, st, c, "join", g):
                 c.groups.add(g)
             return
         r -= m.join_p
         if r < m.leave_p and c.groups:
             g = rng.choice(sorted(c.groups))
-            if host.call(node, "client_leave", c.name, g):
+            if self._request(host, node, st, c, "leave", g):
                 c.groups.discard(g)
             return
         self._send(host, node, st, c)
+
+    def _request(self, host: Host, node: int, st: _Node, c: _Client, op: str,
+                 group: str) -> bool:
+        """A membership request, recorded in the checker before the daemon sees it."""
+        name = private_name(c.name, st.daemon)
+        self.checker.requested(name, op, group)
+        args = (c.name, group) if group else (c.name,)
+        if host.call(node, f"client_{op}", *args):
+            return True
+        self.checker.requested(name, op, group, undo=True)
+        return False
 
     def _send(self, host: Host, node: int, st: _Node, c: _Client) -> None:
         rng, m = self.rng, self.model

@@ -33,7 +33,7 @@ from .checker import RunRecord, Violation
 from .config import SimConfig
 from .group_checker import GroupChecker
 from .group_clients import ClientModel, GroupClients
-from .runner import PluginParts
+from .runspec import PluginParts
 
 SIM_PLUGIN = True
 _SALT = 0x67726F7570

@@ -1,51 +1,34 @@
 """Running seeds: one seed -> one checked run; many seeds -> a sweep over worker processes.
 
-Owns ``RunSpec`` (everything a worker needs, picklable), ``SeedResult`` and the
-plug-in contract. A run is: derive the fault plan and the simulator's rng from the
-seed, add the phase switches of ``config.py`` (calm links at T0, 1 % loss in the
-optional lossy tail), capture the components at T0 for the liveness windows, run,
-then check every invariant set. A sweep distributes seeds over ``jobs`` processes
-and returns results sorted by seed, so output never depends on scheduling.
-
-Plug-ins (for example the group layer's ``sim/group_*.py``) are modules exposing
-``make(options: dict, cfg: SimConfig) -> PluginParts | None``; ``options`` is the
-CLI namespace as a dict. Parts may replace the engine factory, add an application
-layer, add invariant sets, and switch the built-in ring workload off.
+Owns ``SeedResult``, random runs (``build_random``: the fault plan and the simulator's
+rng derived from the seed, per-link loss rates, the phase switches and windows of
+``runspec.py``), ``run_spec`` (one random or scripted run, optionally under a core
+mutation of ``mutations.py``, checked by every invariant set) and ``sweep``, which
+distributes seeds over ``jobs`` processes; callers sort results by seed, so output
+never depends on scheduling.
 """
 
 from __future__ import annotations
 
-import importlib
 import multiprocessing
 import random
 import time
 import traceback
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
-from .checker import InvariantSet, LivenessWindow, RunRecord, Violation, check_run
-from .ring_invariants import RingInvariants
+from . import mutations
+from .checker import InvariantSet, RunRecord, Violation, check_run
 from .config import SimConfig
-from .faults import FaultEvent, random_plan
-from .simulator import AppLayer, EngineFactory, Simulator
+from .faults import random_plan
+from .runspec import PluginParts, RunSpec, Windows, assemble, load_plugins, phase_events, windows_for
+from .scenarios import build_scenario
+from .simulator import Simulator
 from .trace import excerpt
 
-
-@dataclass
-class PluginParts:
-    engine_factory: EngineFactory | None = None
-    app: AppLayer | None = None
-    invariant_sets: tuple[InvariantSet, ...] = ()
-    ring_clients: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RunSpec:
-    cfg: SimConfig
-    plugins: tuple[str, ...] = ()
-    options: tuple[tuple[str, Any], ...] = ()
-    scenario: str | None = None          # a scripted scenario name (scenarios.py)
-    trace: bool = False
+__all__ = ["Failure", "PluginParts", "RunSpec", "SeedResult", "build_random", "load_plugins",
+           "measure_idle_rate", "phase_events", "run_spec", "run_spec_safe", "summarize",
+           "sweep", "windows_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,73 +62,29 @@ class SeedResult:
         return not self.failures
 
 
-def load_plugins(names: Iterable[str], options: dict[str, Any], cfg: SimConfig) -> PluginParts:
-    parts = PluginParts()
-    for name in names:
-        mod = importlib.import_module(name)
-        got = mod.make(options, cfg)
-        if got is None:
-            continue
-        parts.engine_factory = got.engine_factory or parts.engine_factory
-        parts.app = got.app or parts.app
-        parts.invariant_sets += tuple(got.invariant_sets)
-        if got.ring_clients is not None:
-            parts.ring_clients = got.ring_clients
-    return parts
-
-
-def phase_events(cfg: SimConfig) -> list[FaultEvent]:
-    """Link-model switches: calm from T0, 1 % loss in the lossy tail."""
-    t0, x = cfg.fault_duration, cfg.liveness_bound
-    calm = cfg.link.calm()
-    out = [FaultEvent(t0, "links", 0, (calm, ()))]
-    if cfg.lossy_tail:
-        out.append(FaultEvent(t0 + 2 * x, "links", 0, (replace(calm, loss=cfg.tail_loss), ())))
-    return out
-
-
-def windows_for(cfg: SimConfig, components: tuple[tuple[int, ...], ...]) -> tuple[LivenessWindow, ...]:
-    t0, x = cfg.fault_duration, cfg.liveness_bound
-    ws = [LivenessWindow(t0, t0 + x, t0 + x, t0 + 2 * x, components)]
-    if cfg.lossy_tail:
-        ws.append(LivenessWindow(t0 + 2 * x, t0 + 3 * x, t0 + 3 * x, t0 + 4 * x, components,
-                                 cfg.tail_loss))
-    return tuple(ws)
-
-
 def build_random(spec: RunSpec, printer: Callable[[str], None] | None = None
-                 ) -> tuple[Simulator, list[InvariantSet], Callable[[], tuple[LivenessWindow, ...]]]:
+                 ) -> tuple[Simulator, list[InvariantSet], Windows]:
     """The simulator of one random seed, its invariant sets and a window getter."""
     cfg = spec.cfg
     master = random.Random(cfg.seed)
     plan = random_plan(cfg, random.Random(master.getrandbits(64)))
-    parts = load_plugins(spec.plugins, dict(spec.options), cfg)
-    if parts.ring_clients is not None:
-        cfg = replace(cfg, ring_clients=parts.ring_clients)
     link_rng = random.Random(master.getrandbits(64))
     link_loss = {(a, b): cfg.link.loss * link_rng.uniform(0.5, 1.5)
                  for a in cfg.node_ids for b in cfg.node_ids if a != b}
-    sim = Simulator(cfg, plan + phase_events(cfg), engine_factory=parts.engine_factory,
-                    app=parts.app, printer=printer, rng=random.Random(master.getrandbits(64)))
-    sim.net.link_loss = link_loss
-    captured: list[tuple[tuple[int, ...], ...]] = []
-
-    def capture() -> None:
-        up = {n for n in cfg.node_ids if sim.nodes[n].alive}
-        comps = tuple(tuple(n for n in c if n in up) for c in sim.net.components())
-        captured.append(tuple(c for c in comps if c))
-
-    sim.call_at(cfg.fault_duration + 1e-9, capture)
-    sets: list[InvariantSet] = [RingInvariants(), *parts.invariant_sets]
-    return sim, sets, lambda: windows_for(cfg, captured[0] if captured else ())
+    return assemble(spec, cfg, plan, random.Random(master.getrandbits(64)), printer,
+                    link_loss=link_loss)
 
 
 def run_spec(spec: RunSpec, printer: Callable[[str], None] | None = None) -> SeedResult:
     """Run and check one seed (random or scripted)."""
+    with mutations.applied(spec.mutant):
+        return _run_spec(spec, printer)
+
+
+def _run_spec(spec: RunSpec, printer: Callable[[str], None] | None) -> SeedResult:
     wall0 = time.perf_counter()
     cpu0 = time.process_time()
     if spec.scenario is not None:
-        from .scenarios import build_scenario
         sim, sets, windows, note = build_scenario(spec, printer)
     else:
         sim, sets, windows = build_random(spec, printer)

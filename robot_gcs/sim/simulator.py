@@ -355,6 +355,10 @@ class Simulator:
             if until > node.paused_until:
                 node.paused_until = until
                 self.sched.push(until, _WAKE, (node.node_id, node.inc))
+        elif ev.kind == "wake" and node is not None and node.alive \
+                and node.paused_until > now:
+            node.paused_until = now
+            self.sched.push(now, _WAKE, (node.node_id, node.inc))
         elif ev.kind == "slow" and node is not None:
             node.rx_cost, node.rx_cap = ev.arg
         elif ev.kind == "links":

@@ -12,7 +12,7 @@ V1 = (1, 4, 1)
 V2 = (1, 4, 2)
 
 
-def view(members, vid=V1, cause=Cause.JOIN, changed=(), group="g", transitional=False):
+def view(members, vid=V1, cause=Cause.NETWORK, changed=(), group="g", transitional=False):
     return GroupView(group, vid, tuple(members), cause, tuple(changed), transitional)
 
 
@@ -60,7 +60,7 @@ def test_a_network_view_without_a_transitional_signal_is_flagged() -> None:
     assert "signal_before_network" in invariants(ch)
     ok = base()
     ok.received(A, NA, view((NA, NB), V1, Cause.NETWORK, transitional=True))
-    ok.received(A, NA, view((NA,), (2, 8, 1), Cause.NETWORK))
+    ok.received(A, NA, view((NA,), (2, 8, 1), Cause.NETWORK, changed=(NB,)))
     assert ok.check() == []
 
 
@@ -125,3 +125,69 @@ def test_fifo_and_causal_breaks_are_flagged() -> None:
     ch.received(C, NC, msg(NB, service=Service.CAUSAL), "r1")
     ch.received(C, NC, msg(NA, service=Service.CAUSAL), "m1")
     assert "causal" in invariants(ch)
+
+
+def signalled(ch: GroupChecker, key=A, name=NA, members=(NA, NB), vid=V1) -> GroupChecker:
+    ch.received(key, name, view(members, vid, Cause.NETWORK, transitional=True))
+    return ch
+
+
+def test_a_network_view_must_list_leavers_and_joiners_in_changed() -> None:
+    ch = signalled(base())
+    ch.received(A, NA, view((NA, NC), (2, 8, 1), changed=(NC,)))      # NB left: not listed
+    assert invariants(ch) == {"view_changed"}
+    ok = signalled(base())
+    ok.received(A, NA, view((NA, NC), (2, 8, 1), changed=(NB, NC)))
+    assert ok.check() == []
+
+
+def test_join_leave_and_disconnect_views_change_the_member_that_asked() -> None:
+    ok = base()
+    ok.requested(NC, "join", "g")
+    ok.received(A, NA, view((NA, NB, NC), V2, Cause.JOIN, (NC,)))
+    ok.received(C, NC, view((NA, NB, NC), V2, Cause.JOIN, (NC,)))
+    ok.requested(NB, "leave", "g")
+    ok.received(A, NA, view((NA, NC), (1, 4, 3), Cause.LEAVE, (NB,)))
+    ok.received(B, NB, view((), (1, 4, 3), Cause.LEAVE, (NB,)))
+    ok.requested(NC, "disconnect")
+    ok.received(A, NA, view((NA,), (1, 4, 4), Cause.DISCONNECT, (NC,)))
+    assert ok.check() == []
+    # a disconnect reported as a leave, a leave nobody asked for, a self-leave notice
+    # without a request
+    ch = base()
+    ch.requested(NB, "disconnect")
+    ch.received(A, NA, view((NA,), V2, Cause.LEAVE, (NB,)))
+    assert invariants(ch) == {"view_cause"}
+    ch = base()
+    ch.received(B, NB, view((), V2, Cause.LEAVE, (NB,)))
+    assert invariants(ch) == {"view_cause"}
+    ch = base()
+    ch.requested(NC, "join", "g")
+    ch.requested(NC, "join", "g", undo=True)           # the daemon refused it
+    ch.received(A, NA, view((NA, NB, NC), V2, Cause.JOIN, (NC,)))
+    assert invariants(ch) == {"view_cause"}
+
+
+def test_view_index_matches_the_cause() -> None:
+    ch = base()
+    ch.requested(NC, "join", "g")
+    ch.received(A, NA, view((NA, NB, NC), (2, 8, 1), Cause.JOIN, (NC,)))
+    assert invariants(ch) == {"view_cause"}
+    ch = signalled(base())
+    ch.received(A, NA, view((NA,), (2, 8, 3), Cause.NETWORK, (NB,)))
+    assert invariants(ch) == {"view_cause"}
+
+
+def test_a_join_view_changes_exactly_one_member_and_a_signal_none() -> None:
+    ch = base()
+    ch.requested(NC, "join", "g")
+    ch.received(A, NA, view((NA, NC), V2, Cause.JOIN, (NB, NC)))
+    assert "view_changed" in invariants(ch)
+    ch = base()
+    ch.received(A, NA, view((NA, NB), V1, Cause.NETWORK, (NB,), transitional=True))
+    assert invariants(ch) == {"view_changed"}
+    ch = base()
+    ch.requested(NC, "join", "g")
+    ch.requested(NA, "join", "g")
+    ch.received(C, NC, view((NA, NB, NC), V2, Cause.JOIN, (NA,)))     # c's first view
+    assert "view_changed" in invariants(ch)

@@ -91,7 +91,18 @@ class Scripted(GroupApp):
                 self.log.append((now, node, a.client, a.event))
 
     def at(self, t: float, node: int, method: str, *args: Any) -> None:
-        self.sim.call_at(t, lambda: self.sim.call_engine(node, method, *args))
+        """``method`` of node's group engine at ``t``; membership requests are recorded
+        in the checker first, as ``GroupClients`` does (it checks view causes)."""
+        op = method.removeprefix("client_")
+
+        def go() -> None:
+            req = op in ("join", "leave", "disconnect")
+            who, group = private_name(args[0], f"d{node}"), args[1] if len(args) > 1 else ""
+            if req:
+                self.checker.requested(who, op, group)
+            if not self.sim.call_engine(node, method, *args) and req:
+                self.checker.requested(who, op, group, undo=True)
+        self.sim.call_at(t, go)
 
     def send_at(self, t: float, node: int, client: str, groups: tuple[str, ...],
                 service: Service = Service.AGREED) -> None:
