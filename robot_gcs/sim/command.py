@@ -238,8 +238,10 @@ def run(args: argparse.Namespace) -> int:
     configs = sum(r.configs for r in results)
     sim_time = sum(r.sim_time for r in results)
     cpu = sum(r.cpu for r in results)
-    print(f"\nsummary: {len(results)} seeds, {sum(1 for r in results if not r.ok)} failing, "
-          f"{violations} violations", file=out)
+    scripted = sum(1 for r in results if r.note)
+    print(f"\nsummary: {len(results)} seeds" + (f" ({scripted} scripted)" if scripted else "")
+          + f", {sum(1 for r in results if not r.ok)} failing, {violations} violations",
+          file=out)
     print(f"  {delivered} msgs delivered ({sum(r.submitted for r in results)} submitted, "
           f"{sum(r.rejected for r in results)} refused by backpressure), "
           f"{configs} regular configurations installed", file=out)

@@ -23,7 +23,7 @@ checks run only on quiescent runs (a stable tail gave everyone time to install).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from ..core.types import Service
 from .checker import (SAFE_DELIVERY, VIRTUAL_SYNCHRONY, Analysis, Life, MsgKey, Segment,
@@ -45,14 +45,27 @@ class _Held:
         return got
 
 
-def member_segment(a: Analysis, node: int, ring_id: Any) -> tuple[Life, Segment] | None:
-    """The life of ``node`` that installed ``ring_id`` and its segment there."""
-    for life in a.installed.get(ring_id, ()):
-        if life.key[0] == node:
-            seg = a.segment_of(life, ring_id)
-            if seg is not None:
-                return life, seg
-    return None
+def member_segments(a: Analysis) -> Iterator[tuple[int, Segment, Any]]:
+    """(node, segment, regular ring id) of every segment that starts with a regular ring."""
+    for life in sorted_lives(a):
+        for seg in life.segments:
+            if seg.regular is not None:
+                yield life.key[0], seg, seg.regular.data.ring_id
+
+
+def survivors(a: Analysis, p: int, members: Iterable[int], ring_id: Any
+              ) -> Iterator[tuple[int, Segment]]:
+    """The members but ``p`` whose life that installed ``ring_id`` never ended, with
+    their segment of that ring."""
+    for q in members:
+        if q == p:
+            continue
+        for life in a.installed.get(ring_id, ()):
+            if life.key[0] == q and not life.crashed:
+                seg = a.segment_of(life, ring_id)
+                if seg is not None:
+                    yield q, seg
+                break
 
 
 def virtual_synchrony(a: Analysis) -> list[Violation]:
@@ -95,26 +108,21 @@ def across_routes(a: Analysis) -> list[Violation]:
     if not a.run.quiescent:
         return out
     held = _Held()
-    for life in sorted_lives(a):
-        p = life.key[0]
-        for seg in life.segments:
-            if seg.regular is None or seg.trans is None or seg.next_regular is None:
-                continue
-            rid = seg.regular.data.ring_id
-            mine = held(seg)
-            for q in seg.trans.data.members:
-                found = member_segment(a, q, rid) if q != p else None
-                if found is None or found[0].crashed or found[1].next_regular is None:
-                    continue          # crashed, or never left R (liveness reports that)
-                missing = mine - held(found[1])
-                if missing:
-                    qnext = found[1].next_regular.data.ring_id
-                    out.append(_v(VIRTUAL_SYNCHRONY, seg.next_regular,
-                                  f"n{q} is in the transitional configuration "
-                                  f"{list(seg.trans.data.members)} n{p} delivered leaving {rid}, "
-                                  f"but (leaving it for {qnext}) never delivered {len(missing)} "
-                                  f"of the messages n{p} delivered in {rid} and that "
-                                  f"configuration"))
+    for p, seg, rid in member_segments(a):
+        if seg.trans is None or seg.next_regular is None:
+            continue
+        mine = held(seg)
+        for q, qseg in survivors(a, p, seg.trans.data.members, rid):
+            if qseg.next_regular is None:
+                continue              # never left R: liveness reports that
+            missing = mine - held(qseg)
+            if missing:
+                out.append(_v(VIRTUAL_SYNCHRONY, seg.next_regular,
+                              f"n{q} is in the transitional configuration "
+                              f"{list(seg.trans.data.members)} n{p} delivered leaving {rid}, "
+                              f"but (leaving it for {qseg.next_regular.data.ring_id}) never "
+                              f"delivered {len(missing)} of the messages n{p} delivered in "
+                              f"{rid} and that configuration"))
     return out
 
 
@@ -123,22 +131,16 @@ def safe_delivery(a: Analysis) -> list[Violation]:
     if not a.run.quiescent:
         return out
     held = _Held()
-    for life in sorted_lives(a):
-        p = life.key[0]
-        for seg in life.segments:
-            if seg.regular is None:
-                continue
-            rid = seg.regular.data.ring_id
-            for in_t, recs in ((False, seg.in_r), (True, seg.in_t)):
-                conf = seg.trans if in_t and seg.trans is not None else seg.regular
-                for r in recs:
-                    if r.data.service is not Service.SAFE:
-                        continue
-                    k = msg_key(r.data)
-                    for q in conf.data.members:
-                        found = member_segment(a, q, rid) if q != p else None
-                        if found is None or found[0].crashed or k in held(found[1]):
-                            continue
+    for p, seg, rid in member_segments(a):
+        for in_t, recs in ((False, seg.in_r), (True, seg.in_t)):
+            conf = seg.trans if in_t and seg.trans is not None else seg.regular
+            assert conf is not None
+            for r in recs:
+                if r.data.service is not Service.SAFE:
+                    continue
+                k = msg_key(r.data)
+                for q, qseg in survivors(a, p, conf.data.members, rid):
+                    if k not in held(qseg):
                         where = "the transitional configuration after " if in_t else "ring "
                         out.append(_v(SAFE_DELIVERY, r, f"SAFE message of n{k[0]}/{k[1]} "
                                       f"delivered by n{p} in {where}{rid} "

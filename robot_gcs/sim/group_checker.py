@@ -202,17 +202,15 @@ class GroupChecker:
             self._bad("view_changed", f"{where} changes {list(v.changed)}, not one member")
             return
         x = v.changed[0]
-        if v.cause is Cause.JOIN:
-            ok = x in v.members and self._requests[(x, "join", v.group)] > 0
-            if prev is None and x != who:
-                self._bad("view_changed", f"{where}: first view after its own join names {x}")
-        elif v.cause is Cause.LEAVE:
-            ok = x not in v.members and self._requests[(x, "leave", v.group)] > 0
-        else:
-            ok = x not in v.members and self._requests[(x, "disconnect", "")] > 0
-        if not ok:
-            self._bad("view_cause", f"{where}: {x} did not ask for that (or is "
-                                    f"{'not ' if x not in v.members else ''}in the view)")
+        joins = v.cause is Cause.JOIN
+        if joins and prev is None and x != who:
+            self._bad("view_changed", f"{where}: first view after its own join names {x}")
+        op, group = {Cause.JOIN: ("join", v.group), Cause.LEAVE: ("leave", v.group)}.get(
+            v.cause, ("disconnect", ""))
+        if (x in v.members) != joins:
+            self._bad("view_cause", f"{where}: {x} is {'not ' if joins else ''}in the view")
+        elif self._requests[(x, op, group)] <= 0:
+            self._bad("view_cause", f"{where}: {x} never asked to {op} {group}".rstrip())
 
     def _on_data(self, key: ClientKey, st: _ClientState, m: DataMessage, msg_id: MsgId | None) -> None:
         who = st.name

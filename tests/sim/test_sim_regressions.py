@@ -4,9 +4,11 @@ Before the fix a member of T that lost the token in RECOVERY dropped what it had
 collected and never delivered SAFE messages the others delivered in T (seed 21 of
 ``robot-gcs sim --all-faults``; seeds 14 and 16 at ``--loss 0.2``, among 24 of 200).
 Each seed runs the random run those sweeps made (the fault mix before the lossy tail
-and the scenarios joined ``--all-faults``), with the fixed core, which must pass, and
-with the old behaviour (mutation ``salvage_skipped``), which must still fail: proof
-that the seed still drives a member out of a completed recovery.
+and the scenarios joined ``--all-faults``) and must pass. Random trajectories move
+whenever the engine's timing does, so these seeds need not keep driving a member out
+of a completed recovery; the scripted scenario ``recovery_dropout`` does that on every
+seed, and test_sim_core_mutations.py checks it still catches the old behaviour
+(mutation ``salvage_skipped``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from dataclasses import replace
 import pytest
 
 from robot_gcs.sim import command
-from robot_gcs.sim import ring_invariants as ck
 from robot_gcs.sim.runner import RunSpec, run_spec
 
 
@@ -32,8 +33,6 @@ def issue12_spec(seed: int, loss: float | None) -> RunSpec:
 @pytest.mark.parametrize("seed, loss", [(21, None), (14, 0.2), (16, 0.2)])
 def test_a_member_that_drops_out_of_recovery_still_delivers_t(seed: int,
                                                                loss: float | None) -> None:
-    spec = issue12_spec(seed, loss)
-    res = run_spec(spec)
+    res = run_spec(issue12_spec(seed, loss))
     assert res.ok, [f.message for f in res.failures]
-    old = run_spec(replace(spec, mutant="salvage_skipped"))
-    assert {f.invariant for f in old.failures} & {ck.SAFE_DELIVERY, ck.VIRTUAL_SYNCHRONY}
+    assert res.configs > 5
