@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-Three scenarios, each a list of ``BenchRow`` (median and p99 latency, msgs/s, MB/s):
+Four scenarios, each a list of ``BenchRow`` (median and p99 latency, msgs/s, MB/s):
 
 * ``embedded``: a one-daemon ring inside this process. *rtt*: a session multicasts to a
   group only it has joined and waits for its own message (submit -> ring -> delivery);
@@ -22,6 +22,11 @@ Three scenarios, each a list of ``BenchRow`` (median and p99 latency, msgs/s, MB
   process, in the N-daemon ring and (N != 2) in a separate ring of two, whose row is the
   one compared with the target. *kill*: one worker is SIGKILLed; the survivors report when their group view
   without it (cause NETWORK) arrived.
+* ``robot`` (runtime/bench_robot.py, ``--robot``): the robot-shaped load, each row in a
+  fresh ring of worker processes, each an embedded daemon + one Node publishing periodic
+  topics from Node timers and subscribed to the others': CPU % per processor from /proc,
+  publish -> callback p50/p99/max and delivered/expected. Its ``RobotRow`` records carry
+  the figures the table shows in the note; ``--json`` lists them under ``robot``.
 
 Every loop is bounded by a count and by a deadline; a row that hits the deadline says so
 (``note``). Figures are reported, never asserted; ``report_targets`` compares them with the
@@ -45,16 +50,18 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..core.events import DataMessage
 from ..core.types import Service
 from ..errors import Backpressure, GcsError
 from .bench_ring import bench_ring
+from .bench_robot import RobotRow, bench_robot, robot_loads, robot_targets
 from .bench_rows import (STAMP, BenchError, BenchRow, CpuHog, RingSettings, make_row,
                          stamped_payload, view_with, write_config)
 
 SIZES = (100, 1000, 10_000, 100_000)
+SCENARIOS = ("embedded", "socket", "ring", "robot")
 
 
 def _own(s: Any, timeout: float) -> DataMessage:
@@ -319,7 +326,7 @@ def format_table(rows: list[BenchRow]) -> str:
     return "\n".join(lines)
 
 
-def report_targets(rows: list[BenchRow]) -> list[str]:
+def report_targets(rows: list[BenchRow], robot: Sequence[RobotRow] = ()) -> list[str]:
     """The project's targets, each with the measured figure (reported, not asserted)."""
     def find(scen: str, test: str, size: int = 100, service: str = "AGREED") -> BenchRow | None:
         for r in rows:
@@ -349,7 +356,7 @@ def report_targets(rows: list[BenchRow]) -> list[str]:
             out.append(f"SIGKILLed daemon seen as a view change after {worst * 1000:.0f} ms "
                        f"({r.note}; target NETWORK < 1 s): "
                        f"{'met' if r.count and worst < 1 and 'network' in r.note else 'MISSED'}")
-    return out
+    return out + robot_targets(robot)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -357,8 +364,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "Python, before and after the rows: how fast this machine ran Python "
                      "meanwhile. Compare latency figures only between runs with similar "
                      "references; on a VM it moves by 30-40 % from minute to minute.")
-    parser.add_argument("--only", default="embedded,socket,ring",
-                        help="comma list of scenarios: embedded, socket, ring")
+    parser.add_argument("--only", default=None,
+                        help="comma list of scenarios: embedded, socket, ring, robot "
+                             "(default: embedded,socket,ring; with --robot: robot)")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
                         help="payload sizes in bytes (default 100,1000,10000,100000)")
     parser.add_argument("--count", type=int, default=2000,
@@ -391,17 +399,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the rows measured with a CPU-bound thread")
     parser.add_argument("--no-kill", action="store_true", help="skip the SIGKILL row")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    robot = parser.add_argument_group(
+        "robot load (--robot)", "each row a fresh ring of processes, each an embedded daemon "
+        "+ one Node: idle, one row per --topics value, and the largest again with a "
+        "CPU-bound thread in one processor (not with --no-cpu)")
+    robot.add_argument("--robot", action="store_true",
+                       help="run the robot rows (alone, unless --only names more scenarios)")
+    robot.add_argument("--processors", type=int, default=3,
+                       help="processes in each robot ring (default 3)")
+    robot.add_argument("--topics", default="1,5,10",
+                       help="topics each processor publishes, one row per value (default 1,5,10)")
+    robot.add_argument("--rate", type=float, default=100.0,
+                       help="publish rate of every topic in Hz (default 100)")
+    robot.add_argument("--robot-size", type=int, default=200,
+                       help="message size in bytes (default 200)")
+    robot.add_argument("--robot-seconds", type=float, default=5.0,
+                       help="measured seconds per robot row, after a warm-up (default 5)")
+    robot.add_argument("--robot-service", default="fifo",
+                       help="service of the robot topics (default fifo)")
 
 
 def run(args: argparse.Namespace) -> int:
-    only = {x.strip() for x in args.only.split(",") if x.strip()}
-    unknown = only - {"embedded", "socket", "ring"}
+    only = {x.strip() for x in (args.only or ("" if args.robot else "embedded,socket,ring"))
+            .split(",") if x.strip()} | ({"robot"} if args.robot else set())
+    unknown = only - set(SCENARIOS)
     try:
         sizes = tuple(int(x) for x in args.sizes.split(",") if x.strip())
         services = tuple(Service[x.strip().upper()] for x in args.services.split(",")
                          if x.strip())
+        topics = tuple(int(x) for x in args.topics.split(",") if x.strip())
+        robot_service = Service[args.robot_service.strip().upper()]
     except (ValueError, KeyError) as exc:
-        print(f"robot-gcs bench: bad --sizes or --services: {exc}", file=sys.stderr)
+        print(f"robot-gcs bench: bad --sizes, --services, --topics or --robot-service: {exc}",
+              file=sys.stderr)
+        return 2
+    if "robot" in only and (args.processors < 2 or not topics or min(topics) < 1
+                            or not args.rate > 0 or args.robot_size < STAMP.size
+                            or not args.robot_seconds > 0):
+        print(f"robot-gcs bench: bad robot arguments (processors >= 2; topics >= 1; rate > 0; "
+              f"robot size >= {STAMP.size}; robot seconds > 0)", file=sys.stderr)
         return 2
     try:
         cpus = {int(x) for x in args.cpus.split(",") if x.strip()} if args.cpus else None
@@ -419,6 +455,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"... {message}", flush=True)
 
     rows: list[BenchRow] = []
+    robot: list[RobotRow] = []
     failures: list[str] = []
     ref_before = cpu_reference()
     tmp = Path(tempfile.mkdtemp(prefix="gcsbench"))
@@ -426,7 +463,7 @@ def run(args: argparse.Namespace) -> int:
     settings = RingSettings(args.token_ms, args.switch_interval_ms, args.reply_window_us,
                             None if args.inline_receive is None else args.inline_receive == "on")
     try:
-        for scen in ("embedded", "socket", "ring"):
+        for scen in SCENARIOS:
             if scen not in only:
                 continue
             log(f"{scen} ...")
@@ -439,10 +476,18 @@ def run(args: argparse.Namespace) -> int:
                         sys.setswitchinterval(args.switch_interval_ms / 1000.0)
                     rows += bench_socket(tmp, sizes, args.count, args.seconds, settings,
                                          not args.no_cpu)
-                else:
+                elif scen == "ring":
                     bench_ring(tmp, args.daemons, sizes, services, args.flood_count,
                                args.count, args.seconds, settings, not args.no_cpu,
                                not args.no_kill, log, rows)
+                else:
+                    loads = robot_loads(topics, args.rate, args.robot_size, robot_service,
+                                        not args.no_cpu)
+                    try:
+                        bench_robot(tmp, args.processors, loads, args.robot_seconds, settings,
+                                    log, robot)
+                    finally:
+                        rows += [r.bench_row() for r in robot]
             except GcsError as exc:
                 failures.append(f"{scen}: {exc}")
                 log(f"{scen} failed: {exc}")
@@ -451,9 +496,10 @@ def run(args: argparse.Namespace) -> int:
         switch_used = sys.getswitchinterval()
         sys.setswitchinterval(switch_before)
     ref_after = cpu_reference()
-    targets = report_targets(rows)
+    targets = report_targets(rows, robot)
     if args.json:
         print(json.dumps({"rows": [asdict(r) for r in rows], "targets": targets,
+                          "robot": [asdict(r) for r in robot],
                           "failures": failures, "environment": {
                               "python": platform.python_version(), "cpus": os.cpu_count(),
                               "platform": platform.platform(),

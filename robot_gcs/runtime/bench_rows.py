@@ -2,16 +2,19 @@
 
 Theory of operation
 -------------------
-A scenario (bench.py: embedded and socket; bench_ring.py: N daemons in N processes)
+A scenario (bench.py: embedded and socket; bench_ring.py: N daemons in N processes;
+bench_robot.py: periodic topics between N processes)
 measures latencies in seconds and hands them to ``make_row``, which turns them into one
 frozen ``BenchRow`` (p50/p99 in microseconds, msgs/s, MB/s). A measured message carries
 its send time in its first bytes (``STAMP``: ``time.monotonic_ns`` and a sender-local
 sequence number, see ``stamped_payload``); ``time.monotonic_ns`` is one clock for every
 process on Linux, so a receiver in another process can compute the latency.
 ``RingSettings`` is what the bench sets in its daemons' config and ``write_config`` writes
-that config; ``CpuHog`` is the CPU-bound thread of the ``+cpu`` rows.
+that config; ``CpuHog`` is the CPU-bound thread of the ``+cpu`` rows; ``cpu_seconds``
+reads a worker process's CPU time from /proc and ``send_error`` is a worker's report of
+the exception that ended it.
 
-This module is a leaf below both scenario modules: it imports neither of them.
+This module is a leaf below the scenario modules: it imports none of them.
 """
 
 from __future__ import annotations
@@ -108,6 +111,25 @@ class CpuHog:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._t.join(5)
+
+
+def send_error(conn: Any, name: str, exc: BaseException) -> None:
+    """A bench worker's last word: ``("error", name, traceback)`` on its pipe, which the
+    parent's ``gather`` raises as a BenchError (a pipe already gone is ignored)."""
+    import traceback
+    try:
+        conn.send(("error", name, "".join(traceback.format_exception(exc))))
+    except OSError:
+        pass
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads) from /proc/<pid>/stat, in seconds
+    (resolution: one clock tick, 10 ms with the usual USER_HZ of 100)."""
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    fields = data[data.rindex(")") + 2:].split()      # the command name may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True, slots=True)

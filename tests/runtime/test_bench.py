@@ -65,6 +65,9 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench.run(_args("--only", "nonsense")) == 2
     assert bench.run(_args("--sizes", "abc")) == 2
     assert bench.run(_args("--sizes", "4")) == 2         # smaller than the timestamp header
+    assert bench.run(_args("--robot", "--topics", "0")) == 2
+    assert bench.run(_args("--robot", "--robot-service", "nonsense")) == 2
+    assert bench.run(_args("--robot", "--processors", "1")) == 2
     assert "bad" in capsys.readouterr().err
 
 
@@ -92,3 +95,65 @@ def test_bad_cpu_list_is_refused_before_anything_runs(capsys: pytest.CaptureFixt
     assert main(["bench", "--cpus", "4096"]) == 2          # no such CPU
     assert "bad --cpus" in capsys.readouterr().err
     assert os.sched_getaffinity(0) == before
+
+
+def test_robot_rows_from_node_processes(capsys: pytest.CaptureFixture[str]) -> None:
+    """Tiny robot load (3 processes x 1 topic x 20 Hz, 1 s): every row is produced from
+    real nodes in separate processes, with sane figures (none compared with a target)."""
+    rc = main(["bench", "--robot", "--processors", "3", "--topics", "1", "--rate", "20",
+               "--robot-seconds", "1", "--no-cpu", "--json"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    doc = json.loads(out)
+    assert doc["failures"] == []
+    assert [(r["scenario"], r["test"]) for r in doc["rows"]] == \
+        [("robot x3", "idle"), ("robot x3", "1 topic 20 Hz")]
+    idle, loaded = doc["robot"]
+    for rec in (idle, loaded):
+        assert rec["processors"] == ["b1", "b2", "b3"] and rec["hog"] is None
+        assert len(rec["cpu_pct"]) == 3 and all(c >= 0 for c in rec["cpu_pct"])
+        assert rec["service"] == "FIFO" and rec["size"] == 200
+    assert idle["expected"] == idle["delivered"] == 0 and idle["p50_us"] is None
+    assert loaded["expected"] > 0 and 0 < loaded["delivered"] <= loaded["expected"]
+    assert 0 < loaded["p50_us"] <= loaded["p99_us"] <= loaded["max_us"]
+    row = doc["rows"][1]
+    assert row["count"] == loaded["delivered"] and row["p50_us"] == loaded["p50_us"]
+    assert "CPU mean/max" in row["note"] and "delivered" in row["note"]
+    assert loaded["rotations_per_s"] > 0 and loaded["packets_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_robot_row_with_a_cpu_bound_thread(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["bench", "--robot", "--topics", "2", "--rate", "50", "--robot-seconds", "2",
+               "--json"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    doc = json.loads(out)
+    hog = doc["robot"][-1]
+    assert hog["test"] == "2 topics 50 Hz +cpu" and hog["hog"] == "b1"
+    assert 0 < hog["delivered"] <= hog["expected"]
+    assert "with a CPU-bound thread" in doc["rows"][-1]["note"]
+
+
+def test_robot_notes_and_targets_show_losses() -> None:
+    from robot_gcs.runtime.bench_robot import RobotRow
+    names = ("b1", "b2", "b3")
+    idle = RobotRow("idle", names, 10, 0.0, 200, "FIFO", 5.0, (0.8, 1.2, 0.9), None, 0, 0,
+                    None, None, None, 0, 0, 0, 0, 2.0, 6.0)
+    one = RobotRow("1 topic 100 Hz", names, 1, 100.0, 200, "FIFO", 5.0, (2.0, 2.5, 3.0), None,
+                   3000, 3000, 300.0, 900.0, 1200.0, 0, 0, 0, 0, 50.0, 400.0)
+    ten = RobotRow("10 topics 100 Hz", names, 10, 100.0, 200, "FIFO", 5.0, (4.0, 4.5, 5.0),
+                   None, 29990, 30000, 350.0, 1500.0, 2500.0, 10, 0, 0, 0, 100.0, 1000.0)
+    hog = RobotRow("10 topics 100 Hz +cpu", names, 10, 100.0, 200, "FIFO", 5.0,
+                   (99.0, 4.0, 6.0), "b1", 30000, 30000, 900.0, 9000.0, 20000.0, 0, 0, 0, 1,
+                   100.0, 1000.0)
+    text = bench.format_table([r.bench_row() for r in (idle, one, ten, hog)])
+    assert "CPU mean/max 1.0/1.2 %; nothing published" in text
+    assert "delivered 29990/30000 (10 LOST)" in text and "10 dropped by keep-last" in text
+    assert "CPU mean/max 5.0/6.0 %; b1 with a CPU-bound thread 99 %" in text   # b1 apart
+    assert "1 view changes" in text and "token 100/s, 1000 pkts/s per daemon" in text
+    targets = bench.report_targets([], [idle, one, ten, hog])
+    assert len(targets) == 3
+    assert targets[0].startswith("robot load 3x10x100 Hz") and targets[0].endswith("MISSED")
+    assert targets[1].startswith("robot load 3x1x100 Hz") and targets[1].endswith("met")
+    assert targets[2].startswith("idle ring x3") and targets[2].endswith("MISSED")
