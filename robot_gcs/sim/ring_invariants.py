@@ -6,7 +6,8 @@ time. Each reads only observations through ``checker.Analysis``:
 
 1 integrity, 2 no duplication, 3 total order (acyclic "delivered before" over all nodes
 incl. configuration events; seq order within a ring; one position per message),
-4 FIFO per sender life and lane (prefix per ring, submission order), 5 configuration
+4 FIFO per sender life and lane (prefix per ring, submission order, no message of the
+sender skipped within a ring), 5 configuration
 agreement (same ring id same members, self-inclusion, T within R and R', left/joined,
 ring seqs rising and persisted first), 7 delivered where sent, 8 self-delivery at
 quiescence, 12 boundedness (engine exceptions, limits exceeded). Items 6 and 9 live in
@@ -143,12 +144,17 @@ class RingInvariants:
         out = []
         # per (sender life, ring, lane): each receiver's list must be a prefix of the longest.
         # Lanes are separate queues (a CONTROL message may overtake queued NORMAL ones).
+        # Within one ring a receiver's messages of one sender life and lane are consecutive
+        # in that lane's submission order: a hole is a message skipped (PROTOCOL.md 3.2
+        # delivers a departed sender's packets only up to the first gap).
         Group = tuple[int, int, Any, Any]
         lists: dict[Group, list[tuple[list[MsgKey], Record]]] = defaultdict(list)
+        ordinal = _lane_ordinals(a)
         for life in sorted_lives(a):
             per: dict[Group, list[MsgKey]] = defaultdict(list)
             first: dict[Group, Record] = {}
             last_counter: dict[tuple[int, int, Any], tuple[int, Record]] = {}
+            last_ordinal: dict[Group, int | None] = {}
             for r in life.events:
                 if r.kind != tr.DELIVER:
                     continue
@@ -166,6 +172,12 @@ class RingInvariants:
                         out.append(Violation(FIFO, f"n{r.node}/{r.inc} delivered message #{c} of "
                                              f"n{k[0]}/{k[1]} after its #{lc[0]}", r.index, r.node))
                     last_counter[(k[0], k[1], lane)] = (c, r)
+                o = ordinal.get(k) if subs and len(subs) == 1 else None
+                prev = last_ordinal.get(g)
+                if o is not None and prev is not None and o > prev + 1:
+                    out.append(_v(FIFO, r, f"n{r.node}/{r.inc} skipped {o - prev - 1} message(s) "
+                                  f"of n{k[0]}/{k[1]} in ring {d.ring_id} before its #{c}"))
+                last_ordinal[g] = o
             for g, keys in per.items():
                 lists[g].append((keys, first[g]))
         for g in sorted(lists, key=repr):
@@ -291,6 +303,18 @@ class RingInvariants:
 
 
 # ---------------------------------------------------------------------------------------
+def _lane_ordinals(a: Analysis) -> dict[MsgKey, int]:
+    """Each submitted message's position among its sender life's submissions in its lane."""
+    out: dict[MsgKey, int] = {}
+    for life in sorted_lives(a):
+        count: dict[Any, int] = defaultdict(int)
+        for s in life.submits:
+            lane = getattr(s.data, "lane", None)
+            out[(s.node, s.inc, bytes(s.data.payload))] = count[lane]
+            count[lane] += 1
+    return out
+
+
 def _ring_service(service: Service) -> Service:
     """The ring-level service carrying ``service`` (SAFE stays SAFE, the rest ride AGREED)."""
     return service.ring_service

@@ -25,6 +25,7 @@ from .faults import FaultEvent
 from .network import DropRule, PacketContext
 from .runspec import RunSpec, Windows, assemble
 from .simulator import Simulator, core_of
+from .workload import draw_service, draw_size, make_payload
 from . import trace as tr
 
 Built = tuple[Simulator, list[InvariantSet], Windows, str]
@@ -43,6 +44,7 @@ class Script:
         self.rules: list[DropRule] = []
         self.hooks: list[Callable[[Simulator, int, str, str], None]] = []
         self.checks: list[Callable[[Simulator], str | None]] = []
+        self.calls: list[tuple[float, Callable[[Simulator], None]]] = []
         self.end = self.formed
 
     def at(self, t: float, kind: str, node: int = 0, arg: Any = None) -> None:
@@ -60,6 +62,18 @@ class Script:
         self.end = max(self.end, min(end, start + 10 * self.tok))
         return rule
 
+    def burst(self, t: float, nodes: tuple[int, ...], count: int) -> None:
+        """At ``t`` each of ``nodes`` submits ``count`` workload messages (AGREED/SAFE)."""
+        def go(sim: Simulator) -> None:
+            for n in nodes:
+                node = sim.nodes[n]
+                for _ in range(count):
+                    size = draw_size(self.cfg.workload, self.cfg.params.max_packet, sim.work_rng)
+                    sim.submit(n, make_payload(n, node.inc, node.counter, min(size, 400),
+                                               sim.work_rng),
+                               draw_service(self.cfg.workload, sim.work_rng))
+        self.calls.append((t, go))
+
     def expect_state(self, state_change: str, after: float, what: str) -> None:
         """Fail unless some node logged a state change containing ``state_change``."""
         def check(sim: Simulator) -> str | None:
@@ -76,6 +90,8 @@ def _sim(spec: RunSpec, script: Script, printer: Callable[[str], None] | None,
     master = random.Random(cfg.seed)
     sim, sets, windows = assemble(spec, cfg, script.plan, random.Random(master.getrandbits(64)),
                                   printer, drop_rules=script.rules, state_hooks=script.hooks)
+    for t, fn in script.calls:
+        sim.call_at(t, lambda fn=fn: fn(sim))  # type: ignore[misc]
 
     def scenario_check() -> list[Violation]:
         return [Violation(SCENARIO, msg) for msg in (c(sim) for c in script.checks) if msg]
@@ -156,9 +172,10 @@ def encap_loss_recovery(spec: RunSpec, printer: Any) -> Built:
 def recovery_dropout(spec: RunSpec, printer: Any) -> Built:
     """Members of T miss the token once one of them installed (core/PROTOCOL_NOTES.md 1).
 
-    n4's last packets reach nobody and n5 misses the others' last ones too; then n4
-    crashes. n1, n2, n3 and n5 recover with a gap (n4's packets) followed by packets of
-    their own, some SAFE, which are delivered in T although the gap precedes them. n5
+    One of n4's last packets reaches nobody and n5 misses the others' last ones too;
+    then n4 crashes. n1, n2, n3 and n5 recover with a gap (n4's packet) followed by
+    packets of their own, some SAFE, which are delivered in T although the gap precedes
+    them, and by n4's later packets, which are not (they may depend on the lost one). n5
     also misses the first re-sends of the recovery and catches up by retransmission:
     nobody may install before it holds everything (``token.aru >= install_seq``). The
     first token a member sends after it installed is lost, and so are its
@@ -173,8 +190,15 @@ def recovery_dropout(spec: RunSpec, printer: Any) -> Built:
     cfg = replace(cfg, workload=replace(cfg.workload, rate=max(cfg.workload.rate, 60.0)))
     s = Script(cfg)
     t = s.formed
-    s.drop("n4's packets before it crashes", lambda c: c.ptype == "MCAST" and c.src == 4,
-           t - 0.4 * s.tok, t)
+    lost: list[bytes] = []
+
+    def one_of_n4s(c: PacketContext) -> bool:
+        if c.ptype != "MCAST" or c.src != 4:
+            return False
+        if not lost:
+            lost.append(c.data)
+        return c.data == lost[0]           # every copy, retransmissions included
+    s.drop("one of n4's packets before it crashes", one_of_n4s, t - 0.4 * s.tok, t)
     s.drop("MCASTs to n5 around the crash", lambda c: c.ptype == "MCAST" and c.dst == 5,
            t - 0.4 * s.tok, t + 0.95 * s.tok)
     s.at(t, "crash", 4)
@@ -217,6 +241,21 @@ def recovery_dropout(spec: RunSpec, printer: Any) -> Built:
         return "nobody dropped out of a recovery that another member completed"
     s.checks.append(check)
     s.end = t + 12 * s.tok
+    return _sim(spec, s, printer, cfg)
+
+
+def lowest_member_behind(spec: RunSpec, printer: Any) -> Built:
+    """n1 misses the last rotation's packets and tokens: it holds its old ring without a
+    gap up to a lower seq than the others, so every received flag is 1 and only the
+    differing arus tell the recovery to re-send (n1's entry comes first in the commit
+    token, so nobody's flag reflects the others' higher aru)."""
+    cfg = _base(spec)
+    s = Script(cfg)
+    t = s.formed
+    s.burst(t, cfg.node_ids[1:], 3)         # sent before the token gets back to n1
+    s.drop("the last rotation to n1", lambda c: c.ptype in ("MCAST", "TOKEN") and c.dst == 1,
+           t, t + 1.2 * s.tok)
+    s.expect_state("GATHER (token_loss", t, "the ring breaking at n1")
     return _sim(spec, s, printer, cfg)
 
 
@@ -378,6 +417,8 @@ SCENARIOS: dict[str, tuple[Callable[[RunSpec, Any], Built], str]] = {
     "rep_restart_lost": (rep_restart_lost, "representative restarts fast, ring seq lost"),
     "lost_seq_after_peer_restart": (lost_seq_after_peer_restart,
                                     "n2 then n1 restart with lost ring seqs (ring id reuse)"),
+    "lowest_member_behind": (lowest_member_behind, "n1 misses the last rotation: every "
+                             "received flag is 1 but the arus differ"),
     "seq_wraparound": (seq_wraparound, "seq_wrap_limit 60 forces new rings under load"),
     "pause_longer_than_token": (pause_longer_than_token,
                                 "a process frozen for 1.5 token timeouts, then one for 0.6"),

@@ -35,8 +35,8 @@ RECIPES: dict[str, tuple[str, str | None]] = {
     "salvage_skipped": ("fast", "recovery_dropout"),
     "changed_joiners_only": ("cli", None),
     "install_ignores_high_delivered": ("cli", None),
-    "no_resend_when_arus_differ": ("cli", None),
-    "post_gap_any_sender": ("cli", None),
+    "no_resend_when_arus_differ": ("fast", "lowest_member_behind"),
+    "post_gap_any_sender": ("fast", "recovery_dropout"),
 }
 GROUP_OPTIONS = (("clients", 4), ("groups", 6), ("rate", 20.0))
 
