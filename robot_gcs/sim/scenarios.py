@@ -19,7 +19,7 @@ import random
 from dataclasses import replace
 from typing import Any, Callable
 
-from .checker import InvariantSet, Violation
+from .checker import InvariantSet, LivenessWindow, Violation
 from .config import FaultRates, SimConfig
 from .faults import FaultEvent
 from .network import DropRule, PacketContext
@@ -46,6 +46,9 @@ class Script:
         self.checks: list[Callable[[Simulator], str | None]] = []
         self.calls: list[tuple[float, Callable[[Simulator], None]]] = []
         self.end = self.formed
+        # False: the protocol itself keeps changing membership after the faults (so no
+        # liveness or progress windows; self-delivery at the end still holds)
+        self.steady = True
 
     def at(self, t: float, kind: str, node: int = 0, arg: Any = None) -> None:
         self.plan.append(FaultEvent(t, kind, node, arg))
@@ -92,6 +95,9 @@ def _sim(spec: RunSpec, script: Script, printer: Callable[[str], None] | None,
                                   printer, drop_rules=script.rules, state_hooks=script.hooks)
     for t, fn in script.calls:
         sim.call_at(t, lambda fn=fn: fn(sim))  # type: ignore[misc]
+    if not script.steady:
+        def windows() -> tuple[LivenessWindow, ...]:
+            return ()
 
     def scenario_check() -> list[Violation]:
         return [Violation(SCENARIO, msg) for msg in (c(sim) for c in script.checks) if msg]
@@ -383,6 +389,10 @@ def seq_wraparound(spec: RunSpec, printer: Any) -> Built:
     s = Script(cfg)
     s.end = s.formed + 6 * s.tok
     s.expect_state("seq_wrap", s.formed, "a new ring forced by sequence wraparound")
+    # token_seq passes 60 every dozen rotations, idle or not: the ring re-forms every
+    # ~0.1 s for ever, so a "stable" tail is not stable (seeds 709, 869, 1429 of the
+    # --all-faults mix caught it between two rings at the settle point)
+    s.steady = False
     return _sim(spec, s, printer, cfg)
 
 
