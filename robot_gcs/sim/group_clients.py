@@ -167,6 +167,14 @@ class GroupClients:
         self.checker.requested(name, op, group, undo=True)
         return False
 
+    def send_now(self, host: Host, node: int) -> bool:
+        """One random send by a random client of ``node`` (False: it has none)."""
+        st = self._nodes.get(node)
+        if st is None or not st.clients:
+            return False
+        self._send(host, node, st, st.clients[self.rng.choice(sorted(st.clients))])
+        return True
+
     def _send(self, host: Host, node: int, st: _Node, c: _Client) -> None:
         rng, m = self.rng, self.model
         targets: tuple[str, ...]

@@ -124,6 +124,12 @@ class GroupApp:
                 sim.call_at(t, lambda: self._step(node, inc))
                 return
 
+    def burst(self, node: int, count: int) -> None:
+        """``count`` sends by clients of ``node`` now (scripted scenarios' ``burst``)."""
+        for _ in range(count):
+            if not self.sim.is_up(node) or not self.clients.send_now(self, node):
+                return
+
     def _step(self, node: int, inc: int) -> None:
         sim = self.sim
         n = sim.nodes[node]

@@ -66,10 +66,15 @@ class Script:
         return rule
 
     def burst(self, t: float, nodes: tuple[int, ...], count: int) -> None:
-        """At ``t`` each of ``nodes`` submits ``count`` workload messages (AGREED/SAFE)."""
+        """At ``t`` each of ``nodes`` submits ``count`` workload messages (AGREED/SAFE),
+        or its group clients send ``count`` messages when a group layer drives."""
         def go(sim: Simulator) -> None:
             for n in nodes:
                 node = sim.nodes[n]
+                app_burst = getattr(sim.app, "burst", None)
+                if app_burst is not None:
+                    app_burst(n, count)
+                    continue
                 for _ in range(count):
                     size = draw_size(self.cfg.workload, self.cfg.params.max_packet, sim.work_rng)
                     sim.submit(n, make_payload(n, node.inc, node.counter, min(size, 400),
@@ -196,6 +201,7 @@ def recovery_dropout(spec: RunSpec, printer: Any) -> Built:
     cfg = replace(cfg, workload=replace(cfg.workload, rate=max(cfg.workload.rate, 60.0)))
     s = Script(cfg)
     t = s.formed
+    s.burst(t - 0.4 * s.tok, (4,), 3)       # n4 surely sends in the window
     lost: list[bytes] = []
 
     def one_of_n4s(c: PacketContext) -> bool:
@@ -390,8 +396,8 @@ def seq_wraparound(spec: RunSpec, printer: Any) -> Built:
     s.end = s.formed + 6 * s.tok
     s.expect_state("seq_wrap", s.formed, "a new ring forced by sequence wraparound")
     # token_seq passes 60 every dozen rotations, idle or not: the ring re-forms every
-    # ~0.1 s for ever, so a "stable" tail is not stable (seeds 709, 869, 1429 of the
-    # --all-faults mix caught it between two rings at the settle point)
+    # ~0.1 s for ever, so a "stable" tail is not stable (5 of 25 runs in 2000 seeds of
+    # --all-faults caught it between two rings at the settle point, or slow under loss)
     s.steady = False
     return _sim(spec, s, printer, cfg)
 
@@ -439,12 +445,17 @@ SCENARIOS: dict[str, tuple[Callable[[RunSpec, Any], Built], str]] = {
 SCENARIO_EVERY = 5
 
 
+#: the scenarios that guard issue 12's fixes come first in the mix (seeds 4, 9, 14)
+MIX_FIRST = ("recovery_dropout", "lowest_member_behind", "encap_loss_recovery")
+
+
 def mixed_scenario(seed: int) -> str | None:
     """The scenario seed ``seed`` runs in the ``--all-faults`` mix: seeds 4, 9, 14, ...
-    run the scenarios in name order, round and round; the others are random runs."""
+    run ``MIX_FIRST`` and then the others in name order, round and round; the other
+    seeds are random runs."""
     if seed % SCENARIO_EVERY != SCENARIO_EVERY - 1:
         return None
-    names = sorted(SCENARIOS)
+    names = list(MIX_FIRST) + sorted(set(SCENARIOS) - set(MIX_FIRST))
     return names[(seed // SCENARIO_EVERY) % len(names)]
 
 

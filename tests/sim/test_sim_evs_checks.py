@@ -7,7 +7,7 @@ from robot_gcs.core.types import Service
 from robot_gcs.sim import ring_invariants as ck
 from robot_gcs.sim import trace as tr
 from robot_gcs.sim.checker import LivenessWindow, RunRecord, check_run
-from robot_gcs.sim.progress_invariants import FTR_FREE_LOSS, progress_bound
+from robot_gcs.sim.progress_invariants import PROGRESS_LOSS, progress_bound
 from robot_gcs.sim.ring_invariants import RingInvariants
 
 from .synthetic import R1, R2, R3, REG, TRANS, TraceBuilder
@@ -83,6 +83,11 @@ def test_progress_flags_a_message_late_under_steady_loss() -> None:
 
 def test_progress_flags_fail_to_receive_below_the_stated_loss_rate() -> None:
     assert flagged(lossy_tail(ftr=True)) == {ck.PROGRESS}
-    assert flagged(lossy_tail(ftr=True, loss=FTR_FREE_LOSS * 2)) == set()
+    assert flagged(lossy_tail(ftr=True, loss=PROGRESS_LOSS * 2)) == set()
     assert flagged(lossy_tail(ftr=True, loss=0.0)) == set()    # not a lossy window
+
+
+def test_progress_states_no_bound_above_the_stated_loss_rate() -> None:
+    bound = progress_bound(TraceBuilder().run().params)
+    assert flagged(lossy_tail(late=bound * 1.5, loss=PROGRESS_LOSS * 2)) == set()
 
