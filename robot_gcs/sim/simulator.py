@@ -8,7 +8,13 @@ simulated network of ``network.py`` and the clock of ``scheduler.py``:
   ``BROADCAST_ALL`` to every configured peer but the sender. The engine never gets its
   own broadcasts back.
 * ``SetTimer`` replaces the node's pending timer of that id; stale timer events are
-  filtered here (the engine tolerates them anyway). ``CancelTimer`` forgets it.
+  filtered here (the engine tolerates them anyway). ``CancelTimer`` forgets it. A timer
+  with ``slack`` fires at a random point of [deadline, deadline + slack] (a driver may
+  fold it into a later wake-up; the runtime does), so the engine is tried at both ends.
+* Replies (plain ring runs, no group layer): a node handed a message from another node
+  tells its engine a local client got data (``reply_expected``) and, at random, answers
+  at once with a message of its own -- so the reply window (core/reply_window.py) keeps
+  tokens, is released by submits and runs out, in every ring sweep.
 * ``Deliver`` / ``DeliverConfig`` are recorded for the checker; ``Persist`` goes to the
   node's durable store, which survives crashes (a restart keeps or loses it).
 
@@ -45,6 +51,8 @@ EngineFactory = Callable[[EngineConfig, int, int, "int | None", int], Any]
 
 # event kinds
 _PACKET, _TIMER, _SUBMIT, _FAULT, _WAKE, _PROCESS, _SAMPLE, _CALL = range(8)
+REPLY_CLIENT = 0.5     # a plain ring node's 'client' is handed a message ...
+REPLY_ANSWER = 0.3     # ... and answers it at once
 _MAC_LEN = 16
 _TOKEN_RTR_COUNT_AT = 57     # header 20 + token body offset of rtr_count (PROTOCOL.md 2)
 
@@ -109,6 +117,7 @@ class Simulator:
         self.net_rng = random.Random(master.getrandbits(64))
         self.work_rng = random.Random(master.getrandbits(64))
         self.node_rng = random.Random(master.getrandbits(64))
+        self.timing_rng = random.Random(master.getrandbits(64))   # timer slack, replies
         self.sched = Scheduler()
         self.log = tr.TraceLog(printer)
         self.verbose = printer is not None
@@ -428,7 +437,10 @@ class Simulator:
                 self._send(node, a)
             elif t is SetTimer:
                 node.timers[a.timer_id] = a.deadline
-                sched.push(a.deadline / node.rate, _TIMER,
+                at = a.deadline
+                if a.slack:
+                    at += self.timing_rng.uniform(0.0, a.slack)
+                sched.push(at / node.rate, _TIMER,
                            (node.node_id, node.inc, a.timer_id, a.deadline))
             elif t is CancelTimer:
                 node.timers.pop(a.timer_id, None)
@@ -436,6 +448,8 @@ class Simulator:
                 self.delivered += 1
                 self.delivered_bytes += len(a.payload)
                 self.log.observe(self.now, node.node_id, node.inc, tr.DELIVER, a)
+                if a.sender != node.node_id and core is node.engine:
+                    self._maybe_reply(node)
             elif t is DeliverConfig:
                 if a.kind is ConfigKind.REGULAR:
                     self.configs += 1
@@ -445,6 +459,26 @@ class Simulator:
                 self.log.observe(self.now, node.node_id, node.inc, tr.PERSIST, a.ring_seq)
         if self.app is not None and node.alive:
             self.app.on_actions(self, node.node_id, self.now, actions)
+
+    def _maybe_reply(self, node: SimNode) -> None:
+        """A plain ring node handed another node's message: its 'client' got data; now
+        and then it answers at once (after this event), inside a submit window."""
+        rng = self.timing_rng
+        if rng.random() < REPLY_CLIENT:
+            node.engine.reply_expected("app")
+            if rng.random() < REPLY_ANSWER and self.in_submit_window(self.now):
+                self.sched.push(self.now, _CALL,
+                                (lambda nd=node.node_id, inc=node.inc: self._reply(nd, inc),))
+
+    def _reply(self, node_id: int, inc: int) -> None:
+        node = self.nodes[node_id]
+        if node.inc != inc or not self.in_submit_window(self.now):
+            return
+        w = self.cfg.workload
+        payload = make_payload(node_id, inc, node.counter,
+                               draw_size(w, self.cfg.params.max_packet, self.timing_rng),
+                               self.timing_rng)
+        self.submit(node_id, payload, draw_service(w, self.timing_rng))
 
     def _send(self, node: SimNode, a: Send) -> None:
         src = node.node_id
