@@ -138,6 +138,10 @@ class Engine(GatherFlow):
         token may wait for a reply (core/reply_window.py). No actions."""
         self.reply.fed(client)
 
+    def reply_waits_for(self, client: str) -> bool:
+        """A token is kept for ``client``'s reply (cheap; no actions)."""
+        return self.reply_token is not None and self.reply.held_for == client
+
     def reply_not_coming(self, now: float, client: str) -> list[Action]:
         """Local ``client`` waits for more without replying: a token held for it goes on."""
         if self.reply_token is not None and self.reply.held_for == client:

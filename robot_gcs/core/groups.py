@@ -102,6 +102,7 @@ class EngineLike(Protocol):
     def open_normal_lane(self, now: float) -> list[Action]: ...
     def reply_expected(self, client: str | None) -> None: ...
     def reply_not_coming(self, now: float, client: str) -> list[Action]: ...
+    def reply_waits_for(self, client: str) -> bool: ...
     @property
     def ring_targets(self) -> tuple[NodeId, ...]: ...
     def statistics(self) -> EngineStats: ...
@@ -209,6 +210,11 @@ class GroupEngine:
     def leave(self, now: float) -> list[GroupAction]:
         """Leave the ring gracefully (the daemon is stopping)."""
         return self.on_engine_actions(now, self.engine.leave(now))
+
+    def waits_for(self, client: str) -> bool:
+        """A token is kept for local ``client``'s reply: ``client_waiting`` would move it
+        (cheap; drivers ask before feeding that input)."""
+        return self.engine.reply_waits_for(client)
 
     def client_waiting(self, now: float, client: str) -> list[GroupAction]:
         """Local ``client`` waits for events again without having sent anything: a token

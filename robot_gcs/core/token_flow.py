@@ -71,8 +71,8 @@ class TokenFlow(EngineBase):
         elif self.reply_token is None and r.members[0] != self._me and not self.hurried \
                 and TimerId.HURRY not in self.timers:
             due = self.last_visit_at + 2 * self.rotation_estimate
-            if now >= due:
-                self._send_hurry(r)
+            if now >= due or r.unchanged_rotations >= 1:
+                self._send_hurry(r)       # late, or the ring looked quiet: likely kept
             else:
                 self._set_timer(TimerId.HURRY, due)
 

@@ -152,8 +152,11 @@ class WaitingReader:
                     loop.call_soon_threadsafe(lambda: self._unmute(socks))
 
     def _waiting(self, client: str) -> None:
-        """Lock held: tell the engine this client waits (a token held for it goes on)."""
+        """Lock held: tell the engine this client waits, when a token is kept for its
+        reply (the token goes on); otherwise there is nothing to tell."""
         host = self._host
+        if not host.engine.waits_for(client):
+            return
         try:
             host.feed(host.engine.client_waiting, client)
         finally:

@@ -69,6 +69,9 @@ class ModelEngine:
     def reply_not_coming(self, now: float, client: str) -> list[Action]:
         return []
 
+    def reply_waits_for(self, client: str) -> bool:
+        return False
+
     def leave(self, now: float) -> list[Action]:
         return []
 

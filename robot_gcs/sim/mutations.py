@@ -100,7 +100,8 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
        "after a gap, deliver departed senders' packets too", "fifo", origin="PROTOCOL.md 3.2"),
     _m("aru_never_lowered", _RING, "if my_aru < aru or aru_id == self.me or aru_id == NONE_NODE:",
        "if aru_id == self.me or aru_id == NONE_NODE:",
-       "a node never lowers the token's aru", "safe_delivery virtual_synchrony",
+       "a node never lowers the token's aru (the rep may also keep the token while a "
+       "member still misses a packet: a stall)", "safe_delivery virtual_synchrony progress",
        origin="PROTOCOL.md 1.3 step 6"),
     _m("fail_to_receive_hair_trigger", _RING,
        "if self.ftr_count >= params.fail_to_recv_const and aru_id != self.me:",

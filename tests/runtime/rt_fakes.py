@@ -81,6 +81,9 @@ class QuietEngine:
     def client_waiting(self, now: float, client: str) -> list[Any]:
         return []
 
+    def waits_for(self, client: str) -> bool:
+        return False
+
     def statistics(self) -> Any:
         return None
 
