@@ -46,9 +46,10 @@ class ClientHandleLike(Protocol):
     def leave(self, group: str) -> None: ...
     def multicast(self, groups: Any, payload: bytes, service: Any = ..., msg_type: int = ...,
                   self_discard: bool = ..., timeout: float | None = ...,
-                  local_payload: Any = ...) -> None: ...
+                  local_payload: Any = ..., priority: bool = ...) -> None: ...
     def send_private(self, target: str, payload: bytes, service: Any = ...,
-                     msg_type: int = ..., timeout: float | None = ...) -> None: ...
+                     msg_type: int = ..., timeout: float | None = ...,
+                     priority: bool = ...) -> None: ...
     def close(self) -> None: ...
 
 
@@ -215,15 +216,17 @@ class InProcessSession(Session):
 
     def multicast(self, groups: Groups, payload: bytes, service: Service = Service.AGREED,
                   msg_type: int = 0, self_discard: bool = False,
-                  timeout: float | None = None, local_payload: Any = None) -> None:
+                  timeout: float | None = None, local_payload: Any = None,
+                  priority: bool = False) -> None:
         self._check()
         self._handle.multicast(groups, payload, service, msg_type, self_discard, timeout,
-                               local_payload)
+                               local_payload, priority)
 
     def send_private(self, target: str, payload: bytes, service: Service = Service.AGREED,
-                     msg_type: int = 0, timeout: float | None = None) -> None:
+                     msg_type: int = 0, timeout: float | None = None,
+                     priority: bool = False) -> None:
         self._check()
-        self._handle.send_private(target, payload, service, msg_type, timeout)
+        self._handle.send_private(target, payload, service, msg_type, timeout, priority)
 
     def receive(self, timeout: float | None = None) -> Event | None:
         if self._closed:

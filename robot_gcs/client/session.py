@@ -10,9 +10,12 @@ session (``robot_gcs.connect("unix:/path", name)``, client/socket_session.py):
 * ``join(group)`` / ``leave(group)``: membership changes; the resulting ``GroupView``
   arrives through ``receive()`` at its place in the total order.
 * ``multicast(groups, payload, service=AGREED, msg_type=0, self_discard=False,
-  timeout=None)``: ``groups`` is a name or a sequence of names. It never blocks the
-  caller for long: when the session's send queue is full it raises ``Backpressure``
-  (``timeout=None``) or waits up to ``timeout`` seconds for room, then raises.
+  timeout=None, priority=False)``: ``groups`` is a name or a sequence of names. It never
+  blocks the caller for long: when the daemon cannot take more (the ring carries less
+  than is sent) it raises ``Backpressure`` (``timeout=None``) or waits up to ``timeout``
+  seconds for room, then raises. ``priority=True`` (an e-stop) puts it ahead of other
+  sessions' messages still waiting on the daemon, so it enters the order at the next
+  token visit.
 * ``receive(timeout=None)`` -> ``DataMessage | GroupView | None`` (None on timeout);
   ``poll()`` is ``receive(timeout=0)``.
 * ``close()``; also a context manager. Any call after ``close()`` raises
@@ -117,9 +120,12 @@ class Session(abc.ABC):
     @abc.abstractmethod
     def multicast(self, groups: Groups, payload: bytes, service: Service = Service.AGREED,
                   msg_type: int = 0, self_discard: bool = False,
-                  timeout: float | None = None, local_payload: Any = None) -> None:
+                  timeout: float | None = None, local_payload: Any = None,
+                  priority: bool = False) -> None:
         """``local_payload``: an object that in-process receivers on this daemon get
-        instead of the bytes (the encoded form of it); socket sessions ignore it."""
+        instead of the bytes (the encoded form of it); socket sessions ignore it.
+        ``priority``: ahead of other clients' messages still waiting on this daemon
+        (never ahead of this session's own), for an e-stop in a burst."""
 
     @abc.abstractmethod
     def receive(self, timeout: float | None = None) -> Event | None: ...

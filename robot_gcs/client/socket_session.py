@@ -174,8 +174,9 @@ class SocketSession(Session):
     def multicast(self, groups: Groups, payload: bytes,
                   service: Service = Service.AGREED, msg_type: int = 0,
                   self_discard: bool = False, timeout: float | None = None,
-                  local_payload: Any = None) -> None:
-        """Send ``payload`` to ``groups`` (one name or several).
+                  local_payload: Any = None, priority: bool = False) -> None:
+        """Send ``payload`` to ``groups`` (one name or several); ``priority``: ahead of
+        other clients' messages waiting on the daemon.
 
         Raises ``Backpressure`` when the daemon is not taking commands now (after waiting up
         to ``timeout`` seconds if given), ``SessionClosed`` when the session is over.
@@ -184,7 +185,7 @@ class SocketSession(Session):
         data = check_payload(payload)
         svc = check_service(service)
         frame = wire.encode_multicast(names, data, svc, check_msg_type(msg_type),
-                                      bool(self_discard))
+                                      bool(self_discard), priority is True)
         self._send(frame, timeout, may_refuse=True)
 
     def send_private(self, target: str, payload: bytes, service: Service = Service.AGREED,

@@ -22,7 +22,7 @@ type  name       body
 1     HELLO      magic ``b"RGCS"``, version u8, client name str
 2     JOIN       group str
 3     LEAVE      group str
-4     MCAST      service u8, msg_type i32, flags u8 (bit0 self_discard), n_groups u16,
+4     MCAST      service u8, msg_type i32, flags u8 (bit0 self_discard, bit1 priority), n_groups u16,
                  groups str x n, payload (the rest of the frame)
 5     BYE        reason str
 6     PRIVATE    service u8, msg_type i32, target private name str, payload rest
@@ -151,6 +151,7 @@ class Multicast:
     service: Service = Service.AGREED
     msg_type: int = 0
     self_discard: bool = False
+    priority: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,12 +223,14 @@ def _check_msg_type(msg_type: int) -> None:
 
 
 def encode_multicast(groups: tuple[str, ...], payload: bytes, service: Service,
-                     msg_type: int = 0, self_discard: bool = False) -> bytes:
+                     msg_type: int = 0, self_discard: bool = False,
+                     priority: bool = False) -> bytes:
     """MCAST frame without building a ``Multicast`` value first (the hot path)."""
     _check_msg_type(msg_type)
     if len(groups) > 0xFFFF:
         raise LocalProtocolError(f"too many groups in one message ({len(groups)})")
-    head = _MCAST.pack(int(service), msg_type, 1 if self_discard else 0, len(groups))
+    flags = (1 if self_discard else 0) | (2 if priority else 0)
+    head = _MCAST.pack(int(service), msg_type, flags, len(groups))
     return _frame(T_MCAST, head, b"".join(_str(g) for g in groups), payload)
 
 
@@ -265,7 +268,7 @@ def encode(frame: Frame) -> bytes:
             return encode_view(frame)
         if isinstance(frame, Multicast):
             return encode_multicast(frame.groups, frame.payload, frame.service,
-                                    frame.msg_type, frame.self_discard)
+                                    frame.msg_type, frame.self_discard, frame.priority)
         if isinstance(frame, Private):
             _check_msg_type(frame.msg_type)
             return _frame(T_PRIVATE, _DATA.pack(int(frame.service), frame.msg_type),
@@ -347,7 +350,8 @@ def _decode_body(ftype: int, r: _Reader) -> Frame:
     if ftype == T_MCAST:
         service, msg_type, flags, n = r.unpack(_MCAST)
         groups = tuple(r.string() for _ in range(n))
-        return Multicast(groups, r.rest(), _service(service), msg_type, bool(flags & 1))
+        return Multicast(groups, r.rest(), _service(service), msg_type, bool(flags & 1),
+                         bool(flags & 2))
     if ftype == T_VIEW:
         rep, seq, index, cause, trans = r.unpack(_VIEW)
         if cause not in _CODE_CAUSE:
@@ -431,7 +435,8 @@ def _fast(ftype: int, buf: bytearray, p: int, end: int) -> Frame | None:
             svc = _SERVICES.get(service)
             if got is None or svc is None:
                 return None
-            return Multicast(got[0], bytes(buf[got[1]:end]), svc, msg_type, bool(flags & 1))
+            return Multicast(got[0], bytes(buf[got[1]:end]), svc, msg_type, bool(flags & 1),
+                             bool(flags & 2))
     except UnicodeDecodeError:
         return None
     return None

@@ -119,11 +119,15 @@ class Engine(GatherFlow):
         return self._take_out()
 
     def submit(self, now: float, payload: bytes, service: Service = Service.AGREED,
-               lane: Lane = Lane.NORMAL) -> list[Action]:
+               lane: Lane = Lane.NORMAL, urgent: bool = False,
+               owner: object = None, bounded: bool = True) -> list[Action]:
+        """Queue ``payload`` for the total order. ``urgent``: it goes ahead of the queued
+        messages of other ``owner``s (core/packing.py); raises ``Backpressure`` when the
+        send queue is full (for bytes or age only if ``bounded``)."""
         if self._state is MemberState.STOPPED:
             raise LocalProtocolError("engine stopped (left the ring); create a new one")
         had = self.packer.has_work()
-        self.packer.submit(payload, service, lane)
+        self.packer.submit(payload, service, lane, now, urgent, owner, bounded)
         self._reply_submitted(now)
         if not had:
             self._hurry(now)
@@ -143,7 +147,7 @@ class Engine(GatherFlow):
 
     def open_normal_lane(self, now: float) -> list[Action]:
         had = self.packer.has_work()
-        self.packer.normal_open = True
+        self.packer.open_normal(now)
         if not had:
             self._hurry(now)
         return self._take_out()
@@ -236,5 +240,6 @@ Engine._timer_handlers = {
     TimerId.MERGE_BEACON: Engine._on_merge_beacon,
     TimerId.TICK: Engine._on_tick,
     TimerId.REPLY_WINDOW: Engine._on_reply_window,
+    TimerId.HURRY: Engine._on_hurry_timer,
 }
 

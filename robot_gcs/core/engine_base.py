@@ -65,13 +65,18 @@ class EngineBase:
         self.retrans: tuple[int, bytes] | None = None
         mac = MAC_LEN if cfg.key else 0
         payload = self.p.max_packet - 2 * MCAST_OVERHEAD - 2 * mac
-        self.packer = Packer(payload, self.p.send_queue_capacity, self.p.max_message_size)
+        self.packer = Packer(payload, self.p.send_queue_capacity, self.p.max_message_size,
+                             self.p.send_queue_bytes, self.p.send_queue_delay)
         self.asm = Assembler()
         self.timers: dict[TimerId, float] = {}
         self.incarnations: dict[int, int] = {}
         self.join_flush_until = float("-inf")
         self.last_tick: float | None = None
-        self.last_hurry = float("-inf")
+        self.hurried = False                         # HURRY sent since my last token visit
+        self.last_visit_at = float("-inf")           # when the token last visited me
+        self.rotation_estimate = 0.001               # moving-token visit interval
+        self.visit_gaps: list[float] = []            # ... the last 16 visit intervals
+        self.hurry_seen = False                      # rep: a HURRY came since my last visit
         self.last_rep_visit: float | None = None
         self.rotation_time_last: float | None = None
         self.out: list[Action] = []

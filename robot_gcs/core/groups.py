@@ -97,7 +97,8 @@ class EngineLike(Protocol):
     def handle_packet(self, now: float, src: Any, data: bytes) -> list[Action]: ...
     def handle_timer(self, now: float, timer_id: TimerId) -> list[Action]: ...
     def submit(self, now: float, payload: bytes, service: Service = ...,
-               lane: Lane = ...) -> list[Action]: ...
+               lane: Lane = ..., urgent: bool = ..., owner: object = ...,
+               bounded: bool = ...) -> list[Action]: ...
     def open_normal_lane(self, now: float) -> list[Action]: ...
     def reply_expected(self, client: str | None) -> None: ...
     def reply_not_coming(self, now: float, client: str) -> list[Action]: ...
@@ -280,13 +281,13 @@ class GroupEngine:
         self._check_client(client)
         gw.check_group_name(group)
         return self._submit(now, gw.encode(gw.GJoin(group, self.node_id, client, self._next_op())),
-                            Service.AGREED)
+                            Service.AGREED, owner=client)
 
     def client_leave(self, now: float, client: str, group: str) -> list[GroupAction]:
         self._check_client(client)
         gw.check_group_name(group)
         return self._submit(now, gw.encode(gw.GLeave(group, self.node_id, client, self._next_op())),
-                            Service.AGREED)
+                            Service.AGREED, owner=client)
 
     def client_disconnect(self, now: float, client: str) -> list[GroupAction]:
         """The client went away: it gets nothing more and leaves all its groups."""
@@ -295,13 +296,17 @@ class GroupEngine:
         self._leaving.add(client)
         self._table.client_gone(client)
         return self._submit(now, gw.encode(gw.GKill(self.node_id, client, self._next_op())),
-                            Service.AGREED)
+                            Service.AGREED, owner=client)
 
     def client_multicast(self, now: float, client: str, groups: Sequence[str] | str,
                          payload: bytes, service: Service = Service.AGREED, msg_type: int = 0,
-                         self_discard: bool = False,
-                         local_payload: Any = None) -> list[GroupAction]:
-        """One message to one or several groups (or private names), one order position."""
+                         self_discard: bool = False, local_payload: Any = None,
+                         priority: bool = False) -> list[GroupAction]:
+        """One message to one or several groups (or private names), one order position.
+
+        ``priority``: it goes ahead of other clients' messages still queued on this
+        daemon (never ahead of this client's own), so it is ordered at the next token
+        visit (core/packing.py, urgent)."""
         one = groups if type(groups) is str else (
             groups[0] if type(groups) is tuple and len(groups) == 1 else None)
         if (type(one) is str and type(payload) is bytes and type(service) is Service
@@ -311,8 +316,8 @@ class GroupEngine:
             prefix = self._prefixes.get(client)
             if field is not None and prefix is not None:
                 return self._multicast(now, client, groups if type(groups) is tuple else (one,),
-                                       (field,), prefix, payload,
-                                       service, msg_type, self_discard, local_payload, True)
+                                       (field,), prefix, payload, service, msg_type,
+                                       self_discard, local_payload, True, priority)
         self._check_client(client)
         targets = (groups,) if isinstance(groups, str) else tuple(groups)
         if not targets:
@@ -342,12 +347,12 @@ class GroupEngine:
             prefix = self._prefixes[client] = gw.data_prefix(self.node_id, client)
         group_fields = tuple([fields.get(t) or gw.name_field(t) for t in targets])
         return self._multicast(now, client, targets, group_fields, prefix, body, service,
-                               msg_type, self_discard, local_payload, plain)
+                               msg_type, self_discard, local_payload, plain, priority)
 
     def _multicast(self, now: float, client: str, targets: tuple[str, ...],
                    group_fields: tuple[bytes, ...], prefix: bytes, body: bytes,
                    service: Service, msg_type: int, self_discard: bool, local_payload: Any,
-                   plain: bool) -> list[GroupAction]:
+                   plain: bool, priority: bool = False) -> list[GroupAction]:
         """client_multicast once its arguments are checked: envelope, submit, bookkeeping."""
         op_id = self._op = self._op % 0xFFFFFFFF + 1          # as _next_op()
         data = gw.encode_data(prefix, service, self_discard, msg_type, op_id, group_fields, body)
@@ -361,7 +366,7 @@ class GroupEngine:
         try:
             actions = self.on_engine_actions(now, self.engine.submit(
                 now, data, Service.SAFE if service is Service.SAFE else Service.AGREED,
-                Lane.NORMAL))                          # as _submit(.., service.ring_service)
+                Lane.NORMAL, priority, client))        # as _submit(.., service.ring_service)
         except BaseException:
             own.pop(data, None)
             raise
@@ -372,12 +377,13 @@ class GroupEngine:
 
     def client_send_private(self, now: float, client: str, private_name: str, payload: bytes,
                             service: Service = Service.AGREED, msg_type: int = 0,
-                            local_payload: Any = None) -> list[GroupAction]:
+                            local_payload: Any = None,
+                            priority: bool = False) -> list[GroupAction]:
         """A message to one member's private name ``#client#daemon``."""
         if gw.split_private_name(private_name) is None:
             raise LocalProtocolError(f"{private_name!r} is not a private name #client#daemon")
         return self.client_multicast(now, client, (private_name,), payload, service, msg_type,
-                                     False, local_payload)
+                                     False, local_payload, priority)
 
     def _next_op(self) -> int:
         self._op = self._op % 0xFFFFFFFF + 1
@@ -387,9 +393,12 @@ class GroupEngine:
         if client not in self._clients:
             raise LocalProtocolError(f"unknown client {client!r}: call client_connect first")
 
-    def _submit(self, now: float, data: bytes, service: Service,
-                lane: Lane = Lane.NORMAL) -> list[GroupAction]:
-        return self.on_engine_actions(now, self.engine.submit(now, data, service, lane))
+    def _submit(self, now: float, data: bytes, service: Service, lane: Lane = Lane.NORMAL,
+                owner: str | None = None) -> list[GroupAction]:
+        # joins, leaves and disconnects are never refused for the send queue's bounds: a
+        # lost G_KILL would leave a gone client in its groups for good
+        return self.on_engine_actions(now, self.engine.submit(now, data, service, lane,
+                                                              owner=owner, bounded=False))
 
     # ------------------------------------------------------------ ordered input
 

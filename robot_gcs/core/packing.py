@@ -9,7 +9,12 @@ Rules:
 * A message that does not fit an empty packet is fragmented into fixed-size fragments;
   fragment 0 starts a fresh packet, and every packet but the last is full. Once a
   fragmented message has started it is finished before anything else is packed.
-* Lanes: CONTROL is always eligible; NORMAL only while open. Each lane is FIFO.
+* Lanes: CONTROL is always eligible; NORMAL only while open. Each lane is FIFO, except
+  that an *urgent* NORMAL message (``submit(..., urgent=True)``: an e-stop) goes ahead
+  of the queued NORMAL messages of other owners -- it is sequenced at the next token
+  visit -- together with its own owner's queued messages, which it never overtakes (an
+  owner is one client: per-client FIFO holds, other clients' order among themselves
+  too).
 * ``restart_partial()`` (called at every install): a message only partly sequenced in the
   old ring is sent again whole in the new ring; receivers discard partial assemblies at
   install (``Assembler.clear()``), so the two halves can never be joined.
@@ -28,6 +33,8 @@ from .types import Lane, Service
 
 CHUNK = struct.Struct("!IHHH")     # msg_id, frag_idx, frag_cnt, len
 MAX_FRAGS = 0xFFFF
+AGE_BOUND_BYTES = 16 * 1024        # the age bound applies from this much queued (a flood,
+                                   # not a periodic publisher behind a late token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,38 +83,107 @@ class Outgoing:
     payload: bytes
     service: Service     # ring service: AGREED or SAFE
     lane: Lane
+    queued_at: float = 0.0   # ``now`` of its submit (the NORMAL lane's age bound)
+    owner: object = None     # who submitted it (urgent messages keep their owner's FIFO)
+    urgent: bool = False     # goes ahead of other owners' queued NORMAL messages
 
 
 class Packer:
     """The send queue: turns queued messages into packet payloads on a token visit."""
 
-    def __init__(self, packet_payload: int, queue_capacity: int, max_message: int) -> None:
+    def __init__(self, packet_payload: int, queue_capacity: int, max_message: int,
+                 max_bytes: int = 1 << 62, max_delay: float = float("inf")) -> None:
         if packet_payload <= CHUNK.size + 16:
             raise LocalProtocolError("max_packet too small for any payload")
         self.cap = packet_payload
         self.frag_size = packet_payload - CHUNK.size
         self.queue_capacity = queue_capacity
+        self.max_bytes = max_bytes          # NORMAL-lane bytes queued (one message always fits)
+        self.max_delay = max_delay          # NORMAL lane: refuse while its head waited longer
+        self.normal_bytes = 0
         self.max_message = min(max_message, self.frag_size * MAX_FRAGS)
         self.control: deque[Outgoing] = deque()
         self.normal: deque[Outgoing] = deque()
         self.queues: dict[Lane, deque[Outgoing]] = {Lane.CONTROL: self.control,
                                                     Lane.NORMAL: self.normal}
         self.normal_open = True
+        self.opened_at = float("-inf")      # when the NORMAL lane last opened (``open_normal``)
         self.cur: Outgoing | None = None    # fragmented message in progress
         self.next_frag = 0
         self.next_msg_id = 1
 
+    def open_normal(self, now: float) -> None:
+        """The NORMAL lane opens (an install, or the group layer's state exchange ended):
+        what waited while it was closed gets a fresh ``max_delay`` to leave."""
+        if not self.normal_open:
+            self.normal_open = True
+            self.opened_at = now
+
     # -- queue -----------------------------------------------------------------
-    def submit(self, payload: bytes, service: Service, lane: Lane) -> None:
-        if len(payload) > self.max_message:
-            raise LocalProtocolError(f"message of {len(payload)} bytes exceeds the maximum "
+    def submit(self, payload: bytes, service: Service, lane: Lane, now: float = 0.0,
+               urgent: bool = False, owner: object = None, bounded: bool = True) -> None:
+        """Queue one message. Raises ``Backpressure`` when the lane is full: the NORMAL
+        lane also when its bytes would pass ``max_bytes`` or, while it is open and holds
+        at least ``AGE_BOUND_BYTES``, its oldest message has waited longer than
+        ``max_delay`` (counted from the lane's opening, for messages that waited while it
+        was closed) -- a sender that outruns the
+        ring is slowed down instead of queueing a growing delay behind everyone. An
+        urgent message, or one submitted with ``bounded=False`` (the group layer's joins,
+        leaves and disconnects), is never refused for bytes or age."""
+        n = len(payload)
+        if n > self.max_message:
+            raise LocalProtocolError(f"message of {n} bytes exceeds the maximum "
                                      f"of {self.max_message}")
-        q = self.control if lane is Lane.CONTROL else self.normal
+        if lane is Lane.CONTROL:
+            q = self.control
+        else:
+            q = self.normal
+            if q and bounded and not urgent:
+                if self.normal_bytes + n > self.max_bytes:
+                    raise Backpressure(f"send queue full ({self.normal_bytes} bytes waiting "
+                                       f"for the token)")
+                waited = now - max(q[0].queued_at, self.opened_at)
+                if self.normal_open and waited > self.max_delay \
+                        and self.normal_bytes >= AGE_BOUND_BYTES:
+                    raise Backpressure(f"send queue full (its oldest message waited "
+                                       f"{waited * 1000:.0f} ms for the token)")
+            self.normal_bytes += n
         if len(q) >= self.queue_capacity:
+            if lane is not Lane.CONTROL:
+                self.normal_bytes -= n
             raise Backpressure(f"send queue full ({len(q)} messages on lane {lane.value})")
-        q.append(Outgoing(self.next_msg_id, bytes(payload),
-                          Service.SAFE if service == Service.SAFE else Service.AGREED, lane))
+        msg = Outgoing(self.next_msg_id, bytes(payload),
+                       Service.SAFE if service == Service.SAFE else Service.AGREED, lane,
+                       now, owner)
         self.next_msg_id = (self.next_msg_id + 1) & 0xFFFFFFFF or 1
+        if urgent and lane is Lane.NORMAL:
+            self._put_urgent(msg)
+        else:
+            q.append(msg)
+
+    def _put_urgent(self, msg: Outgoing) -> None:
+        """Place ``msg`` behind the urgent messages at the head of the NORMAL queue (and
+        a fragmented message in progress) and behind its owner's queued messages, which
+        become urgent with it; everything else stays behind, in its order."""
+        normal = self.normal
+        pos = 1 if self.cur is not None and normal and normal[0] is self.cur else 0
+        for i, m in enumerate(normal):       # just behind the last urgent message
+            if m.urgent:
+                pos = max(pos, i + 1)
+        rest = list(normal)[pos:]
+        mine = [m for m in rest if m.owner is not None and m.owner == msg.owner]
+        msg.urgent = True
+        if not mine:
+            normal.insert(pos, msg)
+            return
+        for m in mine:
+            m.urgent = True
+        others = [m for m in rest if not (m.owner is not None and m.owner == msg.owner)]
+        for _ in range(len(rest)):
+            normal.pop()
+        normal.extend(mine)
+        normal.append(msg)
+        normal.extend(others)
 
     def __len__(self) -> int:
         return len(self.control) + len(self.normal)
@@ -142,7 +218,11 @@ class Packer:
         return max(1, -(-len(msg.payload) // self.frag_size))
 
     def _pop(self, msg: Outgoing) -> None:
-        q = self.control if msg.lane is Lane.CONTROL else self.normal
+        if msg.lane is Lane.CONTROL:
+            q = self.control
+        else:
+            q = self.normal
+            self.normal_bytes -= len(msg.payload)
         assert q and q[0] is msg
         q.popleft()
 
@@ -164,6 +244,8 @@ class Packer:
                 plen = len(lone.payload)
                 if CHUNK.size + plen <= self.cap:
                     q.popleft()
+                    if q is normal:
+                        self.normal_bytes -= plen
                     return [(lone.service, CHUNK.pack(lone.msg_id, 0, 1, plen) + lone.payload)]
         out: list[tuple[Service, bytes]] = []
         pack = CHUNK.pack
@@ -215,6 +297,8 @@ class Packer:
                     parts.append(msg.payload)
                     space -= need
                     q.popleft()
+                    if q is normal:
+                        self.normal_bytes -= plen
                     continue
                 if parts or need <= self.cap:
                     break          # close this packet; the message starts the next one

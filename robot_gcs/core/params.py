@@ -34,7 +34,7 @@ class ProtocolParams:
     merge_interval: float = 0.300
     fail_to_recv_const: int = 200
     miss_count: int = 3
-    seqno_unchanged_const: int = 30
+    seqno_unchanged_const: int = 1      # quiet rotations before the rep keeps the token
     window_size: int = 60
     max_messages: int = 15
     max_seq_gap: int = 1600
@@ -44,6 +44,8 @@ class ProtocolParams:
     max_packet: int = 1400
     buf_capacity: int = 4096          # packets held per ring (receive/retransmit buffer)
     send_queue_capacity: int = 10000  # application messages waiting for the token
+    send_queue_bytes: int = 256 * 1024    # NORMAL-lane bytes waiting (one message always fits)
+    send_queue_delay: float = 0.010   # refuse new messages while the oldest waited longer
     max_message_size: int = 4 * 1024 * 1024
     reply_window: float = 0.0003      # hold a token this long for a local reply (0: never)
 

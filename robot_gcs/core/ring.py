@@ -282,7 +282,19 @@ class RingState:
             self.safe_point = aru if aru < self.aru_prev else self.aru_prev
         return _new_result(broadcasts, token, retransmitted, sent_new, requested, fail_node)
 
-    def idle(self, params: ProtocolParams) -> bool:
-        """The ring is idle enough for the rep to hold the token."""
-        return (self.unchanged_rotations >= params.seqno_unchanged_const
-                and self.safe_point == self.last_visit_seq)
+    def idle(self, params: ProtocolParams, tok: Token) -> bool:
+        """The ring is quiet enough for the rep to keep the token (``tok``: the token it
+        is about to forward): no new packet for ``seqno_unchanged_const`` visits, every
+        member holds every packet (the token's aru is its seq, nobody missing one), and
+        no SAFE packet still waits for its safe point -- so keeping the token delays
+        neither a retransmission nor a SAFE delivery."""
+        seq = tok.seq
+        if self.unchanged_rotations < params.seqno_unchanged_const or tok.aru != seq \
+                or tok.rtr:
+            return False
+        buf = self.buf
+        for s in range(self.safe_point + 1, seq + 1):
+            item = buf.get(s)
+            if item is not None and item[0].service is Service.SAFE:
+                return False
+        return True

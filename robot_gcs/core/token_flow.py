@@ -49,18 +49,57 @@ class TokenFlow(EngineBase):
     def _on_hurry(self, now: float, h: Hurry) -> None:
         if self.held is not None and h.ring == self.held.ring:
             self._set_timer(TimerId.TOKEN_HOLD, now)
+        elif self.ring is not None and h.ring == self.ring.ring_id:
+            self.hurry_seen = True      # the token is on its way: do not keep it next visit
 
     def _hurry(self, now: float) -> None:
-        """New work while OPERATIONAL: make sure a held token moves."""
+        """New work while OPERATIONAL: make sure the token comes.
+
+        A token this node keeps moves once this input is done. Otherwise the rep may be
+        keeping it (the ring was quiet, ``RingState.idle``). A moving token is back
+        within about one rotation, so this node asks for it (HURRY to the rep) only when
+        it is late: at once if two rotations passed since its last visit, else at that
+        time (TimerId.HURRY; a visit cancels it). At most one HURRY per visit; a lost
+        one costs at most ``token_hold``.
+        """
         r = self.ring
         if self._state is not MemberState.OPERATIONAL or r is None \
                 or not self.packer.has_work():
             return
         if self.held is not None:
             self._set_timer(TimerId.TOKEN_HOLD, now)
-        elif r.members[0] != self._me and now - self.last_hurry >= self.p.token_hold:
-            self.last_hurry = now
-            self._send(r.members[0], self._enc(Hurry(self._me, self._inc, r.ring_id)))
+        elif self.reply_token is None and r.members[0] != self._me and not self.hurried \
+                and TimerId.HURRY not in self.timers:
+            due = self.last_visit_at + 2 * self.rotation_estimate
+            if now >= due:
+                self._send_hurry(r)
+            else:
+                self._set_timer(TimerId.HURRY, due)
+
+    def _on_hurry_timer(self, now: float) -> None:
+        r = self.ring
+        if self._state is MemberState.OPERATIONAL and r is not None and not self.hurried \
+                and self.packer.has_work():
+            self._send_hurry(r)
+
+    def _send_hurry(self, r: RingState) -> None:
+        self.hurried = True
+        self.n["hurries"] += 1
+        self._send(r.members[0], self._enc(Hurry(self._me, self._inc, r.ring_id)))
+
+    def _note_visit(self, now: float) -> None:
+        """A token visit: no HURRY is needed now; learn the rotation time of a moving
+        token -- the shortest of the last visit intervals (a token that was kept only
+        makes an interval longer)."""
+        self.hurried = False
+        if TimerId.HURRY in self.timers:
+            self._cancel(TimerId.HURRY)
+        gaps = self.visit_gaps
+        gaps.append(now - self.last_visit_at)
+        if len(gaps) > 16:
+            del gaps[0]
+        self.rotation_estimate = min(gaps)
+        self.last_visit_at = now
 
     # ------------------------------------------------------------------ ordering
     def _active_ring(self) -> RingState | None:
@@ -204,6 +243,7 @@ class TokenFlow(EngineBase):
         if TimerId.TOKEN_RETRANSMIT in self.timers:
             self._cancel(TimerId.TOKEN_RETRANSMIT)
         self.retrans = None
+        self._note_visit(now)
         p = self.p
         self._set_timer(TimerId.TOKEN_LOSS, now + p.token_timeout)
         if tok.seq >= p.seq_wrap_limit or tok.token_seq >= p.seq_wrap_limit:
@@ -256,8 +296,9 @@ class TokenFlow(EngineBase):
             self.held = tok
             self._set_timer(TimerId.TOKEN_HOLD, now if busy else now + self.p.token_hold)
             return
+        hurry, self.hurry_seen = self.hurry_seen, False
         if self._state is MemberState.OPERATIONAL and r.members[0] == self._me \
-                and r.idle(self.p) and not self.packer.has_work():
+                and not hurry and r.idle(self.p, tok) and not self.packer.has_work():
             self.held = tok
             self._set_timer(TimerId.TOKEN_HOLD, now + self.p.token_hold)
             return
@@ -309,7 +350,7 @@ class TokenFlow(EngineBase):
         log.debug("node %d installed ring %s members %s", self._me, r.ring_id, r.members)
         self.packer.restart_partial()
         if self.cfg.auto_open_lane:
-            self.packer.normal_open = True
+            self.packer.open_normal(now)
         if r.members[0] == self._me:
             self._set_timer(TimerId.MERGE_BEACON, now + self.p.merge_interval)
         self._deliver(r)

@@ -85,6 +85,7 @@ class TimerId(enum.Enum):
     MERGE_BEACON = "merge_beacon"
     TICK = "tick"
     REPLY_WINDOW = "reply_window"
+    HURRY = "hurry"
 
 
 class MemberState(enum.Enum):

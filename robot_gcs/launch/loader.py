@@ -27,11 +27,11 @@ import yaml
 
 from ..errors import ConfigError, LocalProtocolError
 from ..pubsub.codec import codec_for
-from ..pubsub.qos import QoS, check_topic, parse_service
+from ..pubsub.qos import PRIORITIES, QoS, check_topic, parse_service
 from .model import ComponentSpec, LaunchFile, ProcessorSpec, Restart, TopicSpec, frozen_params
 
 TOP_KEYS = ("robot", "config", "pythonpath", "topics", "groups", "processors")
-TOPIC_KEYS = ("type", "service", "depth", "rate", "deadline", "latched")
+TOPIC_KEYS = ("type", "service", "depth", "rate", "deadline", "latched", "priority")
 PROCESSOR_KEYS = ("restart", "cpus", "components")
 COMPONENT_KEYS = ("name", "class", "restart", "max_restarts", "params")
 
@@ -180,6 +180,12 @@ def _topics(doc: _Doc, node: yaml.Node) -> tuple[TopicSpec, ...]:
             if not isinstance(lv, bool):
                 raise doc.error(spec["latched"][1], f"{field}.latched", f"expected true/false, got {lv!r}")
             kw["latched"] = lv
+        if "priority" in spec:
+            pv = doc.value(spec["priority"][1])
+            if pv not in PRIORITIES:
+                raise doc.error(spec["priority"][1], f"{field}.priority",
+                                f"expected one of {', '.join(PRIORITIES)}, got {pv!r}")
+            kw["priority"] = pv
         rate = _number(doc, spec["rate"][1], f"{field}.rate") if "rate" in spec else None
         out.append(TopicSpec(name, type_path, msg_type, QoS(**kw), rate, knode.start_mark.line + 1))
     return tuple(out)

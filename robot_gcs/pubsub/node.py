@@ -350,7 +350,7 @@ class Node:
         self.session.multicast(topic_group(pub.topic), data, service=pub.qos.service,
                                msg_type=TOPIC_MSG_TYPE,
                                self_discard=pub.topic not in self._subs,
-                               local_payload=sample)
+                               local_payload=sample, priority=pub.qos.urgent)
 
     # ------------------------------------------------------------------ registry
 

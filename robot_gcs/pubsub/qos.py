@@ -18,6 +18,10 @@ Rules:
   per silent period (counted, logged, optional callback).
 * ``QoS.latched`` (transient-local): the publisher keeps its last value and hands it to
   members that join the topic group, triggered by the group's agreed view change.
+* ``QoS.priority`` (publishers): ``"high"`` puts each message ahead of other sessions'
+  messages still waiting on this daemon, so an e-stop published during a burst enters the
+  total order at the next token visit (runtime/commands.py, core/packing.py). A node's
+  own earlier messages are never overtaken (per-session FIFO).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ MAX_GROUP_NAME = 64
 _TOPIC_RE = re.compile(r"^(/[A-Za-z0-9_]+)+$")
 
 _SERVICE_NAMES: dict[str, Service] = {s.name.lower(): s for s in Service}
+PRIORITIES = ("normal", "high")
 
 
 def check_topic(topic: str) -> str:
@@ -80,6 +85,7 @@ class QoS:
     depth: int = 10
     deadline: float | None = None
     latched: bool = False
+    priority: str = "normal"          # "normal" or "high" (publishers)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "service", parse_service(self.service))
@@ -91,6 +97,14 @@ class QoS:
             object.__setattr__(self, "deadline", float(self.deadline))
         if not isinstance(self.latched, bool):
             raise LocalProtocolError(f"QoS latched must be true/false, got {self.latched!r}")
+        if self.priority not in PRIORITIES:
+            raise LocalProtocolError(f"QoS priority must be one of {', '.join(PRIORITIES)}, "
+                                     f"got {self.priority!r}")
+
+    @property
+    def urgent(self) -> bool:
+        """Messages go ahead of other sessions' waiting ones (``priority: high``)."""
+        return self.priority == "high"
 
     @classmethod
     def sensor(cls, depth: int = 1, deadline: float | None = None) -> "QoS":

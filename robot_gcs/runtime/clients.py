@@ -79,16 +79,18 @@ class ClientHandle:
 
     def multicast(self, groups: Any, payload: bytes, service: Any = Service.AGREED,
                   msg_type: int = 0, self_discard: bool = False,
-                  timeout: float | None = None, local_payload: Any = None) -> None:
+                  timeout: float | None = None, local_payload: Any = None,
+                  priority: bool = False) -> None:
         args = (check_groups(groups), check_payload(payload), check_service(service),
-                check_msg_type(msg_type), bool(self_discard), local_payload)
+                check_msg_type(msg_type), bool(self_discard), local_payload, priority is True)
         self.check_open()
         self._port.post(self, "multicast", args, timeout)
 
     def send_private(self, target: str, payload: bytes, service: Any = Service.AGREED,
-                     msg_type: int = 0, timeout: float | None = None) -> None:
+                     msg_type: int = 0, timeout: float | None = None,
+                     priority: bool = False) -> None:
         args = (check_private_target(target), check_payload(payload), check_service(service),
-                check_msg_type(msg_type))
+                check_msg_type(msg_type), priority is True)
         self.check_open()
         self._port.post(self, "private", args, timeout)
 
@@ -103,11 +105,12 @@ class ClientHandle:
 
     # ------------------------------------------------------------ for the port
 
-    def reserve(self, timeout: float | None, may_wait: bool) -> None:
-        """Take room for one queued message (``may_wait``: not on the daemon thread)."""
+    def reserve(self, timeout: float | None, may_wait: bool, urgent: bool = False) -> None:
+        """Take room for one queued message (``may_wait``: not on the daemon thread); an
+        ``urgent`` one is counted but never refused."""
         with self._lock:
             self.check_open()
-            if self.pending >= self._cap:
+            if self.pending >= self._cap and not urgent:
                 if not timeout or timeout <= 0 or not may_wait:
                     raise Backpressure(f"{self.private_name}: {self.pending} messages waiting "
                                        "for the daemon; slow down or pass a timeout")

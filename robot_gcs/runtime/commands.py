@@ -17,7 +17,13 @@ A command (connect, join, leave, multicast, private, disconnect) of a ``ClientHa
   the daemon thread. The drain feeds the queued commands in call order, settles once for
   the batch and gives the room back. An engine ``Backpressure`` (its send queue is full)
   stops the drain until the next input (``resume``, the host's ``after_input``). The
-  engine's refusal of a queued command ends that client, with the reason.
+  engine's refusal of a queued command ends that client, with the reason. A *priority*
+  multicast (an e-stop) is queued ahead of other clients' commands -- its own client's
+  queued commands move up with it, in order -- and needs no send-queue room.
+* **engine full**: when the engine refuses an inline command for a full send queue
+  (core/packing.py bounds it by bytes and by the age of its oldest message), the caller
+  waits for room up to its timeout, woken after each engine input (``_room``), or gets
+  ``Backpressure`` -- it is not queued behind the ring's backlog.
 
 A command runs inline only while the queue is empty, so no command overtakes an earlier
 one. At stop, ``close`` refuses new commands (``SessionClosed``) and ends the clients of
@@ -25,13 +31,15 @@ the commands still queued with the reason: none is lost without a word.
 
 Owner: ``_queue``, ``_closed_reason`` and ``_drain_scheduled`` are guarded by ``_lock``
 (any thread appends); only the engine lock holder pops and feeds the engine, and it
-alone touches ``_blocked``/``_draining``.
+alone touches ``_blocked``/``_draining``; ``_room_waiters`` is guarded by ``_room``
+(read without it by the lock holder: a missed waiter is woken by the next input).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -47,6 +55,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Commands"]
 
 _COUNTED = frozenset(("multicast", "private"))     # take send-queue room while queued
+_RAN, _FULL, _QUEUE = object(), object(), object()  # outcomes of trying a command now
 _Queued = tuple[ClientHandle, str, tuple[Any, ...], bool]
 
 
@@ -65,30 +74,76 @@ class Commands:
         self._drain_scheduled = False
         self._blocked = False
         self._draining = False
+        self._room = threading.Condition()   # callers waiting for the engine's send queue
+        self._room_waiters = 0
         self.inline_runs = 0            # commands a caller's thread ran (statistics)
 
     # ------------------------------------------------------------ CommandPort
 
     def post(self, h: ClientHandle, op: str, args: tuple[Any, ...],
              timeout: float | None) -> None:
-        """Any thread: run ``op`` now if the engine is free, else queue it."""
-        loop = self._loop
-        if self._inline and not self._queue:
-            if loop.holds_lock():
-                if not self._draining and not self._host.busy and self._run_now(h, op, args):
-                    return
-            elif loop.try_enter():
-                try:
-                    if not self._queue and self._closed_reason is None \
-                            and self._run_now(h, op, args):
-                        self.inline_runs += 1
-                        return
-                finally:
-                    loop.leave()
+        """Any thread: run ``op`` now if the engine is free, else queue it. When the
+        engine's own send queue is full, a caller that may wait waits for room (up to
+        ``timeout``) instead of queueing behind it: a sender that outruns the ring is
+        slowed down, never buried under a growing backlog."""
+        deadline = None
+        while True:
+            verdict = self._try_now(h, op, args)
+            if verdict is _RAN:
+                return
+            if verdict is _QUEUE or self._loop.holds_lock():
+                break
+            # the engine refused for a full send queue: wait for a token visit to drain it
+            if deadline is None:
+                if not timeout or timeout <= 0:
+                    raise Backpressure(f"{h.private_name}: the daemon's send queue is full "
+                                       "(the ring carries less than is sent); slow down "
+                                       "or pass a timeout")
+                deadline = time.monotonic() + timeout
+            if not self._wait_for_room(deadline):
+                raise Backpressure(f"{h.private_name}: the daemon's send queue was still "
+                                   f"full after {timeout}s")
+            h.check_open()
         counted = op in _COUNTED
+        urgent = counted and args[-1] is True
         if counted:
-            h.reserve(timeout, may_wait=not loop.holds_lock())
-        self._enqueue((h, op, args, counted))
+            h.reserve(timeout, may_wait=not self._loop.holds_lock(), urgent=urgent)
+        self._enqueue((h, op, args, counted), urgent)
+
+    def _try_now(self, h: ClientHandle, op: str, args: tuple[Any, ...]) -> object:
+        """_RAN, _FULL (the engine's send queue refused it) or _QUEUE (the engine is
+        busy, something is queued, or inline commands are off)."""
+        loop = self._loop
+        if not self._inline or self._queue:
+            return _QUEUE
+        if loop.holds_lock():
+            if self._draining or self._host.busy:
+                return _QUEUE
+            return _RAN if self._run_now(h, op, args) else _FULL
+        if not loop.try_enter():
+            return _QUEUE
+        try:
+            if self._queue or self._closed_reason is not None:
+                return _QUEUE
+            if self._run_now(h, op, args):
+                self.inline_runs += 1
+                return _RAN
+            return _FULL
+        finally:
+            loop.leave()
+
+    def _wait_for_room(self, deadline: float) -> bool:
+        """Wait until an engine input took messages from its send queue (or ``deadline``)."""
+        with self._room:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._room_waiters += 1
+            try:
+                self._room.wait(left)
+            finally:
+                self._room_waiters -= 1
+        return time.monotonic() < deadline
 
     def closing(self, h: ClientHandle) -> None:
         """``h.close()``: the name becomes leaving, the engine gets the disconnect."""
@@ -107,16 +162,17 @@ class Commands:
                args: tuple[Any, ...]) -> list[GroupAction]:
         e = self._host.engine
         if op == "multicast":
-            groups, data, service, msg_type, self_discard, local = args
+            groups, data, service, msg_type, self_discard, local, priority = args
             return e.client_multicast(now, h.name, groups, data, service, msg_type,
-                                      self_discard, local)
+                                      self_discard, local, priority)
         if op == "join":
             return e.client_join(now, h.name, args[0])
         if op == "leave":
             return e.client_leave(now, h.name, args[0])
         if op == "private":
-            target, data, service, msg_type = args
-            return e.client_send_private(now, h.name, target, data, service, msg_type)
+            target, data, service, msg_type, priority = args
+            return e.client_send_private(now, h.name, target, data, service, msg_type,
+                                         None, priority)
         if op == "connect":
             return e.client_connect(now, h.name)
         if op == "disconnect":
@@ -134,11 +190,14 @@ class Commands:
             self._host.settle()
         return True
 
-    def _enqueue(self, item: _Queued) -> None:
+    def _enqueue(self, item: _Queued, urgent: bool = False) -> None:
         with self._lock:
             reason = self._closed_reason
             if reason is None:
-                self._queue.append(item)
+                if urgent:
+                    self._put_urgent(item)
+                else:
+                    self._queue.append(item)
                 schedule, self._drain_scheduled = not self._drain_scheduled, True
         if reason is not None:
             h, _op, _args, counted = item
@@ -149,6 +208,25 @@ class Commands:
         if schedule:
             self._loop.call_soon_threadsafe(self._drain)
 
+    def _put_urgent(self, item: _Queued) -> None:
+        """``_lock`` held: an urgent command goes behind the urgent ones already queued,
+        ahead of other clients' commands, together with its own client's queued
+        commands (which it never overtakes; they move up with it, in order)."""
+        q = self._queue
+        h = item[0]
+        pos = 0                              # just behind the last urgent command queued
+        for i, (_other, _op, args, counted) in enumerate(q):
+            if counted and args[-1] is True:
+                pos = i + 1
+        rest = list(q)[pos:]
+        mine = [x for x in rest if x[0] is h]
+        others = [x for x in rest if x[0] is not h]
+        for _ in range(len(rest)):
+            q.pop()
+        q.extend(mine)
+        q.append(item)
+        q.extend(others)
+
     def _drain(self) -> None:
         with self._lock:
             self._drain_scheduled = False
@@ -156,9 +234,12 @@ class Commands:
 
     def resume(self) -> None:
         """After an engine input (lock held): retry a drain the engine's send queue
-        stopped."""
+        stopped, and wake callers waiting for room in it."""
         if self._blocked and not self._draining and self._queue:
             self.run_queue()
+        if self._room_waiters:
+            with self._room:
+                self._room.notify_all()
 
     def run_queue(self) -> None:
         """Lock held: feed the queued commands in order, then settle once."""

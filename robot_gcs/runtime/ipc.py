@@ -367,7 +367,7 @@ class _Connection:
         try:
             if isinstance(frame, wire.Multicast):
                 h.multicast(frame.groups, frame.payload, frame.service, frame.msg_type,
-                            frame.self_discard)
+                            frame.self_discard, priority=frame.priority)
             elif isinstance(frame, wire.Private):
                 h.send_private(frame.target, frame.payload, frame.service, frame.msg_type)
             elif isinstance(frame, wire.Join):

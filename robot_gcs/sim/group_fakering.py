@@ -53,7 +53,9 @@ class ModelEngine:
         return []
 
     def submit(self, now: float, payload: bytes, service: Service = Service.AGREED,
-               lane: Lane = Lane.NORMAL) -> list[Action]:
+               lane: Lane = Lane.NORMAL, urgent: bool = False,
+               owner: object = None, bounded: bool = True) -> list[Action]:
+        """(The model orders by submission: ``urgent`` changes nothing here.)"""
         self.queue.append((bytes(payload), service.ring_service, lane))
         return []
 

@@ -56,8 +56,9 @@ class _Recorder:
         self._node = node
 
     def submit(self, now: float, payload: bytes, service: Service = Service.AGREED,
-               lane: Lane = Lane.NORMAL) -> list[Any]:
-        actions = self._engine.submit(now, payload, service, lane)
+               lane: Lane = Lane.NORMAL, urgent: bool = False,
+               owner: object = None, bounded: bool = True) -> list[Any]:
+        actions = self._engine.submit(now, payload, service, lane, urgent, owner, bounded)
         self._app.observe_submit(self._node, payload, service, lane)
         return actions
 

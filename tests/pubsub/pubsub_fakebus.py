@@ -96,7 +96,7 @@ class FakeSession:
 
     def multicast(self, groups: "str | tuple[str, ...]", payload: bytes, service: Service = Service.AGREED,
                   msg_type: int = 0, self_discard: bool = False, timeout: float | None = None,
-                  local_payload: Any = None) -> None:
+                  local_payload: Any = None, priority: bool = False) -> None:
         if isinstance(groups, str):
             groups = (groups,)
         with self.bus.cond:

@@ -69,12 +69,12 @@ class QuietEngine:
 
     def client_multicast(self, now: float, client: str, groups: Any, payload: bytes,
                          service: Any = None, msg_type: int = 0, self_discard: bool = False,
-                         local_payload: Any = None) -> list[Any]:
+                         local_payload: Any = None, priority: bool = False) -> list[Any]:
         return []
 
     def client_send_private(self, now: float, client: str, target: str, payload: bytes,
                             service: Any = None, msg_type: int = 0,
-                            local_payload: Any = None) -> list[Any]:
+                            local_payload: Any = None, priority: bool = False) -> list[Any]:
         return []
 
     def client_waiting(self, now: float, client: str) -> list[Any]:
@@ -154,7 +154,7 @@ class FakeGroupEngine(QuietEngine):
 
     def client_multicast(self, now: float, client: str, groups: tuple[str, ...], payload: bytes,
                          service: Any, msg_type: int = 0, self_discard: bool = False,
-                         local_payload: Any = None) -> list[Any]:
+                         local_payload: Any = None, priority: bool = False) -> list[Any]:
         if self.blocked:
             raise Backpressure("fake engine queue full")
         targets: set[str] = set()

@@ -103,26 +103,44 @@ def test_self_discard_and_multi_group_delivery_once(daemon: Daemon) -> None:
     assert a.receive(timeout=0.2) is None
 
 
-def test_multicast_raises_backpressure_when_the_send_queue_is_full(
+def test_a_full_engine_send_queue_slows_the_sender_down_instead_of_queueing(
         daemon: Daemon, fakes: FakeFactory) -> None:
     eng = fakes.engines["d1"]
     a = daemon.connect("a")
     a.join("g")
     _next(a)
-    eng.blocked = True
-    for i in range(5):                       # send_queue: 5
-        a.multicast("g", b"%d" % i)
-    with pytest.raises(Backpressure):
-        a.multicast("g", b"overflow")
-    with pytest.raises(Backpressure):
+    eng.blocked = True                       # the engine's own send queue is full
+    with pytest.raises(Backpressure, match="send queue is full"):
+        a.multicast("g", b"overflow")        # no timeout: told at once
+    with pytest.raises(Backpressure, match="still full after"):
         a.multicast("g", b"overflow", timeout=0.05)
     # room appears once the engine accepts again: the waiting caller proceeds
     t = threading.Timer(0.1, lambda: setattr(eng, "blocked", False))
     t.start()
-    a.multicast("g", b"5", timeout=10.0)
-    got = [_next(a, DataMessage).payload for _ in range(6)]
-    assert got == [b"%d" % i for i in range(6)]
+    a.multicast("g", b"0", timeout=10.0)
+    assert _next(a, DataMessage).payload == b"0"
     t.join()
+
+
+def test_commands_queued_for_a_busy_daemon_are_bounded(tmp_path: Path) -> None:
+    _, cfg = write_config(tmp_path, 2, extra_ring="  runtime:\n    send_queue: 5\n"
+                                                  "    inline_commands: false")
+    fakes = FakeFactory()
+    with Daemon(cfg, "d1", engine_factory=fakes, health=False) as d:
+        a = d.connect("a")
+        a.join("g")
+        _next(a)
+        fakes.engines["d1"].blocked = True   # queued commands cannot reach the engine
+        for i in range(5):                   # send_queue: 5
+            a.multicast("g", b"%d" % i)
+        with pytest.raises(Backpressure, match="waiting for the daemon"):
+            a.multicast("g", b"overflow")
+        t = threading.Timer(0.1, lambda: setattr(fakes.engines["d1"], "blocked", False))
+        t.start()
+        a.multicast("g", b"5", timeout=10.0)
+        got = [_next(a, DataMessage).payload for _ in range(6)]
+        assert got == [b"%d" % i for i in range(6)]
+        t.join()
 
 
 def test_a_client_that_stops_reading_is_detached_with_a_reason(daemon: Daemon) -> None:
@@ -332,3 +350,27 @@ def test_a_forgotten_daemon_leaves_the_ring_at_interpreter_exit(tmp_path: Path) 
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "left True"
+
+
+def test_a_priority_command_overtakes_other_clients_queued_commands(tmp_path: Path) -> None:
+    # the daemon cannot take commands for now: they queue; an e-stop goes ahead of
+    # other clients' queued commands, behind its own client's, and needs no queue room
+    _, cfg = write_config(tmp_path, 2, extra_ring="  runtime:\n    send_queue: 3\n"
+                                                  "    inline_commands: false")
+    fakes = FakeFactory()
+    with Daemon(cfg, "d1", engine_factory=fakes, health=False) as d:
+        a, b, rx = d.connect("a"), d.connect("b"), d.connect("rx")
+        for s in (a, b, rx):
+            s.join("g")
+        while rx.receive(timeout=0.5) is not None:
+            pass
+        eng = fakes.engines["d1"]
+        eng.blocked = True
+        for i in range(3):
+            a.multicast("g", b"a%d" % i)
+        b.multicast("g", b"b0")
+        b.multicast("g", b"STOP", priority=True)
+        b.multicast("g", b"STOP2", priority=True)      # send_queue 3 is full: still taken
+        eng.blocked = False
+        got = [_next(rx, DataMessage).payload for _ in range(6)]
+        assert got == [b"b0", b"STOP", b"STOP2", b"a0", b"a1", b"a2"]
