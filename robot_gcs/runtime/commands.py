@@ -87,13 +87,17 @@ class Commands:
         ``timeout``) instead of queueing behind it: a sender that outruns the ring is
         slowed down, never buried under a growing backlog."""
         deadline = None
+        counted = op in _COUNTED
+        urgent = counted and args[-1] is True
         while True:
             verdict = self._try_now(h, op, args)
             if verdict is _RAN:
                 return
-            if verdict is _QUEUE or self._loop.holds_lock():
+            # the engine's send queue is full (refused this one, or the queued ones):
+            # a message waits for room rather than joining a backlog (an urgent one not)
+            full = verdict is _FULL or (counted and not urgent and self._blocked)
+            if not full or self._loop.holds_lock():
                 break
-            # the engine refused for a full send queue: wait for a token visit to drain it
             if deadline is None:
                 if not timeout or timeout <= 0:
                     raise Backpressure(f"{h.private_name}: the daemon's send queue is full "
@@ -104,8 +108,6 @@ class Commands:
                 raise Backpressure(f"{h.private_name}: the daemon's send queue was still "
                                    f"full after {timeout}s")
             h.check_open()
-        counted = op in _COUNTED
-        urgent = counted and args[-1] is True
         if counted:
             h.reserve(timeout, may_wait=not self._loop.holds_lock(), urgent=urgent)
         self._enqueue((h, op, args, counted), urgent)

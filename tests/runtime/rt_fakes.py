@@ -9,6 +9,7 @@ clients.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,7 +99,10 @@ class FakeGroupEngine(QuietEngine):
         self.persisted = ring_seq
         self.groups: dict[str, set[str]] = {}
         self.clients: set[str] = set()
-        self.blocked = False
+        self.blocked = False                 # client_multicast raises Backpressure
+        self.refused = threading.Event()     # ... and did so at least once
+        self.hold: threading.Event | None = None   # client_multicast waits for it
+        self.holding = threading.Event()     # ... and a caller is waiting in it now
         self.ticks = 0
         self.left = False
         self.packets = 0
@@ -155,7 +159,11 @@ class FakeGroupEngine(QuietEngine):
     def client_multicast(self, now: float, client: str, groups: tuple[str, ...], payload: bytes,
                          service: Any, msg_type: int = 0, self_discard: bool = False,
                          local_payload: Any = None, priority: bool = False) -> list[Any]:
+        if self.hold is not None and not self.hold.is_set():
+            self.holding.set()
+            self.hold.wait(30)
         if self.blocked:
+            self.refused.set()
             raise Backpressure("fake engine queue full")
         targets: set[str] = set()
         for g in groups:

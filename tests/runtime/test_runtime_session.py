@@ -123,23 +123,46 @@ def test_a_full_engine_send_queue_slows_the_sender_down_instead_of_queueing(
 
 
 def test_commands_queued_for_a_busy_daemon_are_bounded(tmp_path: Path) -> None:
-    _, cfg = write_config(tmp_path, 2, extra_ring="  runtime:\n    send_queue: 5\n"
-                                                  "    inline_commands: false")
+    _, cfg = write_config(tmp_path, 2, extra_ring="  runtime:\n    send_queue: 5")
+    fakes = FakeFactory()
+    with Daemon(cfg, "d1", engine_factory=fakes, health=False) as d:
+        a, stuck = d.connect("a"), d.connect("stuck")
+        a.join("g")
+        _next(a)
+        eng = fakes.engines["d1"]
+        eng.hold = threading.Event()          # the engine keeps whoever feeds it busy
+        t = threading.Thread(target=lambda: stuck.multicast("other", b"hold"))
+        t.start()
+        assert eng.holding.wait(10)           # that thread now holds the engine lock
+        for i in range(5):                    # send_queue: 5 -- queued for the daemon
+            a.multicast("g", b"%d" % i)
+        with pytest.raises(Backpressure, match="waiting for the daemon"):
+            a.multicast("g", b"overflow")
+        eng.hold.set()
+        t.join(10)
+        a.multicast("g", b"5", timeout=10.0)
+        got = [_next(a, DataMessage).payload for _ in range(6)]
+        assert got == [b"%d" % i for i in range(6)]
+
+
+def test_once_the_engine_refused_queued_commands_new_ones_wait_for_room(
+        tmp_path: Path) -> None:
+    _, cfg = write_config(tmp_path, 2, extra_ring="  runtime:\n    inline_commands: false")
     fakes = FakeFactory()
     with Daemon(cfg, "d1", engine_factory=fakes, health=False) as d:
         a = d.connect("a")
         a.join("g")
         _next(a)
-        fakes.engines["d1"].blocked = True   # queued commands cannot reach the engine
-        for i in range(5):                   # send_queue: 5
-            a.multicast("g", b"%d" % i)
-        with pytest.raises(Backpressure, match="waiting for the daemon"):
-            a.multicast("g", b"overflow")
-        t = threading.Timer(0.1, lambda: setattr(fakes.engines["d1"], "blocked", False))
+        eng = fakes.engines["d1"]
+        eng.blocked = True
+        a.multicast("g", b"0")                # queued; the drain meets a full engine
+        assert eng.refused.wait(10)
+        with pytest.raises(Backpressure, match="send queue is full"):
+            a.multicast("g", b"no room")      # not queued behind the backlog
+        t = threading.Timer(0.1, lambda: setattr(eng, "blocked", False))
         t.start()
-        a.multicast("g", b"5", timeout=10.0)
-        got = [_next(a, DataMessage).payload for _ in range(6)]
-        assert got == [b"%d" % i for i in range(6)]
+        a.multicast("g", b"1", timeout=10.0)  # waits for room, then goes
+        assert [_next(a, DataMessage).payload for _ in range(2)] == [b"0", b"1"]
         t.join()
 
 
@@ -355,8 +378,7 @@ def test_a_forgotten_daemon_leaves_the_ring_at_interpreter_exit(tmp_path: Path) 
 def test_a_priority_command_overtakes_other_clients_queued_commands(tmp_path: Path) -> None:
     # the daemon cannot take commands for now: they queue; an e-stop goes ahead of
     # other clients' queued commands, behind its own client's, and needs no queue room
-    _, cfg = write_config(tmp_path, 2, extra_ring="  runtime:\n    send_queue: 3\n"
-                                                  "    inline_commands: false")
+    _, cfg = write_config(tmp_path, 2, extra_ring="  runtime:\n    send_queue: 3")
     fakes = FakeFactory()
     with Daemon(cfg, "d1", engine_factory=fakes, health=False) as d:
         a, b, rx = d.connect("a"), d.connect("b"), d.connect("rx")
@@ -365,12 +387,16 @@ def test_a_priority_command_overtakes_other_clients_queued_commands(tmp_path: Pa
         while rx.receive(timeout=0.5) is not None:
             pass
         eng = fakes.engines["d1"]
-        eng.blocked = True
+        eng.hold = threading.Event()          # the engine keeps whoever feeds it busy
+        hold = threading.Thread(target=lambda: rx.multicast("other", b"hold"))
+        hold.start()
+        assert eng.holding.wait(10)
         for i in range(3):
             a.multicast("g", b"a%d" % i)
         b.multicast("g", b"b0")
         b.multicast("g", b"STOP", priority=True)
         b.multicast("g", b"STOP2", priority=True)      # send_queue 3 is full: still taken
-        eng.blocked = False
+        eng.hold.set()
+        hold.join(10)
         got = [_next(rx, DataMessage).payload for _ in range(6)]
         assert got == [b"b0", b"STOP", b"STOP2", b"a0", b"a1", b"a2"]
