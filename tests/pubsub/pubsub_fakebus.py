@@ -67,6 +67,14 @@ class FakeBus:
             body = local_payload if (local_payload is not None and dest.daemon == s.daemon) else bytes(payload)
             dest.inbox.append(DataMessage(s.private_name, tuple(groups), service, body, msg_type))
 
+    def send_private(self, s: "FakeSession", target: str, payload: bytes, service: Service,
+                     msg_type: int) -> None:
+        assert isinstance(payload, (bytes, bytearray)), "the ring only carries bytes"
+        self.sent.append((s.private_name, (target,), service, payload, msg_type))
+        dest = self.sessions.get(target)
+        if dest is not None and not dest.closed:
+            dest.inbox.append(DataMessage(s.private_name, (target,), service, bytes(payload), msg_type))
+
     def disconnect(self, s: "FakeSession", cause: Cause = Cause.DISCONNECT) -> None:
         for g in sorted(self.groups):
             if s.private_name in self.groups[g]:
@@ -102,6 +110,13 @@ class FakeSession:
         with self.bus.cond:
             self._check()
             self.bus.multicast(self, tuple(groups), payload, service, msg_type, self_discard, local_payload)
+            self.bus.cond.notify_all()
+
+    def send_private(self, target: str, payload: bytes, service: Service = Service.AGREED,
+                     msg_type: int = 0, timeout: float | None = None, priority: bool = False) -> None:
+        with self.bus.cond:
+            self._check()
+            self.bus.send_private(self, target, payload, service, msg_type)
             self.bus.cond.notify_all()
 
     def receive(self, timeout: float | None = None) -> Any:
