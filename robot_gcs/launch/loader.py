@@ -151,12 +151,12 @@ def _resolve(doc: _Doc, node: yaml.Node, field: str, path: str) -> Any:
     except ValueError as exc:
         raise doc.error(node, field, str(exc)) from None
     except ImportError as exc:
-        mod = path.split(":")[0]
-        raise doc.error(node, field, f"cannot import {path}: {exc}{_module_hint(mod)}") from None
+        hint = _module_hint(path.split(":")[0])
+        raise doc.error(node, field, f"cannot import {path}: {exc}{hint}") from None
     except AttributeError:
         mod_name, _, attr = path.partition(":")
-        mod = importlib.import_module(mod_name)
-        classes = [n for n in dir(mod) if isinstance(getattr(mod, n), type)]
+        module = importlib.import_module(mod_name)
+        classes = [n for n in dir(module) if isinstance(getattr(module, n), type)]
         raise doc.error(node, field, f"{path}: no such class in that module"
                                      f"{did_you_mean(attr, classes)}") from None
 

@@ -50,6 +50,7 @@ call timeouts, and ``wall_clock`` (``time.time``) for stamps, so tests can drive
 from __future__ import annotations
 
 import collections
+import dataclasses
 import heapq
 import logging
 import random
@@ -73,7 +74,7 @@ from .qos import QoS, check_topic, group_topic, parse_service, topic_group
 from .registry import REGISTRY_GROUP, REGISTRY_MSG_TYPE, EndpointInfo, Endpoints, Registry
 from .services import SERVICE_MSG_TYPE, Client, ServiceServer, ServiceTable, check_service_name
 from .shutdown import quiet_interrupts
-from .signature import publisher_args, subscription_args
+from .signature import publisher_args, qos_arg, subscription_args
 from .typeresolve import resolve_type
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ class Node:
                  allowed_groups: "Iterable[str] | None" = None,
                  default_qos: "Mapping[str, QoS] | None" = None,
                  topic_types: "Mapping[str, type] | None" = None,
-                 type_wait: float = TYPE_WAIT) -> None:
+                 type_wait: float = TYPE_WAIT, tool: bool = False) -> None:
         self._daemon: Any = None
         if hasattr(daemon_or_session, "connect") and not hasattr(daemon_or_session, "multicast"):
             self._daemon = daemon_or_session
@@ -138,8 +139,10 @@ class Node:
         self._services.add_server(PARAM_SERVICE, ParameterService, self._params.serve,
                                   announced=False)
         self._announce_enabled = announce
+        self._tool = tool                           # listings leave tools out
         if announce:
             self._join(REGISTRY_GROUP)
+            self._announce()
         if self._daemon is not None:
             local.add_node(self._daemon, self)
 
@@ -153,11 +156,13 @@ class Node:
     def registry(self) -> Registry:
         return self._registry
 
-    def qos_for(self, topic: str, qos: QoS | None) -> QoS:
-        """``qos`` if given, else the launch file's default for ``topic``, else QoS()."""
-        if qos is not None:
+    def qos_for(self, topic: str, qos: QoS | int | None) -> QoS:
+        """``qos`` if given, else the launch file's default for ``topic``, else QoS(); an
+        int (rclpy's depth) replaces only the depth of the latter."""
+        if isinstance(qos, QoS):
             return qos
-        return self._default_qos.get(topic, QoS())
+        base = self._default_qos.get(topic, QoS())
+        return base if qos is None else dataclasses.replace(base, depth=qos)
 
     def _check_allowed(self, topic: str) -> None:
         check_topic(topic)
@@ -199,7 +204,7 @@ class Node:
         if qos is not None:
             if q is not None:
                 raise LocalProtocolError("QoS given twice (positional and qos=)")
-            q = qos if isinstance(qos, QoS) else QoS(depth=qos)
+            q = qos_arg(qos)
         self._check_allowed(topic)
         mtype = self._resolve_type(topic, given)
         sub = Subscription(self, topic, mtype, callback, self.qos_for(topic, q),
@@ -590,7 +595,7 @@ class Node:
                   for subs in self._subs.values() for s in subs),
             tuple(EndpointInfo(s.name, type_path(s.srv_type), s.req.fingerprint)
                   for s in self._services.announced()),
-            tuple((g, e.active) for g, e in sorted(self._elections.items())))
+            tuple((g, e.active) for g, e in sorted(self._elections.items())), self._tool)
 
     def _announce(self) -> None:
         if not self._announce_enabled or self._closed:

@@ -89,7 +89,7 @@ def coerce(ptype: ParameterType, value: Any, nullable: bool = False) -> Any:
     with the reason when it is not one."""
     if value is None and (nullable or ptype is ParameterType.ANY):
         return None
-    ok = {
+    ok: Callable[[Any], bool] = {
         ParameterType.BOOL: lambda v: isinstance(v, bool),
         ParameterType.INT: lambda v: isinstance(v, int) and not isinstance(v, bool),
         ParameterType.FLOAT: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),

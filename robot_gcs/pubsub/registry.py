@@ -22,7 +22,7 @@ The document (``Endpoints.to_json``)::
 
     {"node": "planner", "pubs": [[topic, type path, fingerprint hex, service]], "subs": [...],
      "srvs": [[service name, request type path, fingerprint hex]],
-     "leads": [[group, active private name or null]]}
+     "leads": [[group, active private name or null]], "tool": true (tools and consoles only)}
 
 Only the holder's thread touches a Registry (a Node's spinning thread, the console's
 main thread).
@@ -59,13 +59,16 @@ class Endpoints:
     subs: tuple[EndpointInfo, ...] = ()
     srvs: tuple[EndpointInfo, ...] = ()
     leads: tuple[tuple[str, str | None], ...] = ()      # (group, active as this member sees it)
+    tool: bool = False                                  # a command-line tool or console
 
     def to_json(self) -> bytes:
         def rows(eps: tuple[EndpointInfo, ...], with_service: bool) -> list[list[str]]:
             return [[e.topic, e.type_path, f"{e.fingerprint:016x}"]
                     + ([e.service] if with_service else []) for e in eps]
-        doc = {"node": self.node, "pubs": rows(self.pubs, True), "subs": rows(self.subs, True),
+        doc: dict[str, Any] = {"node": self.node, "pubs": rows(self.pubs, True), "subs": rows(self.subs, True),
                "srvs": rows(self.srvs, False), "leads": [list(x) for x in self.leads]}
+        if self.tool:
+            doc["tool"] = True
         return json.dumps(doc, sort_keys=True).encode()
 
     @classmethod
@@ -91,7 +94,8 @@ class Endpoints:
                     or not (r[1] is None or isinstance(r[1], str)):
                 raise ValueError(f"bad leads row {r!r}")
             leads.append((r[0], r[1]))
-        return cls(doc["node"], rows("pubs"), rows("subs"), rows("srvs"), tuple(leads))
+        return cls(doc["node"], rows("pubs"), rows("subs"), rows("srvs"), tuple(leads),
+                   doc.get("tool") is True)
 
 
 @dataclass(slots=True)

@@ -7,7 +7,8 @@ cb, 10)``) and the topic-first one (``create_publisher("/odom", Odometry)``,
 
 Rules: a ``str`` first argument is the topic (topic-first order); a class first and a
 ``str`` second is rclpy's order. Anything else is a ``LocalProtocolError`` that shows both
-forms. QoS may be a ``QoS`` or, as in rclpy, an int (the depth of the default QoS). The
+forms. QoS may be a ``QoS`` or, as in rclpy, an int: the depth, on top of the topic's QoS from
+the launch file (or the default QoS) -- the node applies it (``Node.qos_for``). The
 message type, when given, must be a class (a message dataclass, or ``bytes`` for raw
 topics); a keyword ``msg_type=`` that contradicts a positional one is an error.
 """
@@ -24,12 +25,14 @@ SUB_FORMS = ("create_subscription(MsgType, '/topic', callback, qos) or "
              "create_subscription('/topic', callback, qos, MsgType)")
 
 
-def qos_arg(q: Any) -> QoS | None:
+def qos_arg(q: Any) -> QoS | int | None:
     """A QoS, or rclpy's int depth, or None (the launch file's / default)."""
     if q is None or isinstance(q, QoS):
         return q
     if isinstance(q, int) and not isinstance(q, bool):
-        return QoS(depth=q)
+        if q < 1:
+            raise LocalProtocolError(f"QoS depth must be >= 1, got {q}")
+        return q
     raise LocalProtocolError(f"qos must be a QoS or an int depth, got {q!r}")
 
 
@@ -49,7 +52,7 @@ def _merge_type(positional: Any, keyword: Any, forms: str) -> type | None:
 
 
 def publisher_args(first: Any, second: Any, qos: Any,
-                   msg_type: Any = None) -> tuple[str, type | None, QoS | None]:
+                   msg_type: Any = None) -> tuple[str, type | None, QoS | int | None]:
     """(topic, message type or None, QoS or None) from either order."""
     if isinstance(first, str) and not isinstance(second, str):
         if isinstance(second, QoS) and qos is None:      # create_publisher("/t", QoS(...))
@@ -63,7 +66,7 @@ def publisher_args(first: Any, second: Any, qos: Any,
 
 def subscription_args(first: Any, second: Any, third: Any, fourth: Any,
                       msg_type: Any = None,
-                      ) -> tuple[str, Callable[[Any], Any], QoS | None, type | None]:
+                      ) -> tuple[str, Callable[[Any], Any], QoS | int | None, type | None]:
     """(topic, callback, QoS or None, message type or None) from either order."""
     if isinstance(first, str) and callable(second) and not isinstance(second, type):
         topic, callback, q, t = first, second, third, fourth

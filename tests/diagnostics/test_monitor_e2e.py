@@ -4,6 +4,7 @@ window attached to one daemon's Unix socket, `robot-gcs status --json` for scrip
 The monitor must show all three daemons OK, then -- after one daemon is SIGKILLed --
 show it STALE, left with cause NETWORK, and the survivors' NETWORK ring change, within
 the configured timeouts (token + consensus + one publish period, plus start-up slack).
+Attached by config (``-c``), it fails over to another daemon when its own dies.
 Screens are read with ``tmux capture-pane`` until the expected text appears or the
 deadline passes (waiting on the screen itself, never a fixed sleep).
 """
@@ -150,12 +151,12 @@ def test_monitor_in_80x24_tmux_shows_a_killed_daemon_go_stale_with_cause_network
             assert " STALE " not in row(after, n)
         assert "overall STALE" in after.splitlines()[0]
 
-        # the daemon the console is attached to dies: the console says so and keeps trying
+        # the daemon the console is attached to dies: --connect named only that one, so
+        # the console says so, keeps showing the ring it had, and keeps trying
         ring.procs["cpu1"].send_signal(signal.SIGKILL)
         ring.procs["cpu1"].wait(5)
-        lost = wait_for(screen, lambda s: "cpu1.sock" in s and
-                        ("re-attaching" in s or "retrying" in s), 10.0)
-        assert "cpu2" not in lost
+        lost = wait_for(screen, lambda s: "lost cpu1" in s or "cannot attach" in s, 10.0)
+        assert row(lost, "cpu2"), lost               # the ring stays on screen
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
@@ -211,3 +212,28 @@ def test_status_by_config_lists_a_daemon_that_never_started(ring: Ring) -> None:
     cpu4 = [d for d in doc["daemons"] if d["name"] == "cpu4"][0]
     assert (cpu4["state"], cpu4["grade"], cpu4["stale"]) == ("UNKNOWN", "STALE", True)
     assert doc["grade"] == "STALE"
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_monitor_by_config_fails_over_when_its_daemon_dies(ring: Ring) -> None:
+    session = f"rgfail{os.getpid()}"
+    cmd = (f"cd {ROOT} && PYTHONPATH={ROOT} {sys.executable} -m robot_gcs.cli monitor "
+           f"--refresh 5 -c {ring.config}")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", cmd],
+                   check=True)
+    try:
+        def screen() -> str:
+            return subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+                                  capture_output=True, text=True).stdout
+        wait_for(screen, lambda s: "via cpu1" in s and all(
+            "OPERATIONAL" in row(s, n) for n in ("cpu1", "cpu2", "cpu3")), 20.0)
+        ring.procs["cpu1"].send_signal(signal.SIGKILL)
+        ring.procs["cpu1"].wait(5)
+        after = wait_for(screen, lambda s: "attached via cpu2 (cpu1 is gone)" in s
+                         and "via cpu2" in s.splitlines()[0]
+                         and all("OPERATIONAL" in row(s, n) and " 2 " in row(s, n)
+                                 for n in ("cpu2", "cpu3"))
+                         and "STALE" in row(s, "cpu1"), 30.0)
+        print(after)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
