@@ -8,9 +8,9 @@ list -c ring.yaml`` are the same), and attaching to the first daemon that answer
 
 1. ``--connect ADDR`` (``unix:/path`` or ``tcp:host:port``): that daemon only.
 2. ``-c/--config RING.yaml``, else the ``config:`` of ``--launch FILE`` (topic tools), else
-   the environment variable ``ROBOT_GCS_CONFIG``: the config's daemons that serve a
-   session socket here -- ``-n NAME`` first, then the others, so a console can move to
-   another daemon of the ring when its daemon dies.
+   the environment variable ``ROBOT_GCS_CONFIG``: the config's daemons that serve session
+   sockets -- ``-n NAME`` first, then those whose socket exists now, then the rest -- so
+   a console can move to another daemon of the ring when its daemon dies.
 3. Otherwise the local daemons' directory (diagnostics/rundir.py): every running daemon
    on this machine advertises itself there. One ring found: its daemons. Several: an
    error that lists them and says how to pick one. None: an error that says how to name
@@ -103,14 +103,15 @@ def _from_config(cfg: GcsConfig, name: str | None, how: str) -> RingTarget:
             raise ConfigError(f"daemon {name} serves no session socket (give it `socket:`)",
                               cfg.path, entry.line, "socket")
     first = [d for d in cfg.daemons if d.name == name]
-    rest = [d for d in cfg.daemons if d.name != name]
-    usable = [d for d in rest if d.socket and (not d.socket.startswith("unix:")
-                                               or os.path.exists(d.socket[5:]))]
-    addresses = tuple((d.name, str(d.socket)) for d in first + usable)
+    rest = [d for d in cfg.daemons if d.name != name and d.socket]
+    # sockets that exist now first; the others stay on the list (a daemon still starting,
+    # or one to fail over to later)
+    rest.sort(key=lambda d: bool(str(d.socket).startswith("unix:")
+                                 and not os.path.exists(str(d.socket)[5:])))
+    addresses = tuple((d.name, str(d.socket)) for d in first + rest)
     if not addresses:
-        raise RobotNotFound(f"no daemon of ring {cfg.ring.name} ({how}) serves a session "
-                            "socket on this machine: start one (robot-gcs launch, robot-gcs "
-                            "daemon), or pick one with -n NAME")
+        raise RobotNotFound(f"no daemon of ring {cfg.ring.name} ({how}) serves session "
+                            "sockets (give the daemons `socket:` in the config)")
     return RingTarget(addresses, cfg.path, _names(cfg), how)
 
 

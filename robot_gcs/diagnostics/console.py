@@ -104,7 +104,7 @@ class MonitorView:
         legend = left >= 8
         if legend:
             left -= 1
-        groups_w = max(10, width * 3 // 8 - 4)    # the groups panel's inner width
+        groups_w = max(10, width * 4 // 9 - 4)    # the groups panel's inner width
         group_lines = len(console.render_lines(groups_table(c), options.update(width=groups_w,
                                                                                height=None)))
         n_topics = len(console.render_lines(topics_table(c), options.update(
@@ -116,7 +116,7 @@ class MonitorView:
         if room >= mid_h:
             mid = Layout(name="middle", size=mid_h)
             mid.split_row(
-                Layout(_panel(groups_table(c), "groups"), name="groups", ratio=3),
+                Layout(_panel(groups_table(c), "groups"), name="groups", ratio=4),
                 Layout(_panel(topics_table(c), "topics"), name="topics", ratio=5))
             parts.append(mid)
             left -= mid_h

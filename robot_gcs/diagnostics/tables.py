@@ -29,8 +29,8 @@ from .model import (ClusterHealth, DaemonView, Grade, LogLine, MembershipEvent, 
 
 GRADE_STYLE = {Grade.OK: "green", Grade.WARN: "yellow", Grade.ERROR: "bold red",
                Grade.STALE: "magenta"}
-LEGEND = ("size: daemons in its ring · rot: token rotation p50/p99 ms · lag: daemon loop lag "
-          "p99/max ms · pub/sub: nodes · d: details · q: quit")
+LEGEND = ("size: daemons in a ring, members of a group · rot: token rotation p50/p99 ms · "
+          "lag: daemon loop lag p99/max ms · pub/sub: nodes · d: details · q: quit")
 SHORT_LEGEND = "rot: token rotation p50/p99 ms · lag: loop lag p99/max ms · d: details · q: quit"
 SYSTEM_TOPICS = ("/rosout",)
 LEVEL_STYLE = {"WARN": "yellow", "ERROR": "bold red", "FATAL": "bold red", "DEBUG": "dim"}
@@ -90,8 +90,10 @@ def clock(t: float, tz: _dt.tzinfo | None = None) -> str:
     return _dt.datetime.fromtimestamp(t, tz).strftime("%H:%M:%S")
 
 
-def _table() -> Table:
-    return Table(box=None, expand=True, pad_edge=False, show_edge=False, padding=(0, 1))
+def _table(gap: int = 2) -> Table:
+    """A borderless table whose columns are ``gap`` spaces apart."""
+    return Table(box=None, expand=True, pad_edge=False, show_edge=False,
+                 padding=(0, gap - gap // 2, 0, gap // 2))
 
 
 SHORT_METRIC = {
@@ -182,31 +184,26 @@ def shown_groups(cluster: ClusterHealth, every: bool) -> list[tuple[str, tuple[s
 
 
 def groups_table(cluster: ClusterHealth, every: bool = False) -> Table:
-    """Process groups: the leader of each election group, and the members (their count
-    in the main view, their names with ``every``, the detail view)."""
+    """Process groups: the leader of each election group (from the registry), and the
+    members -- how many in the main view, their names with ``every`` (the detail view)."""
     leaders = {lv.group: lv for lv in cluster.leaders}
     t = _table()
     t.add_column("group", no_wrap=True, overflow="ellipsis")
-    t.add_column("leader / members", overflow="fold", ratio=1)
+    t.add_column("leader", overflow="fold", ratio=1 if not every else None)
+    t.add_column("members" if every else "size", justify="left" if every else "right",
+                 overflow="fold", ratio=1 if every else None)
     for group, members in shown_groups(cluster, every):
-        cell = Text()
         lv = leaders.get(group)
-        if lv is not None:
-            if lv.leader is not None:
-                cell.append("leader ", style="dim")
-                cell.append(lv.leader, style="bold green")
-            else:
-                cell.append("leader: deciding" if not lv.agreed else "leader: none",
-                            style="yellow")
-            cell.append("\n" if every else " ")
-        if every:
-            cell.append(f"{len(members)}: " + " ".join(members))
+        if lv is None:
+            leader = Text("-", style="dim")
+        elif lv.leader is not None:
+            leader = Text(lv.leader, style="bold green")
         else:
-            cell.append(f"({len(members)})" if lv is not None else f"{len(members)} members",
-                        style="dim")
-        t.add_row(group, cell)
+            leader = Text("deciding" if not lv.agreed else "none", style="yellow")
+        count = f"{len(members)}: " + " ".join(members) if every else str(len(members))
+        t.add_row(group, leader, count)
     if not t.rows:
-        t.add_row(Text("(none)", style="dim"), "")
+        t.add_row(Text("(none)", style="dim"), "", "")
     return t
 
 
@@ -214,7 +211,7 @@ def topics_table(cluster: ClusterHealth, every: bool = False) -> Table:
     """One row per topic: its type (``MISMATCH`` when nodes announce different ones), how
     many nodes publish / subscribe it (registry), the highest rate, the freshest age and
     the worst grade over the daemons that see it."""
-    t = _table()
+    t = _table(gap=1)
     t.add_column("topic", no_wrap=True, overflow="ellipsis", ratio=1, min_width=10)
     t.add_column("type", no_wrap=True, overflow="ellipsis", max_width=10)
     t.add_column("pub", justify="right", no_wrap=True)

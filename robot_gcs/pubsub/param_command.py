@@ -38,12 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common(p)
     p = sub.add_parser("get", help="one parameter's value", description="one parameter's value")
     p.add_argument("node", help="node name (talker or #talker#cpu1)")
-    p.add_argument("name", help="parameter name")
+    p.add_argument("param", metavar="NAME", help="parameter name")
     _common(p)
     p = sub.add_parser("set", help="set a parameter at run time",
                        description="set a parameter at run time")
     p.add_argument("node", help="node name (talker or #talker#cpu1)")
-    p.add_argument("name", help="parameter name")
+    p.add_argument("param", metavar="NAME", help="parameter name")
     p.add_argument("value", help="new value, as YAML (2.5, true, [1, 2], debug)")
     _common(p)
 
@@ -88,17 +88,17 @@ def _run(args: argparse.Namespace) -> int:
             return OK
         target = find_node(node, args.node)
         if args.op == "get":
-            params = _ask(node, target, ParamRequest("get", json.dumps([args.name])), args.timeout)
-            print(_line(args.name, params[args.name]))
+            params = _ask(node, target, ParamRequest("get", json.dumps([args.param])), args.timeout)
+            print(_line(args.param, params[args.param]))
             return OK
         import yaml
         try:
             value = yaml.safe_load(args.value)
         except yaml.YAMLError as exc:
             raise ToolError(f"VALUE is not YAML: {exc}") from None
-        params = _ask(node, target, ParamRequest("set", json.dumps({args.name: value})),
+        params = _ask(node, target, ParamRequest("set", json.dumps({args.param: value})),
                       args.timeout)
-        print(f"set {target} {_line(args.name, params[args.name])}")
+        print(f"set {target} {_line(args.param, params[args.param])}")
         return OK
     finally:
         close_tool(node)

@@ -171,10 +171,14 @@ def test_the_ring_is_named_by_config_env_or_the_local_daemons(
     assert t.addresses == (("", "unix:/x.sock"),) and t.daemons == ("cpu1", "cpu2")
     assert ring_target(Namespace(config=str(path), name="cpu2")).addresses[0] == \
         ("cpu2", f"unix:{tmp_path}/cpu2.sock")
-    with pytest.raises(RobotNotFound, match="no daemon of ring .* serves a session socket"):
-        ring_target(Namespace(config=str(path)))
-    (tmp_path / "cpu2.sock").write_text("")        # only its existence is looked at
-    assert ring_target(Namespace(config=str(path))).addresses == (("cpu2", f"unix:{tmp_path}/cpu2.sock"),)
+    assert ring_target(Namespace(config=str(path))).addresses == (
+        ("cpu1", f"unix:{tmp_path}/cpu1.sock"), ("cpu2", f"unix:{tmp_path}/cpu2.sock"))
+    (tmp_path / "cpu2.sock").write_text("")        # a socket that exists is tried first
+    assert ring_target(Namespace(config=str(path))).addresses[0] == ("cpu2", f"unix:{tmp_path}/cpu2.sock")
+    (tmp_path / "n").mkdir()
+    no_sockets = write_config(tmp_path / "n", 1)
+    with pytest.raises(RobotNotFound, match="no daemon of ring .* serves session sockets"):
+        ring_target(Namespace(config=str(no_sockets)))
     monkeypatch.setenv("ROBOT_GCS_CONFIG", str(path))
     assert ring_target(Namespace()).how.startswith("$ROBOT_GCS_CONFIG")
     with pytest.raises(ConfigError, match="no daemon named"):
