@@ -5,8 +5,12 @@ tests do not find the developer's. Subprocesses inherit the variable."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
-os.environ["ROBOT_GCS_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="robot_gcs_run_")
+_RUN = tempfile.mkdtemp(prefix="robot_gcs_run_")
+os.environ["ROBOT_GCS_RUNTIME_DIR"] = _RUN
+atexit.register(shutil.rmtree, _RUN, True)
 os.environ.pop("ROBOT_GCS_CONFIG", None)
