@@ -15,34 +15,24 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 
 from robot_gcs.testing import free_udp_ports
+from tmux_screen import HAVE_TMUX, TmuxScreen, row
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+pytestmark = pytest.mark.skipif(not HAVE_TMUX, reason="needs tmux")
 
 
-def wait_for(read: Callable[[], str], ok: Callable[[str], bool], timeout: float, what: str) -> str:
-    deadline = time.monotonic() + timeout
-    text = read()
-    while not ok(text):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: never seen within {timeout}s; last screen:\n{text}")
-        time.sleep(0.1)      # screen polling interval (we wait on the screen content)
-        text = read()
-    return text
-
-
-def row(screen: str, name: str) -> str:
-    return next((line for line in screen.splitlines() if line.startswith(f"│ {name} ")), "")
+def ctl_row(screen: str) -> str:
+    """The row of the election group ctl in the groups panel (leader, member count)."""
+    return row(screen, "ctl")
 
 
 @pytest.fixture()
@@ -62,11 +52,6 @@ def demo_ring(tmp_path: Path) -> Iterator[Path]:
         shutil.rmtree(sockdir, ignore_errors=True)
 
 
-def ctl_row(screen: str) -> str:
-    """The row of the election group ctl in the groups panel (leader, member count)."""
-    return next((line for line in screen.splitlines() if line.startswith("│ ctl ")), "")
-
-
 def pids(log: Path) -> dict[str, int]:
     out = {}
     for m in re.finditer(r"\[launch\] started (cpu\d) pid (\d+)", log.read_text() if log.exists() else ""):
@@ -75,19 +60,13 @@ def pids(log: Path) -> dict[str, int]:
 
 
 def test_the_demo_console_follows_the_fail_over(demo_ring: Path, tmp_path: Path) -> None:
-    session = f"rgdemo{os.getpid()}"
     log = tmp_path / "demo.log"
-    cmd = (f"cd {ROOT} && PYTHONPATH={ROOT} ROBOT_GCS_RUNTIME_DIR={tmp_path / 'run'} "
-           f"{sys.executable} -m robot_gcs.cli demo --config {demo_ring} --log {log}")
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", cmd],
-                   check=True)
+    screen = TmuxScreen(f"rgdemo{os.getpid()}", (
+        f"cd {ROOT} && PYTHONPATH={ROOT} ROBOT_GCS_RUNTIME_DIR={tmp_path / 'run'} "
+        f"{sys.executable} -m robot_gcs.cli demo --config {demo_ring} --log {log}"))
     started: dict[str, int] = {}
     try:
-        def screen() -> str:
-            return subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
-                                  capture_output=True, text=True).stdout
-
-        before = wait_for(screen, lambda s: "via cpu1" in s
+        before = screen.wait_for(lambda s: "via cpu1" in s
                           and all("OPERATIONAL" in row(s, n) and " 3 " in row(s, n)
                                   for n in ("cpu1", "cpu2", "cpu3"))
                           and "#controller#cpu1" in ctl_row(s), 90.0,
@@ -101,21 +80,20 @@ def test_the_demo_console_follows_the_fail_over(demo_ring: Path, tmp_path: Path)
 
         os.kill(started["cpu1"], signal.SIGKILL)
         killed_at = time.monotonic()
-        moved = wait_for(screen, lambda s: "attached via cpu2 (cpu1 is gone)" in s
+        moved = screen.wait_for(lambda s: "attached via cpu2 (cpu1 is gone)" in s
                          and row(s, "cpu2") != "", 30.0, "the console moving to cpu2")
         assert "via cpu2" in moved.splitlines()[0]
-        after = wait_for(screen, lambda s: "#standby#cpu2" in ctl_row(s),
+        after = screen.wait_for(lambda s: "#standby#cpu2" in ctl_row(s),
                          60.0, "the standby controller leading ctl")
         took = time.monotonic() - killed_at
         print(f"\nconsole showed the standby leading {took:.1f}s after SIGKILL of cpu1\n{after}")
         assert row(after, "cpu2") and row(after, "cpu3")              # the ring stayed on screen
     finally:
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], capture_output=True)
+        screen.keys("q")                      # the console quits, the demo stops its processors
         end = time.monotonic() + 60
-        while time.monotonic() < end and subprocess.run(
-                ["tmux", "has-session", "-t", session], capture_output=True).returncode == 0:
-            time.sleep(0.2)   # the demo stops its processors, then its window closes
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        while time.monotonic() < end and screen.alive():
+            time.sleep(0.2)   # then its window closes
+        screen.close()
         for pid in pids(log).values():        # end only what the demo started, if left over
             try:
                 os.kill(pid, signal.SIGKILL)

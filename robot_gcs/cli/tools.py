@@ -1,6 +1,7 @@
 """What the node tools (``robot-gcs topic``, ``service``, ``param``) share.
 
-What it owns: attaching a tool's Node to the ring (``open_tool``: the ring named by
+What it owns: the tools' parsers (``tool_parsers``/``tool_parser``: the ring options at
+every level), attaching a tool's Node to the ring (``open_tool``: the ring named by
 ring.py, a socket session to the first daemon that answers, a Node marked as a tool in
 the registry so listings leave it out), waiting for the registry to be complete, finding
 a node by the name a user types (``find_node``: ``talker`` or ``#talker#cpu1``, the one
@@ -21,7 +22,7 @@ from ..errors import ConfigError, GcsError, LocalProtocolError
 from ..hints import did_you_mean
 from ..pubsub.codec import import_type
 from ..pubsub.node import Node
-from .ring import RobotNotFound, connect_first, ring_target
+from .ring import RobotNotFound, add_ring_arguments, connect_first, ring_target
 
 OK, NOTHING, BAD_ARGS, NO_DAEMON = 0, 1, 2, 3
 
@@ -32,6 +33,21 @@ class ToolError(GcsError):
     def __init__(self, message: str, code: int = BAD_ARGS) -> None:
         self.code = code
         super().__init__(message)
+
+
+def tool_parsers(parser: argparse.ArgumentParser, dest: str, title: str,
+                 launch: bool = False) -> "argparse._SubParsersAction[argparse.ArgumentParser]":
+    """The sub-commands of a tool (``topic list``...), the ring options on the tool too."""
+    add_ring_arguments(parser, launch)
+    return parser.add_subparsers(dest=dest, metavar=dest.upper(), required=True, title=title)
+
+
+def tool_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str,
+                help_text: str, launch: bool = False) -> argparse.ArgumentParser:
+    """One sub-command, with the ring options (they may come after it as well)."""
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    add_ring_arguments(p, launch)
+    return p
 
 
 def open_tool(args: argparse.Namespace, prefix: str, **node_kw: Any) -> Node:

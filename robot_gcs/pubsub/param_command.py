@@ -20,9 +20,8 @@ import argparse
 import json
 from typing import Any
 
-from ..cli.ring import add_ring_arguments
 from ..cli.tools import (NOTHING, OK, ToolError, close_tool, find_node, node_names, open_tool,
-                         run_tool, wait_registry)
+                         run_tool, tool_parser, tool_parsers, wait_registry)
 from .node import Node
 from .parameters import ParamReply, ParamRequest
 
@@ -30,28 +29,24 @@ PROG = "robot-gcs param"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_ring_arguments(parser)
-    sub = parser.add_subparsers(dest="op", metavar="OP", required=True, title="operations")
-    p = sub.add_parser("list", help="parameters of every node (or of one)",
-                       description="parameters of every node (or of one)")
+    sub = tool_parsers(parser, "op", "operations")
+    p = tool_parser(sub, "list", "parameters of every node (or of one)")
     p.add_argument("node", nargs="?", help="node name (talker or #talker#cpu1); default: all")
-    _common(p)
-    p = sub.add_parser("get", help="one parameter's value", description="one parameter's value")
+    _timeout(p)
+    p = tool_parser(sub, "get", "one parameter's value")
     p.add_argument("node", help="node name (talker or #talker#cpu1)")
     p.add_argument("param", metavar="NAME", help="parameter name")
-    _common(p)
-    p = sub.add_parser("set", help="set a parameter at run time",
-                       description="set a parameter at run time")
+    _timeout(p)
+    p = tool_parser(sub, "set", "set a parameter at run time")
     p.add_argument("node", help="node name (talker or #talker#cpu1)")
     p.add_argument("param", metavar="NAME", help="parameter name")
     p.add_argument("value", help="new value, as YAML (2.5, true, [1, 2], debug)")
-    _common(p)
+    _timeout(p)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _timeout(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=3.0,
                    help="seconds to wait for the registry and for each node's answer")
-    add_ring_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:

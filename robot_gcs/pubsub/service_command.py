@@ -18,9 +18,8 @@ import argparse
 import dataclasses
 from typing import Any
 
-from ..cli.ring import add_ring_arguments
 from ..cli.tools import (NOTHING, OK, ToolError, close_tool, load_type, open_tool, run_tool,
-                         wait_registry)
+                         tool_parser, tool_parsers, wait_registry)
 from .node import Node
 from .services import check_service_name
 
@@ -28,21 +27,17 @@ PROG = "robot-gcs service"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_ring_arguments(parser)
-    sub = parser.add_subparsers(dest="op", metavar="OP", required=True, title="operations")
-    p = sub.add_parser("list", help="services with their types and servers",
-                       description="services with their types and servers")
+    sub = tool_parsers(parser, "op", "operations")
+    p = tool_parser(sub, "list", "services with their types and servers")
     p.add_argument("--timeout", type=float, default=2.0,
                    help="seconds to wait for every node to announce")
-    add_ring_arguments(p)
-    p = sub.add_parser("call", help="call a service once", description="call a service once")
+    p = tool_parser(sub, "call", "call a service once")
     p.add_argument("service", help="service name, e.g. /reset")
     p.add_argument("value", nargs="?", default="{}",
                    help="the request's fields as a YAML mapping")
     p.add_argument("--type", metavar="module:Class",
                    help="service type (default: the one its server announces)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the reply")
-    add_ring_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:

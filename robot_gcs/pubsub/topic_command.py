@@ -28,9 +28,8 @@ import dataclasses
 import time
 from typing import Any
 
-from ..cli.ring import add_ring_arguments
 from ..cli.tools import (BAD_ARGS, NOTHING, OK, ToolError, close_tool, load_type, open_tool,
-                         run_tool, wait_registry)
+                         run_tool, tool_parser, tool_parsers, wait_registry)
 from ..errors import MalformedPacket
 from .codec import MessageCodec, RawCodec, Sample, codec_for, decode_envelope, type_path
 from .node import TOPIC_MSG_TYPE, Node
@@ -40,25 +39,20 @@ PROG = "robot-gcs topic"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_ring_arguments(parser, launch=True)
-    sub = parser.add_subparsers(dest="tool", metavar="TOOL", required=True, title="tools")
-    p = sub.add_parser("list", help="topics with types, publishers and subscribers",
-                       description="topics with types, publishers and subscribers")
+    sub = tool_parsers(parser, "tool", "tools", launch=True)
+    p = tool_parser(sub, "list", "topics with types, publishers and subscribers", launch=True)
     p.add_argument("--timeout", type=float, default=2.0,
                    help="seconds to wait for every node to announce")
-    add_ring_arguments(p, launch=True)
-    p = sub.add_parser("echo", help="print a topic's messages", description="print a topic's messages")
+    p = tool_parser(sub, "echo", "print a topic's messages", launch=True)
     p.add_argument("topic", help="topic name, e.g. /odom")
     p.add_argument("--type", metavar="module:Class", help="message type to decode with")
     p.add_argument("--count", type=int, default=0, help="stop after N messages (0: until Ctrl-C)")
     p.add_argument("--timeout", type=float, default=0.0, help="give up after S seconds (0: never)")
-    add_ring_arguments(p, launch=True)
-    p = sub.add_parser("hz", help="print a topic's rate", description="print a topic's rate")
+    p = tool_parser(sub, "hz", "print a topic's rate", launch=True)
     p.add_argument("topic", help="topic name, e.g. /odom")
     p.add_argument("--window", type=int, default=100, help="intervals averaged")
     p.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: until Ctrl-C)")
-    add_ring_arguments(p, launch=True)
-    p = sub.add_parser("pub", help="publish a value", description="publish a value")
+    p = tool_parser(sub, "pub", "publish a value", launch=True)
     p.add_argument("topic", help="topic name, e.g. /odom")
     p.add_argument("value", help="a YAML mapping of the type's fields, or text for an untyped topic")
     p.add_argument("--type", metavar="module:Class",
@@ -69,7 +63,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, default=10.0, help="Hz, with --count > 1")
     p.add_argument("--timeout", type=float, default=2.0,
                    help="seconds to wait for the registry (the topic's type)")
-    add_ring_arguments(p, launch=True)
 
 
 def _launch(args: argparse.Namespace) -> tuple[dict[str, type], dict[str, QoS]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from robot_gcs.core.events import Cause, DataMessage, GroupView, private_name
@@ -150,3 +151,20 @@ class FakeClock:
 
     def advance(self, dt: float) -> None:
         self.t += dt
+
+
+@dataclass(frozen=True, slots=True)
+class Odom:
+    """A typed message for the Node tests."""
+
+    x: float
+    y: float
+
+
+@dataclass(frozen=True, slots=True)
+class OdomV2:
+    """Odom with one more field: another type (another fingerprint)."""
+
+    x: float
+    y: float
+    z: float

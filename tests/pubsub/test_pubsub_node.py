@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from robot_gcs.core.events import Cause, GroupView
@@ -12,20 +10,7 @@ from robot_gcs.errors import LocalProtocolError
 from robot_gcs.pubsub.node import Node
 from robot_gcs.pubsub.qos import QoS
 
-from pubsub_fakebus import FakeBus, FakeClock
-
-
-@dataclass(frozen=True, slots=True)
-class Odom:
-    x: float
-    y: float
-
-
-@dataclass(frozen=True, slots=True)
-class OdomV2:
-    x: float
-    y: float
-    z: float
+from pubsub_fakebus import FakeBus, FakeClock, Odom, OdomV2
 
 
 class Daemonish:

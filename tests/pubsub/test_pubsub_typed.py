@@ -3,28 +3,13 @@ rclpy's argument order works, a mismatch names both types and is counted."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from robot_gcs.errors import LocalProtocolError
 from robot_gcs.pubsub.node import Node
 from robot_gcs.pubsub.qos import QoS
 
-from pubsub_fakebus import FakeBus
-
-
-@dataclass(frozen=True, slots=True)
-class Odom:
-    x: float
-    y: float
-
-
-@dataclass(frozen=True, slots=True)
-class OdomV2:
-    x: float
-    y: float
-    z: float
+from pubsub_fakebus import FakeBus, Odom, OdomV2
 
 
 def node(bus: FakeBus, name: str, daemon: str = "d1", **kw) -> Node:
@@ -95,6 +80,6 @@ def test_a_mismatch_names_both_types_and_counts() -> None:
     b.spin_once()
     assert sub.type_errors == 2 and len(errors) == 2
     text = str(errors[0])
-    assert "expects test_pubsub_typed:OdomV2" in text and "#a#d1 publishes bytes" in text
+    assert "expects pubsub_fakebus:OdomV2" in text and "#a#d1 publishes bytes" in text
     st = [s for s in b.statistics() if s.role == "sub"][0]
     assert st.type_errors == 2 and "publishes bytes" in st.last_error
