@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from ..errors import GcsError
+from .parameters import Parameter, SetParametersResult
 
 ROSOUT = "/rosout"
 LEVELS: dict[str, int] = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
@@ -57,6 +58,17 @@ def parse_level(value: Any) -> int:
         return LEVELS[value.lower()]
     raise ValueError(f"log level must be one of {', '.join(sorted(set(LEVELS) - {'warning'}))}, "
                      f"got {value!r}")
+
+
+def check_level_params(params: list[Parameter]) -> SetParametersResult | None:
+    """A node's on-set callback: ``log_level`` must name a level."""
+    for p in params:
+        if p.name == LEVEL_PARAM:
+            try:
+                parse_level(p.value)
+            except ValueError as exc:
+                return SetParametersResult(False, str(exc))
+    return None
 
 
 class LoggerOwner(Protocol):

@@ -3,8 +3,9 @@
 What it owns: one Session (its own, from ``daemon.connect(name)``, or one it was given),
 the node's publishers, subscriptions, timers, group handlers, elections, services,
 parameters and logger, and the order in which their callbacks run. It composes the
-registry picture (registry.py), the service table (services.py) and the parameter store
-(parameters.py); the endpoint classes are in endpoints.py.
+registry picture (registry.py), the service table (services.py), the parameter store
+(parameters.py) and the callback queue with the timers (callbacks.py); the endpoint
+classes are in endpoints.py, elections are wired by leaders.py.
 
 Rules:
 
@@ -49,9 +50,7 @@ call timeouts, and ``wall_clock`` (``time.time``) for stamps, so tests can drive
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import heapq
 import logging
 import random
 import threading
@@ -63,11 +62,12 @@ from ..core.types import Service
 from ..errors import LocalProtocolError, MalformedPacket
 from ..hints import did_you_mean
 from . import local
+from .callbacks import Callbacks
 from .codec import RAW_FINGERPRINT, Sample, decode_envelope, encode_envelope, type_path
 from .election import ActiveStandby
-from .endpoints import (Publisher, QueueEntry, Subscription, Timer, TopicStats,
-                        TopicTypeError)
-from .logs import LEVEL_PARAM, ROSOUT, Log, NodeLogger, parse_level
+from .endpoints import Publisher, Subscription, Timer, TopicStats, TopicTypeError
+from .leaders import run_election
+from .logs import LEVEL_PARAM, ROSOUT, Log, NodeLogger, check_level_params, parse_level
 from .parameters import (PARAM_SERVICE, OnSet, Parameter, ParameterService, ParameterStore,
                          ParameterType, SetParametersResult)
 from .qos import QoS, check_topic, group_topic, parse_service, topic_group
@@ -123,9 +123,7 @@ class Node:
         self._group_handlers: dict[str, GroupCallback] = {}
         self._elections: dict[str, ActiveStandby] = {}
         self._joined: dict[str, int] = {}           # group -> reference count
-        self._timers: list[tuple[float, int, Timer]] = []
-        self._timer_ids = 0
-        self._queue: collections.deque[QueueEntry] = collections.deque()   # [owner, item, alive]
+        self._callbacks = Callbacks(clock)
         self._stop = threading.Event()
         self._closed = False
         self.bad_messages = 0
@@ -133,7 +131,7 @@ class Node:
         self._services = ServiceTable(self)
         self._params = ParameterStore(name)
         self._params.declare(LEVEL_PARAM, "info", description="this node's log level")
-        self._params.add_on_set_callback(self._check_log_level)
+        self._params.add_on_set_callback(check_level_params)
         self._logger: NodeLogger | None = None
         self._rosout: Publisher | None = None
         self._services.add_server(PARAM_SERVICE, ParameterService, self._params.serve,
@@ -225,10 +223,7 @@ class Node:
         self._check_closed()
         if not isinstance(period, (int, float)) or period <= 0:
             raise LocalProtocolError(f"timer period must be > 0 seconds, got {period!r}")
-        t = Timer(float(period), callback, self.clock())
-        self._timer_ids += 1
-        heapq.heappush(self._timers, (t.next_due, self._timer_ids, t))
-        return t
+        return self._callbacks.add_timer(float(period), callback)
 
     # ------------------------------------------------------------------ groups
 
@@ -261,29 +256,8 @@ class Node:
         """Elect one active member of ``group`` among ``candidates`` (private names, in order
         of preference) from the group's agreed views (election.py). ``on_change(active)``
         runs when the active member changes; the registry announces it (the console shows
-        who leads). Candidates are required: without them, processors that start as
-        separate rings would each elect a leader before the rings merge."""
-        cands = tuple(candidates)
-        if not cands:
-            raise LocalProtocolError(
-                f"node {self.name}: an election of {group!r} needs its candidates (private "
-                "names such as '#controller#cpu1'): without them every processor that starts "
-                "alone elects itself before the rings merge")
-        election = ActiveStandby(self.private_name, cands, extra=extra)
-
-        def on_event(ev: Any) -> None:
-            before = election.active
-            if isinstance(ev, GroupView):
-                outs = election.on_view(ev.view_id, ev.members)
-            else:
-                outs = election.on_message(ev.sender, bytes(ev.payload))
-            for o in outs:
-                self.multicast(group, o.payload)
-            if election.active != before:
-                self._announce()
-                if on_change is not None:
-                    on_change(election.active)
-        self.join_group(group, on_event)
+        who leads). Candidates are required (leaders.py)."""
+        election = run_election(self, group, candidates, extra, on_change)
         self._elections[group] = election
         return election
 
@@ -349,16 +323,6 @@ class Node:
     def _set_log_level(self, level: str) -> None:
         self._params.set({LEVEL_PARAM: level})
 
-    @staticmethod
-    def _check_log_level(params: list[Parameter]) -> SetParametersResult | None:
-        for p in params:
-            if p.name == LEVEL_PARAM:
-                try:
-                    parse_level(p.value)
-                except ValueError as exc:
-                    return SetParametersResult(False, str(exc))
-        return None
-
     def _publish_log(self, record: Log) -> None:
         if self._closed:
             return
@@ -402,11 +366,11 @@ class Node:
         if due is not None:
             until = max(0.0, due - now)
             wait = until if wait is None else min(wait, until)
-        if self._queue:
+        if self._callbacks:
             wait = 0.0
         self._drain(wait)
-        ran = self._dispatch()
-        ran += self._run_timers()
+        ran = self._callbacks.dispatch()
+        ran += self._callbacks.run_timers()
         now = self.clock()
         self._services.expire(now)
         for subs in self._subs.values():
@@ -439,48 +403,15 @@ class Node:
         return True
 
     def _next_due(self) -> float | None:
-        while self._timers and self._timers[0][2].cancelled:
-            heapq.heappop(self._timers)
-        dues = [self._timers[0][0]] if self._timers else []
-        dues += [d for subs in self._subs.values() for s in subs
-                 if (d := s.next_deadline()) is not None]
-        call = self._services.next_deadline()
-        if call is not None:
-            dues.append(call)
+        dues = [d for subs in self._subs.values() for s in subs
+                if (d := s.next_deadline()) is not None]
+        for d in (self._callbacks.next_timer(), self._services.next_deadline()):
+            if d is not None:
+                dues.append(d)
         return min(dues, default=None)
 
-    def _run_timers(self) -> int:
-        ran = 0
-        now = self.clock()
-        while self._timers and self._timers[0][0] <= now:
-            _, tid, t = heapq.heappop(self._timers)
-            if t.cancelled:
-                continue
-            t.fired += 1
-            t.advance(now)
-            heapq.heappush(self._timers, (t.next_due, tid, t))
-            t.callback()
-            ran += 1
-        return ran
-
-    def _dispatch(self) -> int:
-        ran = 0
-        q = self._queue
-        while q:
-            owner, item, alive = q.popleft()
-            if not alive:
-                continue
-            if isinstance(owner, Subscription):
-                owner.pending.popleft()
-                owner.count += 1
-                owner.callback(item if owner.raw_sample else item.value)
-            else:
-                owner(item)
-            ran += 1
-        return ran
-
     def _queue_call(self, fn: Callable[[], Any]) -> None:
-        self._queue.append([lambda _item: fn(), None, True])
+        self._callbacks.call(fn)
 
     def _now(self) -> float:
         return self.clock()
@@ -500,7 +431,7 @@ class Node:
             for g in ev.groups:
                 cb = self._group_handlers.get(g)
                 if cb is not None:
-                    self._queue.append([cb, ev, True])
+                    self._callbacks.push(cb, ev)
         elif isinstance(ev, GroupView):
             if ev.transitional:
                 return
@@ -512,7 +443,7 @@ class Node:
                 self._on_topic_view(topic, ev)
             cb = self._group_handlers.get(ev.group)
             if cb is not None:
-                self._queue.append([cb, ev, True])
+                self._callbacks.push(cb, ev)
 
     def _ingest_topic(self, ev: DataMessage) -> None:
         payload = ev.payload
@@ -545,9 +476,7 @@ class Node:
                         continue
                     sample = Sample(hdr.fingerprint, hdr.publisher_id, hdr.seq, hdr.stamp,
                                     value, hdr.handover, hdr.size)
-                entry = [sub, sample, True]
-                self._queue.append(entry)
-                sub.enqueue(entry)
+                sub.enqueue(self._callbacks.push(sub, sample))
 
     def _on_topic_view(self, topic: str, ev: GroupView) -> None:
         me = self.private_name

@@ -63,6 +63,7 @@ _MAGIC = 0x53
 REQUEST, REPLY = 1, 2
 OK, FAILED, NO_SERVICE, WRONG_TYPE = 0, 1, 2, 3
 DEFAULT_TIMEOUT = 5.0
+REGISTRY_WAIT = 2.0        # longest wait for the registry to name a server
 
 
 class ServiceError(GcsError):
@@ -241,7 +242,8 @@ class Client:
         if local is not None:                 # this node serves it: no message to itself
             return self.table.run_handler(local, request)
         fut = self.call_async(request, timeout, server)
-        self.table.owner._wait_until(fut.done, timeout + 1.0)   # the table times it out first
+        if not self.table.owner._wait_until(fut.done, timeout):
+            self.table.give_up(fut, f"no reply to {self.name} within {timeout} s")
         return fut.result()
 
     def destroy(self) -> None:
@@ -304,12 +306,13 @@ class ServiceTable:
 
     # ------------------------------------------------------------ calls
 
-    def _choose(self, client: Client, server: str | None) -> str:
+    def _choose(self, client: Client, server: str | None, timeout: float) -> str:
         owner = self.owner
         if server is not None:
             return server
         reg = owner.registry
-        owner._wait_until(lambda: bool(reg.servers(client.name)) or reg.complete(), 2.0)
+        owner._wait_until(lambda: bool(reg.servers(client.name)) or reg.complete(),
+                          min(timeout, REGISTRY_WAIT))
         found = reg.servers(client.name)
         if not found:
             raise ServiceUnavailable(
@@ -326,7 +329,7 @@ class ServiceTable:
 
     def send(self, client: Client, request: Any, timeout: float,
              server: str | None) -> ServiceFuture:
-        target = self._choose(client, server)
+        target = self._choose(client, server, timeout)
         body = client.req.encode(request)
         self._next_id = (self._next_id + 1) & 0xFFFFFFFF
         call_id = self._next_id
@@ -340,6 +343,13 @@ class ServiceTable:
             del self._pending[call_id]
             raise
         return fut
+
+    def give_up(self, fut: ServiceFuture, reason: str) -> None:
+        """End a call that waited long enough on real time (its clock may be another)."""
+        for cid, p in list(self._pending.items()):
+            if p.future is fut:
+                del self._pending[cid]
+        fut._finish(error=ServiceTimeout(reason))
 
     def next_deadline(self) -> float | None:
         return min((p.deadline for p in self._pending.values()), default=None)
