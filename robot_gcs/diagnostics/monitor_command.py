@@ -130,13 +130,15 @@ def run(args: argparse.Namespace) -> int:
         _follow(attacher, interval, log.frame, log.problem, Keys(None))
         return 0
     keys = Keys(sys.stdin if sys.stdin.isatty() else None, detail=args.detail)
-    with Live(Text("attaching to the ring"), console=console, auto_refresh=False,
-              screen=not args.no_screen, redirect_stdout=False,
-              redirect_stderr=False) as live:
-        _follow(attacher, interval,
-                lambda c: live.update(MonitorView(c, detail=keys.detail), refresh=True),
-                lambda text: live.update(Text(text, style="bold red"), refresh=True), keys)
-    keys.close()
+    try:
+        with Live(Text("attaching to the ring"), console=console, auto_refresh=False,
+                  screen=not args.no_screen, redirect_stdout=False,
+                  redirect_stderr=False) as live:
+            _follow(attacher, interval,
+                    lambda c: live.update(MonitorView(c, detail=keys.detail), refresh=True),
+                    lambda text: live.update(Text(text, style="bold red"), refresh=True), keys)
+    finally:
+        keys.close()
     return 0
 
 

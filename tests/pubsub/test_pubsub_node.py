@@ -222,7 +222,7 @@ def test_undeclared_topics_are_rejected_when_the_launch_file_restricts_them() ->
     bus = FakeBus()
     n = Node("n", bus.connect("n"), allowed_topics=["/odom"])
     n.create_publisher("/odom", bytes)
-    with pytest.raises(LocalProtocolError, match="not declared"):
+    with pytest.raises(LocalProtocolError, match="not declared in the launch file; did you mean '/odom'"):
         n.create_publisher("/odm", bytes)
 
 
