@@ -22,7 +22,7 @@ from .ring import CONFIG_ENV, add_ring_arguments
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("robot_gcs.launch.demo_command", "run the robot demo on this machine with the live console"),
     "launch": ("robot_gcs.launch.command", "run a launch file (one processor, or all of them)"),
-    "monitor": ("robot_gcs.diagnostics.monitor_command", "live console: ring, nodes, topics, leaders, logs"),
+    "monitor": ("robot_gcs.diagnostics.monitor_command", "live console: ring, leaders, topics, nodes, logs (keys: d details, q quit)"),
     "status": ("robot_gcs.diagnostics.status_command", "print one health snapshot of the ring"),
     "topic": ("robot_gcs.pubsub.topic_command", "topic tools: list, echo, hz, pub"),
     "service": ("robot_gcs.pubsub.service_command", "service tools: list, call"),
