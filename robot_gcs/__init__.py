@@ -13,6 +13,11 @@ submodules are the implementation and may change. The names, by who needs them:
 * Topics: ``Node`` and what it hands out (``Publisher``, ``Subscription``, ``Timer``),
   ``QoS``, ``Sample`` (what a ``raw_sample=True`` callback gets), ``TopicStats``
   (``Node.statistics()``) and ``TopicTypeError`` (passed to a subscription's ``on_error``).
+* Services and parameters: ``Client``, ``ServiceServer``, ``ServiceFuture`` (from
+  ``Node.create_client`` / ``create_service`` / ``Client.call_async``), ``ServiceError``,
+  ``ServiceUnavailable``, ``ServiceTimeout``; ``Parameter``, ``ParameterType``,
+  ``SetParametersResult``, ``ParameterError``; ``NodeLogger`` (``Node.get_logger()``) and
+  ``Log`` (the records on ``/rosout``).
 * Component authors (classes named in a launch file): ``Component``, the base class a
   launch file's ``class:`` names (``cls(node, params)``), and ``ActiveStandby``, the
   active/standby election fed with one group's views and messages in agreed order
@@ -29,8 +34,10 @@ from .core.types import Service
 from .errors import (Backpressure, ConfigError, GcsError, LocalProtocolError,
                      MalformedPacket, RemoteProtocolError, SessionClosed)
 from .launch.model import Component
-from .pubsub import (Node, Publisher, QoS, Sample, Subscription, Timer, TopicStats,
-                     TopicTypeError)
+from .pubsub import (Client, Log, Node, NodeLogger, Parameter, ParameterError, ParameterType,
+                     Publisher, QoS, Sample, ServiceError, ServiceFuture, ServiceServer,
+                     ServiceTimeout, ServiceUnavailable, SetParametersResult, Subscription,
+                     Timer, TopicStats, TopicTypeError)
 from .pubsub.election import ActiveStandby, Outgoing
 from .runtime.daemon import Daemon
 
@@ -49,6 +56,10 @@ __all__ = [
     # topics
     "Node", "Publisher", "Subscription", "Timer", "QoS", "Sample", "TopicStats",
     "TopicTypeError",
+    # services, parameters, logging
+    "Client", "ServiceServer", "ServiceFuture", "ServiceError", "ServiceUnavailable",
+    "ServiceTimeout", "Parameter", "ParameterType", "SetParametersResult", "ParameterError",
+    "NodeLogger", "Log",
     # component authors
     "Component", "ActiveStandby", "Outgoing",
     # errors

@@ -5,9 +5,10 @@
 * Planner (cpu2): publishes a Plan (AGREED, latched) with the next waypoint when the
   robot reaches the current one.
 * Controller (cpu1 active, cpu2 hot standby): a 100 Hz loop steering to the goal; only
-  the member elected by ``ActiveStandby`` from the agreed views of the ``ctl`` group
-  publishes Commands. A standby that becomes active continues after the highest step it
-  or any other member saw (the election's ``extras`` carry each member's last step).
+  the member elected by ``node.create_election`` (``gcs.ActiveStandby``) from the agreed
+  views of the ``ctl`` group publishes Commands. A standby that becomes active continues
+  after the highest step it or any other member saw (the election's ``extras`` carry each
+  member's last step). The registry announces who leads, so the console shows it.
 * Safety (cpu3): publishes an EStop (SAFE, latched) after ``estop_after_s`` seconds,
   when odometry misses its deadline ``estop_on_silence`` times, or when the file
   ``estop_file`` appears (a simulated e-stop button).
@@ -16,8 +17,10 @@ Every component watches /cmd and /estop in delivery order: commands ordered afte
 e-stop are ignored by everyone, and each records the step of the last command it saw
 before the e-stop -- the same number on every component.
 
-With ``record_dir`` set, each component appends JSON lines to
-``<record_dir>/<component>@<processor>.jsonl`` (flushed per line; tests read them).
+What a component says goes to its processor's output and to its node's logger (the
+ring topic ``/rosout``, which the console shows). With ``record_dir`` set, each
+component appends JSON lines to ``<record_dir>/<component>@<processor>.jsonl`` (flushed
+per line; tests read them).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import robot_gcs as gcs
 from .messages import Command, EStop, Odometry, Plan
 
 COMMON = {"record_dir": None, "verbose": True}
+COMMON_TYPES = {"record_dir": str}
 _PRINT_LOCK = threading.Lock()
 
 
@@ -45,6 +49,8 @@ def _pctl(xs: list[float], q: float) -> float:
 
 class DemoComponent(gcs.Component):
     """Shared: recording, /cmd + /estop bookkeeping in delivery order."""
+
+    param_types = COMMON_TYPES
 
     def __init__(self, node: gcs.Node, params: Mapping[str, Any]) -> None:
         super().__init__(node, params)
@@ -60,8 +66,8 @@ class DemoComponent(gcs.Component):
             proc = node.private_name.rsplit("#", 1)[-1]
             self._rec = open(os.path.join(rd, f"{node.name}@{proc}.jsonl"), "a", buffering=1)
         self.record("start")
-        node.create_subscription("/cmd", self._on_cmd, msg_type=Command)
-        node.create_subscription("/estop", self._on_estop, msg_type=EStop)
+        node.create_subscription(Command, "/cmd", self._on_cmd)
+        node.create_subscription(EStop, "/estop", self._on_estop)
 
     def record(self, ev: str, **fields: Any) -> None:
         if self._rec is not None:
@@ -73,6 +79,7 @@ class DemoComponent(gcs.Component):
             with _PRINT_LOCK:          # components print from their own threads: whole lines only
                 sys.stdout.write(f"{self.node.name}: {text}\n")
                 sys.stdout.flush()
+        self.node.get_logger().info(text)
 
     def _on_cmd(self, cmd: Command) -> None:
         if self.estopped:
@@ -108,7 +115,7 @@ class Perception(DemoComponent):
 
     def __init__(self, node: gcs.Node, params: Mapping[str, Any]) -> None:
         super().__init__(node, params)
-        self.pub = node.create_publisher("/odom", Odometry)
+        self.pub = node.create_publisher(Odometry, "/odom")
         self.x = self.y = self.theta = 0.0
         self.seq = 0
         self.dt = 1.0 / float(self.config["rate_hz"])
@@ -131,11 +138,11 @@ class Planner(DemoComponent):
 
     def __init__(self, node: gcs.Node, params: Mapping[str, Any]) -> None:
         super().__init__(node, params)
-        self.pub = node.create_publisher("/plan", Plan)
+        self.pub = node.create_publisher(Plan, "/plan")
         self.wps = [tuple(map(float, w)) for w in self.config["waypoints"]]
         self.idx = 0
         self.seq = 0
-        node.create_subscription("/odom", self.on_odom, msg_type=Odometry)
+        node.create_subscription(Odometry, "/odom", self.on_odom)
         self.publish_goal()
 
     def publish_goal(self) -> None:
@@ -161,19 +168,19 @@ class Controller(DemoComponent):
 
     def __init__(self, node: gcs.Node, params: Mapping[str, Any]) -> None:
         super().__init__(node, params)
-        self.pub = node.create_publisher("/cmd", Command)
-        self.election = gcs.ActiveStandby(node.private_name, list(self.config["candidates"]),
-                                      extra=lambda: {"last_step": self.last_step})
+        self.pub = node.create_publisher(Command, "/cmd")
         self.group = str(self.config["group"])
+        self.election = node.create_election(self.group, list(self.config["candidates"]),
+                                             extra=lambda: {"last_step": self.last_step},
+                                             on_change=self.on_election)
         self.active = False
         self.step = 0
         self.odom: Odometry | None = None
         self.goal: Plan | None = None
         self.latencies: list[float] = []
         self.all_latencies: list[float] = []
-        node.create_subscription("/odom", self.on_odom, gcs.QoS.sensor(depth=1), msg_type=Odometry)
-        node.create_subscription("/plan", self.on_plan, msg_type=Plan)
-        node.join_group(self.group, self.on_election)
+        node.create_subscription(Odometry, "/odom", self.on_odom, gcs.QoS.sensor(depth=1))
+        node.create_subscription(Plan, "/plan", self.on_plan)
         node.create_timer(1.0 / float(self.config["rate_hz"]), self.tick)
         node.create_timer(float(self.config["report_s"]), self.report)
 
@@ -185,15 +192,9 @@ class Controller(DemoComponent):
     def on_plan(self, p: Plan) -> None:
         self.goal = p
 
-    def on_election(self, ev: gcs.DataMessage | gcs.GroupView) -> None:
-        if isinstance(ev, gcs.GroupView):
-            outs = self.election.on_view(ev.view_id, ev.members)
-        elif isinstance(ev, gcs.DataMessage):
-            outs = self.election.on_message(ev.sender, bytes(ev.payload))
-        else:
-            return
-        for o in outs:
-            self.node.multicast(self.group, o.payload)
+    def on_election(self, active: str | None) -> None:
+        """The active member of the ``ctl`` group changed (agreed order: every member
+        sees the same changes at the same place)."""
         if self.election.is_active and not self.active:
             self.active = True
             known = [int(e.get("last_step", 0)) for e in self.election.extras.values()]
@@ -248,13 +249,14 @@ class Safety(DemoComponent):
     publishes = ("/estop",)
     subscribes = ("/odom", "/cmd", "/estop")
     params = {**COMMON, "estop_after_s": None, "estop_on_silence": 0, "estop_file": None}
+    param_types = {**COMMON_TYPES, "estop_after_s": float, "estop_file": str}
 
     def __init__(self, node: gcs.Node, params: Mapping[str, Any]) -> None:
         super().__init__(node, params)
-        self.pub = node.create_publisher("/estop", EStop)
+        self.pub = node.create_publisher(EStop, "/estop")
         self.sent = False
         self.misses = 0
-        node.create_subscription("/odom", lambda o: None, msg_type=Odometry, on_deadline=self.on_silence)
+        node.create_subscription(Odometry, "/odom", lambda o: None, on_deadline=self.on_silence)
         after = self.config.get("estop_after_s")
         if after is not None:
             self.timer = node.create_timer(float(after), self.timeout)

@@ -4,9 +4,11 @@ Layers (arrows point down): ``model`` (frozen values) and ``watched`` (Protocols
 diagnostics reads from a daemon, so it never imports runtime/) <- ``rules`` (YAML
 thresholds -> grades) <- ``health`` (statistics() -> snapshot) / ``collector`` (snapshots from the
 ``diag:health`` group -> graded ``ClusterHealth``) <- ``publisher`` (one per daemon, in its
-process) / ``attach`` (a console's session) <- ``console`` (rich renderables, the only
-rich importer besides the commands) <- ``monitor_command`` / ``status_command``.
-``status`` defines the stable ``robot-gcs status --json`` document.
+process; it also advertises the daemon in the local daemons' directory, ``rundir``) /
+``attach`` (``RingWatcher``: a console's view of the ring -- health, the topic registry,
+node logs -- that outlives the sessions it watches through) <- ``tables`` and ``console``
+(rich renderables, the only rich importers besides the commands) <- ``monitor_command`` /
+``status_command``. ``status`` defines the stable ``robot-gcs status --json`` document.
 """
 
 from .collector import DIAG_GROUP, HealthCollector, decode_snapshot, encode_snapshot

@@ -121,7 +121,11 @@ class HealthCollector:
 
     def on_view(self, members: tuple[str, ...], changed: tuple[str, ...], cause: str,
                 wall: float, transitional: bool = False) -> None:
-        """A view of the diagnostics group: publishers that left make their daemon STALE."""
+        """A view of the diagnostics group: publishers that left make their daemon STALE.
+
+        A publisher missing from a view without being in ``changed`` left while this
+        collector watched through another daemon (a console that failed over): it is
+        marked left too, with no cause ("")."""
         if transitional:
             return
         now_pubs = {split_private(m)[1] for m in members
@@ -138,6 +142,8 @@ class HealthCollector:
                 self._left[daemon] = cause.upper()
                 self._add_event(MembershipEvent(wall, daemon, cause.upper(), "", (),
                                                 "left the diagnostics group"))
+        for daemon in self._publishers - now_pubs:
+            self._left.setdefault(daemon, "")
         self._publishers = now_pubs
 
     def publishers(self) -> set[str]:

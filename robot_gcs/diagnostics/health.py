@@ -196,7 +196,7 @@ class StatsSampler:
                    bandwidth_bps=self._rate(f"topic:{t.topic}:bytes", float(t.bytes), now, cur,
                                             ref),
                    age_s=t.age_s, deadline_s=t.deadline, deadline_misses=t.deadline_misses,
-                   drops=t.drops)
+                   drops=t.drops, type_errors=t.type_errors)
                for t in topics]
         return tuple(sorted(out, key=lambda t: t.topic))
 

@@ -10,7 +10,9 @@ Owns the value types of diagnostics and nothing else (no I/O, no rich, no yaml):
   grade is the worst of its findings.
 * ``ClusterHealth`` -- what a console or ``robot-gcs status`` shows: every daemon's latest
   snapshot with its age, grade and findings, the merged groups, topics, sessions and the
-  membership event log.
+  membership event log; and, from the ring's registry (pubsub/registry.py), every node
+  with its topics and services (``NodeView``), who leads each election group
+  (``LeaderView``) and the nodes' recent log records from ``/rosout`` (``LogLine``).
 
 Rules: values are frozen slots dataclasses; ``to_jsonable`` turns any of them into plain
 JSON types (enums by name, tuples as lists); ``daemon_health_from_jsonable`` rebuilds a
@@ -76,6 +78,7 @@ class TopicHealth:
     deadline_s: float | None = None
     deadline_misses: int = 0
     drops: int = 0
+    type_errors: int = 0           # messages dropped for a type mismatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +167,36 @@ class SessionView:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeView:
+    """A node as the registry announces it (private name ``#client#daemon``)."""
+
+    name: str
+    pubs: tuple[tuple[str, str], ...] = ()      # (topic, type path)
+    subs: tuple[tuple[str, str], ...] = ()
+    services: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderView:
+    """Who leads an election group, as its members announce it."""
+
+    group: str
+    leader: str | None             # None: nobody (yet), or the members disagree
+    agreed: bool                   # every member that runs the election says the same
+    members: tuple[str, ...] = ()  # the members that announced
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One record from a node's logger (``/rosout``)."""
+
+    time: float                    # the node's wall clock
+    level: str                     # DEBUG / INFO / WARN / ERROR / FATAL
+    node: str                      # its private name
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterHealth:
     """The whole model: every daemon's graded view plus the merged tables and event log."""
 
@@ -176,6 +209,10 @@ class ClusterHealth:
     sessions: tuple[SessionView, ...] = ()
     events: tuple[MembershipEvent, ...] = ()
     schema: int = SCHEMA_VERSION
+    nodes: tuple[NodeView, ...] = ()
+    leaders: tuple[LeaderView, ...] = ()
+    logs: tuple[LogLine, ...] = ()
+    notice: str = ""               # what the console wants said (e.g. a fail-over)
 
 
 # ---------------------------------------------------------------- JSON conversion
@@ -244,7 +281,8 @@ def daemon_health_from_jsonable(d: Any) -> DaemonHealth:
     topics = tuple(TopicHealth(
         _req(t, "topic", str), _req(t, "rate_hz", float), _req(t, "bandwidth_bps", float),
         _opt(t, "age_s", float, None), _opt(t, "deadline_s", float, None),
-        _opt(t, "deadline_misses", int, 0), _opt(t, "drops", int, 0)) for t in _dicts(d, "topics"))
+        _opt(t, "deadline_misses", int, 0), _opt(t, "drops", int, 0),
+        _opt(t, "type_errors", int, 0)) for t in _dicts(d, "topics"))
     groups = tuple(GroupHealth(_req(g, "group", str), _strs(_req(g, "members", list), "members"))
                    for g in _dicts(d, "groups"))
     history = tuple(MembershipEvent(

@@ -1,137 +1,239 @@
-"""``robot-gcs monitor``: the live membership and health console (rich Live).
+"""``robot-gcs monitor``: the live console of the robot (rich Live).
 
-Attaches to one daemon's session socket (``--connect unix:/tmp/robot_gcs/cpu1.sock`` or
-``-c CONFIG [-n NAME]``; the daemon may be standalone or embedded in a program), joins
-the diagnostics group and redraws ``MonitorView`` a few times a second. The main thread
-alternates between waiting on the session (until the next redraw is due) and redrawing at
-most ``--refresh`` times a second, so drawing never races the model and there is no
-refresh thread. The alternate screen
-(``--no-screen`` to disable) keeps redraws flicker-free over SSH; the view fits itself to
-the terminal (80x24 and smaller degrade by dropping panels). If the daemon goes away the
-console says so and re-attaches once per second until Ctrl-C. ``--once`` prints one frame
-(after every daemon reported, or ``--timeout``) and exits. ``--plain`` (automatic when
-stdout is not a terminal) writes log lines instead: each new membership event and each
-daemon grade change, for log files and journald.
+Attaches to the ring, not to one daemon: the ring is named the way every command names
+it (cli/ring.py: ``-c RING.yaml``, ``$ROBOT_GCS_CONFIG``, ``--connect ADDR`` or the daemons
+running here), and the console takes the first daemon that answers. When that daemon
+dies the screen keeps the ring (the model lives on in ``RingWatcher``, attach.py) with a
+notice saying so, and the console attaches to the next daemon of the ring at once
+("attached via cpu2 (cpu1 is gone: ...)"); it retries the whole list once a second until
+one answers or Ctrl-C.
+
+The main thread alternates between waiting on the session (until the next redraw is due)
+and redrawing at most ``--refresh`` times a second, so drawing never races the model and
+there is no refresh thread; on a terminal a small thread reads keys (``d`` toggles the
+detail view, ``q`` quits) and only sets flags. The alternate screen (``--no-screen`` to
+disable) keeps redraws flicker-free over SSH; the view fits itself to the terminal
+(console.py). ``--once`` prints one frame (after every daemon and node reported, or
+``--timeout``) and exits; ``--detail`` starts in the detail view. ``--plain`` (automatic
+when stdout is not a terminal) writes log lines instead: each new membership event,
+each daemon grade change and each attach/fail-over, for log files and journald.
+
+Exit status: 0, or 4 when the ring cannot be named or reached (``--once``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import threading
 import time
-from typing import Callable, TextIO
+from typing import Any, Callable, TextIO
 
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from ..errors import GcsError, SessionClosed
-from .attach import MonitorClient, default_client_name, expected_daemons, resolve_address
+from ..cli.ring import RingTarget, add_ring_arguments, ring_target
+from ..errors import ConfigError, GcsError, SessionClosed
+from .attach import RingWatcher, default_client_name
 from .console import MonitorView, clock, daemon_note
 from .model import ClusterHealth, Grade
 from .rules import RuleSet, load_rules
 
+NO_RING = 4
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--connect", metavar="ADDR",
-                        help="daemon session address: unix:/path.sock or tcp:host:port")
-    parser.add_argument("-c", "--config", help="ring config; picks a daemon serving a local socket")
-    parser.add_argument("-n", "--name", help="with -c: the daemon to attach to")
+    add_ring_arguments(parser)
     parser.add_argument("--rules", help="rule file (default: diagnostics/default.yaml)")
-    parser.add_argument("--refresh", type=float, default=4.0, help="redraws per second (default 4)")
+    parser.add_argument("--refresh", type=float, default=4.0, help="redraws per second")
     parser.add_argument("--no-screen", action="store_true",
                         help="draw in the normal screen instead of the alternate one")
     parser.add_argument("--once", action="store_true", help="print one frame and exit")
+    parser.add_argument("--detail", action="store_true",
+                        help="start in the detail view (full ring ids, every node and group)")
     parser.add_argument("--plain", action="store_true",
                         help="log lines (events, grade changes) instead of the live screen; "
                              "automatic when stdout is not a terminal")
     parser.add_argument("--timeout", type=float, default=3.0,
-                        help="with --once: seconds to wait for every daemon (default 3)")
+                        help="with --once: seconds to wait for every daemon and node")
 
 
-def _attach(address: str, rules: RuleSet, expected: tuple[str, ...]) -> MonitorClient:
-    from ..client.socket_session import connect
-    return MonitorClient(connect(address, default_client_name("mon")), rules, expected)
+class Attacher:
+    """Attaches a RingWatcher to the first daemon of the ring that answers, and again to
+    the next one when it dies; ``notice`` says where it is attached and why."""
+
+    def __init__(self, target: RingTarget, watcher: RingWatcher) -> None:
+        self.target = target
+        self.watcher = watcher
+        self.current = ""
+        self.notice = ""
+
+    def attach(self) -> bool:
+        from ..client.socket_session import connect
+        failures = []
+        for daemon, address in self._order():
+            try:
+                session = connect(address, default_client_name("mon"))
+            except GcsError as exc:
+                failures.append(f"{daemon or address}: {exc}")
+                continue
+            name = daemon or session.private_name.rsplit("#", 1)[-1]
+            gone = f" ({self.current} is gone)" if self.current and self.current != name else ""
+            self.watcher.attach(session, name)
+            self.current = name
+            self.notice = f"attached via {name}{gone}"
+            return True
+        self.notice = "cannot attach: " + "; ".join(failures) + "; retrying every second"
+        return False
+
+    def _order(self) -> list[tuple[str, str]]:
+        """The ring's daemons, the one we lost last (it may be back, but try others first)."""
+        addrs = list(self.target.addresses)
+        lost = [a for a in addrs if a[0] == self.current]
+        return [a for a in addrs if a[0] != self.current] + lost
+
+    def lost(self, reason: str) -> None:
+        self.watcher.close()
+        self.notice = f"lost {self.current}: {reason}; attaching to another daemon"
+
+
+def _start(args: argparse.Namespace) -> tuple[RingTarget, RuleSet]:
+    return ring_target(args), load_rules(args.rules)
 
 
 def run(args: argparse.Namespace) -> int:
     """The console; ``args`` as ``add_arguments`` defines them (``parse_args([...])``)."""
     try:
-        rules = load_rules(args.rules)
-        address = resolve_address(args.connect, args.config, args.name)
-        expected = expected_daemons(args.config)
-    except GcsError as exc:
+        target, rules = _start(args)
+    except (GcsError, ConfigError) as exc:
         print(f"robot-gcs monitor: {exc}", file=sys.stderr)
-        return 4
+        return NO_RING
     console = Console()
+    watcher = RingWatcher(rules, target.daemons)
+    attacher = Attacher(target, watcher)
     if args.once:
+        if not attacher.attach():
+            print(f"robot-gcs monitor: {attacher.notice}", file=sys.stderr)
+            return NO_RING
         try:
-            once = _attach(address, rules, expected)
-        except GcsError as exc:
-            print(f"robot-gcs monitor: {exc}", file=sys.stderr)
-            return 4
-        try:
-            once.wait_complete(args.timeout)
-            console.print(MonitorView(once.cluster()), height=console.size.height)
+            watcher.wait_complete(args.timeout)
+            console.print(MonitorView(watcher.cluster(attacher.notice), detail=args.detail),
+                          height=console.size.height)
         finally:
-            once.close()
+            watcher.close()
         return 0
     interval = 1.0 / max(0.5, args.refresh)
     if args.plain or not console.is_terminal:
         log = PlainLog(sys.stdout)
-        _follow(address, rules, expected, interval, log.frame, log.problem)
+        _follow(attacher, interval, log.frame, log.problem, Keys(None))
         return 0
-    with Live(Text("attaching to " + address), console=console, auto_refresh=False,
-              screen=not args.no_screen, redirect_stdout=False,
-              redirect_stderr=False) as live:
-        _follow(address, rules, expected, interval,
-                lambda c: live.update(MonitorView(c), refresh=True),
-                lambda text: live.update(Text(text, style="bold red"), refresh=True))
+    keys = Keys(sys.stdin if sys.stdin.isatty() else None, detail=args.detail)
+    try:
+        with Live(Text("attaching to the ring"), console=console, auto_refresh=False,
+                  screen=not args.no_screen, redirect_stdout=False,
+                  redirect_stderr=False) as live:
+            _follow(attacher, interval,
+                    lambda c: live.update(MonitorView(c, detail=keys.detail), refresh=True),
+                    lambda text: live.update(Text(text, style="bold red"), refresh=True), keys)
+    finally:
+        keys.close()
     return 0
 
 
-def _follow(address: str, rules: RuleSet, expected: tuple[str, ...], interval: float,
-            frame: Callable[[ClusterHealth], None], problem: Callable[[str], None]) -> None:
-    """Attach (and re-attach) to ``address``; call ``frame`` at most once per ``interval``
-    with the current model, ``problem`` when the daemon cannot be reached. Ctrl-C ends it."""
-    client: MonitorClient | None = None
+def _follow(attacher: Attacher, interval: float, frame: Callable[[ClusterHealth], None],
+            problem: Callable[[str], None], keys: "Keys") -> None:
+    """Attach (and re-attach); call ``frame`` at most once per ``interval`` with the model,
+    ``problem`` while no daemon of the ring answers. Ctrl-C or ``q`` ends it."""
+    watcher = attacher.watcher
+    attached = False
+    seen = False                       # a frame was drawn: keep drawing the ring
     next_draw = time.monotonic()
     try:
-        while True:
-            if client is None:
-                try:
-                    client = _attach(address, rules, expected)
-                except GcsError as exc:
-                    problem(f"cannot attach to {address}: {exc}; retrying every second")
+        while not keys.quit:
+            if not attached:
+                attached = attacher.attach()
+                if not attached:
+                    if seen:
+                        frame(watcher.cluster(attacher.notice))
+                    else:
+                        problem(attacher.notice)
                     time.sleep(1.0)      # retry back-off, not synchronisation
                     continue
             try:
-                client.pump(max(0.0, next_draw - time.monotonic()))
+                watcher.pump(max(0.0, min(0.25, next_draw - time.monotonic())))
             except SessionClosed as exc:
-                client.close()
-                client = None
-                problem(f"lost {address}: {exc.reason}; re-attaching")
+                attacher.lost(exc.reason)
+                attached = False
+                frame(watcher.cluster(attacher.notice))
                 continue
             now = time.monotonic()
-            if now >= next_draw:         # at most one frame per interval
-                frame(client.cluster())
+            if now >= next_draw or keys.changed():   # at most one frame per interval
+                frame(watcher.cluster(attacher.notice))
+                seen = True
                 next_draw = now + interval
     except KeyboardInterrupt:
         pass
     finally:
-        if client is not None:
-            client.close()
+        watcher.close()
+
+
+class Keys:
+    """Keys typed into the console (a thread reads them; the main loop reads the flags)."""
+
+    def __init__(self, stream: TextIO | None, detail: bool = False) -> None:
+        self.detail = detail
+        self.quit = False
+        self._changed = False
+        self._saved: list[Any] | None = None
+        if stream is None:
+            return
+        import termios
+        import tty
+        fd = stream.fileno()
+        try:
+            self._saved = termios.tcgetattr(fd)
+            tty.setcbreak(fd)
+        except termios.error:
+            return
+        self._fd = fd
+        threading.Thread(target=self._read, name="monitor-keys", daemon=True).start()
+
+    def _read(self) -> None:
+        while not self.quit:
+            try:
+                ch = os.read(self._fd, 1)
+            except OSError:
+                return
+            if not ch or ch in (b"q", b"Q"):
+                self.quit = True
+            elif ch in (b"d", b"D"):
+                self.detail = not self.detail
+                self._changed = True
+
+    def changed(self) -> bool:
+        was, self._changed = self._changed, False
+        return was
+
+    def close(self) -> None:
+        if self._saved is not None:
+            import termios
+            termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)
+            self._saved = None
 
 
 class PlainLog:
-    """Plain-text monitor for logs and pipes: one line per new membership event and per
-    daemon grade change (``time daemon GRADE state ring note``), nothing redrawn."""
+    """Plain-text monitor for logs and pipes: one line per new membership event, per
+    daemon grade change and per attach change (``time daemon GRADE state ring note``),
+    nothing redrawn."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self._events: set[tuple[object, ...]] = set()
         self._grades: dict[str, Grade] = {}
         self._last_problem = ""
+        self._notice = ""
 
     def _write(self, line: str) -> None:
         self.out.write(line + "\n")
@@ -144,6 +246,9 @@ class PlainLog:
 
     def frame(self, cluster: ClusterHealth) -> None:
         self._last_problem = ""
+        if cluster.notice and cluster.notice != self._notice:
+            self._notice = cluster.notice
+            self._write(f"{clock(cluster.generated_at)} {cluster.notice}")
         for e in cluster.events:
             key = (round(e.time, 3), e.daemon, e.cause, e.ring_id, e.detail)
             if key not in self._events:
@@ -158,3 +263,4 @@ class PlainLog:
                 self._write(f"{clock(cluster.generated_at)} {h.name} {v.grade.name} {h.state} "
                             f"ring {h.ring_id} members {','.join(h.members) or '-'}"
                             + (f" ({note})" if note else ""))
+

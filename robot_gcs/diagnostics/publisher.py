@@ -2,7 +2,8 @@
 
 Owns ``HealthPublisher`` (one per daemon, in the daemon's process), the per-daemon
 registry behind ``health_of(daemon)`` (what ``Daemon.health()`` returns) and the topic
-source registry (``register_topic_source``). The registries are weak side tables keyed
+source registry (``register_topic_source``, for topic statistics that do not come from a
+Node: every Node made on a daemon is found by itself through pubsub/local.py). The registries are weak side tables keyed
 by daemon object (many daemons per process work; a stopped daemon's entries vanish with
 it), so no daemon class has to know about diagnostics beyond calling ``health_of``. A
 daemon is reached only through its public surface, typed as ``WatchedDaemon``
@@ -26,6 +27,9 @@ How it works:
   also makes every publisher send at once, so consoles show the new ring without waiting
   for the next period.
 * ``close()`` closes the session, which wakes the thread; the thread is joined.
+* The publisher is also the daemon's presence on this machine: ``start()`` writes its
+  record in the local daemons' directory (rundir.py) when the daemon serves socket
+  sessions, ``close()`` removes it, so command-line tools find the ring unasked.
 * Nothing here raises into the daemon: malformed snapshots are counted by the collector,
   a failing ``statistics()`` is logged and retried next period.
 """
@@ -43,10 +47,12 @@ from ..core.events import DataMessage, GroupView
 from ..core.types import Service
 from ..errors import Backpressure, GcsError, SessionClosed
 from ..pubsub import TopicStats
+from ..pubsub.local import topic_statistics as local_topic_statistics
 from .collector import DIAG_GROUP, MSG_TYPE, PUBLISHER_CLIENT, HealthCollector, encode_snapshot
 from .health import StatsSampler
 from .model import ClusterHealth, DaemonHealth
 from .rules import RuleSet, load_rules
+from .rundir import advertise, withdraw
 from .topics import topic_records
 from .watched import WatchedDaemon
 
@@ -77,9 +83,10 @@ def unregister_topic_source(daemon: WatchedDaemon, source: TopicSource) -> None:
 
 
 def _topics_of(daemon: WatchedDaemon) -> list[TopicStats]:
+    """Every Node on ``daemon`` in this process (pubsub/local.py), plus registered sources."""
     with _lock:
         sources = list(_topic_sources.get(daemon, ()))
-    out: list[TopicStats] = []
+    out: list[TopicStats] = local_topic_statistics(daemon)
     for src in sources:
         try:
             out.extend(src())
@@ -145,10 +152,15 @@ class HealthPublisher:
         self._latest: DaemonHealth | None = None
         self._arrived_local = 0.0
         self._next_publish = 0.0
+        self._record: str | None = None
 
     def start(self) -> "HealthPublisher":
         self._session = self.daemon.connect(PUBLISHER_CLIENT, reads_ring=False)
         self._session.join(DIAG_GROUP)
+        address = self.daemon.client_address
+        if address:
+            cfg = self.daemon.config
+            self._record = advertise(cfg.ring.name, cfg.path, self.name, address)
         with _lock:
             _publishers[self.daemon] = self
         self._thread = threading.Thread(target=self._run, name=f"health-{self.name}",
@@ -158,6 +170,8 @@ class HealthPublisher:
 
     def close(self, timeout: float = 2.0) -> None:
         self._closing = True
+        withdraw(self._record)
+        self._record = None
         with _lock:
             if _publishers.get(self.daemon) is self:
                 del _publishers[self.daemon]

@@ -78,6 +78,8 @@ TOPIC_METRICS: dict[str, tuple[Callable[[TopicHealth], float | None], str]] = {
     "topic.age_over_deadline": (_age_over_deadline, "age divided by the topic's deadline"),
     "topic.deadline_misses": (lambda t: float(t.deadline_misses), "deadline misses"),
     "topic.drops": (lambda t: float(t.drops), "messages dropped by keep-last queues"),
+    "topic.type_errors": (lambda t: float(t.type_errors),
+                          "messages dropped because their type did not match the subscriber's"),
 }
 METRICS: frozenset[str] = frozenset(DAEMON_METRICS) | frozenset(SESSION_METRICS) | frozenset(TOPIC_METRICS)
 

@@ -30,11 +30,17 @@ how long ago this daemon's snapshot reached the reporting daemon. Unknown number
       "groups": [{"group": "control", "members": ["#ctl#cpu1", "#planner#cpu2"]}],
       "topics": [{"topic": "/odom", "daemon": "cpu2", "rate_hz": 50.0,
                   "bandwidth_bps": 12000.0, "age_s": 0.01, "deadline_s": 0.1,
-                  "deadline_misses": 0, "drops": 0, "grade": "OK"}],
+                  "deadline_misses": 0, "drops": 0, "type_errors": 0, "grade": "OK"}],
       "sessions": [{"daemon": "cpu1", "name": "planner", "queue_depth": 0,
                     "drops": 0, "drops_per_s": 0.0, "grade": "OK"}],
       "events": [{"time": 1795000000.1, "daemon": "cpu1", "cause": "NETWORK",
-                  "ring_id": "1.12", "members": ["cpu1", "cpu2"], "detail": "left: cpu3"}]
+                  "ring_id": "1.12", "members": ["cpu1", "cpu2"], "detail": "left: cpu3"}],
+      "nodes": [{"name": "#perception#cpu3",          # every node the registry announces
+                 "pubs": [["/odom", "pkg.msgs:Odometry"]], "subs": [], "services": []}],
+      "leaders": [{"group": "ctl", "leader": "#controller#cpu1", "agreed": true,
+                   "members": ["#controller#cpu1", "#standby#cpu2"]}],
+      "logs": [{"time": 1795000000.3, "level": "INFO", "node": "#controller#cpu1",
+                "text": "ACTIVE"}]
     }
 """
 
@@ -84,7 +90,8 @@ STATUS_SCHEMA: dict[str, Any] = _obj({
         "topic": {"type": "string"}, "daemon": {"type": "string"},
         "rate_hz": {"type": "number"}, "bandwidth_bps": {"type": "number"},
         "age_s": _NUM_OR_NULL, "deadline_s": _NUM_OR_NULL,
-        "deadline_misses": {"type": "integer"}, "drops": {"type": "integer"}, "grade": _GRADE})},
+        "deadline_misses": {"type": "integer"}, "drops": {"type": "integer"},
+        "type_errors": {"type": "integer"}, "grade": _GRADE})},
     "sessions": {"type": "array", "items": _obj({
         "daemon": {"type": "string"}, "name": {"type": "string"},
         "queue_depth": {"type": "integer"}, "drops": {"type": "integer"},
@@ -92,6 +99,16 @@ STATUS_SCHEMA: dict[str, Any] = _obj({
     "events": {"type": "array", "items": _obj({
         "time": {"type": "number"}, "daemon": {"type": "string"}, "cause": {"type": "string"},
         "ring_id": {"type": "string"}, "members": _STR_LIST, "detail": {"type": "string"}})},
+    "nodes": {"type": "array", "items": _obj({
+        "name": {"type": "string"}, "services": _STR_LIST,
+        "pubs": {"type": "array", "items": _STR_LIST},
+        "subs": {"type": "array", "items": _STR_LIST}})},
+    "leaders": {"type": "array", "items": _obj({
+        "group": {"type": "string"}, "leader": _STR_OR_NULL, "agreed": {"type": "boolean"},
+        "members": _STR_LIST})},
+    "logs": {"type": "array", "items": _obj({
+        "time": {"type": "number"}, "level": {"type": "string"}, "node": {"type": "string"},
+        "text": {"type": "string"}})},
 })
 
 
@@ -128,6 +145,9 @@ def status_document(cluster: ClusterHealth) -> dict[str, Any]:
                       "drops_per_s": s.session.drops_per_s, "grade": s.grade.name}
                      for s in cluster.sessions],
         "events": [to_jsonable(e) for e in cluster.events],
+        "nodes": [to_jsonable(n) for n in cluster.nodes],
+        "leaders": [to_jsonable(lv) for lv in cluster.leaders],
+        "logs": [to_jsonable(r) for r in cluster.logs],
     }
 
 

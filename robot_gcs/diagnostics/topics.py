@@ -2,7 +2,7 @@
 
 Owns one function, ``topic_records``: it folds the endpoint statistics of every Node on a
 daemon (``pubsub`` ``TopicStats``: topic, role "pub"/"sub", count, bytes, dropped,
-deadline, deadline_misses, last_age, rate_hz) into one record per topic, the shape
+deadline, deadline_misses, type_errors, last_age, rate_hz) into one record per topic, the shape
 ``StatsSampler`` reads. Rules: a topic's subscribers speak for it (what arrives is what
 matters); when a daemon only publishes a topic, its publishers do. Rates take the highest
 endpoint's (every subscriber sees the same stream), byte counts the highest, age the
@@ -27,6 +27,7 @@ class TopicRecord:
     deadline: float | None
     deadline_misses: int
     drops: int
+    type_errors: int = 0
 
 
 def topic_records(stats: Iterable[TopicStats]) -> list[TopicRecord]:
@@ -48,5 +49,6 @@ def topic_records(stats: Iterable[TopicStats]) -> list[TopicRecord]:
             age_s=min(ages) if ages else None,
             deadline=min(deadlines) if deadlines else None,
             deadline_misses=sum(e.deadline_misses for e in use),
-            drops=sum(e.dropped for e in use)))
+            drops=sum(e.dropped for e in use),
+            type_errors=sum(e.type_errors for e in use)))
     return out

@@ -6,7 +6,10 @@ surface it uses, and the real ``Daemon`` (and its frozen ``DaemonStats``,
 runtime/stats.py) satisfy them structurally; mypy checks that where the runtime hands a
 daemon to ``HealthPublisher`` / ``health_of``. The surface:
 
-* ``name`` and ``config`` (a ``GcsConfig``: node id -> daemon name via ``names()``);
+* ``name`` and ``config`` (a ``GcsConfig``: node id -> daemon name via ``names()``, the
+  ring's name and the file it came from);
+* ``client_address``: where it serves socket sessions (None: nowhere), which it
+  advertises in the local daemons' directory (rundir.py);
 * ``statistics()``: a ``DaemonStatsRecord`` -- the engine's ``EngineStats`` (or None
   before the engine runs), the replicated group table, loop lag, sessions, drops, uptime
   and the membership history;
@@ -110,6 +113,9 @@ class WatchedDaemon(Protocol):
 
     @property
     def config(self) -> GcsConfig: ...
+
+    @property
+    def client_address(self) -> str | None: ...
 
     def statistics(self) -> DaemonStatsRecord: ...
 

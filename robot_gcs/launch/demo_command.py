@@ -3,13 +3,16 @@
 Starts ``launch/robot_demo.yaml`` with ``--all`` semantics (three processors as local
 child processes on 127.0.0.1, ring config ``config/robot_demo.yaml``), then:
 
-* on a terminal: the console runs in the foreground attached to the first processor's
-  session socket, and the processors' output goes to a log file (``--log``, default
-  /tmp/robot_gcs/demo.log);
-* otherwise (``--plain``, output not a terminal, or that processor serves no socket):
+* on a terminal: the console (monitor_command.py) runs in the foreground attached to the
+  ring -- to the first processor's daemon, and to the next one when that one dies, so the
+  demo's own fail-over is on screen -- and the processors' output goes to a log file
+  (``--log``, default /tmp/robot_gcs/demo.log);
+* otherwise (``--plain``, output not a terminal, or no processor serves a socket):
   the processors' output is printed, prefixed with the processor name.
 
-Ctrl-C stops the console and the whole process tree (supervisor.py) and returns 0.
+Ctrl-C (or ``q`` in the console) stops the console and the whole process tree
+(supervisor.py) and returns 0 (3 if a processor FAILED); a second Ctrl-C while the
+processors stop is ignored quietly (pubsub/shutdown.py).
 The files are looked up next to the installed package (a source checkout) and then in
 the current directory.
 """
@@ -24,6 +27,7 @@ import threading
 from typing import Any
 
 from ..errors import ConfigError
+from ..pubsub.shutdown import quiet_interrupts
 from .loader import load_launch
 
 DEMO_LAUNCH = os.path.join("launch", "robot_demo.yaml")
@@ -40,28 +44,26 @@ def find_demo_file(rel: str) -> str | None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plain", action="store_true", help="print the processors' log, no console")
-    parser.add_argument("--launch", metavar="FILE", help="launch file (default launch/robot_demo.yaml)")
-    parser.add_argument("--config", metavar="RING.yaml", help="ring config instead of the launch file's")
+    parser.add_argument("--launch", metavar="FILE", help="launch file (default: launch/robot_demo.yaml)")
+    parser.add_argument("-c", "--config", metavar="RING.yaml", default=argparse.SUPPRESS,
+                        help="ring config instead of the launch file's `config:`")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="C.KEY=VALUE",
                         help="override a component parameter (repeatable)")
     parser.add_argument("--log", default="/tmp/robot_gcs/demo.log",
                         help="where the processors' output goes while the console runs")
 
 
-def _socket_of(lf: Any, name: str) -> str | None:
+def _serves_sockets(config_path: str) -> bool:
     try:
         from ..config import GcsConfig
-        cfg = GcsConfig.from_file(lf.config_path)
-        sock = cfg.daemon(name).socket
-    except Exception:
-        return None
-    if not sock:
-        return None
-    return sock if ":" in sock.split("/")[0] else f"unix:{sock}"
+        return any(d.socket for d in GcsConfig.from_file(config_path).daemons)
+    except ConfigError:
+        return False
 
 
 def run(args: argparse.Namespace) -> int:
     from .supervisor import Supervisor
+    args.config = getattr(args, "config", None)
     path = args.launch or find_demo_file(DEMO_LAUNCH)
     if path is None:
         print("robot-gcs demo: cannot find launch/robot_demo.yaml; run it from the source checkout "
@@ -72,9 +74,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"robot-gcs demo: {exc}", file=sys.stderr)
         return 2
-    first = lf.processors[0].name
-    address = _socket_of(lf, first)
-    if args.plain or not sys.stdout.isatty() or address is None:
+    if args.plain or not sys.stdout.isatty() or not _serves_sockets(lf.config_path):
         sup = Supervisor(lf, path, config_override=args.config, overrides=args.overrides,
                          verbose=getattr(args, "verbose", 0))
 
@@ -96,14 +96,15 @@ def run(args: argparse.Namespace) -> int:
     from ..diagnostics import monitor_command
     mparser = argparse.ArgumentParser(prog="robot-gcs monitor")
     monitor_command.add_arguments(mparser)
-    margs = mparser.parse_args(["--connect", address])
+    margs = mparser.parse_args(["-c", lf.config_path, "-n", lf.processors[0].name])
     try:
         monitor_command.run(margs)
     except KeyboardInterrupt:
         pass
     finally:
+        quiet_interrupts()                 # the processors are stopping: no traceback now
         sup.stop_requested = True
         watcher.join(60)
         log.close()
     print(f"robot demo stopped (processor log: {args.log})")
-    return 0
+    return result[0] if result else 0

@@ -9,7 +9,10 @@ that can be checked before anything runs is checked here:
 * the ring config loads, and every processor is one of its daemons;
 * every component class imports; topics it declares in ``publishes``/``subscribes``
   are declared in the launch file; parameters it does not know (when it declares
-  ``params`` defaults) are rejected, including ``--set`` overrides.
+  ``params`` defaults) are rejected, and values of the wrong type (``rate_hz: fast``
+  where the default is ``50.0``) too, including ``--set`` overrides (params.py);
+* misspelt keys, classes, modules, topics and parameters get a "did you mean", and a
+  tab in the indentation gets its column and "YAML indents with spaces".
 
 The document is composed with ``yaml.compose`` so each node keeps its line; every error
 is ``ConfigError(problem, path, line, field)`` with a dotted field such as
@@ -18,22 +21,38 @@ is ``ConfigError(problem, path, line, field)`` with a dotted field such as
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
+import pkgutil
 import sys
 from typing import Any, Iterable, Mapping
 
 import yaml
 
 from ..errors import ConfigError, LocalProtocolError
-from ..pubsub.codec import codec_for
+from ..hints import did_you_mean
+from ..pubsub.codec import codec_for, import_type
 from ..pubsub.qos import PRIORITIES, QoS, check_topic, parse_service
 from .model import ComponentSpec, LaunchFile, ProcessorSpec, Restart, TopicSpec, frozen_params
+from .params import check_param
 
 TOP_KEYS = ("robot", "config", "pythonpath", "topics", "groups", "processors")
 TOPIC_KEYS = ("type", "service", "depth", "rate", "deadline", "latched", "priority")
 PROCESSOR_KEYS = ("restart", "cpus", "components")
 COMPONENT_KEYS = ("name", "class", "restart", "max_restarts", "params")
+
+
+def _tab_at(text: str, line: int | None) -> int | None:
+    """Column (0-based) of a tab in the indentation of ``line`` or the line before (the
+    YAML scanner often notices a tab one line late), else None."""
+    lines = text.splitlines()
+    for i in (line, None if line is None else line - 1):
+        if i is not None and 0 <= i < len(lines):
+            indent = lines[i][:len(lines[i]) - len(lines[i].lstrip(" \t"))]
+            if "\t" in indent:
+                return indent.index("\t")
+    return None
 
 
 class _Doc:
@@ -45,7 +64,13 @@ class _Doc:
         try:
             self.root = self._loader.get_single_node()
         except yaml.MarkedYAMLError as exc:
-            line = exc.problem_mark.line + 1 if exc.problem_mark else None
+            mark = exc.problem_mark
+            tab = _tab_at(text, mark.line if mark else None)
+            if tab is not None:
+                raise ConfigError(f"column {tab + 1}: a tab character in the indentation; "
+                                  "YAML indents with spaces, not tabs", path,
+                                  mark.line + 1 if mark else None) from None
+            line = mark.line + 1 if mark else None
             raise ConfigError(f"not valid YAML: {exc.problem}", path, line) from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"not valid YAML: {exc}", path) from None
@@ -70,7 +95,8 @@ class _Doc:
                 raise self.error(k, field, f"keys must be strings, got {key!r}")
             sub = f"{field}.{key}" if field else key
             if allowed_t is not None and key not in allowed_t:
-                raise self.error(k, sub, f"unknown key; expected one of {', '.join(allowed_t)}")
+                raise self.error(k, sub, f"unknown key{did_you_mean(key, allowed_t)} "
+                                         f"(expected one of {', '.join(allowed_t)})")
             if key in out:
                 raise self.error(k, sub, "duplicate key")
             out[key] = (k, v)
@@ -119,27 +145,36 @@ def _restart(doc: _Doc, node: yaml.Node, field: str) -> Restart:
                                      f"got {v!r}") from None
 
 
-def import_object(path: str) -> Any:
-    """``module:Name`` -> the object. Raises ImportError / AttributeError / ValueError."""
-    if path.count(":") != 1:
-        raise ValueError(f"{path!r} is not of the form module:Name")
-    mod_name, attr = path.split(":")
-    mod = importlib.import_module(mod_name)
-    obj: Any = mod
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
 def _resolve(doc: _Doc, node: yaml.Node, field: str, path: str) -> Any:
     try:
-        return import_object(path)
+        return import_type(path)
     except ValueError as exc:
         raise doc.error(node, field, str(exc)) from None
     except ImportError as exc:
-        raise doc.error(node, field, f"cannot import {path}: {exc}") from None
+        hint = _module_hint(path.split(":")[0])
+        raise doc.error(node, field, f"cannot import {path}: {exc}{hint}") from None
     except AttributeError:
-        raise doc.error(node, field, f"{path}: no such class in that module") from None
+        mod_name, _, attr = path.partition(":")
+        module = importlib.import_module(mod_name)
+        classes = [n for n in dir(module) if isinstance(getattr(module, n), type)]
+        raise doc.error(node, field, f"{path}: no such class in that module"
+                                     f"{did_you_mean(attr, classes)}") from None
+
+
+def _module_hint(mod: str) -> str:
+    """"did you mean" among the modules next to ``mod`` (its package's, or top-level ones)."""
+    parent = mod.rpartition(".")[0]
+    if parent:
+        try:
+            paths = getattr(importlib.import_module(parent), "__path__", None)
+        except ImportError:
+            return ""
+        if paths is None:
+            return ""
+        names = [f"{parent}.{m.name}" for m in pkgutil.iter_modules(paths)]
+    else:
+        names = [m.name for m in pkgutil.iter_modules()]
+    return did_you_mean(mod, names)
 
 
 def _topics(doc: _Doc, node: yaml.Node) -> tuple[TopicSpec, ...]:
@@ -212,7 +247,8 @@ def _component(doc: _Doc, node: yaml.Node, field: str, topics: set[str]) -> Comp
         for t in getattr(cls, attr, ()) or ():
             if t not in topics:
                 raise doc.error(cnode, f"{field}.class",
-                                f"{class_path} {attr} topic {t}, which the launch file does not declare under 'topics'")
+                                f"{class_path} {attr} topic {t}, which the launch file does not "
+                                f"declare under 'topics'{did_you_mean(t, topics)}")
     params: dict[str, Any] = {}
     defaults = dict(getattr(cls, "params", {}) or {})
     params.update(defaults)
@@ -220,10 +256,12 @@ def _component(doc: _Doc, node: yaml.Node, field: str, topics: set[str]) -> Comp
         pnode = m["params"][1]
         if not (isinstance(pnode, yaml.ScalarNode) and doc.value(pnode) is None):
             for key, (knode, vnode) in doc.mapping(pnode, f"{field}.params", None).items():
-                if defaults and key not in defaults:
-                    raise doc.error(knode, f"{field}.params.{key}",
-                                    f"unknown parameter of {class_path}; known: {', '.join(sorted(defaults))}")
-                params[key] = doc.value(vnode)
+                try:
+                    params[key] = check_param(cls, class_path, key, doc.value(vnode))
+                except KeyError as exc:
+                    raise doc.error(knode, f"{field}.params.{key}", exc.args[0]) from None
+                except TypeError as exc:
+                    raise doc.error(vnode, f"{field}.params.{key}", str(exc)) from None
     restart = _restart(doc, m["restart"][1], f"{field}.restart") if "restart" in m else Restart.ON_FAILURE
     max_restarts = _int(doc, m["max_restarts"][1], f"{field}.max_restarts", 0) if "max_restarts" in m else 5
     return ComponentSpec(name, class_path, cls, frozen_params(params), restart, max_restarts,
@@ -317,24 +355,27 @@ def apply_overrides(lf: LaunchFile, overrides: Iterable[str]) -> LaunchFile:
     known = {c.name for p in lf.processors for c in p.components}
     for comp, key, _ in sets:
         if comp != "*" and comp not in known:
-            raise ConfigError(f"no component named {comp} (have: {', '.join(sorted(known))})",
-                              lf.path, None, "--set")
+            raise ConfigError(f"no component named {comp}{did_you_mean(comp, known)} "
+                              f"(have: {', '.join(sorted(known))})", lf.path, None, "--set")
     procs = []
     for p in lf.processors:
         comps = []
         for c in p.components:
             params = dict(c.params)
-            defaults = dict(getattr(c.cls, "params", {}) or {})
             for comp, key, value in sets:
                 if comp in ("*", c.name):
-                    if defaults and key not in defaults:
+                    try:
+                        params[key] = check_param(c.cls, c.class_path, key, value)
+                    except KeyError as exc:
                         if comp == "*":
                             continue       # a wildcard only touches components that know the key
-                        raise ConfigError(f"{c.name} has no parameter {key}", lf.path, c.line, "--set")
-                    params[key] = value
+                        raise ConfigError(f"{c.name}: {exc.args[0]}", lf.path, c.line,
+                                          "--set") from None
+                    except TypeError as exc:
+                        raise ConfigError(f"{c.name}: {exc}", lf.path, c.line, "--set") from None
             comps.append(ComponentSpec(c.name, c.class_path, c.cls, frozen_params(params), c.restart,
                                        c.max_restarts, c.line))
-        procs.append(ProcessorSpec(p.name, tuple(comps), p.restart, p.line))
+        procs.append(dataclasses.replace(p, components=tuple(comps)))
     return LaunchFile(lf.path, lf.robot, lf.config_path, lf.topics, lf.groups, tuple(procs), lf.pythonpath)
 
 

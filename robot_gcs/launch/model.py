@@ -26,9 +26,12 @@ extra process groups, and says per processor which components run there::
 Component contract: a class (subclass of ``Component``, or duck-typed alike) constructed
 as ``cls(node, params)`` that creates its publishers, subscriptions and timers on the
 given Node; the runtime spins the node on a thread of its own. Class attributes
-``publishes`` / ``subscribes`` (topic names) and ``params`` (defaults) let the loader
-catch an undeclared topic or an unknown parameter at load time, and the node refuses
-topics not declared in the launch file at run time.
+``publishes`` / ``subscribes`` (topic names), ``params`` (defaults) and ``param_types``
+(types of parameters whose default does not say, e.g. ``None``) let the loader catch an
+undeclared topic, an unknown parameter or a value of the wrong type at load time, and the
+node refuses topics not declared in the launch file at run time. ``params`` is the node's
+live parameter mapping: a value set at run time (``robot-gcs param set``) is what the
+component reads next.
 """
 
 from __future__ import annotations
@@ -104,22 +107,29 @@ class LaunchFile:
     def topic_qos(self) -> dict[str, QoS]:
         return {t.name: t.qos for t in self.topics}
 
+    @property
+    def topic_types(self) -> dict[str, type]:
+        """Declared message type per topic (``bytes`` for raw topics)."""
+        return {t.name: t.msg_type if t.msg_type is not None else bytes for t in self.topics}
+
 
 class Component:
     """Base class for launchable components (optional; duck typing works too).
 
     ``node`` is the component's own Node (spun by the launch runtime on the component's
-    thread); ``config`` is the launch file's ``params`` over the class's ``params``
-    defaults. Override ``close()`` to release what the component holds.
+    thread); ``config`` is the node's parameters: the launch file's ``params`` over the
+    class's ``params`` defaults, as set now. Override ``close()`` to release what the
+    component holds.
     """
 
     publishes: ClassVar[tuple[str, ...]] = ()
     subscribes: ClassVar[tuple[str, ...]] = ()
     params: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+    param_types: ClassVar[Mapping[str, type]] = MappingProxyType({})
 
     def __init__(self, node: Node, params: Mapping[str, Any]) -> None:
         self.node = node
-        self.config = dict(params)
+        self.config = params            # live: the node's parameters
 
     def close(self) -> None:
         """Called once when the component stops (after its node stopped spinning)."""

@@ -2,9 +2,13 @@
 
 What it owns: the Daemon of this processor and one thread per component. Each thread
 creates a Node on the daemon (in-process session named after the component, restricted
-to the launch file's topics and groups, with the topics' QoS as defaults), constructs the component
-and spins the node -- so every component has its own control-loop timers and its own
-queue, and a slow component cannot delay another's callbacks.
+to the launch file's topics and groups, with the topics' QoS and message types as
+defaults), declares the component's parameters on it (the launch file's values, with
+the types the class declares: launch/params.py), constructs the component with the
+node's live parameter mapping and spins the node -- so every component has its own
+control-loop timers and its own queue, a slow component cannot delay another's
+callbacks, and ``robot-gcs param set`` reaches the component's ``self.config``. The
+node enters the daemon's topic health by itself (pubsub/local.py).
 
 Restart policy per component (``restart:`` in the launch file):
 
@@ -12,6 +16,11 @@ Restart policy per component (``restart:`` in the launch file):
 * ``on-failure``: it is rebuilt on a fresh Node after a back-off (0.2 s doubling to 5 s),
   at most ``max_restarts`` times.
 * ``always``: also rebuilt when it stops by itself (calls ``node.stop()``).
+
+A component that is down for good after failing (state ``failed``) marks the processor
+FAILED: ``ProcessorRuntime.failed`` names it, and ``robot-gcs launch --processor`` exits
+with status 3 saying which component and why (command.py), so ``--all`` and any other
+supervisor see the processor fail instead of a program that still reports "running".
 
 ``stop()`` stops every node, closes the components, destroys the nodes and stops the
 daemon (which leaves the ring at once, so the others see it immediately).
@@ -31,10 +40,11 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..diagnostics import register_topic_source
 from ..errors import ConfigError
 from ..pubsub import Node, TopicStats
+from ..pubsub.logs import LEVEL_PARAM
 from .model import ComponentSpec, LaunchFile, Restart
+from .params import param_type
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +91,18 @@ class ComponentRunner:
 
     def _build(self) -> None:
         node = Node(self.spec.name, self.daemon, allowed_topics=[t.name for t in self.launch.topics],
-                    allowed_groups=self.launch.groups, default_qos=self.launch.topic_qos)
+                    allowed_groups=self.launch.groups, default_qos=self.launch.topic_qos,
+                    topic_types=self.launch.topic_types)
         with self._lock:
             self.node = node
         if self._stop.is_set():
             node.stop()
-        self.component = self.spec.cls(node, self.spec.params)
+        for key, value in self.spec.params.items():
+            if key == LEVEL_PARAM:
+                node.set_parameters({key: value})
+            else:
+                node.declare_parameter(key, value, type=param_type(self.spec.cls, key, value))
+        self.component = self.spec.cls(node, node.parameters)
 
     def _teardown(self) -> None:
         comp, self.component = self.component, None
@@ -184,6 +200,7 @@ class ProcessorRuntime:
         self._factory = daemon_factory
         self.daemon: Any = None
         self.runners: list[ComponentRunner] = []
+        self._failed = threading.Event()
 
     def start(self, ready_timeout: float = 10.0) -> None:
         if self.spec.cpus is not None:
@@ -201,9 +218,8 @@ class ProcessorRuntime:
             from ..runtime.daemon import Daemon
             self.daemon = Daemon.from_file(self.launch.config_path, name=self.name)
         self.daemon.start()
-        register_topic_source(self.daemon, self.topic_statistics)
         for c in self.spec.components:
-            r = ComponentRunner(c, self.daemon, self.launch)
+            r = ComponentRunner(c, self.daemon, self.launch, on_exit=self._on_component_exit)
             self.runners.append(r)
             r.start()
         for r in self.runners:
@@ -211,6 +227,19 @@ class ProcessorRuntime:
 
     def status(self) -> tuple[ComponentStatus, ...]:
         return tuple(r.status() for r in self.runners)
+
+    def _on_component_exit(self, runner: ComponentRunner) -> None:
+        if runner.state == "failed":
+            self._failed.set()
+
+    def wait_failed(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for a component to fail for good; True if one did."""
+        return self._failed.wait(timeout)
+
+    @property
+    def failed(self) -> tuple[ComponentStatus, ...]:
+        """Components down for good after failing (the processor is FAILED if any)."""
+        return tuple(st for st in self.status() if st.state == "failed")
 
     def topic_statistics(self) -> list[TopicStats]:
         """Every component node's TopicStats (the diagnostics topic source)."""

@@ -14,7 +14,11 @@ Rules:
   output prefixed with ``[P] ``; the supervisor's own lines start with ``[launch] `` and
   include ``started P pid N`` / ``P exited with code C`` (tests parse them).
 * Processor restart policy (``processors.P.restart``): ``never`` (default), ``on-failure``
-  (non-zero exit or killed by a signal), ``always``. The first back-off is the ring's
+  (non-zero exit or killed by a signal), ``always``. A child that exits with status 3 had
+  a component down for good (command.py): the supervisor says ``P FAILED``.
+* ``run()`` returns 0 when stopped with every processor that ever ran still running (or
+  ended cleanly), 3 when a processor's last exit was a failure and it was not brought
+  back, 1 when every processor is down. The first back-off is the ring's
   failure-detection time (token + consensus timeout + 0.5 s), so the others have removed
   the dead processor from their views before its components come back under the same
   private names; it doubles up to 30 s.
@@ -149,7 +153,17 @@ class Supervisor:
                     return 1
         finally:
             self.stop()
+        failed = self.failed()
+        if failed:
+            self.say(f"FAILED: {', '.join(failed)}")
+            return 3
         return 0
+
+    def failed(self) -> list[str]:
+        """Processors whose last exit was a failure and that were not brought back."""
+        return sorted(c.name for c in self.children.values()
+                      if c.exit_codes and c.exit_codes[-1] != 0 and c.proc is None
+                      and c.restart_at is None)
 
     def _exited(self, name: str, code: int) -> None:
         child = self.children[name]
@@ -157,6 +171,8 @@ class Supervisor:
         child.proc = None
         how = f"signal {-code}" if code < 0 else f"code {code}"
         self.say(f"{name} exited with {how}")
+        if code == 3:
+            self.say(f"{name} FAILED: a component is down for good (its log says which)")
         again = child.policy is Restart.ALWAYS or (child.policy is Restart.ON_FAILURE and code != 0)
         if again and not self.stop_requested:
             child.restarts += 1
@@ -200,4 +216,7 @@ class Supervisor:
         if live:
             self.say("all processors stopped")
         for c in live:
+            rc = c.proc.returncode if c.proc is not None else 0
+            # stopped on request: a signal we sent is not the processor's failure
+            c.exit_codes.append(0 if rc in (0, -signal.SIGTERM, -signal.SIGKILL) else rc)
             c.proc = None

@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import importlib
 import struct
 import types
 import typing
@@ -163,6 +164,19 @@ def codec_for(msg_type: "type | None") -> "MessageCodec | RawCodec":
         codec = MessageCodec(msg_type, desc, enc, dec)
         _CACHE[msg_type] = codec
     return codec
+
+
+def import_type(path: str) -> Any:
+    """``module:Name`` (or ``module:Outer.Inner``) -> the object it names.
+
+    Raises ImportError / AttributeError / ValueError (not of that form)."""
+    if path.count(":") != 1:
+        raise ValueError(f"{path!r} is not of the form module:Name")
+    mod_name, attr = path.split(":")
+    obj: Any = importlib.import_module(mod_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 def type_path(msg_type: "type | None") -> str:

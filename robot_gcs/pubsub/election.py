@@ -33,16 +33,22 @@ How (a state exchange, like the group layer's after a merge, PROTOCOL.md 1.5):
   ring left off even if it is a fresh process.
 
 Limits: in a network partition each side elects its own active (EVS is partitionable;
-add a quorum rule on top if a robot needs one). A round only completes when every member
+add a quorum rule on top if a robot needs one). Without candidates there is no start
+barrier: processors that start as separate rings each elect one before the rings merge
+-- ``Node.create_election`` therefore requires candidates, and an ``ActiveStandby`` made
+without them logs a warning. A round only completes when every member
 of the view sends its STATE; a member that never does is excluded by the next view.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import random
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
+
+log = logging.getLogger(__name__)
 
 STATE = "state"
 HELLO = "hello"
@@ -63,6 +69,9 @@ class ActiveStandby:
         self.me = me
         self.instance = instance if instance is not None else random.SystemRandom().getrandbits(32)
         self.candidates = tuple(candidates)
+        if not self.candidates:
+            log.warning("election of %s without candidates: processors that start as "
+                        "separate rings each elect a leader until the rings merge", me)
         self._extra = extra
         self.active: str | None = None
         self.known = False              # took part in a decided round

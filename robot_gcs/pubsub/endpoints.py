@@ -10,7 +10,10 @@ module does not import node.py:
   last value when latched, and counters.
 * ``Subscription``: its keep-last queue (``QoS.depth``; overflow drops the oldest waiting
   message and counts it), deadline tracking, hand-over de-duplication, type mismatch
-  records, and an arrival-time window for the rate.
+  records, and an arrival-time window for the rate. The deadline is *armed* when a
+  publisher of the topic is first seen (its first message, or its registry announcement):
+  a topic nobody publishes yet is not late. The node disarms it when every publisher
+  stopped on purpose (left the registry with LEAVE or DISCONNECT), not when one was lost.
 * ``Timer``: a periodic callback; an overrun skips missed periods (counted) instead of
   firing a burst.
 
@@ -56,26 +59,31 @@ class EndpointOwner(Protocol):
 
     def _remove_subscription(self, sub: "Subscription") -> None: ...
 
+    def _type_name(self, fingerprint: int) -> str: ...
+
 
 class TopicTypeError(GcsError):
     """A subscriber's message type does not match what a publisher sends on the topic.
 
     Not raised into the spin loop: the message is dropped, counted in the
-    subscription's statistics (``type_errors``, ``last_error``) and passed to the
-    subscription's ``on_error`` callback. Fix the deployment: both ends must use the
-    same message class (same name, field names and field types).
+    subscription's statistics (``type_errors``, ``last_error``), logged once per publisher
+    and passed to the subscription's ``on_error`` callback. The message names both types
+    (the publisher's from the registry; "an unknown type" when it never announced it).
+    Fix the deployment: both ends must use the same message class (same name, field
+    names and field types).
     """
 
-    def __init__(self, topic: str, sender: str, expected: str, expected_fp: int, got_fp: int) -> None:
+    def __init__(self, topic: str, sender: str, expected: str, expected_fp: int, got_fp: int,
+                 got: str = "") -> None:
         self.topic = topic
         self.sender = sender
         self.expected = expected
         self.expected_fp = expected_fp
         self.got_fp = got_fp
+        self.got = got or f"an unknown type (fingerprint {got_fp:016x})"
         super().__init__(
-            f"type mismatch on {topic}: subscriber expects {expected} (fingerprint "
-            f"{expected_fp:016x}) but {sender} publishes fingerprint {got_fp:016x}; "
-            f"message dropped")
+            f"type mismatch on {topic}: this subscriber expects {expected} but {sender} "
+            f"publishes {self.got}; message dropped")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +177,7 @@ class Subscription:
         self.last_error = ""
         self.last_seen = now
         self.ever_seen = False
+        self.armed = False                # a publisher was seen: the deadline counts
         self.deadline_flagged = False
         self._seen: dict[tuple[str, int], int] = {}   # (sender, publisher id) -> last seq
         self._reported: set[tuple[str, int]] = set()
@@ -181,12 +190,14 @@ class Subscription:
         if sample.fingerprint != self.codec.fingerprint:
             self.type_errors += 1
             err = TopicTypeError(self.topic, sender, type_path(self.msg_type),
-                                 self.codec.fingerprint, sample.fingerprint)
+                                 self.codec.fingerprint, sample.fingerprint,
+                                 self.node._type_name(sample.fingerprint))
             self.last_error = str(err)
             key = (sender, sample.fingerprint)
             if key not in self._reported:
                 self._reported.add(key)
-                log.error("%s (node %s)", err, self.node.name)
+                log.error("node %s: %s (counted in its statistics: type_errors)",
+                          self.node.name, err)
             if self.on_error is not None:
                 self.on_error(err)
             return False
@@ -199,6 +210,7 @@ class Subscription:
         self.last_seen = now
         self.bytes += sample.size
         self.ever_seen = True
+        self.armed = True
         self.deadline_flagged = False
         self._times.append(now)
         return True
@@ -211,9 +223,21 @@ class Subscription:
             old[2] = False
             self.dropped += 1
 
+    def arm(self, now: float) -> None:
+        """A publisher of the topic was seen: from now on silence counts."""
+        if not self.armed:
+            self.armed = True
+            self.last_seen = now
+            self.deadline_flagged = False
+
+    def disarm(self) -> None:
+        """Every publisher stopped on purpose: silence is expected."""
+        self.armed = False
+        self.deadline_flagged = False
+
     def check_deadline(self, now: float) -> None:
         dl = self.qos.deadline
-        if dl is None or self.deadline_flagged:
+        if dl is None or self.deadline_flagged or not self.armed:
             return
         silent = now - self.last_seen
         if silent > dl:
@@ -225,7 +249,7 @@ class Subscription:
                 self.on_deadline(self.topic, silent)
 
     def next_deadline(self) -> float | None:
-        if self.qos.deadline is None or self.deadline_flagged:
+        if self.qos.deadline is None or self.deadline_flagged or not self.armed:
             return None
         return self.last_seen + self.qos.deadline
 

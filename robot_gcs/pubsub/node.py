@@ -1,69 +1,92 @@
-"""Node: topics, timers and group handlers on one Session, with an rclpy-like spin loop.
+"""Node: topics, services, parameters, a logger and timers on one Session, spun like rclpy.
 
 What it owns: one Session (its own, from ``daemon.connect(name)``, or one it was given),
-the node's publishers, subscriptions, timers and group handlers, and the order in which
-their callbacks run.
+the node's publishers, subscriptions, timers, group handlers, elections, services,
+parameters and logger, and the order in which their callbacks run. It composes the
+registry picture (registry.py), the service table (services.py), the parameter store
+(parameters.py) and the callback queue with the timers (callbacks.py); the endpoint
+classes are in endpoints.py, elections are wired by leaders.py.
 
 Rules:
 
 * A topic is carried by one process group (``qos.topic_group``: ``/odom`` -> ``t:/odom``).
   A subscription joins the group; a publisher only sends to it (groups are open) unless it
   is latched, then it joins too so it sees the views that announce late joiners.
+* Every endpoint has a message type (a message dataclass, or ``bytes`` for raw topics):
+  given (either argument order, signature.py), else the launch file's declared type of
+  the topic, else the type the ring's registry announces for it (waiting up to
+  ``type_wait`` seconds for the registry to be complete). With none of these the call is a
+  ``LocalProtocolError`` -- a topic never silently falls back to raw bytes. A type that
+  contradicts the launch file's declaration is refused at creation.
 * Callbacks run in ``spin``/``spin_once`` on the calling thread, in the order the session
   delivered the events (the total order, for AGREED/SAFE). Each spin step first drains
   every event the session has ready into the node's queue, then runs callbacks: with
   ``depth=1`` a slow callback sees only the newest sample, older ones are dropped and
   counted -- never a stall. Keep-last dropping removes entries from the middle of the
-  node queue, so the callbacks that do run keep their relative order across topics (an
-  e-stop is seen at the same place among the commands by every node).
+  node queue, so the callbacks that do run keep their relative order across topics.
 * Group handlers (``join_group``) get every DataMessage and regular GroupView of their
-  group through the same queue, never dropped: use them for decisions that must follow
-  the agreed order (leader election).
+  group through the same queue, never dropped: use them (or ``create_election``) for
+  decisions that must follow the agreed order.
 * Latched publishers re-send their last value (flagged HANDOVER) when a regular view of
   their topic group shows new members; subscribers drop a hand-over whose (publisher id,
   seq) they already saw.
 * Type mismatches and bad envelopes from the network are counted and dropped, never raised
-  out of spin (see ``TopicTypeError``). Exceptions raised by user callbacks propagate out
-  of spin: the launch runtime applies the component's restart policy.
-* Discovery: every node joins ``t:#registry`` and announces its endpoints (JSON, AGREED)
-  when it creates one and whenever that group's view shows new members. ``Node.graph()``
-  is what ``robot-gcs topic list`` prints.
+  out of spin (``TopicTypeError`` names both types). Exceptions raised by user callbacks
+  propagate out of spin: the launch runtime applies the component's restart policy. A
+  service handler's exception is answered to its caller instead (services.py).
+* Discovery: every node joins ``t:#registry`` and announces its endpoints, services and
+  election leaders there (registry.py). ``Node.graph()`` is what ``robot-gcs topic list``
+  prints and what the console shows.
+* A node made on a daemon enters ``local.py``'s table, so the daemon's health carries its
+  topics.
 
-Threads: one thread spins a node; publish from that thread (its callbacks and timers).
-Only ``stop()`` may be called from another thread.
+Threads: one thread spins a node; publish, call and log from that thread (its callbacks
+and timers). Only ``stop()`` may be called from another thread. ``spin()`` returns on
+Ctrl-C and makes later Ctrl-Cs quiet while the program shuts down (shutdown.py).
 
-Time comes from ``clock`` (default ``time.monotonic``) for timers, deadlines and rates,
-and ``wall_clock`` (``time.time``) for the envelope stamp, so tests can drive both.
+Time comes from ``clock`` (default ``time.monotonic``) for timers, deadlines, rates and
+call timeouts, and ``wall_clock`` (``time.time``) for stamps, so tests can drive both.
 """
 
 from __future__ import annotations
 
-import collections
-import heapq
-import json
+import dataclasses
 import logging
 import random
 import threading
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from ..core.events import DataMessage, GroupView
 from ..core.types import Service
 from ..errors import LocalProtocolError, MalformedPacket
-from .codec import Sample, decode_envelope, encode_envelope, type_path
-from .endpoints import (Publisher, QueueEntry, Subscription, Timer, TopicStats,
-                        TopicTypeError)
+from ..hints import did_you_mean
+from . import local
+from .callbacks import Callbacks
+from .codec import RAW_FINGERPRINT, Sample, decode_envelope, encode_envelope, type_path
+from .election import ActiveStandby
+from .endpoints import Publisher, Subscription, Timer, TopicStats, TopicTypeError
+from .leaders import run_election
+from .logs import LEVEL_PARAM, ROSOUT, Log, NodeLogger, check_level_params, parse_level
+from .parameters import (PARAM_SERVICE, OnSet, Parameter, ParameterService, ParameterStore,
+                         ParameterType, SetParametersResult)
 from .qos import QoS, check_topic, group_topic, parse_service, topic_group
+from .registry import REGISTRY_GROUP, REGISTRY_MSG_TYPE, EndpointInfo, Endpoints, Registry
+from .services import SERVICE_MSG_TYPE, Client, ServiceServer, ServiceTable, check_service_name
+from .shutdown import quiet_interrupts
+from .signature import publisher_args, qos_arg, subscription_args
+from .typeresolve import resolve_type
 
 log = logging.getLogger(__name__)
 
 TOPIC_MSG_TYPE = 84        # DataMessage.msg_type of topic envelopes
-REGISTRY_MSG_TYPE = 85     # DataMessage.msg_type of registry announcements
-REGISTRY_GROUP = "t:#registry"
 MAX_DRAIN = 1000           # events moved from the session per spin step
 IDLE_WAIT = 0.1            # longest single wait in spin(), so stop() is seen promptly
+TYPE_WAIT = 2.0            # seconds to wait for the registry when a topic's type is not given
 
 GroupCallback = Callable[[Any], Any]
+
+__all__ = ["Node", "TOPIC_MSG_TYPE", "REGISTRY_GROUP", "REGISTRY_MSG_TYPE"]
 
 
 class Node:
@@ -75,8 +98,12 @@ class Node:
                  rng: random.Random | None = None,
                  allowed_topics: "Iterable[str] | None" = None,
                  allowed_groups: "Iterable[str] | None" = None,
-                 default_qos: "dict[str, QoS] | None" = None) -> None:
+                 default_qos: "Mapping[str, QoS] | None" = None,
+                 topic_types: "Mapping[str, type] | None" = None,
+                 type_wait: float = TYPE_WAIT, tool: bool = False) -> None:
+        self._daemon: Any = None
         if hasattr(daemon_or_session, "connect") and not hasattr(daemon_or_session, "multicast"):
+            self._daemon = daemon_or_session
             self.session = daemon_or_session.connect(name)
             self._owns_session = True
         else:
@@ -85,80 +112,120 @@ class Node:
         self.name = name
         self.clock = clock
         self.wall_clock = wall_clock
+        self.type_wait = type_wait
         self._rng = rng or random.Random()
         self._allowed = frozenset(allowed_topics) if allowed_topics is not None else None
         self._allowed_groups = frozenset(allowed_groups) if allowed_groups is not None else None
         self._default_qos = dict(default_qos or {})
+        self._declared_types = dict(topic_types or {})
         self._publishers: list[Publisher] = []
         self._subs: dict[str, list[Subscription]] = {}
         self._group_handlers: dict[str, GroupCallback] = {}
+        self._elections: dict[str, ActiveStandby] = {}
         self._joined: dict[str, int] = {}           # group -> reference count
-        self._timers: list[tuple[float, int, Timer]] = []
-        self._timer_ids = 0
-        self._queue: collections.deque[QueueEntry] = collections.deque()   # [owner, item, alive]
+        self._callbacks = Callbacks(clock)
         self._stop = threading.Event()
         self._closed = False
         self.bad_messages = 0
-        self._graph: dict[str, dict[str, Any]] = {}
-        self._registry_members: tuple[str, ...] = ()
-        self._announce = announce
+        self._registry = Registry(self.private_name)
+        self._services = ServiceTable(self)
+        self._params = ParameterStore(name)
+        self._params.declare(LEVEL_PARAM, "info", description="this node's log level")
+        self._params.add_on_set_callback(check_level_params)
+        self._logger: NodeLogger | None = None
+        self._rosout: Publisher | None = None
+        self._services.add_server(PARAM_SERVICE, ParameterService, self._params.serve,
+                                  announced=False)
+        self._announce_enabled = announce
+        self._tool = tool                           # listings leave tools out
         if announce:
             self._join(REGISTRY_GROUP)
+            self._announce()
+        if self._daemon is not None:
+            local.add_node(self._daemon, self)
 
-    # ------------------------------------------------------------------ endpoints
+    # ------------------------------------------------------------------ identity
 
     @property
     def private_name(self) -> str:
         return str(self.session.private_name)
 
-    def qos_for(self, topic: str, qos: QoS | None) -> QoS:
-        """``qos`` if given, else the launch file's default for ``topic``, else QoS()."""
-        if qos is not None:
+    @property
+    def registry(self) -> Registry:
+        return self._registry
+
+    def qos_for(self, topic: str, qos: QoS | int | None) -> QoS:
+        """``qos`` if given, else the launch file's default for ``topic``, else QoS(); an
+        int (rclpy's depth) replaces only the depth of the latter."""
+        if isinstance(qos, QoS):
             return qos
-        return self._default_qos.get(topic, QoS())
+        base = self._default_qos.get(topic, QoS())
+        return base if qos is None else dataclasses.replace(base, depth=qos)
 
     def _check_allowed(self, topic: str) -> None:
         check_topic(topic)
-        if self._allowed is not None and topic not in self._allowed:
-            raise LocalProtocolError(
-                f"node {self.name}: topic {topic} is not declared in the launch file")
+        if self._allowed is not None and topic not in self._allowed and topic != ROSOUT:
+            raise LocalProtocolError(f"node {self.name}: topic {topic} is not declared in the "
+                                     f"launch file" + did_you_mean(topic, self._allowed))
 
-    def create_publisher(self, topic: str, msg_type: "type | None" = None,
-                         qos: QoS | None = None) -> Publisher:
-        """A publisher of ``msg_type`` messages (a dataclass, or None/bytes for raw)."""
+    # ------------------------------------------------------------------ topics
+
+    def create_publisher(self, first: Any, second: Any = None, qos: Any = None, *,
+                         msg_type: Any = None) -> Publisher:
+        """A publisher: ``create_publisher(Odometry, "/odom", 10)`` (rclpy's order) or
+        ``create_publisher("/odom", Odometry, qos)``. The type may be left out when the
+        launch file or the registry declares the topic's type (``bytes``: raw)."""
         self._check_closed()
+        topic, given, q = publisher_args(first, second, qos, msg_type)
         self._check_allowed(topic)
-        pub = Publisher(self, topic, msg_type, self.qos_for(topic, qos), self._rng)
+        mtype = self._resolve_type(topic, given)
+        pub = Publisher(self, topic, mtype, self.qos_for(topic, q), self._rng)
         self._publishers.append(pub)
         if pub.qos.latched:
             self._join(topic_group(topic))
-        self._send_announcement()
+        for sub in self._subs.get(topic, ()):
+            sub.arm(self.clock())
+        self._announce()
         return pub
 
-    def create_subscription(self, topic: str, callback: Callable[[Any], Any],
-                            qos: QoS | None = None, msg_type: "type | None" = None, *,
+    def create_subscription(self, first: Any, second: Any, third: Any = None, fourth: Any = None,
+                            *, qos: Any = None, msg_type: Any = None,
                             on_deadline: Callable[[str, float], Any] | None = None,
                             on_error: Callable[[TopicTypeError], Any] | None = None,
                             raw_sample: bool = False) -> Subscription:
-        """Subscribe ``callback(value)`` (or ``callback(sample)`` with raw_sample=True)."""
+        """Subscribe: ``create_subscription(Odometry, "/odom", cb, 10)`` (rclpy's order) or
+        ``create_subscription("/odom", cb, qos, Odometry)``; ``callback(value)`` (or
+        ``callback(sample)`` with raw_sample=True). The type may be left out as for
+        publishers."""
         self._check_closed()
+        topic, callback, q, given = subscription_args(first, second, third, fourth, msg_type)
+        if qos is not None:
+            if q is not None:
+                raise LocalProtocolError("QoS given twice (positional and qos=)")
+            q = qos_arg(qos)
         self._check_allowed(topic)
-        sub = Subscription(self, topic, msg_type, callback, self.qos_for(topic, qos),
+        mtype = self._resolve_type(topic, given)
+        sub = Subscription(self, topic, mtype, callback, self.qos_for(topic, q),
                            self.clock(), on_deadline, on_error, raw_sample)
         self._subs.setdefault(topic, []).append(sub)
+        if self._registry.publishers(topic) or any(p.topic == topic for p in self._publishers):
+            sub.arm(self.clock())
         self._join(topic_group(topic))
-        self._send_announcement()
+        self._announce()
         return sub
+
+    def _resolve_type(self, topic: str, given: type | None) -> type:
+        return resolve_type(self.name, topic, given, self._declared_types, self._registry,
+                            lambda: self._wait_until(self._registry.complete, self.type_wait))
 
     def create_timer(self, period: float, callback: Callable[[], Any]) -> Timer:
         """Call ``callback()`` every ``period`` seconds from spin (overruns skip periods)."""
         self._check_closed()
         if not isinstance(period, (int, float)) or period <= 0:
             raise LocalProtocolError(f"timer period must be > 0 seconds, got {period!r}")
-        t = Timer(float(period), callback, self.clock())
-        self._timer_ids += 1
-        heapq.heappush(self._timers, (t.next_due, self._timer_ids, t))
-        return t
+        return self._callbacks.add_timer(float(period), callback)
+
+    # ------------------------------------------------------------------ groups
 
     def join_group(self, group: str, callback: GroupCallback) -> None:
         """Join ``group``; ``callback(event)`` gets its DataMessages and regular GroupViews."""
@@ -166,7 +233,8 @@ class Node:
         if self._allowed_groups is not None and group not in self._allowed_groups \
                 and group_topic(group) is None:
             raise LocalProtocolError(
-                f"node {self.name}: group {group!r} is not declared in the launch file (groups:)")
+                f"node {self.name}: group {group!r} is not declared in the launch file (groups:)"
+                + did_you_mean(group, self._allowed_groups))
         if group in self._group_handlers:
             raise LocalProtocolError(f"node {self.name} already handles group {group!r}")
         self._group_handlers[group] = callback
@@ -174,6 +242,7 @@ class Node:
 
     def leave_group(self, group: str) -> None:
         if self._group_handlers.pop(group, None) is not None:
+            self._elections.pop(group, None)
             self._leave(group)
 
     def multicast(self, group: str, payload: bytes, service: "Service | str" = Service.AGREED,
@@ -181,12 +250,101 @@ class Node:
         """Send raw bytes to any group (not a topic envelope)."""
         self.session.multicast(group, payload, service=parse_service(service), msg_type=msg_type)
 
+    def create_election(self, group: str, candidates: Iterable[str], *,
+                        extra: Callable[[], dict[str, Any]] | None = None,
+                        on_change: Callable[[str | None], Any] | None = None) -> ActiveStandby:
+        """Elect one active member of ``group`` among ``candidates`` (private names, in order
+        of preference) from the group's agreed views (election.py). ``on_change(active)``
+        runs when the active member changes; the registry announces it (the console shows
+        who leads). Candidates are required (leaders.py)."""
+        election = run_election(self, group, candidates, extra, on_change)
+        self._elections[group] = election
+        return election
+
+    # ------------------------------------------------------------------ services
+
+    def create_service(self, srv_type: Any, name: str, handler: Callable[[Any], Any]) -> ServiceServer:
+        """Serve ``name``: ``handler(request) -> srv_type.Response`` runs among the callbacks."""
+        self._check_closed()
+        return self._services.add_server(check_service_name(name), srv_type, handler)
+
+    def create_client(self, srv_type: Any, name: str) -> Client:
+        """A client of service ``name`` (``call``, ``call_async``, ``wait_for_service``)."""
+        self._check_closed()
+        return Client(self._services, check_service_name(name), srv_type)
+
+    def parameter_client(self) -> Client:
+        """A client of every node's built-in parameter service (``call(..., server=name)``)."""
+        return Client(self._services, PARAM_SERVICE, ParameterService)
+
+    # ------------------------------------------------------------------ parameters
+
+    def declare_parameter(self, name: str, value: Any = None, *,
+                          type: "ParameterType | type | None" = None, description: str = "",
+                          read_only: bool = False) -> Parameter:
+        """Declare ``name`` with a default (its type is the default's unless given)."""
+        return self._params.declare(name, value, type, description, read_only)
+
+    def has_parameter(self, name: str) -> bool:
+        return self._params.has(name)
+
+    def get_parameter(self, name: str) -> Parameter:
+        return self._params.get(name)
+
+    def get_parameters(self) -> tuple[Parameter, ...]:
+        return self._params.list()
+
+    def set_parameters(self, values: "Mapping[str, Any] | Iterable[Parameter]") -> SetParametersResult:
+        """Set several parameters at once (all or nothing); ``ParameterError`` if refused."""
+        if not isinstance(values, Mapping):
+            values = {p.name: p.value for p in values}
+        return self._params.set(values)
+
+    def add_on_set_parameters_callback(self, callback: OnSet) -> None:
+        """``callback(parameters) -> SetParametersResult | None`` may refuse a set."""
+        self._params.add_on_set_callback(callback)
+
+    @property
+    def parameters(self) -> Mapping[str, Any]:
+        """A live read-only mapping name -> current value."""
+        return self._params.view()
+
+    # ------------------------------------------------------------------ logging
+
+    def get_logger(self) -> NodeLogger:
+        """This node's logger: Python logging plus the ring topic ``/rosout``."""
+        if self._logger is None:
+            self._logger = NodeLogger(self)
+        return self._logger
+
+    def _log_level(self) -> int:
+        return parse_level(self._params.get(LEVEL_PARAM).value)
+
+    def _set_log_level(self, level: str) -> None:
+        self._params.set({LEVEL_PARAM: level})
+
+    def _publish_log(self, record: Log) -> None:
+        if self._closed:
+            return
+        if self._rosout is None:
+            self._rosout = self.create_publisher(ROSOUT, Log, QoS(service=Service.FIFO, depth=100))
+        self._rosout.publish(record)
+
     # ------------------------------------------------------------------ spinning
 
     def spin(self) -> None:
-        """Run callbacks until ``stop()`` is called (from a callback or another thread)."""
-        while not self._stop.is_set():
-            self.spin_once(IDLE_WAIT)
+        """Run callbacks until ``stop()`` (from a callback or another thread) or Ctrl-C.
+
+        On Ctrl-C it returns, and later Ctrl-Cs are ignored while the program shuts down
+        (so ``daemon.stop()`` finishes quietly; SIGTERM still ends a program that hangs).
+        """
+        try:
+            while not self._stop.is_set():
+                self.spin_once(IDLE_WAIT)
+        except KeyboardInterrupt:
+            self._stop.set()
+            quiet_interrupts()
+            log.info("node %s: interrupted, stopping", self.name)
 
     def stop(self) -> None:
         """Make ``spin()`` return after the current step. Thread-safe."""
@@ -208,8 +366,20 @@ class Node:
         if due is not None:
             until = max(0.0, due - now)
             wait = until if wait is None else min(wait, until)
-        if self._queue:
+        if self._callbacks:
             wait = 0.0
+        self._drain(wait)
+        ran = self._callbacks.dispatch()
+        ran += self._callbacks.run_timers()
+        now = self.clock()
+        self._services.expire(now)
+        for subs in self._subs.values():
+            for sub in subs:
+                sub.check_deadline(now)
+        return ran
+
+    def _drain(self, wait: float | None) -> int:
+        """Move what the session has (waiting up to ``wait`` for the first) into the queue."""
         ev = self.session.receive(timeout=wait)
         n = 0
         while ev is not None:
@@ -218,56 +388,33 @@ class Node:
             if n >= MAX_DRAIN:
                 break
             ev = self.session.receive(timeout=0)
-        ran = self._dispatch()
-        ran += self._run_timers()
-        now = self.clock()
-        for subs in self._subs.values():
-            for sub in subs:
-                sub.check_deadline(now)
-        return ran
+        return n
+
+    def _wait_until(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Read the session (queueing callbacks, running none) until ``done()`` or
+        ``timeout`` seconds of real time passed; returns ``done()``."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return done()
+            self._drain(min(left, IDLE_WAIT))
+            self._services.expire(self.clock())
+        return True
 
     def _next_due(self) -> float | None:
-        due: float | None = None
-        while self._timers and self._timers[0][2].cancelled:
-            heapq.heappop(self._timers)
-        if self._timers:
-            due = self._timers[0][0]
-        for subs in self._subs.values():
-            for sub in subs:
-                d = sub.next_deadline()
-                if d is not None and (due is None or d < due):
-                    due = d
-        return due
+        dues = [d for subs in self._subs.values() for s in subs
+                if (d := s.next_deadline()) is not None]
+        for d in (self._callbacks.next_timer(), self._services.next_deadline()):
+            if d is not None:
+                dues.append(d)
+        return min(dues, default=None)
 
-    def _run_timers(self) -> int:
-        ran = 0
-        now = self.clock()
-        while self._timers and self._timers[0][0] <= now:
-            _, tid, t = heapq.heappop(self._timers)
-            if t.cancelled:
-                continue
-            t.fired += 1
-            t.advance(now)
-            heapq.heappush(self._timers, (t.next_due, tid, t))
-            t.callback()
-            ran += 1
-        return ran
+    def _queue_call(self, fn: Callable[[], Any]) -> None:
+        self._callbacks.call(fn)
 
-    def _dispatch(self) -> int:
-        ran = 0
-        q = self._queue
-        while q:
-            owner, item, alive = q.popleft()
-            if not alive:
-                continue
-            if isinstance(owner, Subscription):
-                owner.pending.popleft()
-                owner.count += 1
-                owner.callback(item if owner.raw_sample else item.value)
-            else:
-                owner(item)
-            ran += 1
-        return ran
+    def _now(self) -> float:
+        return self.clock()
 
     # ------------------------------------------------------------------ ingest
 
@@ -276,12 +423,15 @@ class Node:
             if ev.msg_type == TOPIC_MSG_TYPE:
                 self._ingest_topic(ev)
             elif ev.msg_type == REGISTRY_MSG_TYPE and REGISTRY_GROUP in ev.groups:
-                self._ingest_announcement(ev)
+                self._on_announcement(ev)
+                return
+            elif ev.msg_type == SERVICE_MSG_TYPE and self.private_name in ev.groups:
+                self._services.on_message(ev.sender, ev.payload)
                 return
             for g in ev.groups:
                 cb = self._group_handlers.get(g)
                 if cb is not None:
-                    self._queue.append([cb, ev, True])
+                    self._callbacks.push(cb, ev)
         elif isinstance(ev, GroupView):
             if ev.transitional:
                 return
@@ -293,7 +443,7 @@ class Node:
                 self._on_topic_view(topic, ev)
             cb = self._group_handlers.get(ev.group)
             if cb is not None:
-                self._queue.append([cb, ev, True])
+                self._callbacks.push(cb, ev)
 
     def _ingest_topic(self, ev: DataMessage) -> None:
         payload = ev.payload
@@ -326,9 +476,7 @@ class Node:
                         continue
                     sample = Sample(hdr.fingerprint, hdr.publisher_id, hdr.seq, hdr.stamp,
                                     value, hdr.handover, hdr.size)
-                entry = [sub, sample, True]
-                self._queue.append(entry)
-                sub.enqueue(entry)
+                sub.enqueue(self._callbacks.push(sub, sample))
 
     def _on_topic_view(self, topic: str, ev: GroupView) -> None:
         me = self.private_name
@@ -343,6 +491,14 @@ class Node:
                 pub.handovers += 1
                 self._send_sample(pub, handover, pub.last_body)
 
+    def _type_name(self, fingerprint: int) -> str:
+        if fingerprint == RAW_FINGERPRINT:
+            return "bytes (raw)"
+        for ep in self._publishers:
+            if ep.codec.fingerprint == fingerprint:
+                return type_path(ep.msg_type)
+        return self._registry.type_name(fingerprint) or ""
+
     # ------------------------------------------------------------------ sending
 
     def _send_sample(self, pub: Publisher, sample: Sample, body: bytes) -> None:
@@ -352,58 +508,75 @@ class Node:
                                self_discard=pub.topic not in self._subs,
                                local_payload=sample, priority=pub.qos.urgent)
 
+    def _send_private(self, target: str, data: bytes) -> None:
+        self.session.send_private(target, data, service=Service.AGREED, msg_type=SERVICE_MSG_TYPE)
+
     # ------------------------------------------------------------------ registry
 
-    def _endpoints(self) -> dict[str, Any]:
-        return {
-            "node": self.name,
-            "pubs": [[p.topic, type_path(p.msg_type), f"{p.codec.fingerprint:016x}",
-                      p.qos.service.name.lower()] for p in self._publishers],
-            "subs": [[s.topic, type_path(s.msg_type), f"{s.codec.fingerprint:016x}",
-                      s.qos.service.name.lower()] for subs in self._subs.values() for s in subs],
-        }
+    def _endpoints(self) -> Endpoints:
+        def info(topic: str, mtype: type | None, fp: int, service: str = "") -> EndpointInfo:
+            return EndpointInfo(topic, type_path(mtype), fp, service)
+        return Endpoints(
+            self.name,
+            tuple(info(p.topic, p.msg_type, p.codec.fingerprint, p.qos.service.name.lower())
+                  for p in self._publishers),
+            tuple(info(s.topic, s.msg_type, s.codec.fingerprint, s.qos.service.name.lower())
+                  for subs in self._subs.values() for s in subs),
+            tuple(EndpointInfo(s.name, type_path(s.srv_type), s.req.fingerprint)
+                  for s in self._services.announced()),
+            tuple((g, e.active) for g, e in sorted(self._elections.items())), self._tool)
 
-    def _send_announcement(self) -> None:
-        if not self._announce:
+    def _announce(self) -> None:
+        if not self._announce_enabled or self._closed:
             return
-        data = json.dumps(self._endpoints(), sort_keys=True).encode()
-        self.session.multicast(REGISTRY_GROUP, data, service=Service.AGREED,
-                               msg_type=REGISTRY_MSG_TYPE)
+        self.session.multicast(REGISTRY_GROUP, self._endpoints().to_json(),
+                               service=Service.AGREED, msg_type=REGISTRY_MSG_TYPE)
 
     def _on_registry_view(self, ev: GroupView) -> None:
-        self._registry_members = ev.members
-        for gone in [m for m in self._graph if m not in ev.members]:
-            del self._graph[gone]
-        if [m for m in ev.changed if m in ev.members and m != self.private_name]:
-            self._send_announcement()
+        change = self._registry.on_view(ev)
+        if change.newcomers:
+            self._announce()
+        if change.departures:
+            self._services.on_departures(change.departures)
+            self._on_publishers_gone(change.departures)
 
-    def _ingest_announcement(self, ev: DataMessage) -> None:
-        try:
-            info = json.loads(bytes(ev.payload))
-            if not isinstance(info, dict):
-                raise ValueError("not an object")
-        except (ValueError, TypeError):
+    def _on_publishers_gone(self, departures: Any) -> None:
+        """Disarm deadlines of topics whose every publisher stopped on purpose."""
+        for d in departures:
+            if d.had is None or d.cause == "NETWORK":
+                continue
+            for e in d.had.pubs:
+                if self._registry.publishers(e.topic) or \
+                        any(p.topic == e.topic for p in self._publishers):
+                    continue
+                for sub in self._subs.get(e.topic, ()):
+                    sub.disarm()
+
+    def _on_announcement(self, ev: DataMessage) -> None:
+        eps = self._registry.on_announcement(ev.sender, ev.payload)
+        if eps is None:
             self.bad_messages += 1
             return
-        if self._registry_members and ev.sender not in self._registry_members:
-            return
-        self._graph[ev.sender] = info
+        now = self.clock()
+        for e in eps.pubs:
+            for sub in self._subs.get(e.topic, ()):
+                sub.arm(now)
 
-    def graph(self) -> dict[str, dict[str, Any]]:
+    def graph(self) -> dict[str, Endpoints]:
         """Endpoints announced by every node in the registry group (incl. this one)."""
-        g = dict(self._graph)
+        g = self._registry.graph()
         g[self.private_name] = self._endpoints()
         return g
 
     def registry_members(self) -> tuple[str, ...]:
-        return self._registry_members
+        return self._registry.members
 
     # ------------------------------------------------------------------ statistics
 
     def statistics(self) -> tuple[TopicStats, ...]:
         now = self.clock()
-        out = [p.statistics(now) for p in self._publishers]
-        out += [s.statistics(now) for subs in self._subs.values() for s in subs]
+        out = [p.statistics(now) for p in list(self._publishers)]
+        out += [s.statistics(now) for subs in list(self._subs.values()) for s in list(subs)]
         return tuple(sorted(out, key=lambda t: (t.topic, t.role)))
 
     # ------------------------------------------------------------------ groups & teardown
@@ -428,6 +601,7 @@ class Node:
             self._publishers.remove(pub)
             if pub.qos.latched:
                 self._leave(topic_group(pub.topic))
+            self._announce()
 
     def _remove_subscription(self, sub: Subscription) -> None:
         subs = self._subs.get(sub.topic, [])
@@ -439,6 +613,7 @@ class Node:
             if not subs:
                 del self._subs[sub.topic]
             self._leave(topic_group(sub.topic))
+            self._announce()
 
     def _check_closed(self) -> None:
         if self._closed:
@@ -449,6 +624,8 @@ class Node:
         if self._closed:
             return
         self._stop.set()
+        if self._daemon is not None:
+            local.remove_node(self._daemon, self)
         if self._owns_session:
             self._closed = True
             self.session.close()
@@ -466,3 +643,4 @@ class Node:
 
     def __exit__(self, *exc: object) -> None:
         self.destroy()
+

@@ -2,7 +2,8 @@
 
 Theory of operation
 -------------------
-Loads the config, starts a ``Daemon`` (runtime/daemon.py) that serves socket sessions on
+Loads the config (``-c``, before or after the subcommand, else ``$ROBOT_GCS_CONFIG``),
+starts a ``Daemon`` (runtime/daemon.py) that serves socket sessions on
 its configured client address (``socket:`` in the config, or ``--socket``), prints one
 ``ready`` line once the UDP socket is bound and then one line per installed ring
 configuration (time, ring id, members, joined, left, cause), until SIGINT or SIGTERM.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -31,8 +33,10 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", "--config", required=True, help="ring configuration (YAML)")
-    parser.add_argument("-n", "--name", required=True, help="this daemon's name in the config")
+    parser.add_argument("-c", "--config", default=argparse.SUPPRESS, metavar="RING.yaml",
+                        help="ring configuration (YAML); default: $ROBOT_GCS_CONFIG")
+    parser.add_argument("-n", "--name", default=argparse.SUPPRESS, metavar="DAEMON",
+                        help="this daemon's name in the config (required)")
     parser.add_argument("--socket", default=None,
                         help="client address to serve (unix:/path or tcp:host:port); "
                              "default: the daemon's `socket:` in the config")
@@ -56,6 +60,12 @@ def _fmt(ev: MembershipEvent) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.config = getattr(args, "config", None) or os.environ.get("ROBOT_GCS_CONFIG")
+    args.name = getattr(args, "name", None)
+    if not args.config or not args.name:
+        print("robot-gcs daemon: give -c RING.yaml (or ROBOT_GCS_CONFIG) and -n NAME",
+              file=sys.stderr)
+        return 2
     try:
         cfg = load_config(args.config)
         cfg.daemon(args.name)

@@ -46,21 +46,26 @@ def test_80x24_shows_every_panel_with_members_grades_and_causes() -> None:
     lines = text.splitlines()
     assert len(lines) == 24 and max(len(line) for line in lines) <= 80
     assert "overall STALE" in lines[0] and "via cpu1" in lines[0]
-    for title in ("ring", "groups", "topics", "sessions", "membership events"):
+    for title in ("ring", "groups", "topics", "sessions (unwell)", "events and logs"):
         assert any(f"─ {title}" in line for line in lines), title
     cpu1 = daemon_row(text, "cpu1")
-    assert "1.8" in cpu1 and " OK " in cpu1 and "gather: JOIN cpu3" in cpu1
+    assert "1.8" in cpu1 and " OK " in cpu1
+    assert "gather" not in cpu1          # OPERATIONAL: why it last gathered is history
+    assert lines[-1].startswith("rot: token rotation p50/p99 ms · lag: loop lag p99/max ms")
     cpu2 = daemon_row(text, "cpu2")
     assert "WARN" in cpu2 and "lag p99 ms 35>20" in cpu2 and "35/8.0" in cpu2
     cpu3 = daemon_row(text, "cpu3")
     assert "STALE" in cpu3 and "left: NETWORK" in cpu3
     (control,) = [r for r in rows(text, "control") if "│ control" in r]
-    assert "3: ctl@cpu2" in control        # cpu2's own "control" member is merged in
-    assert "planner@cpu1" in text and "planner@cpu2" in text
+    assert re.search(r"│ control +- +3 │", control)   # cpu2's own "control" member is merged in
+    detail = render_text(scripted(), 100, 60, UTC, detail=True)
+    assert "3: #ctl#cpu2 #planner#cpu1 #planner#cpu2" in detail     # one spelling of names
+    assert "@" not in text + detail
     (odom,) = rows(text, "/odom")
-    # cpu1 and cpu2 see it (stale cpu3 no longer counts); worst grade: cpu2's age 0.35 s
-    # is more than 3 x the 0.1 s deadline; freshest age 0.02 s from cpu1
-    assert re.search(r"/odom +2 +50\.0 +12k +0\.0 +0\.1 +ERROR", odom), odom
+    # fresh cpu1 and cpu2 see it (stale cpu3 no longer counts); worst grade: cpu2's age
+    # 0.35 s is more than 3 x the 0.1 s deadline; freshest age 0.02 s from cpu1. No node
+    # announced it in this model: type unknown, no publishers or subscribers counted.
+    assert re.search(r"/odom +\? +0 +0 +50\.0 +0\.0 +ERROR", odom), odom
     (sess,) = rows(text, "cpu2/controller")
     assert "250" in sess and " 7 " in sess and "WARN" in sess        # 7 drops > 0, depth > 100
     (joined,) = rows(text, "joined: cpu2,cpu3")
@@ -100,11 +105,11 @@ def test_wide_terminal_adds_message_rates() -> None:
 def test_an_empty_model_renders() -> None:
     c = HealthCollector(load_rules(), source="cpu1")
     text = render_text(c.cluster(0.0, T0), 80, 24, UTC)
-    assert "0 daemons" in text and "no membership events yet" in text
+    assert "0 daemons" in text and "no membership events or node logs yet" in text
 
 
 def test_long_ring_seqs_are_shortened_on_screen() -> None:
-    from robot_gcs.diagnostics.console import short_ring
+    from robot_gcs.diagnostics.tables import short_ring
     assert short_ring("1.8") == "1.8" and short_ring("12.123456") == "12.123456"
     assert short_ring("1.420374233827246092") == "1.…6092"
     c = HealthCollector(load_rules())
@@ -113,6 +118,9 @@ def test_long_ring_seqs_are_shortened_on_screen() -> None:
         1.0)
     text = render_text(c.cluster(1.0, T0), 80, 24, UTC)
     assert "1.…6092" in daemon_row(text, "cpu1") and "ring 1.…6092 [cpu1] left: cpu2" in text
+    detail = render_text(c.cluster(1.0, T0), 120, 40, UTC, detail=True)
+    assert any(r.startswith("│ cpu1 ") and "1.420374233827246092" in r   # full ids in detail
+               for r in detail.splitlines())
 
 
 def test_the_same_change_seen_by_several_daemons_is_one_line() -> None:
@@ -132,8 +140,10 @@ def test_health_publisher_sessions_are_hidden_unless_unwell() -> None:
           1.0)
     c.add(daemon_health("cpu2", 2, sessions=(SessionHealth("diag", 500),)), 1.0)
     text = render_text(c.cluster(1.0, T0), 80, 24, UTC)
-    assert rows(text, "cpu1/planner") and not rows(text, "cpu1/diag")
+    assert not rows(text, "cpu1/planner") and not rows(text, "cpu1/diag")   # main view: unwell only
     assert "WARN" in rows(text, "cpu2/diag")[0]
+    detail = render_text(c.cluster(1.0, T0), 100, 40, UTC, detail=True)
+    assert rows(detail, "cpu1/planner") and not rows(detail, "cpu1/diag")
 
 
 def test_a_ring_reformed_with_the_same_members_says_so() -> None:
@@ -152,7 +162,7 @@ def test_session_panel_shows_the_worst_sessions_first_when_short_of_room() -> No
     lines = text.splitlines()
     first = next(i for i, line in enumerate(lines) if "daemon/session" in line)
     assert "cpu1/slow" in lines[first + 1] and "ERROR" in lines[first + 1]
-    assert rows(text, "more") and any("─ membership events" in line for line in lines)
+    assert not rows(text, "cpu1/s00") and any("─ events and logs" in line for line in lines)
 
 
 def test_ring_members_show_the_representatives_rotation_time() -> None:
@@ -164,3 +174,32 @@ def test_ring_members_show_the_representatives_rotation_time() -> None:
     text = render_text(c.cluster(1.0, T0), 80, 24, UTC)
     assert "30/44" in daemon_row(text, "cpu2")
     assert "-/-" in daemon_row(text, "cpu3")       # another ring: nothing to borrow
+
+
+def test_the_console_shows_the_robot_nodes_leaders_logs_and_why_it_moved() -> None:
+    import dataclasses
+    from robot_gcs.diagnostics.model import LeaderView, LogLine, NodeView
+    c = dataclasses.replace(
+        scripted(),
+        nodes=(NodeView("#perception#cpu3", (("/odom", "m:Odometry"),)),
+               NodeView("#talker#cpu1", (("/chatter", "a:Chat"),)),
+               NodeView("#listener#cpu2", (), (("/chatter", "b:Chat"), ("/odom", "m:Odometry")))),
+        leaders=(LeaderView("ctl", "#standby#cpu2", True, ("#controller#cpu1", "#standby#cpu2")),),
+        logs=(LogLine(T0 + 0.2, "WARN", "#standby#cpu2", "ACTIVE (continuing after step 12)"),),
+        notice="attached via cpu2 (cpu1 is gone)")
+    text = render_text(c, 80, 24, UTC)
+    lines = text.splitlines()
+    assert len(lines) == 24 and max(len(line) for line in lines) <= 80
+    assert lines[1].startswith("attached via cpu2 (cpu1 is gone)")
+    assert "3 nodes" in lines[0]
+    (ctl,) = [r for r in rows(text, "│ ctl ")]
+    assert re.search(r"│ ctl +#standby#cpu2 +2 │", ctl), ctl
+    (odom,) = rows(text, "/odom")
+    assert re.search(r"/odom +Odometry +1 +1 +50\.0", odom), odom
+    (chatter,) = rows(text, "/chatter")
+    assert "MISMATCH" in chatter                  # a:Chat published, b:Chat subscribed
+    (log,) = rows(text, "ACTIVE (continuing")
+    assert "#standby#cpu2" in log and " WARN " in log
+    detail = render_text(c, 120, 60, UTC, detail=True)
+    assert "#listener#cpu2" in detail and "/odom(Odometry)" in detail
+    assert "2: #controller#cpu1 #standby#cpu2" in detail

@@ -16,7 +16,7 @@ import pytest
 
 from robot_gcs.config import load_config
 from robot_gcs.diagnostics import ensure_publisher
-from robot_gcs.diagnostics.attach import MonitorClient
+from robot_gcs.diagnostics.attach import RingWatcher
 from robot_gcs.diagnostics.rules import load_rules
 from robot_gcs.runtime.daemon import Daemon
 
@@ -55,7 +55,7 @@ def test_monitor_load_on_the_ring_is_one_snapshot_per_daemon_per_period(tmp_path
             return (p1 - p0) / dt, (b1 - b0) / dt, m1 - m0, dt
 
         idle_pps, idle_bps, idle_msgs, _ = measure()
-        mon = MonitorClient(ds[0].connect("mon"), load_rules())
+        mon = RingWatcher.attached(ds[0].connect("mon"), load_rules())
         assert mon.wait_complete(5.0)
         pub0 = sum(p.published for p in pubs)
         mon_pps, mon_bps, mon_msgs, dt = measure()

@@ -15,11 +15,13 @@ from robot_gcs import TopicStats
 from robot_gcs.config import load_config
 from robot_gcs.diagnostics import (ensure_publisher, health_of, register_topic_source,
                                    unregister_topic_source)
-from robot_gcs.diagnostics.attach import MonitorClient, resolve_address
+from robot_gcs.cli.ring import RobotNotFound, ring_target
+from robot_gcs.diagnostics.attach import RingWatcher
 from robot_gcs.diagnostics.model import Grade
 from robot_gcs.diagnostics.rules import load_rules
 from robot_gcs.errors import ConfigError, LocalProtocolError
 from robot_gcs.runtime.daemon import Daemon
+from robot_gcs.testing import write_ring_config
 
 
 def write_config(tmp: Path, n: int, sockets: bool = False) -> Path:
@@ -62,7 +64,7 @@ def test_console_sees_every_daemon_and_a_stopped_one_goes_stale(daemons: list[Da
     wait_ring(daemons, 3)
     pubs = [ensure_publisher(d, period=0.5) for d in daemons]
     assert ensure_publisher(daemons[0]) is pubs[0]          # one publisher per daemon
-    mon = MonitorClient(daemons[0].connect("mon"), load_rules())
+    mon = RingWatcher.attached(daemons[0].connect("mon"), load_rules())
     try:
         assert mon.wait_complete(10.0), mon.missing()
         cl = mon.cluster()
@@ -157,15 +159,41 @@ def test_health_of_a_daemon_is_the_graded_model(daemons: list[Daemon]) -> None:
     assert health_of(daemons[1]).topics == ()
 
 
-def test_attach_address_from_config(tmp_path: Path) -> None:
+def test_the_ring_is_named_by_config_env_or_the_local_daemons(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One rule for every command (cli/ring.py): --connect, -c/-n, $ROBOT_GCS_CONFIG, then
+    the daemons advertised in the runtime directory."""
+    from argparse import Namespace
+    monkeypatch.setenv("ROBOT_GCS_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.delenv("ROBOT_GCS_CONFIG", raising=False)
     path = write_config(tmp_path, 2, sockets=True)
-    assert resolve_address("unix:/x.sock", str(path), None) == "unix:/x.sock"
-    assert resolve_address(None, str(path), "cpu2") == f"unix:{tmp_path}/cpu2.sock"
-    with pytest.raises(ConfigError, match="no daemon of this config serves a socket"):
-        resolve_address(None, str(path), None)
-    (tmp_path / "cpu2.sock").write_text("")        # only its existence is looked at
-    assert resolve_address(None, str(path), None) == f"unix:{tmp_path}/cpu2.sock"
+    t = ring_target(Namespace(connect="unix:/x.sock", config=str(path)))
+    assert t.addresses == (("", "unix:/x.sock"),) and t.daemons == ("cpu1", "cpu2")
+    assert ring_target(Namespace(config=str(path), name="cpu2")).addresses[0] == \
+        ("cpu2", f"unix:{tmp_path}/cpu2.sock")
+    assert ring_target(Namespace(config=str(path))).addresses == (
+        ("cpu1", f"unix:{tmp_path}/cpu1.sock"), ("cpu2", f"unix:{tmp_path}/cpu2.sock"))
+    (tmp_path / "cpu2.sock").write_text("")        # a socket that exists is tried first
+    assert ring_target(Namespace(config=str(path))).addresses[0] == ("cpu2", f"unix:{tmp_path}/cpu2.sock")
+    (tmp_path / "n").mkdir()
+    no_sockets = write_config(tmp_path / "n", 1)
+    with pytest.raises(RobotNotFound, match="no daemon of ring .* serves session sockets"):
+        ring_target(Namespace(config=str(no_sockets)))
+    monkeypatch.setenv("ROBOT_GCS_CONFIG", str(path))
+    assert ring_target(Namespace()).how.startswith("$ROBOT_GCS_CONFIG")
     with pytest.raises(ConfigError, match="no daemon named"):
-        resolve_address(None, str(path), "cpu9")
-    with pytest.raises(LocalProtocolError):
-        resolve_address(None, None, None)
+        ring_target(Namespace(name="cpu9"))
+    monkeypatch.delenv("ROBOT_GCS_CONFIG")
+    with pytest.raises(RobotNotFound, match="no robot found: no daemon runs on this machine"):
+        ring_target(Namespace())
+    # a running daemon advertises itself; a second ring makes the choice explicit
+    with Daemon.from_file(path, name="cpu1") as d:
+        t = ring_target(Namespace())
+        assert t.addresses == (("cpu1", d.client_address),) and t.daemons == ("cpu1", "cpu2")
+        assert t.config == str(path)
+        (tmp_path / "o").mkdir()
+        other = write_ring_config(tmp_path / "o", 1, name="other", sockets=True)
+        with Daemon.from_file(other, name="d1"):
+            with pytest.raises(RobotNotFound, match="several rings run on this machine"):
+                ring_target(Namespace())
+    assert not list((tmp_path / "run").glob("*.json"))      # stopped daemons withdraw

@@ -172,3 +172,16 @@ def test_extends_errors_point_at_the_extends_line(tmp_path) -> None:  # type: ig
         load_rules_from.write_text("extends: nope.yaml\nrules: []\n")
         load_rules(load_rules_from)
     assert info.value.path == str(tmp_path / "nope.yaml")
+
+
+def test_a_type_mismatch_on_a_topic_is_an_error() -> None:
+    from robot_gcs.diagnostics.topics import topic_records
+    from robot_gcs.pubsub import TopicStats
+    stats = [TopicStats("/odom", "sub", n, "m:Odometry", "fifo", 10, 0, errs, 0, 0.01, 50.0)
+             for n, errs in (("a", 0), ("b", 3))]
+    (rec,) = topic_records(stats)
+    assert rec.type_errors == 3
+    rules = load_rules()
+    assert max(f.grade for f in rules.grade_topic(TopicHealth("/odom", 50.0, 1.0, 0.01,
+                                                               type_errors=3))) is Grade.ERROR
+    assert all(f.grade is Grade.OK for f in rules.grade_topic(TopicHealth("/odom", 50.0, 1.0, 0.01)))

@@ -3,9 +3,11 @@ and its shape is pinned (keys may be added within version 1, never removed)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from robot_gcs.diagnostics.collector import HealthCollector, encode_snapshot
+from robot_gcs.diagnostics.model import LeaderView, LogLine, NodeView
 from robot_gcs.diagnostics.rules import load_rules
 from robot_gcs.diagnostics.status import (STATUS_SCHEMA, STATUS_SCHEMA_ID, status_document,
                                           validate)
@@ -17,7 +19,7 @@ from .helpers import T0, daemon_health
 # removing or renaming one breaks scripts and must bump the schema id.
 PINNED = {
     "": {"schema", "generated_at", "source", "grade", "daemons", "groups", "topics",
-         "sessions", "events"},
+         "sessions", "events", "nodes", "leaders", "logs"},
     "daemons": {"name", "node_id", "incarnation", "state", "ring_id", "members", "grade",
                 "stale", "left", "age_s", "time_in_state_s", "gather_reason", "gather_from",
                 "rotation_p50_ms", "rotation_p99_ms", "loop_lag_p99_ms", "loop_lag_worst_ms",
@@ -25,9 +27,12 @@ PINNED = {
                 "packets_per_s", "drops", "send_queue_len", "findings"},
     "groups": {"group", "members"},
     "topics": {"topic", "daemon", "rate_hz", "bandwidth_bps", "age_s", "deadline_s",
-               "deadline_misses", "drops", "grade"},
+               "deadline_misses", "drops", "type_errors", "grade"},
     "sessions": {"daemon", "name", "queue_depth", "drops", "drops_per_s", "grade"},
     "events": {"time", "daemon", "cause", "ring_id", "members", "detail"},
+    "nodes": {"name", "pubs", "subs", "services"},
+    "leaders": {"group", "leader", "agreed", "members"},
+    "logs": {"time", "level", "node", "text"},
 }
 
 
@@ -37,7 +42,12 @@ def document() -> dict:
         c.receive(encode_snapshot(daemon_health(f"cpu{i}", i, loop_lag_p99_ms=None if i == 3
                                                 else 1.0 * i)), 10.0)
     c.on_view(("#diag#cpu1", "#diag#cpu2", "#mon#cpu1"), ("#diag#cpu3",), "NETWORK", T0)
-    return json.loads(json.dumps(status_document(c.cluster(10.2, T0 + 0.2))))
+    cluster = dataclasses.replace(
+        c.cluster(10.2, T0 + 0.2),
+        nodes=(NodeView("#perception#cpu3", (("/odom", "m:Odometry"),)),),
+        leaders=(LeaderView("ctl", "#controller#cpu1", True, ("#controller#cpu1",)),),
+        logs=(LogLine(T0, "INFO", "#controller#cpu1", "ACTIVE"),))
+    return json.loads(json.dumps(status_document(cluster)))
 
 
 def test_status_document_validates_against_the_schema() -> None:

@@ -154,3 +154,35 @@ def test_pinning_to_a_missing_cpu_names_the_launch_field() -> None:
         ProcessorRuntime(lf, "cpu1", daemon_factory=lambda: d).start()
     assert ei.value.field == "processors.cpu1.cpus" and ei.value.line == 7
     assert not d.started and os.sched_getaffinity(0) == before
+
+
+def test_component_parameters_are_its_nodes_typed_and_live() -> None:
+    from robot_gcs.pubsub.parameters import ParameterError, ParameterType
+    d = FakeDaemon()
+    rt = ProcessorRuntime(launch_with(spec(fx.Talker, Restart.NEVER, name="talker")), "cpu1",
+                          daemon_factory=lambda: d)
+    rt.start()
+    try:
+        comp = rt.runners[0].component
+        assert comp.node.get_parameter("rate_hz").type is ParameterType.FLOAT
+        comp.node.set_parameters({"rate_hz": 20})        # what `robot-gcs param set` does
+        assert comp.config["rate_hz"] == 20.0             # the component reads it at once
+        with pytest.raises(ParameterError, match="expected a float"):
+            comp.node.set_parameters({"rate_hz": "fast"})
+        assert comp.pub.msg_type is fx.Ping
+    finally:
+        rt.stop()
+
+
+def test_a_component_down_for_good_marks_its_processor_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("robot_gcs.launch.runtime.BACKOFF_START", 0.01)
+    rt = ProcessorRuntime(launch_with(spec(fx.Crasher, Restart.ON_FAILURE, max_restarts=1,
+                                           name="driver")), "cpu1", daemon_factory=FakeDaemon)
+    rt.start()
+    try:
+        assert rt.wait_failed(20)
+        (st,) = rt.failed
+        assert (st.name, st.state, st.restarts) == ("driver", "failed", 1)
+        assert st.last_error == "RuntimeError: sensor driver crashed"
+    finally:
+        rt.stop()

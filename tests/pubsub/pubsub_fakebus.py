@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from robot_gcs.core.events import Cause, DataMessage, GroupView, private_name
@@ -67,6 +68,14 @@ class FakeBus:
             body = local_payload if (local_payload is not None and dest.daemon == s.daemon) else bytes(payload)
             dest.inbox.append(DataMessage(s.private_name, tuple(groups), service, body, msg_type))
 
+    def send_private(self, s: "FakeSession", target: str, payload: bytes, service: Service,
+                     msg_type: int) -> None:
+        assert isinstance(payload, (bytes, bytearray)), "the ring only carries bytes"
+        self.sent.append((s.private_name, (target,), service, payload, msg_type))
+        dest = self.sessions.get(target)
+        if dest is not None and not dest.closed:
+            dest.inbox.append(DataMessage(s.private_name, (target,), service, bytes(payload), msg_type))
+
     def disconnect(self, s: "FakeSession", cause: Cause = Cause.DISCONNECT) -> None:
         for g in sorted(self.groups):
             if s.private_name in self.groups[g]:
@@ -104,6 +113,13 @@ class FakeSession:
             self.bus.multicast(self, tuple(groups), payload, service, msg_type, self_discard, local_payload)
             self.bus.cond.notify_all()
 
+    def send_private(self, target: str, payload: bytes, service: Service = Service.AGREED,
+                     msg_type: int = 0, timeout: float | None = None, priority: bool = False) -> None:
+        with self.bus.cond:
+            self._check()
+            self.bus.send_private(self, target, payload, service, msg_type)
+            self.bus.cond.notify_all()
+
     def receive(self, timeout: float | None = None) -> Any:
         with self.bus.cond:
             self._check()
@@ -135,3 +151,20 @@ class FakeClock:
 
     def advance(self, dt: float) -> None:
         self.t += dt
+
+
+@dataclass(frozen=True, slots=True)
+class Odom:
+    """A typed message for the Node tests."""
+
+    x: float
+    y: float
+
+
+@dataclass(frozen=True, slots=True)
+class OdomV2:
+    """Odom with one more field: another type (another fingerprint)."""
+
+    x: float
+    y: float
+    z: float

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
-from robot_gcs.core.events import GroupView
+from robot_gcs.core.events import Cause, GroupView
 from robot_gcs.core.types import Service
 from robot_gcs.errors import LocalProtocolError
 from robot_gcs.pubsub.node import Node
 from robot_gcs.pubsub.qos import QoS
 
-from pubsub_fakebus import FakeBus, FakeClock
-
-
-@dataclass(frozen=True, slots=True)
-class Odom:
-    x: float
-    y: float
-
-
-@dataclass(frozen=True, slots=True)
-class OdomV2:
-    x: float
-    y: float
-    z: float
+from pubsub_fakebus import FakeBus, FakeClock, Odom, OdomV2
 
 
 class Daemonish:
@@ -85,11 +70,11 @@ def test_order_across_topics_is_kept_when_keep_last_drops() -> None:
     ctl, obs = make(bus, "ctl", "d1"), make(bus, "obs", "d2")
     seen: list[str] = []
     obs.create_subscription("/odom", lambda m: seen.append(f"odom{m.x:.0f}"), QoS.sensor(depth=1), Odom)
-    obs.create_subscription("/cmd", lambda m: seen.append(m.decode()), QoS(depth=100))
-    obs.create_subscription("/estop", lambda m: seen.append("ESTOP"), QoS(service="safe"))
+    obs.create_subscription("/cmd", lambda m: seen.append(m.decode()), QoS(depth=100), bytes)
+    obs.create_subscription(bytes, "/estop", lambda m: seen.append("ESTOP"), QoS(service="safe"))
     odom = ctl.create_publisher("/odom", Odom, QoS.sensor())
-    cmd = ctl.create_publisher("/cmd")
-    estop = ctl.create_publisher("/estop", qos=QoS(service="safe"))
+    cmd = ctl.create_publisher("/cmd", bytes)
+    estop = ctl.create_publisher(bytes, "/estop", QoS(service="safe"))
     odom.publish(Odom(1.0, 0))
     cmd.publish(b"c1")
     odom.publish(Odom(2.0, 0))
@@ -117,7 +102,7 @@ def test_type_mismatch_also_caught_in_process() -> None:
     bus = FakeBus()
     a, b = make(bus, "a", "d1"), make(bus, "b", "d1")
     got = []
-    sub = b.create_subscription("/odom", got.append)          # raw bytes subscriber
+    sub = b.create_subscription("/odom", got.append, msg_type=bytes)     # raw bytes subscriber
     a.create_publisher("/odom", Odom).publish(Odom(1.0, 2.0))
     b.spin_once()
     assert got == [] and sub.type_errors == 1
@@ -127,7 +112,7 @@ def test_junk_on_a_topic_group_is_counted_and_dropped() -> None:
     bus = FakeBus()
     b = make(bus, "b", "d2")
     got = []
-    b.create_subscription("/odom", got.append)
+    b.create_subscription("/odom", got.append, msg_type=bytes)
     rogue = bus.connect("rogue", "d3")
     rogue.multicast("t:/odom", b"not an envelope", msg_type=84)
     b.spin_once()
@@ -138,13 +123,13 @@ def test_latched_value_reaches_a_late_joiner_once() -> None:
     bus = FakeBus()
     pubn, early = make(bus, "map", "d1"), make(bus, "early", "d2")
     got_early: list[bytes] = []
-    early.create_subscription("/map", got_early.append, QoS(latched=True))
-    pub = pubn.create_publisher("/map", qos=QoS(latched=True))
+    early.create_subscription("/map", got_early.append, QoS(latched=True), bytes)
+    pub = pubn.create_publisher("/map", bytes, QoS(latched=True))
     pub.publish(b"v1")
     pub.publish(b"v2")
     late = make(bus, "late", "d3")
     got_late: list[bytes] = []
-    late.create_subscription("/map", got_late.append, QoS(latched=True))
+    late.create_subscription("/map", got_late.append, QoS(latched=True), bytes)
     pubn.spin_once()          # sees the late joiner's view: hands v2 over
     early.spin_once()
     late.spin_once()
@@ -153,13 +138,18 @@ def test_latched_value_reaches_a_late_joiner_once() -> None:
     assert pub.handovers == 1
 
 
-def test_deadline_miss_is_flagged_once_per_silence() -> None:
+def test_deadline_miss_is_flagged_once_per_silence_and_only_once_a_publisher_exists() -> None:
     bus = FakeBus()
     clock = FakeClock()
     a, b = make(bus, "a", "d1"), make(bus, "b", "d2", clock)
     misses: list[tuple[str, float]] = []
-    sub = b.create_subscription("/odom", lambda m: None, QoS(deadline=0.1), on_deadline=lambda t, s: misses.append((t, s)))
-    pub = a.create_publisher("/odom")
+    sub = b.create_subscription("/odom", lambda m: None, QoS(deadline=0.1), bytes,
+                                on_deadline=lambda t, s: misses.append((t, s)))
+    clock.advance(5.0)                   # nobody publishes /odom yet: silence is not late
+    b.spin_once()
+    assert misses == [] and b.spin_once() == 0
+    pub = a.create_publisher("/odom", bytes)
+    b.spin_once()                        # its announcement arms the deadline
     clock.advance(0.05)
     b.spin_once()
     assert misses == []
@@ -172,6 +162,28 @@ def test_deadline_miss_is_flagged_once_per_silence() -> None:
     clock.advance(0.2)
     b.spin_once()
     assert sub.deadline_misses == 2
+    pub.publish(b"y")
+    b.spin_once()
+    a.destroy()                          # stopped on purpose (DISCONNECT): not late
+    b.spin_once()
+    clock.advance(1.0)
+    b.spin_once()
+    assert sub.deadline_misses == 2
+
+
+def test_a_lost_publisher_still_misses_its_deadline() -> None:
+    bus = FakeBus()
+    clock = FakeClock()
+    a, b = make(bus, "a", "d1"), make(bus, "b", "d2", clock)
+    sub = b.create_subscription(bytes, "/odom", lambda m: None, QoS(deadline=0.1))
+    pub = a.create_publisher(bytes, "/odom")
+    pub.publish(b"x")
+    b.spin_once()
+    bus.disconnect(a.session, Cause.NETWORK)          # its processor was lost
+    b.spin_once()
+    clock.advance(0.2)
+    b.spin_once()
+    assert sub.deadline_misses == 1
 
 
 def test_timers_fire_periodically_and_skip_overruns() -> None:
@@ -209,9 +221,9 @@ def test_group_handlers_see_views_and_messages_in_order() -> None:
 def test_undeclared_topics_are_rejected_when_the_launch_file_restricts_them() -> None:
     bus = FakeBus()
     n = Node("n", bus.connect("n"), allowed_topics=["/odom"])
-    n.create_publisher("/odom")
-    with pytest.raises(LocalProtocolError, match="not declared"):
-        n.create_publisher("/odm")
+    n.create_publisher("/odom", bytes)
+    with pytest.raises(LocalProtocolError, match="not declared in the launch file; did you mean '/odom'"):
+        n.create_publisher("/odm", bytes)
 
 
 def test_undeclared_groups_are_rejected_when_the_launch_file_restricts_them() -> None:
@@ -233,8 +245,8 @@ def test_registry_lists_every_nodes_endpoints() -> None:
         n.spin_once()
     tool.spin_once()
     g = tool.graph()
-    assert g["#a#d1"]["pubs"][0][0] == "/odom"
-    assert g["#b#d2"]["subs"][0][1].endswith(":Odom")
+    assert g["#a#d1"].pubs[0].topic == "/odom"
+    assert g["#b#d2"].subs[0].type_path.endswith(":Odom")
     b.destroy()
     tool.spin_once()
     assert "#b#d2" not in tool.graph()
@@ -243,8 +255,8 @@ def test_registry_lists_every_nodes_endpoints() -> None:
 def test_destroyed_node_leaves_its_groups() -> None:
     bus = FakeBus()
     a = make(bus, "a")
-    a.create_subscription("/odom", lambda m: None)
+    a.create_subscription("/odom", lambda m: None, msg_type=bytes)
     a.destroy()
     assert all("#a#d1" not in m for m in bus.groups.values())
     with pytest.raises(LocalProtocolError):
-        a.create_publisher("/x")
+        a.create_publisher("/x", bytes)

@@ -107,7 +107,7 @@ def test_local_object_remote_copy_latched_late_joiner_and_keep_last(ring) -> Non
     slow = remote.create_subscription("/fast", slow_got.append, QoS(depth=1), Pose)
     fast = pubn.create_publisher("/fast", Pose, QoS.sensor())
     spin_until([pubn, remote], lambda: "#remote#cpu2" in pubn.graph() and any(
-        s[0] == "/fast" for s in pubn.graph()["#remote#cpu2"]["subs"]))
+        s.topic == "/fast" for s in pubn.graph()["#remote#cpu2"].subs))
     for i in range(200):
         fast.publish(Pose(float(i), 0.0))
     deadline = time.monotonic() + 10

@@ -49,7 +49,7 @@ class Talker:
         self.pub = self.node.create_publisher("/chatter", Chat)
         self.got: list[bytes] = []
         self.got_event = threading.Event()
-        self.node.create_subscription("/in", self._on_in)
+        self.node.create_subscription(bytes, "/in", self._on_in)
         self.n = 0
         self.node.create_timer(0.02, self._tick)
         self.thread = threading.Thread(target=self.node.spin, daemon=True)
@@ -93,6 +93,17 @@ def test_topic_tools(daemon, capsys: pytest.CaptureFixture[str]) -> None:
         assert talker.got == [b"ping"]
 
         assert cli.main(["topic", "--connect", addr, "pub", "/in", "{n: 1}", "--type", "nosuch:Type"]) == 2
+
+        # a typed topic refuses raw bytes and strangers' types, naming both
+        assert cli.main(["topic", "pub", "/chatter", "hello", "--connect", addr]) == 2
+        assert "/chatter carries test_pubsub_topic_tools:Chat: VALUE must be a YAML mapping" \
+            in capsys.readouterr().err
+        assert cli.main(["topic", "pub", "/chatter", "hello", "--type", "bytes", "--connect", addr]) == 2
+        err = capsys.readouterr().err
+        assert "refused: /chatter carries test_pubsub_topic_tools:Chat (says #talker#cpu1), not bytes" in err
+        # ...and takes the announced type by itself
+        assert cli.main(["topic", "pub", "/chatter", "{n: 7, text: hi}", "--connect", addr]) == 0
+        assert "as test_pubsub_topic_tools:Chat" in capsys.readouterr().out
         assert cli.main(["topic", "--connect", addr, "echo", "bad topic"]) == 2
         assert cli.main(["topic", "--connect", "unix:/nonexistent/x.sock", "list"]) == 3
     finally:

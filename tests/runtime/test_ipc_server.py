@@ -347,8 +347,8 @@ def test_topics_work_over_a_socket_session(tmp_path: Path, sockdir: Path) -> Non
         remote = Node("remote", robot_gcs.connect(d.ipc.bound_address, "remote"))
         local = Node("local", d)
         got: list[bytes] = []
-        remote.create_subscription("/odom", got.append)
-        pub = local.create_publisher("/odom")
+        remote.create_subscription(bytes, "/odom", got.append)
+        pub = local.create_publisher(bytes, "/odom")
         for _ in range(200):                     # bounded: until the subscription is live
             pub.publish(b"pose")
             remote.spin_once(timeout=0.05)

@@ -1,0 +1,7 @@
+"""``python -m robot_gcs.cli``: the ``robot-gcs`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
