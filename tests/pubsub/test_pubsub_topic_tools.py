@@ -89,7 +89,7 @@ def test_topic_tools(daemon, capsys: pytest.CaptureFixture[str]) -> None:
         assert rates and rates[-1] > 0      # ~50 Hz when the machine is not loaded
 
         assert cli.main(["topic", "--connect", addr, "pub", "/in", "ping"]) == 0
-        assert talker.got_event.wait(10)
+        assert talker.got_event.wait(60)     # a bound, not a figure: loaded CI boxes are slow
         assert talker.got == [b"ping"]
 
         assert cli.main(["topic", "--connect", addr, "pub", "/in", "{n: 1}", "--type", "nosuch:Type"]) == 2
