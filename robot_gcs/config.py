@@ -128,6 +128,8 @@ class RingConfig:
     diagnostics_period_ms: float = 1000.0   # health snapshot period while a console listens
     security: str = "sealed"                # "sealed" (needs a key) | "insecure" (explicit)
     accept_keys: tuple[bytes, ...] = ()     # key rollover: further keys accepted on receipt
+    client_token: bytes | None = None       # what TCP clients must prove (session_auth.py)
+    socket_group: str | None = None         # Unix session sockets 0660 for this group
 
     @property
     def insecure(self) -> bool:
@@ -444,7 +446,8 @@ def parse_config(text: str, path: str | None = None) -> GcsConfig:
                                 f"port {d.port} is the multicast port; use another")
     sec = ring_security(ring, [d.host for d in daemons], path, doc.error)
     rc = RingConfig(name, transport, params, runtime, sec.key, sec.key_file, state_dir,
-                    float(period), sec.security, sec.accept_keys)
+                    float(period), sec.security, sec.accept_keys, sec.client_token,
+                    sec.socket_group)
     return GcsConfig(rc, daemons, path)
 
 

@@ -38,6 +38,13 @@ Per connection (``_Connection``), frames are those of client/wire.py:
   full, the connection registers ``loop.add_writer`` and writes the rest when the socket
   becomes writable (the writer is removed once the buffer is empty).
 
+Security (security/): a Unix socket is created under a temporary name, given mode 0600
+(0660 and the group when the config names ``socket_group``) and only then renamed into
+place, so no other user can connect in between. On TCP, a sealed ring's connections pass
+a ``DaemonGate`` (security/session_auth.py) before their first frame: a client that does
+not prove the client token is refused with CLOSED(refused, reason) and counted under
+``refused``.
+
 ``close()`` (daemon thread, when the daemon stops) closes the listener, removes the Unix
 socket file and ends every connection with CLOSED("daemon stopped").
 ``statistics()`` returns an ``IpcStats`` snapshot.
@@ -60,6 +67,8 @@ from ..core.events import DataMessage, GroupView
 from ..errors import Backpressure, GcsError, LocalProtocolError, MalformedPacket, SessionClosed
 from .client_table import ClientNameBusy, Sink
 from .clients import ClientHandle
+from ..security.session_auth import DaemonGate
+from ..security.unix_socket import bind_private
 from .loop import EventLoop
 
 log = logging.getLogger(__name__)
@@ -131,6 +140,9 @@ class IpcServer:
         self.bytes_in = self.bytes_out = 0
         self._closed_reasons: collections.Counter[str] = collections.Counter()
         self._malformed: collections.Counter[str] = collections.Counter()
+        ring = daemon.config.ring
+        self.token = ring.client_token if self.address.kind == "tcp" else None
+        self.socket_group = ring.socket_group
 
     # ------------------------------------------------------------ life cycle
 
@@ -187,7 +199,7 @@ class IpcServer:
                 probe.close()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.bind(path)
+            bind_private(sock, path, self.socket_group)
         except OSError as exc:
             sock.close()
             raise GcsError(f"cannot serve sessions on {path}: {exc}") from None
@@ -277,6 +289,7 @@ class _Connection:
         self.reason = ""
         self.refused = False
         self._hello_timer: Any = self.loop.call_later(HELLO_TIMEOUT, self._hello_expired)
+        self.gate = DaemonGate(server.token) if server.token is not None else None
 
     def __repr__(self) -> str:
         return f"<ipc connection {self.serial} {self.name or '?'} {self.state}>"
@@ -339,6 +352,17 @@ class _Connection:
                       else "client left before HELLO")
             return
         self.server.bytes_in += len(data)
+        if self.gate is not None:
+            reply, rest, refusal = self.gate.feed(data)
+            if reply:
+                self._append(reply, now=True)
+            if refusal is not None:
+                self.server.refused += 1
+                self._close_with(refusal, refused=True, linger=True)
+                return
+            if rest is None:
+                return
+            self.gate, data = None, rest
         self.decoder.feed(data)
         self._process()
 

@@ -12,6 +12,9 @@ errors come back through config.py's error factory, so they carry file, line and
       create_key: false           # true: make key_file when missing -- only for rings
                                   #   whose daemons all run on this machine (loopback)
       security: sealed            # default; `insecure` runs without a key, on purpose
+      client_token_file: null     # TCP sessions: the token clients must prove (default:
+                                  #   derived from the ring key; security/session_auth.py)
+      socket_group: null          # a group name: Unix sockets 0660 for it (default 0600)
 
 Rules: ``security`` is ``sealed`` or ``insecure``; an insecure ring names no key (a key
 and ``insecure`` contradict each other); ``accept_key_files`` and ``create_key`` need
@@ -29,10 +32,12 @@ from typing import Any, Callable
 
 from ..errors import ConfigError
 from .keys import KeyFileError, create_key_if_missing, read_key_file
+from .session_auth import derived_client_token
 
 __all__ = ["SECURITY_KEYS", "RingSecurity", "ring_security", "require_key", "NO_KEY_HELP"]
 
-SECURITY_KEYS = ("accept_key_files", "create_key", "security")
+SECURITY_KEYS = ("accept_key_files", "create_key", "security", "client_token_file",
+                 "socket_group")
 
 NO_KEY_HELP = ("ring packets are sealed by default and this ring has no key. Make one with "
                "`robot-gcs keygen PATH` (copy it to every computer of the ring) and set "
@@ -49,6 +54,8 @@ class RingSecurity:
     key: bytes | None = None
     key_file: str | None = None
     accept_keys: tuple[bytes, ...] = ()
+    client_token: bytes | None = None
+    socket_group: str | None = None
 
 
 def _full(path: str | None, name: str) -> str:
@@ -82,18 +89,23 @@ def ring_security(ring: dict[str, Any], hosts: list[str], path: str | None,
     create = ring.get("create_key", False)
     if not isinstance(create, bool):
         raise error("ring.create_key", f"must be true or false, got {create!r}")
+    group = ring.get("socket_group")
+    if group is not None:
+        group = _group(group, error)
     if security == "insecure":
         for field, value in (("key_file", key_file), ("accept_key_files", accept),
-                             ("create_key", create or None)):
+                             ("create_key", create or None),
+                             ("client_token_file", ring.get("client_token_file"))):
             if value is not None:
                 raise error(f"ring.{field}", f"contradicts `security: insecure` (an "
                             "insecure ring has no key); remove one of them")
-        return RingSecurity("insecure")
+        return RingSecurity("insecure", socket_group=group)
     if key_file is None:
-        for field, value in (("accept_key_files", accept), ("create_key", create or None)):
+        for field, value in (("accept_key_files", accept), ("create_key", create or None),
+                             ("client_token_file", ring.get("client_token_file"))):
             if value is not None:
                 raise error(f"ring.{field}", "needs `key_file`")
-        return RingSecurity()
+        return RingSecurity(socket_group=group)
     full = _full(path, _path(key_file, "ring.key_file", error))
     if create:
         remote = [h for h in hosts if not _is_loopback(h)]
@@ -117,7 +129,28 @@ def ring_security(ring: dict[str, Any], hosts: list[str], path: str | None,
                 extra.append(read_key_file(_full(path, _path(item, field, error))))
             except KeyFileError as exc:
                 raise error(field, str(exc)) from None
-    return RingSecurity("sealed", key, full, tuple(k for k in extra if k != key))
+    token = derived_client_token(key)
+    token_file = ring.get("client_token_file")
+    if token_file is not None:
+        try:
+            token = read_key_file(_full(path, _path(token_file, "ring.client_token_file",
+                                                    error)))
+        except KeyFileError as exc:
+            raise error("ring.client_token_file", str(exc)) from None
+    return RingSecurity("sealed", key, full, tuple(k for k in extra if k != key), token,
+                        group)
+
+
+def _group(value: Any, error: ErrorFactory) -> str:
+    import grp
+    if not isinstance(value, str) or not value:
+        raise error("ring.socket_group", f"must be a group name, got {value!r}")
+    try:
+        grp.getgrnam(value)
+    except KeyError:
+        raise error("ring.socket_group", f"no group named {value!r} on this machine"
+                    ) from None
+    return value
 
 
 def require_key(security: str, key: bytes | None, config_path: str | None) -> None:
