@@ -203,7 +203,8 @@ def test_daemon_serves_unix_and_tcp_sessions_at_once(tmp_path: Path, started) ->
     assert len(d.ipc_servers) == 2
     addresses = [s.bound_address for s in d.ipc_servers]
     assert addresses[0].startswith("unix:") and addresses[1].startswith("tcp:127.0.0.1:")
-    with robot_gcs.connect(addresses[0], "u") as u, robot_gcs.connect(addresses[1], "t") as t:
+    with robot_gcs.connect(addresses[0], "u") as u, \
+            robot_gcs.connect(addresses[1], "t", token=cfg.ring.client_token) as t:
         u.join("g")
         t.join("g")
         _views_until(u, 2)
