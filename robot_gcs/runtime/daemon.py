@@ -473,4 +473,5 @@ class Daemon:
             reply_holds=est.reply_holds if est is not None else 0,
             reply_hits=est.reply_hits if est is not None else 0,
             reader_serves=self._reader.serves if self._reader is not None else 0,
-            undeliverable=host.undeliverable if host is not None else 0)
+            undeliverable=host.undeliverable if host is not None else 0,
+            security=self.config.ring.security)
