@@ -204,7 +204,7 @@ class Daemon:
             return self._last_stats               # stopped meanwhile (or before)
         raise GcsError(f"daemon {self.name} did not answer statistics() in {timeout}s")
 
-    def reload_keys(self, config: GcsConfig, timeout: float = 2.0) -> None:
+    def reload_keys(self, config: GcsConfig, timeout: float = 10.0) -> None:
         """Key rollover without a restart: seal with ``config``'s ``key_file`` from now on
         and open with it and its ``accept_key_files`` (README "Security"). Only the keys
         change; raises ``LocalProtocolError`` for a ring without a sealer or a config of

@@ -115,7 +115,10 @@ def test_sighup_reloads_the_keys_of_a_standalone_daemon(tmp_path: Path) -> None:
         path.write_text(path.read_text().replace(f"key_file: {old}",
                                                  f"key_file: {new}\n  accept_key_files: [{old}]"))
         proc.send_signal(signal.SIGHUP)
-        assert seen["reloaded"].wait(30), lines
+        if not seen["reloaded"].wait(30):
+            proc.terminate()
+            err = proc.communicate(timeout=20)[1]
+            raise AssertionError(f"no reload: {lines} {err}")
         assert proc.poll() is None                       # still running
     finally:
         proc.send_signal(signal.SIGTERM)
