@@ -76,11 +76,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     stop = threading.Event()
     reload = threading.Event()
+    wake = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        if signum == signal.SIGHUP:
-            reload.set()
-        stop.set()
+        (reload if signum == signal.SIGHUP else stop).set()
+        wake.set()
 
     old = {s: signal.signal(s, on_signal)
            for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
@@ -106,13 +106,13 @@ def run(args: argparse.Namespace) -> int:
             wait = 1.0
             if args.stats_interval > 0:
                 wait = max(0.0, next_stats - time.monotonic())
-            if stop.wait(wait):
-                if not reload.is_set():
-                    break
-                stop.clear()
+            wake.wait(wait)
+            wake.clear()
+            if reload.is_set():          # checked after the clear: no SIGHUP is lost
                 reload.clear()
                 _reload_keys(daemon, args.config)
-                continue
+            if stop.is_set():
+                break
             if not daemon.running:
                 print(f"robot-gcs daemon: {args.name} stopped unexpectedly", file=sys.stderr)
                 return 1
