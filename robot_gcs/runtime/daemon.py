@@ -57,6 +57,7 @@ from .engine_host import EngineHost
 from .engine_port import EngineFactory, HostedEngine, default_engine_factory
 from .interrupts import SHIELD
 from .ipc import IpcServer
+from .limits import IpcLimits
 from .loop import EventLoop, LagStats
 from .membership_log import MembershipEvent, MembershipLog
 from .state import StateStore
@@ -82,7 +83,8 @@ class Daemon:
                  client_address: str | None = None, tcp_address: str | None = None,
                  serve_clients: bool = True,
                  engine_factory: EngineFactory | None = None, seed: int | None = None,
-                 clock: Callable[[], float] = time.monotonic, health: bool = True) -> None:
+                 clock: Callable[[], float] = time.monotonic, health: bool = True,
+                 ipc_limits: IpcLimits | None = None) -> None:
         self.config = config
         self.entry = config.daemon(name)
         self.name = name
@@ -102,6 +104,7 @@ class Daemon:
         self._commands: Commands | None = None
         self._reader: WaitingReader | None = None
         self.ipc_servers: list[IpcServer] = []
+        self._ipc_limits = ipc_limits          # None: runtime/limits.py defaults
         self.incarnation = 0
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
@@ -329,7 +332,7 @@ class Daemon:
         for address, key, configured in ((self.client_address, "socket", self.entry.socket),
                                          (self.tcp_address, "tcp", self.entry.tcp)):
             if address:
-                server = IpcServer(self, address)
+                server = IpcServer(self, address, limits=self._ipc_limits)
                 try:
                     server.start()
                 except GcsError as exc:

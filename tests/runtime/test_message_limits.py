@@ -55,6 +55,12 @@ def test_oversized_messages_raise_in_the_caller_and_the_session_goes_on(
     try:
         local.join("g")
         remote.join("g")
+        for s in (local, remote):              # both are members before anything is sent
+            while True:
+                ev = s.receive(timeout=30)
+                assert isinstance(ev, GroupView), ev
+                if len(ev.members) == 2:
+                    break
         for sender, name in ((local, "loc"), (remote, "rem")):
             fits = LIMIT - data_overhead(name, ("g",))
             for size in (fits + 1, LIMIT, 10 * 1024 * 1024):
