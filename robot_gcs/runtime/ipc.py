@@ -587,6 +587,8 @@ class _Connection:
 
     def _close_with(self, reason: str, refused: bool, linger: bool) -> None:
         if self.state in (_CLOSING, _DONE):
+            if not linger:             # a hard end (limits) overrides a lingering one
+                self._finish()
             return
         self.state = _CLOSING
         self.reason = reason
