@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from .schema import ORDER_KEY, BagError
 
@@ -40,6 +40,7 @@ class BagRecord:
     log_time: int             # ns, the recorder's wall clock at delivery
     publish_time: int         # ns, the publisher's stamp
     data: bytes               # the JSON text
+    meta: Mapping[str, str] = field(default_factory=dict, compare=False)   # channel metadata
 
     def doc(self) -> Any:
         return json.loads(self.data)
@@ -68,7 +69,7 @@ def read_bag(paths: Iterable[str], tail: BagTail | None = None) -> Iterator[BagR
         p = Path(path)
         if not p.is_file():
             raise BagError(f"{path}: no such recording")
-        channels: dict[int, tuple[str, str, str]] = {}
+        channels: dict[int, tuple[str, str, str, Mapping[str, str]]] = {}
         tail.complete[path] = False
         with open(p, "rb") as f:
             if f.read(8) != b"\x89MCAP0\r\n":
@@ -85,13 +86,32 @@ def read_bag(paths: Iterable[str], tail: BagTail | None = None) -> Iterator[BagR
                                         f"{exc}".strip())
                     break
                 if isinstance(rec, Message):
-                    topic, kind, tp = channels.get(rec.channel_id, ("?", "?", ""))
-                    yield BagRecord(topic, kind, tp, rec.log_time, rec.publish_time, rec.data)
+                    topic, kind, tp, meta = channels.get(rec.channel_id, ("?", "?", "", {}))
+                    yield BagRecord(topic, kind, tp, rec.log_time, rec.publish_time, rec.data,
+                                    meta)
                 elif isinstance(rec, Channel):
                     channels[rec.id] = (rec.topic, rec.metadata.get("kind", ""),
-                                        rec.metadata.get("type", ""))
+                                        rec.metadata.get("type", ""), dict(rec.metadata))
                 elif isinstance(rec, Footer):
                     tail.complete[path] = True
+
+
+def channel_types(paths: Iterable[str]) -> dict[tuple[str, str], str]:
+    """(topic, fingerprint hex) -> type path, from the summaries of complete files (a
+    recording may start a topic raw, before its type was announced: recorder.py)."""
+    from mcap.reader import make_reader
+    out: dict[tuple[str, str], str] = {}
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                summary = make_reader(f).get_summary()
+        except Exception:  # noqa: BLE001 - no summary (a cut file): nothing to learn here
+            continue
+        for ch in (summary.channels.values() if summary is not None else ()):
+            tp, fp = ch.metadata.get("type", ""), ch.metadata.get("fingerprint", "")
+            if tp and fp:
+                out[(ch.topic, fp)] = tp
+    return out
 
 
 # ---------------------------------------------------------------------------- info
@@ -119,6 +139,7 @@ def summarize(paths: list[str]) -> str:
             c = chans[r.topic] = _ChannelInfo(r.kind, r.type_path, first=r.log_time)
         c.count += 1
         c.last = r.log_time
+        c.type_path = c.type_path or r.type_path     # a raw start, then the announced type
         start = r.log_time if not total else min(start, r.log_time)
         end = max(end, r.log_time)
         total += 1

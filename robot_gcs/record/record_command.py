@@ -104,7 +104,8 @@ class Progress:
             self.out.write("\n")
 
 
-def _types(args: argparse.Namespace) -> dict[str, type]:
+def launch_types(args: argparse.Namespace) -> dict[str, type]:
+    """Message classes by topic from --launch (empty without it)."""
     if not getattr(args, "launch", None):
         return {}
     from ..launch.loader import load_launch
@@ -116,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
     from .typelookup import RegistryTypes
     from .writer import BagWriter
     selection = Selection.parse(args.names, args.all)
-    declared = _types(args)
+    declared = launch_types(args)
     extra = tuple(load_type(t) for t in args.type)
     output = args.output or default_output(time.time())
     node = open_tool(args, "record", topic_types=declared)

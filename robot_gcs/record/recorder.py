@@ -25,7 +25,9 @@ How it works:
   delivery, ``publish_time`` the publisher's stamp, ``sequence`` the record's index in
   the recording. Types come from the launch file, the registry's announced type paths,
   or the object itself (in-process sessions); a fingerprint nobody explains is recorded
-  raw (``{"data": base64}``, channel metadata ``fingerprint``).
+  raw (``{"data": base64}``, channel metadata ``fingerprint``), and looked up again
+  after each registry announcement: once the type is announced (a publisher's
+  announcement can come after its first messages) a typed channel takes over.
 * Plain groups (``ctl``) record each message raw with its ``msg_type``.
 * Views of the recorded groups go to ``#gcs/views`` (group, view id, members, cause,
   changed, transitional); views of the diagnostics group to ``#gcs/ring`` (ring id,
@@ -41,7 +43,7 @@ import base64
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from ..core.events import DataMessage, GroupView
 from ..diagnostics.collector import DIAG_GROUP
@@ -49,11 +51,12 @@ from ..errors import MalformedPacket
 from ..pubsub.codec import MessageCodec, RawCodec, Sample, codec_for, decode_envelope, type_path
 from ..pubsub.node import TOPIC_MSG_TYPE, Node
 from ..pubsub.qos import group_topic
+from ..pubsub.registry import REGISTRY_MSG_TYPE
 from .order import OrderTracker, Position
 from .schema import ORDER_KEY, JsonForm, json_form
 from .selection import Selection
 from .tee import ObservedSession
-from .writer import BagWriter
+from .writer import WriterStats
 
 VIEWS_TOPIC = "#gcs/views"
 RING_TOPIC = "#gcs/ring"
@@ -91,6 +94,19 @@ RING_FORM = _fixed_form(_RING_SCHEMA)
 GROUP_FORM = _fixed_form(_GROUP_SCHEMA)
 
 
+class RecordSink(Protocol):
+    """Where records go: an MCAP file (writer.BagWriter) or Foxglove (live.FoxgloveSink)."""
+
+    on_new_file: Callable[[], None] | None
+
+    def channel(self, topic: str, form: JsonForm, metadata: dict[str, str]) -> int: ...
+    def wanted(self, channel: int) -> bool: ...
+    def write(self, channel: int, log_time: float, publish_time: float, data: bytes) -> None: ...
+    def tick(self) -> None: ...
+    def close(self) -> None: ...
+    def statistics(self) -> WriterStats: ...
+
+
 @dataclass(frozen=True, slots=True)
 class RecorderStats:
     messages: int            # records of topic and group messages
@@ -107,6 +123,8 @@ class _TopicChannel:
     channel: int
     form: JsonForm
     decode: Callable[[Any], Any] | None      # body bytes -> value (None: raw)
+    known: bool                              # the type is known (or the topic is raw)
+    asked: int                               # unknown: registry announcements when last asked
 
 
 def view_doc(ev: GroupView, carried: bool = False) -> dict[str, Any]:
@@ -132,7 +150,7 @@ def _dumps(doc: Any) -> bytes:
 class Recorder:
     """One recording (see the module doc)."""
 
-    def __init__(self, node: Node, selection: Selection, writer: BagWriter, *,
+    def __init__(self, node: Node, selection: Selection, writer: RecordSink, *,
                  types: TypeLookup | None = None, ring: bool = True,
                  wall_clock: Callable[[], float] = time.time) -> None:
         self.node = node
@@ -151,6 +169,7 @@ class Recorder:
         self._views = 0
         self._missed = 0
         self._bad = 0
+        self._announcements = 0
         self._next_discovery = 0.0
         self._views_channel = writer.channel(VIEWS_TOPIC, VIEW_FORM, {"kind": "views"})
         self._ring_channel = writer.channel(RING_TOPIC, RING_FORM, {"kind": "ring"})
@@ -190,6 +209,8 @@ class Recorder:
         if type(ev) is DataMessage:
             if ev.msg_type == TOPIC_MSG_TYPE:
                 self._on_topic(ev)
+            elif ev.msg_type == REGISTRY_MSG_TYPE:
+                self._announcements += 1       # the Node reads it right after this
             elif self._joined.intersection(ev.groups):
                 self._on_group_message(ev)
         elif isinstance(ev, GroupView):
@@ -242,7 +263,15 @@ class Recorder:
                 self._bad += 1
                 return
         ch = self._topic_channel(topic, hdr.fingerprint,
-                                 type(payload.value) if body is None else None)
+                                 type(payload.value) if body is None else None, ev.service.name)
+        key = (ev.sender, topic, hdr.publisher_id)
+        last = self._pub_seq.get(key)
+        if last is not None and hdr.seq > last + 1:
+            self._missed += hdr.seq - last - 1
+        if last is None or hdr.seq > last:
+            self._pub_seq[key] = hdr.seq
+        if not self.writer.wanted(ch.channel):
+            return
         if body is None:
             value = payload.value
         elif ch.decode is None:
@@ -253,12 +282,6 @@ class Recorder:
             except MalformedPacket:
                 self._bad += 1
                 return
-        key = (ev.sender, topic, hdr.publisher_id)
-        last = self._pub_seq.get(key)
-        if last is not None and hdr.seq > last + 1:
-            self._missed += hdr.seq - last - 1
-        if last is None or hdr.seq > last:
-            self._pub_seq[key] = hdr.seq
         text = ch.form.dumps(value)
         v = pos.view
         extra = f',"handover":true' if hdr.handover else ""
@@ -283,10 +306,15 @@ class Recorder:
         self.writer.write(ch, now, now, _dumps(doc))
         self._messages += 1
 
-    def _topic_channel(self, topic: str, fingerprint: int, cls: type | None) -> _TopicChannel:
+    def _topic_channel(self, topic: str, fingerprint: int, cls: type | None,
+                       service: str) -> _TopicChannel:
         ch = self._topics.get((topic, fingerprint))
-        if ch is not None:
+        if ch is not None and (ch.known or self._types is None or ch.asked == self._announcements):
             return ch
+        if ch is not None:                 # recorded raw so far: has its type been announced?
+            ch.asked = self._announcements
+            if self._types(topic, fingerprint) is None:
+                return ch
         if cls is None and self._types is not None:
             cls = self._types(topic, fingerprint)
         codec: MessageCodec | RawCodec = codec_for(cls)
@@ -296,9 +324,9 @@ class Recorder:
         form = json_form(cls)
         meta = {"kind": "topic", "type": type_path(cls) if known else "",
                 "fingerprint": f"{fingerprint:016x}",
-                "description": codec.description if known else ""}
+                "description": codec.description if known else "", "service": service.lower()}
         ch = _TopicChannel(self.writer.channel(topic, form, meta), form,
-                           None if cls is None else codec.decode)
+                           None if cls is None else codec.decode, known, self._announcements)
         self._topics[(topic, fingerprint)] = ch
         return ch
 

@@ -4,9 +4,9 @@ What it owns: ``RegistryTypes``, the lookup (topic, fingerprint) -> message clas
 recorder and the Foxglove server use for messages from other processes. In order: the
 launch file's declared type of the topic, the classes named by ``--type`` options, the
 type paths the ring's registry announces for the topic, then any type path announced
-with that fingerprint. A class counts only if its fingerprint matches. Answers are
-cached per (topic, fingerprint), misses too until the registry changes size; a type path
-that does not import is skipped (the message is then kept raw).
+with that fingerprint. A class counts only if its fingerprint matches. Classes found are
+cached per (topic, fingerprint); a miss is not (callers ask again after the registry
+changed); a type path that does not import is skipped (the message is then kept raw).
 
 Owned by the thread that spins the tool's Node (it reads that Node's registry).
 """
@@ -27,18 +27,16 @@ class RegistryTypes:
         self._registry = registry
         self._declared = dict(declared or {})
         self._extra = extra
-        self._cache: dict[tuple[str, int], type | None] = {}
-        self._graph_size = -1
+        self._cache: dict[tuple[str, int], type] = {}
 
     def __call__(self, topic: str, fingerprint: int) -> type | None:
-        size = len(self._registry.graph())
-        if size != self._graph_size:
-            self._graph_size = size
-            self._cache = {k: v for k, v in self._cache.items() if v is not None}
         key = (topic, fingerprint)
-        if key not in self._cache:
-            self._cache[key] = self._find(topic, fingerprint)
-        return self._cache[key]
+        found = self._cache.get(key)
+        if found is None:
+            found = self._find(topic, fingerprint)
+            if found is not None:
+                self._cache[key] = found
+        return found
 
     def _find(self, topic: str, fingerprint: int) -> type | None:
         candidates: list[type] = []

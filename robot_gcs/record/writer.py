@@ -153,6 +153,10 @@ class BagWriter:
         self._channels.append(ch)
         return self._register(ch)
 
+    def wanted(self, channel: int) -> bool:
+        """A file wants every record."""
+        return True
+
     def write(self, channel: int, log_time: float, publish_time: float, data: bytes) -> None:
         """One record (times in seconds; stored as nanoseconds)."""
         self._writer.add_message(channel, int(log_time * 1e9), data, int(publish_time * 1e9),
