@@ -112,7 +112,8 @@ class Publishing:
     def halt(self) -> None:
         """Stop publishing early (and wait for the thread)."""
         self._halt.set()
-        self.join()
+        if self.thread.ident is not None:
+            self.join()
 
     def join(self, timeout: float = 120.0) -> None:
         self.thread.join(timeout)
