@@ -309,11 +309,12 @@ class Recorder:
     def _topic_channel(self, topic: str, fingerprint: int, cls: type | None,
                        service: str) -> _TopicChannel:
         ch = self._topics.get((topic, fingerprint))
-        if ch is not None and (ch.known or self._types is None or ch.asked == self._announcements):
+        types = self._types
+        if ch is not None and (ch.known or types is None or ch.asked == self._announcements):
             return ch
-        if ch is not None:                 # recorded raw so far: has its type been announced?
+        if ch is not None and types is not None:   # recorded raw so far: type announced now?
             ch.asked = self._announcements
-            if self._types(topic, fingerprint) is None:
+            if types(topic, fingerprint) is None:
                 return ch
         if cls is None and self._types is not None:
             cls = self._types(topic, fingerprint)

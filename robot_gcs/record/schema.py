@@ -76,7 +76,7 @@ def json_form(msg_type: type | None) -> JsonForm:
             root = dict(schema)
             root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
             root["title"] = key.__qualname__
-            form = JsonForm(key.__qualname__, root, to, lambda doc, f=frm: f(doc, ""))
+            form = JsonForm(key.__qualname__, root, to, _at_root(frm))
         _CACHE[key] = form
     return form
 
@@ -85,6 +85,12 @@ _RAW_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema", "title": "bytes",
     "type": "object",
     "properties": {"data": {"type": "string", "contentEncoding": "base64"}}}
+
+
+def _at_root(frm: FromJson) -> Callable[[Any], Any]:
+    def from_json(doc: Any) -> Any:
+        return frm(doc, "")
+    return from_json
 
 
 def _raw_to(value: Any) -> Any:

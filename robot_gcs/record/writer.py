@@ -123,7 +123,9 @@ class BagWriter:
         self._sink = _Sink(name)
         comp = {"zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4,
                 "none": CompressionType.NONE}[self._compression]
-        self._writer = Writer(self._sink, chunk_size=self._chunk_size, compression=comp)
+        # _Sink is file-like but no IO subclass: an IO would buffer finished chunks
+        self._writer = Writer(self._sink, chunk_size=self._chunk_size,  # type: ignore[arg-type]
+                              compression=comp)
         self._writer.start(profile=PROFILE, library="robot_gcs record")
         self._writer.add_metadata("robot_gcs", {**self._metadata, "part": str(len(self._files))})
         for ch in self._channels:
