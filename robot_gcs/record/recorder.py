@@ -45,13 +45,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
+from ..client.session import Session
 from ..core.events import DataMessage, GroupView
 from ..diagnostics.collector import DIAG_GROUP
 from ..errors import MalformedPacket
 from ..pubsub.codec import MessageCodec, RawCodec, Sample, codec_for, decode_envelope, type_path
-from ..pubsub.node import TOPIC_MSG_TYPE, Node
+from ..pubsub.node import TOPIC_MSG_TYPE
 from ..pubsub.qos import group_topic
-from ..pubsub.registry import REGISTRY_MSG_TYPE
+from ..pubsub.registry import REGISTRY_MSG_TYPE, Registry
 from .order import OrderTracker, Position
 from .schema import ORDER_KEY, JsonForm, json_form
 from .selection import Selection
@@ -92,6 +93,16 @@ def _fixed_form(schema: dict[str, Any]) -> JsonForm:
 VIEW_FORM = _fixed_form(_VIEW_SCHEMA)
 RING_FORM = _fixed_form(_RING_SCHEMA)
 GROUP_FORM = _fixed_form(_GROUP_SCHEMA)
+
+
+class ToolNode(Protocol):
+    """What the recorder needs of its Node: the session (it swaps in a tee) and the
+    registry (types, discovery)."""
+
+    session: Session
+
+    @property
+    def registry(self) -> Registry: ...
 
 
 class RecordSink(Protocol):
@@ -150,7 +161,7 @@ def _dumps(doc: Any) -> bytes:
 class Recorder:
     """One recording (see the module doc)."""
 
-    def __init__(self, node: Node, selection: Selection, writer: RecordSink, *,
+    def __init__(self, node: ToolNode, selection: Selection, writer: RecordSink, *,
                  types: TypeLookup | None = None, ring: bool = True,
                  wall_clock: Callable[[], float] = time.time) -> None:
         self.node = node

@@ -133,7 +133,6 @@ class FakeNode:
         from robot_gcs.pubsub.registry import Registry
         self.session: Any = FakeSession()
         self.registry = Registry("#rec#d1")
-        self.private_name = "#rec#d1"
 
 
 def _topic_msg(seq: int, value: Point, sender: str = "#pub#d2") -> DataMessage:
@@ -147,7 +146,7 @@ def _record(path: Path, events: list[Any], **kw: Any) -> Recorder:
     node = FakeNode()
     clock = iter(range(10**6))
     w = BagWriter(str(path), clock=lambda: float(next(clock)), **kw)
-    rec = Recorder(node, Selection.parse(["/pt"]), w, types=lambda t, fp: Point,  # type: ignore[arg-type]
+    rec = Recorder(node, Selection.parse(["/pt"]), w, types=lambda t, fp: Point,
                    wall_clock=lambda: 1.0e9)
     for ev in events:
         node.session.observer(ev)
