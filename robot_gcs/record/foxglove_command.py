@@ -15,8 +15,6 @@ stops on Ctrl-C, SIGTERM or after ``--duration``. Exit codes as cli/tools.py.
 from __future__ import annotations
 
 import argparse
-import signal
-import time
 
 from ..cli.ring import add_ring_arguments
 from ..cli.tools import OK, close_tool, load_type, open_tool, run_tool
@@ -42,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from .live import FoxgloveSink
-    from .record_command import launch_types
+    from .record_command import drive, launch_types
     from .recorder import Recorder
     from .selection import Selection
     from .typelookup import RegistryTypes
@@ -50,26 +48,11 @@ def _run(args: argparse.Namespace) -> int:
     declared = launch_types(args)
     extra = tuple(load_type(t) for t in args.type)
     node = open_tool(args, "foxglove", topic_types=declared)
-    stop = {"flag": False}
-    old = signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
     try:
         sink = FoxgloveSink(args.host, args.port)
         rec = Recorder(node, selection, sink, types=RegistryTypes(node.registry, declared, extra))
         print(f"serving ws://{args.host}:{sink.port}  (Foxglove: Open connection -> "
               "Foxglove WebSocket)", flush=True)
-        start = time.monotonic()
-        try:
-            while not stop["flag"]:
-                node.spin_once(0.05)
-                now = time.monotonic()
-                rec.tick(now)
-                if args.duration and now - start >= args.duration:
-                    break
-        except KeyboardInterrupt:
-            pass
-        finally:
-            rec.close()
-        return OK
+        return drive(node, rec, args.duration)
     finally:
-        signal.signal(signal.SIGTERM, old)
         close_tool(node)

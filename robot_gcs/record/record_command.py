@@ -23,7 +23,7 @@ import os
 import signal
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from ..cli.ring import add_ring_arguments
 from ..cli.tools import NOTHING, OK, close_tool, load_type, open_tool, run_tool
@@ -121,9 +121,6 @@ def _run(args: argparse.Namespace) -> int:
     extra = tuple(load_type(t) for t in args.type)
     output = args.output or default_output(time.time())
     node = open_tool(args, "record", topic_types=declared)
-    stop = {"flag": False}
-    old = signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
-    code = OK
     try:
         writer = BagWriter(output, compression=args.compression, chunk_size=args.chunk_size,
                            flush_s=args.flush, split_bytes=args.max_bag_size,
@@ -132,34 +129,45 @@ def _run(args: argparse.Namespace) -> int:
         rec = Recorder(node, selection, writer, ring=not args.no_ring,
                        types=RegistryTypes(node.registry, declared, extra))
         progress = Progress(sys.stderr)
-        start = time.monotonic()
-        try:
-            while not stop["flag"]:
-                node.spin_once(0.05)
-                now = time.monotonic()
-                rec.tick(now)
-                stats = rec.statistics()
-                progress.show(now, stats)
-                if args.max_messages and stats.messages >= args.max_messages:
-                    break
-                if args.duration and now - start >= args.duration:
-                    break
-        except KeyboardInterrupt:
-            pass
-        except SessionClosed as exc:
-            print(f"{PROG}: the daemon ended the session ({exc}); the file keeps what came "
-                  "before", file=sys.stderr)
-            code = NOTHING
-        finally:
-            rec.close()
-            progress.done()
+        code = drive(node, rec, args.duration, args.max_messages, progress.show)
+        progress.done()
         s = rec.statistics()
         print(f"recorded {s.messages} messages and {s.views} views to {', '.join(s.files)} "
               f"({s.bytes / 1e6:.2f} MB); missed {s.missed}, bad {s.bad}", file=sys.stderr)
         return code
     finally:
-        signal.signal(signal.SIGTERM, old)
         try:
             close_tool(node)
         except SessionClosed:
             pass
+
+
+def drive(node: Any, rec: Any, duration: float, max_messages: int = 0,
+          show: Callable[[float, Any], None] | None = None) -> int:
+    """Spin a recorder's Node until Ctrl-C, SIGTERM, ``duration`` seconds or
+    ``max_messages``; the sink is closed (file finished) whatever happens. Returns the
+    exit code: NOTHING when the daemon ended the session (said on stderr), else OK."""
+    stop = {"flag": False}
+    old = signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
+    start = time.monotonic()
+    try:
+        while not stop["flag"]:
+            node.spin_once(0.05)
+            now = time.monotonic()
+            rec.tick(now)
+            stats = rec.statistics()
+            if show is not None:
+                show(now, stats)
+            if max_messages and stats.messages >= max_messages:
+                break
+            if duration and now - start >= duration:
+                break
+    except KeyboardInterrupt:
+        pass
+    except SessionClosed as exc:
+        print(f"the daemon ended the session ({exc}); what came before is kept", file=sys.stderr)
+        return NOTHING
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        rec.close()
+    return OK

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import GcsError, LocalProtocolError
+from ..pubsub.codec import codec_for
 
 #: the reserved key each recorded message carries next to its fields (recorder.py)
 ORDER_KEY = "_gcs"
@@ -72,7 +73,8 @@ def json_form(msg_type: type | None) -> JsonForm:
         if key is bytes:
             form = JsonForm("bytes", _RAW_SCHEMA, _raw_to, _raw_from)
         else:
-            schema, to, frm = _compile(key, ())
+            codec_for(key)          # LocalProtocolError unless a message type (codec.py)
+            schema, to, frm = _compile(key)
             root = dict(schema)
             root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
             root["title"] = key.__qualname__
@@ -142,7 +144,7 @@ def _from_float(doc: Any, where: str) -> float:
     return float(doc)
 
 
-def _compile(tp: Any, stack: tuple[type, ...]) -> tuple[dict[str, Any], ToJson, FromJson]:
+def _compile(tp: Any) -> tuple[dict[str, Any], ToJson, FromJson]:
     if tp is bool:
         return {"type": "boolean"}, _identity, _expect(bool, "boolean")
     if tp is int:
@@ -167,7 +169,7 @@ def _compile(tp: Any, stack: tuple[type, ...]) -> tuple[dict[str, Any], ToJson, 
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (list, tuple) and args and (origin is list or (len(args) == 2 and args[1] is Ellipsis)):
-        ischema, ito, ifrom = _compile(args[0], stack)
+        ischema, ito, ifrom = _compile(args[0])
         make: Callable[[list[Any]], Any] = list if origin is list else tuple
         to_l: ToJson = list if ito is _identity else (lambda v: [ito(x) for x in v])
 
@@ -177,7 +179,7 @@ def _compile(tp: Any, stack: tuple[type, ...]) -> tuple[dict[str, Any], ToJson, 
             return make([ifrom(x, f"{where}[{i}]") for i, x in enumerate(doc)])
         return {"type": "array", "items": ischema}, to_l, from_l
     if origin is tuple and args:
-        parts = [_compile(a, stack) for a in args]
+        parts = [_compile(a) for a in args]
 
         def to_t(v: Any) -> Any:
             return [p[1](x) for p, x in zip(parts, v)]
@@ -189,19 +191,14 @@ def _compile(tp: Any, stack: tuple[type, ...]) -> tuple[dict[str, Any], ToJson, 
         return ({"type": "array", "prefixItems": [p[0] for p in parts],
                  "minItems": len(parts), "maxItems": len(parts)}, to_t, from_t)
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return _compile_dataclass(tp, stack)
+        return _compile_dataclass(tp)
     raise LocalProtocolError(f"unsupported message field type {tp!r}")
 
 
-def _compile_dataclass(cls: type, stack: tuple[type, ...]) -> tuple[dict[str, Any], ToJson, FromJson]:
-    if cls in stack:
-        raise LocalProtocolError(f"message type {cls.__name__} contains itself")
-    try:
-        hints = typing.get_type_hints(cls)
-    except Exception as exc:  # NameError etc. from unresolvable annotations
-        raise LocalProtocolError(f"cannot resolve field types of {cls.__name__}: {exc}") from None
+def _compile_dataclass(cls: type) -> tuple[dict[str, Any], ToJson, FromJson]:
+    hints = typing.get_type_hints(cls)        # resolvable: codec_for(root) checked the type
     names = [f.name for f in dataclasses.fields(cls) if f.init]
-    parts = [_compile(hints[n], stack + (cls,)) for n in names]
+    parts = [_compile(hints[n]) for n in names]
     schema = {"type": "object", "title": cls.__qualname__,
               "properties": {n: p[0] for n, p in zip(names, parts)}, "required": names}
     convs = [(n, p[1]) for n, p in zip(names, parts)]
