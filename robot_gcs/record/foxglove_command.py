@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 
 from ..cli.ring import add_ring_arguments
-from ..cli.tools import OK, close_tool, load_type, open_tool, run_tool
+from ..cli.tools import close_tool, load_type, open_tool, run_tool
 
 PROG = "robot-gcs foxglove"
 

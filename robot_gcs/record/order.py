@@ -21,8 +21,8 @@ Rules:
 * A message sent to several groups counts in each of them (every member of each group
   delivers it); its position is taken in the first of its groups that is tracked.
 * Before the tracker has seen a view of a group it has no position there (``None``):
-  a member receives a group's data only after its own join view, so this does not
-  happen for a session that joined through ``track``.
+  a member receives a group's data only after its own join view, so for a session fed
+  to the tracker from its join on this does not happen.
 """
 
 from __future__ import annotations
@@ -58,10 +58,6 @@ class OrderTracker:
         if not ev.transitional:
             self._views[ev.group] = ev.view_id
             self._counts[ev.group] = 0
-
-    def track(self, group: str) -> None:
-        """Count ``group`` from its next view on."""
-        self._counts.setdefault(group, 0)
 
     def on_message(self, groups: Sequence[str]) -> Position | None:
         """Count a delivered message; its position in the first tracked group."""
