@@ -63,6 +63,11 @@ def fleet_key(robot: str, topic: str) -> str:
     return f"{FLEET_ROOT}/{robot}/{topic.lstrip('/')}"
 
 
+class CameBack(Exception):
+    """Raised by an outside's inbound conversion for a message this bridge itself sent
+    (it came back around): dropped and counted as a loop."""
+
+
 class Verdict(enum.Enum):
     PASS = "pass"
     LOOP = "loop"            # came in through a bridge

@@ -104,7 +104,7 @@ def _same(v: Any) -> Any:
 
 
 def _prim(tname: str) -> Any:
-    from cyclonedds.idl import types as t
+    t = _idl_types()
     if tname == "bool":
         return bool
     if tname == "string":
@@ -117,8 +117,13 @@ def _prim(tname: str) -> Any:
     raise LocalProtocolError(f"ROS type {tname} is not supported by the DDS bridge")
 
 
-def _from_ros(desc: Any, stack: tuple[type, ...]) -> Part:
+def _idl_types() -> Any:
     from cyclonedds.idl import types as t
+    return t
+
+
+def _from_ros(desc: Any, stack: tuple[type, ...]) -> Part:
+    t = _idl_types()
     kind, rest = int(desc[0]), desc[1]
     if kind == BASE:
         return _prim(rest[0]), _same, _same
@@ -137,7 +142,7 @@ def _from_ros(desc: Any, stack: tuple[type, ...]) -> Part:
 
 
 def _from_hint(tp: Any, stack: tuple[type, ...]) -> Part:
-    from cyclonedds.idl import types as t
+    t = _idl_types()
     if tp is bool:
         return bool, _same, _same
     if tp is int:

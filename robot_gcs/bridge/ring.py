@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 from ..errors import GcsError, MalformedPacket
 from ..pubsub.codec import Sample, codec_for, decode_envelope
 from ..pubsub.node import TOPIC_MSG_TYPE, Node
-from .core import Counters, Gate, Verdict
+from .core import CameBack, Counters, Gate, Verdict
 from .spec import InRule
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,9 @@ class Inbound:
             pub = pubs[index]
             before = pub.bytes
             pub.publish(value)
+        except CameBack:
+            c.dropped(Verdict.LOOP)
+            return
         except (GcsError, ValueError, TypeError, AttributeError) as exc:
             c.failed(f"{type(exc).__name__}: {exc}")
             log.debug("bridge %s: dropped an inbound message for %s: %s", self._name,

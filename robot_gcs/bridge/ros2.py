@@ -92,7 +92,8 @@ class DdsOutside:
         return ros_dds_topic(self.spec.inbound[index].remote)
 
     def open(self, deliver: Callable[[int, Any], None]) -> None:
-        from cyclonedds.core import Listener
+        from cyclonedds.core import Listener as _Listener
+        listener: Any = _Listener          # untyped in the binding
         from cyclonedds.domain import Domain, DomainParticipant
         from cyclonedds.pub import DataWriter
         from cyclonedds.sub import DataReader
@@ -106,7 +107,7 @@ class DdsOutside:
         for i, (irule, dt) in enumerate(zip(self.spec.inbound, self._in_types)):
             topic = Topic(self._participant, self.remote_in(i), dt.idl_cls)
             self._readers.append(DataReader(self._participant, topic, qos=dds_qos(irule.qos, True),
-                                            listener=Listener(on_data_available=self._taker(i, dt, deliver))))
+                                            listener=listener(on_data_available=self._taker(i, dt, deliver))))
 
     @staticmethod
     def _taker(index: int, dt: DdsType, deliver: Callable[[int, Any], None]) -> Callable[[Any], None]:

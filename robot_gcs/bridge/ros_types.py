@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import types
 from typing import Any
 
 from ..errors import LocalProtocolError
@@ -127,10 +128,10 @@ def _ring_field(owner: str, fname: str, desc: Any) -> tuple[Any, Any]:
         zero = idefault.default if idefault.default is not dataclasses.MISSING else None
         if zero is None:
             fac = idefault.default_factory
-            return tuple[itype, ...], dataclasses.field(
+            return types.GenericAlias(tuple, (itype, ...)), dataclasses.field(
                 default_factory=lambda: tuple(fac() for _ in range(size)))
-        return tuple[itype, ...], dataclasses.field(default=(zero,) * size)
-    return list[itype], dataclasses.field(default_factory=list)  # type: ignore[valid-type]
+        return types.GenericAlias(tuple, (itype, ...)), dataclasses.field(default=(zero,) * size)
+    return types.GenericAlias(list, (itype,)), dataclasses.field(default_factory=list)
 
 
 def _base(owner: str, fname: str, tname: str) -> tuple[Any, Any]:
