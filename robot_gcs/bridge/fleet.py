@@ -119,7 +119,7 @@ def zenoh_config(opts: ZenohOptions) -> Any:
     return c
 
 
-def _check_chunk(what: str, s: str) -> None:
+def check_key(what: str, s: str) -> None:
     if not s or any(c in s for c in _BAD_KEY_CHARS):
         raise LocalProtocolError(f"{what} {s!r} cannot be part of a Zenoh key "
                                  f"(no {', '.join(_BAD_KEY_CHARS)})")
@@ -135,11 +135,11 @@ class ZenohOutside:
         self.options = opts
         self.robot = opts.robot
         for i in range(len(spec.out)):
-            _check_chunk("key", self.remote_out(i))
+            check_key("key", self.remote_out(i))
         for g in opts.views:
-            _check_chunk("group", g)
+            check_key("group", g)
         for ir in spec.inbound:
-            _check_chunk("key", ir.remote.replace("*", "x"))   # wildcards are fine inbound
+            check_key("key", ir.remote.replace("*", "x"))   # wildcards are fine inbound
         self._in_codecs = [codec_for(r.msg_type) for r in spec.inbound]
         self.tick_period: float | None = min(0.25, opts.period)
         self._session: Any = None
