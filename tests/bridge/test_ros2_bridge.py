@@ -51,7 +51,8 @@ def test_odom_out_and_cmd_vel_in_through_dds(make_ring, spinner) -> None:
     d1, d2 = ring.daemons
     domain = dds_domain()
     spec = BridgeSpec("ros2", "ros2",
-                      out=(OutRule("/odom", Odometry, "odom"),),
+                      out=(OutRule("/odom", Odometry, "odom"),
+                           OutRule("/cmd_vel", Twist, "cmd_vel")),   # came in: must not go out
                       inbound=(InRule("cmd_vel", "/cmd_vel", Twist, ring_qos=QoS(depth=100)),),
                       options=DdsOptions(domain, loopback_config(domain)))
     bnode = Node(bridge_node_name("ros2"), d1)
@@ -96,6 +97,10 @@ def test_odom_out_and_cmd_vel_in_through_dds(make_ring, spinner) -> None:
         assert stats[("out", "/odom")].remote == "rt/odom"
         assert stats[("in", "/cmd_vel")].forwarded >= 1
         assert stats[("in", "/cmd_vel")].errors == 0
+        # /cmd_vel is bridged both ways: what came in from DDS never goes back out
+        wait_for(lambda: bridge.statistics()[1].loops >= 1, 30, "the loop rule to hold back a twist")
+        back = {(s.direction, s.topic): s for s in bridge.statistics()}[("out", "/cmd_vel")]
+        assert back.forwarded == 0 and back.remote == "rt/cmd_vel"
         app.destroy()
     finally:
         assert peer.stdin is not None
