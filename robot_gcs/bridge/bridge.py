@@ -90,6 +90,7 @@ class Bridge:
                                self.outside.to_ring, self.in_counters, dict(node_kwargs or {}),
                                clock)
         self._closed = False
+        self._daemon: Any = None
         try:
             self.outside.open(self.inbound.deliver)
             self.inbound.start()
@@ -104,6 +105,9 @@ class Bridge:
         except BaseException:
             self.close()
             raise
+        self._daemon = daemon
+        from ..diagnostics.bridges import add_bridge
+        add_bridge(daemon, self)          # its counters join the daemon's health snapshot
 
     def _handler(self, index: int) -> Callable[[Any], None]:
         rule = self.spec.out[index]
@@ -138,11 +142,25 @@ class Bridge:
         """Counters of every rule (outbound first), as frozen records."""
         return tuple(c.stats() for c in self.out_counters + self.in_counters)
 
+    def health(self, now: float) -> list[Any]:
+        """The rules' counters as ``BridgeHealth`` rows (diagnostics/bridges.py); ``now``
+        is on the bridge's clock."""
+        from ..diagnostics.model import BridgeHealth
+        return [BridgeHealth(self.spec.name, self.spec.kind, s.direction, s.topic, s.remote,
+                             s.forwarded, s.rate_dropped, s.loops, s.errors, s.bytes,
+                             None if s.last_time is None else max(0.0, now - s.last_time),
+                             s.last_error)
+                for s in self.statistics()]
+
     def close(self) -> None:
         """Stop the inbound thread and close the outside (idempotent)."""
         if self._closed:
             return
         self._closed = True
+        daemon = self._daemon
+        if daemon is not None:
+            from ..diagnostics.bridges import remove_bridge
+            remove_bridge(daemon, self)
         self.inbound.stop()
         try:
             self.outside.close()

@@ -148,6 +148,20 @@ def test_a_processor_runs_its_fleet_bridge(tmp_path: Path) -> None:
         assert got[0].robot == "rover1"
         assert {st.name: st.state for st in rt.status()} == {"talker": "running",
                                                             "bridge.fleet": "running"}
+        # the bridge's counters are in the daemon's health snapshot and the console
+        from robot_gcs.diagnostics.console import render_text
+        from robot_gcs.diagnostics.model import daemon_health_from_jsonable, to_jsonable
+        from robot_gcs.diagnostics.publisher import health_of
+        cluster = health_of(rt.daemon)
+        rows = {(b.direction, b.topic): b for b in cluster.daemons[0].health.bridges}
+        out = rows[("out", "/fodom")]
+        assert (out.bridge, out.kind, out.remote) == ("fleet", "fleet", "fleet/rover1/fodom")
+        assert out.forwarded >= 1 and out.bytes > 0 and out.age_s is not None
+        assert rows[("in", "/goal")].forwarded == 0
+        h = cluster.daemons[0].health
+        assert daemon_health_from_jsonable(to_jsonable(h)).bridges == h.bridges
+        text = render_text(cluster, width=160, height=60, detail=True)
+        assert "bridges (ROS 2, fleet)" in text and "fleet/rover1/fodom" in text
     finally:
         rt.stop()
         base.close()
