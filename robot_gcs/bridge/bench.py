@@ -73,6 +73,15 @@ class _Spin:
         self.thread = threading.Thread(target=node.spin, daemon=True)
         self.thread.start()
 
+    def cpu_seconds(self) -> float:
+        """CPU time of the spinning thread so far (Linux /proc; 0.0 elsewhere)."""
+        try:
+            with open(f"/proc/self/task/{self.thread.native_id}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
     def stop(self) -> None:
         self.node.stop()
         self.thread.join(10)
@@ -126,11 +135,12 @@ def _phase(d1: Any, d2: Any, rate: float, seconds: float, size: int,
     if peer is not None and peer.stdin is not None:
         peer.stdin.write("reset\n")
         peer.stdin.flush()
-    cpu0, wall0 = time.process_time(), time.monotonic()
+    cpu0, wall0, thr0 = time.process_time(), time.monotonic(), spins[-1].cpu_seconds()
     sent = _publish(pub_node, rate, seconds, size)
-    cpu1, wall1 = time.process_time(), time.monotonic()
+    cpu1, wall1, thr1 = time.process_time(), time.monotonic(), spins[-1].cpu_seconds()
     out: dict[str, Any] = {"sent": sent, "ring": _percentiles(ring_lat),
-                           "cpu_share": (cpu1 - cpu0) / (wall1 - wall0)}
+                           "cpu_share": (cpu1 - cpu0) / (wall1 - wall0),
+                           "thread_share": (thr1 - thr0) / (wall1 - wall0)}
     if peer is not None:
         assert peer.stdin is not None and peer.stdout is not None
         peer.stdin.write("report\n")
@@ -189,7 +199,8 @@ def run(kind: str, rate: float = 1000.0, seconds: float = 5.0, size: int = 200) 
             "outside_received": o["n"], "sent": bridged["sent"],
             "added_p50_us": o["p50_us"] - r["p50_us"], "added_p99_us": o["p99_us"] - r["p99_us"],
             "cpu_base": base["cpu_share"], "cpu_with_bridge": bridged["cpu_share"],
-            "bridge_cpu": bridged["cpu_share"] - base["cpu_share"]}
+            "bridge_cpu": bridged["cpu_share"] - base["cpu_share"],
+            "bridge_thread_cpu": bridged["thread_share"]}
 
 
 # ---------------------------------------------------------------- the outside receiver
