@@ -32,7 +32,8 @@ Rules:
 
 * The document is composed with ``yaml.compose`` so each node keeps its line; every
   error is a ``ConfigError(problem, path, line, field)`` with a dotted field name
-  (``daemons[1].address``). Unknown keys are errors (typos must not be ignored).
+  (``daemons[1].address``). Unknown keys are errors (typos must not be ignored), and so
+  is a key given twice in one mapping; numbers must be finite (no ``.nan``/``.inf``).
 * Node ids are the 1-based index in the ``daemons`` list (identical lists give identical
   ids). ``cluster_id`` is a stable 32-bit blake2b hash of the ring name and the daemon
   list, so two rings with different names (or different daemon lists) ignore each
@@ -236,6 +237,10 @@ class _Doc:
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
                 name = f"{field}.{k.value}" if field else str(k.value)
+                if name + "#key" in self.lines:       # YAML would keep the last one silently
+                    raise ConfigError(f"duplicate key {k.value!r} (first on line "
+                                      f"{self.lines[name + '#key']})", self.path,
+                                      k.start_mark.line + 1, name)
                 self.lines[name + "#key"] = k.start_mark.line + 1
                 self._index(v, name)
         elif isinstance(node, yaml.SequenceNode):
@@ -280,8 +285,9 @@ def _int(doc: _Doc, value: Any, field: str, lo: int, hi: int) -> int:
 
 
 def _number(doc: _Doc, value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise doc.error(field, f"must be a positive number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0 < value < float("inf"):       # NaN fails every comparison
+        raise doc.error(field, f"must be a positive finite number, got {value!r}")
     return float(value)
 
 

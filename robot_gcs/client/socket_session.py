@@ -18,7 +18,8 @@ space waiting for a later call. If the kernel cannot take a MCAST or PRIVATE fra
 ``timeout``. A frame partly written is always finished (bounded by ``finish_timeout``:
 after that the daemon is considered wedged and the session closes). JOIN and LEAVE never
 raise ``Backpressure``; they wait for the kernel, bounded the same way. Arguments are
-checked in the caller's thread with the in-process session's rules (client/session.py);
+checked in the caller's thread with the in-process session's rules (client/session.py),
+a message too large for a frame or for the default ``max_message_size`` included;
 a command the daemon still rejects comes back as an ERROR frame and is raised as
 ``LocalProtocolError`` by the next call.
 
@@ -45,6 +46,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.events import DataMessage, Event, GroupView
+from ..core.group_wire import check_data_size
+from ..core.params import ProtocolParams
 from ..core.types import Service
 from ..errors import (Backpressure, LocalProtocolError, RemoteProtocolError, SessionClosed)
 from ..security.keys import KeyFileError
@@ -56,6 +59,8 @@ from .session import (Groups, Session, check_client_name, check_group, check_gro
 log = logging.getLogger(__name__)
 
 RECV_CHUNK = 256 * 1024
+# the default ring limit; a ring configured lower refuses with an ERROR frame instead
+MAX_MESSAGE = ProtocolParams().max_message_size
 CLOSED_BY_CALLER = "session closed by the caller"
 
 
@@ -88,7 +93,8 @@ def _open_socket(addr: wire.Address, timeout: float) -> socket.socket:
 
 
 def connect(address: str, name: str, *, timeout: float = 5.0,
-            finish_timeout: float = 10.0, max_frame: int = wire.MAX_FRAME,
+            finish_timeout: float = 10.0,
+            max_frame: int = wire.MAX_EVENT_FRAME,
             token: bytes | None = None) -> "SocketSession":
     """Open a session with the daemon serving ``address`` under client name ``name``.
 
@@ -212,6 +218,7 @@ class SocketSession(Session):
         names = check_groups(groups)
         data = check_payload(payload)
         svc = check_service(service)
+        check_data_size(self.name, names, len(data), MAX_MESSAGE)
         frame = wire.encode_multicast(names, data, svc, check_msg_type(msg_type),
                                       bool(self_discard), priority is True)
         self._send(frame, timeout, may_refuse=True)
@@ -222,6 +229,7 @@ class SocketSession(Session):
         target = check_private_target(target)
         data = check_payload(payload)
         svc = check_service(service)
+        check_data_size(self.name, (target,), len(data), MAX_MESSAGE)
         self._send(wire.encode(wire.Private(target, data, svc, check_msg_type(msg_type))), timeout,
                    may_refuse=True)
 
