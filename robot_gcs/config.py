@@ -197,6 +197,10 @@ def normalize_client_address(text: str) -> str:
 # --------------------------------------------------------------------------- loading
 
 
+_MAX_NODES = 100_000
+_TOO_DEEP = "YAML nested too deeply, or an alias refers to itself"
+
+
 class _Doc:
     """A composed YAML document: plain values plus the line of every node by field path."""
 
@@ -216,10 +220,19 @@ class _Doc:
             raise ConfigError(f"not valid YAML: {exc.problem}", path, line) from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"not valid YAML: {exc}", path) from None
+        except RecursionError:
+            raise ConfigError(_TOO_DEEP, path) from None
+        self._budget = _MAX_NODES        # aliases can make a small text a huge tree
         if node is not None:
-            self._index(node, "")
+            try:
+                self._index(node, "")
+            except RecursionError:
+                raise ConfigError(_TOO_DEEP, path) from None
 
     def _index(self, node: yaml.Node, field: str) -> None:
+        self._budget -= 1
+        if self._budget < 0:
+            raise ConfigError(f"more than {_MAX_NODES} YAML values (aliases?)", self.path)
         self.lines[field] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:

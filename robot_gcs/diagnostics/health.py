@@ -125,6 +125,7 @@ class StatsSampler:
             drops_per_s=self._rate("drops", float(sum(drops.values())), now, cur, ref),
             uptime_s=float(stats.uptime),
             sampled_at=wall,
+            security=str(getattr(stats, "security", "sealed")),
             sessions=self._sessions(stats.sessions, now, cur, ref),
             topics=self._topics(topics, now, cur, ref),
             groups=self._local_groups(self._groups(stats.group_table), me),

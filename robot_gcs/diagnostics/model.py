@@ -139,6 +139,7 @@ class DaemonHealth:
     topics: tuple[TopicHealth, ...] = ()
     groups: tuple[GroupHealth, ...] = ()
     history: tuple[MembershipEvent, ...] = ()
+    security: str = "sealed"       # "insecure": ring packets neither sealed nor checked
     bridges: tuple[BridgeHealth, ...] = ()
 
     @property
@@ -333,4 +334,5 @@ def daemon_health_from_jsonable(d: Any) -> DaemonHealth:
         drops=tuple(drops), drops_per_s=_opt(d, "drops_per_s", float, 0.0),
         send_queue_len=_opt(d, "send_queue_len", int, 0),
         uptime_s=_opt(d, "uptime_s", float, 0.0), sampled_at=_opt(d, "sampled_at", float, 0.0),
-        sessions=sessions, topics=topics, groups=groups, history=history, bridges=bridges)
+        sessions=sessions, topics=topics, groups=groups, history=history,
+        security=_opt(d, "security", str, "sealed"), bridges=bridges)

@@ -16,7 +16,8 @@ how long ago this daemon's snapshot reached the reporting daemon. Unknown number
       "grade": "OK",                     # worst of everything below
       "daemons": [{
           "name": "cpu1", "node_id": 1, "incarnation": 3,
-          "state": "OPERATIONAL", "ring_id": "1.8", "members": ["cpu1", "cpu2"],
+          "state": "OPERATIONAL", "security": "sealed",   # or "insecure"
+          "ring_id": "1.8", "members": ["cpu1", "cpu2"],
           "grade": "OK", "stale": false, "left": false, "age_s": 0.2,
           "time_in_state_s": 12.5, "gather_reason": "JOIN", "gather_from": "cpu2",
           "rotation_p50_ms": 31.0, "rotation_p99_ms": 45.2,
@@ -70,6 +71,7 @@ STATUS_SCHEMA: dict[str, Any] = _obj({
     "daemons": {"type": "array", "items": _obj({
         "name": {"type": "string"}, "node_id": {"type": "integer"},
         "incarnation": {"type": "integer"}, "state": {"type": "string"},
+        "security": {"enum": ["sealed", "insecure"]},
         "ring_id": {"type": "string"}, "members": _STR_LIST, "grade": _GRADE,
         "stale": {"type": "boolean"}, "left": {"type": "boolean"}, "age_s": {"type": "number"},
         "time_in_state_s": {"type": "number"}, "gather_reason": _STR_OR_NULL,
@@ -120,6 +122,7 @@ def status_document(cluster: ClusterHealth) -> dict[str, Any]:
         daemons.append({
             "name": h.name, "node_id": h.node_id, "incarnation": h.incarnation,
             "state": h.state, "ring_id": h.ring_id, "members": list(h.members),
+            "security": h.security,
             "grade": v.grade.name, "stale": v.stale, "left": v.left,
             "age_s": round(v.age_s, 3), "time_in_state_s": round(h.time_in_state_s, 3),
             "gather_reason": h.gather_reason, "gather_from": h.gather_from,

@@ -157,7 +157,8 @@ def ring_table(cluster: ClusterHealth, width: int, full_ids: bool = False) -> Ta
     for v in cluster.daemons:
         h = v.health
         ring = h.ring_id if full_ids else short_ring(h.ring_id)
-        row: list[RenderableType] = [h.name, h.state, ring, str(len(h.members))]
+        state = f"{h.state} INSECURE" if h.security == "insecure" else h.state
+        row: list[RenderableType] = [h.name, state, ring, str(len(h.members))]
         if not narrow:
             p50, p99 = h.rotation_p50_ms, h.rotation_p99_ms
             if p50 is None and not v.stale:

@@ -398,6 +398,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cpu", action="store_true",
                         help="skip the rows measured with a CPU-bound thread")
     parser.add_argument("--no-kill", action="store_true", help="skip the SIGKILL row")
+    parser.add_argument("--insecure", action="store_true",
+                        help="rings without sealing (security: insecure): run once with and "
+                             "once without to see what sealing costs")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     robot = parser.add_argument_group(
         "robot load (--robot)", "each row a fresh ring of processes, each an embedded daemon "
@@ -461,7 +464,8 @@ def run(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="gcsbench"))
     switch_before = sys.getswitchinterval()
     settings = RingSettings(args.token_ms, args.switch_interval_ms, args.reply_window_us,
-                            None if args.inline_receive is None else args.inline_receive == "on")
+                            None if args.inline_receive is None else args.inline_receive == "on",
+                            args.insecure)
     try:
         for scen in SCENARIOS:
             if scen not in only:
@@ -506,12 +510,15 @@ def run(args: argparse.Namespace) -> int:
                               "loadavg_1min": round(os.getloadavg()[0], 2),
                               "cpus_pinned": sorted(cpus) if cpus is not None else None,
                               "switch_interval": switch_used,
+                              "ring_packets": "insecure" if args.insecure else "sealed",
                               "cpu_reference_us": [round(ref_before * 1e6, 1),
                                                    round(ref_after * 1e6, 1)]}}, indent=1))
     else:
         print(format_table(rows))
         pinned = f", pinned to CPUs {args.cpus}" if cpus is not None else ""
-        print(f"(python {platform.python_version()}, {os.cpu_count()} CPUs{pinned}, load average "
+        sealing = "NOT sealed (--insecure)" if args.insecure else "sealed"
+        print(f"(ring packets {sealing}; "
+              f"python {platform.python_version()}, {os.cpu_count()} CPUs{pinned}, load average "
               f"{os.getloadavg()[0]:.1f}, switch interval {switch_used * 1000:g} ms, "
               f"CPU reference {ref_before * 1e6:.1f} -> {ref_after * 1e6:.1f} us: see --help)")
         for line in targets:

@@ -140,6 +140,7 @@ class RingSettings:
     switch_ms: float | None = None
     reply_window_us: int | None = None
     inline_receive: bool | None = None
+    insecure: bool = False          # True: ring packets not sealed (to measure sealing)
 
 
 def write_config(tmp: Path, n: int, settings: RingSettings) -> Path:
@@ -147,4 +148,5 @@ def write_config(tmp: Path, n: int, settings: RingSettings) -> Path:
                              token_ms=settings.token_ms, switch_interval_ms=settings.switch_ms,
                              reply_window_us=settings.reply_window_us,
                              inline_receive=settings.inline_receive, sockets=True,
+                             insecure=settings.insecure,
                              filename="bench.yaml")

@@ -7,6 +7,8 @@ starts a ``Daemon`` (runtime/daemon.py) that serves socket sessions on
 its configured client address (``socket:`` in the config, or ``--socket``), prints one
 ``ready`` line once the UDP socket is bound and then one line per installed ring
 configuration (time, ring id, members, joined, left, cause), until SIGINT or SIGTERM.
+SIGHUP re-reads the config's keys (``key_file``, ``accept_key_files``) for a key rollover
+without a restart (README "Security"); a bad config is reported and the old keys stay.
 On either signal it stops cleanly: clients are disconnected through the ring (their
 groups see DISCONNECT) and the daemon leaves the ring so the others reconfigure at
 once. Exit status 0 on a clean stop, 2 on a config error, 1 if the daemon failed.
@@ -84,11 +86,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"robot-gcs daemon: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
+    reload = threading.Event()
+    wake = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        (reload if signum == signal.SIGHUP else stop).set()
+        wake.set()
 
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.signal(s, on_signal)
+           for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     tcp = args.tcp if args.tcp is None or args.tcp.startswith("tcp:") else "tcp:" + args.tcp
     daemon = Daemon(cfg, args.name, client_address=args.socket, tcp_address=tcp,
                     state_dir=args.state_dir)
@@ -111,7 +117,12 @@ def run(args: argparse.Namespace) -> int:
             wait = 1.0
             if args.stats_interval > 0:
                 wait = max(0.0, next_stats - time.monotonic())
-            if stop.wait(wait):
+            wake.wait(wait)
+            wake.clear()
+            if reload.is_set():          # checked after the clear: no SIGHUP is lost
+                reload.clear()
+                _reload_keys(daemon, args.config)
+            if stop.is_set():
                 break
             if not daemon.running:
                 print(f"robot-gcs daemon: {args.name} stopped unexpectedly", file=sys.stderr)
@@ -127,6 +138,21 @@ def run(args: argparse.Namespace) -> int:
             daemon.stop()
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def _reload_keys(daemon: Daemon, path: str) -> None:
+    from ..security.keys import key_fingerprint
+    try:
+        cfg = load_config(path)
+        daemon.reload_keys(cfg)
+    except GcsError as exc:
+        print(f"robot-gcs daemon: keys NOT reloaded (the old ones stay): {exc}",
+              file=sys.stderr, flush=True)
+        return
+    assert cfg.ring.key is not None
+    extra = "".join(f", accepting {key_fingerprint(k)}" for k in cfg.ring.accept_keys)
+    print(f"daemon {daemon.name}: keys reloaded, sealing with {key_fingerprint(cfg.ring.key)}"
+          f"{extra}", flush=True)
 
 
 def _stats_line(daemon: Daemon) -> str:

@@ -208,6 +208,30 @@ class Daemon:
             return self._last_stats               # stopped meanwhile (or before)
         raise GcsError(f"daemon {self.name} did not answer statistics() in {timeout}s")
 
+    def reload_keys(self, config: GcsConfig, timeout: float = 10.0) -> None:
+        """Key rollover without a restart: seal with ``config``'s ``key_file`` from now on
+        and open with it and its ``accept_key_files`` (README "Security"). Only the keys
+        change; raises ``LocalProtocolError`` for a ring without a sealer or a config of
+        another ring, ``GcsError`` when the loop does not let go within ``timeout``."""
+        sealer = self.transport.sealer
+        ring = config.ring
+        if sealer is None or ring.key is None:
+            raise LocalProtocolError("key reload needs a sealed ring (key_file) before and "
+                                     "after; changing `security` needs a restart")
+        if config.cluster_id != self.config.cluster_id:
+            raise LocalProtocolError("the new config describes another ring (name or daemon "
+                                     "list changed); only the keys may change")
+        keys = (ring.key, *ring.accept_keys)
+        if self.loop.holds_lock():
+            sealer.set_keys(keys)
+            return
+        if not self.loop.enter(timeout):
+            raise GcsError(f"daemon {self.name} did not let go of its loop in {timeout}s")
+        try:
+            sealer.set_keys(keys)
+        finally:
+            self.loop.leave()
+
     def membership_history(self) -> tuple[MembershipEvent, ...]:
         return self._membership.history()
 
@@ -494,4 +518,5 @@ class Daemon:
             reply_holds=est.reply_holds if est is not None else 0,
             reply_hits=est.reply_hits if est is not None else 0,
             reader_serves=self._reader.serves if self._reader is not None else 0,
-            undeliverable=host.undeliverable if host is not None else 0)
+            undeliverable=host.undeliverable if host is not None else 0,
+            security=self.config.ring.security)

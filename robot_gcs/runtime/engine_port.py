@@ -63,10 +63,11 @@ def default_engine_factory(config: GcsConfig, me: DaemonEntry, incarnation: int,
     """The real engines: core Engine wrapped in the GroupEngine."""
     from ..core.engine import Engine
     ecfg = config.engine_config()
-    if config.ring.key is not None:       # the transport seals: leave room for the seal
-        from ..security.sealer import SEAL_OVERHEAD
-        params = dataclasses.replace(ecfg.params,
-                                     max_packet=ecfg.params.max_packet - SEAL_OVERHEAD)
-        ecfg = dataclasses.replace(ecfg, params=params)
+    if config.ring.key is not None:       # the transport seals: keep datagrams in one frame
+        from ..security.sealer import SEAL_OVERHEAD, UDP_FRAME
+        size = ecfg.params.max_packet
+        if size <= UDP_FRAME < size + SEAL_OVERHEAD:
+            params = dataclasses.replace(ecfg.params, max_packet=UDP_FRAME - SEAL_OVERHEAD)
+            ecfg = dataclasses.replace(ecfg, params=params)
     engine = Engine(ecfg, int(me.node_id), incarnation, ring_seq, seed)
     return GroupEngine(engine, config.names())

@@ -73,6 +73,7 @@ class DaemonStats:
     reply_hits: int = 0        # ... released early by a local command
     reader_serves: int = 0     # ring reads done by a session waiting in receive()
     undeliverable: int = 0     # events for a client that was no longer attached
+    security: str = "sealed"   # ring.security: "insecure" when packets are not sealed
 
     @property
     def dropped_total(self) -> int:

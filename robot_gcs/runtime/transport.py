@@ -55,6 +55,8 @@ class PacketSealer(Protocol):
 
     def open(self, data: bytes) -> bytes | None: ...
 
+    def set_keys(self, keys: Iterable[bytes]) -> None: ...
+
 
 def resolve_interface(interface: str | None) -> str | None:
     """Interface name or IPv4 address -> IPv4 address string (None stays None)."""

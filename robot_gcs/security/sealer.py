@@ -35,6 +35,9 @@ The 32-byte clear header is the AEAD's associated data, so none of it can be cha
   MCASTs may be retransmitted by any member, as the protocol wants.
 * **Rollover.** ``keys[0]`` seals; every key in ``keys`` opens (the key id byte picks
   the candidates). ``set_keys`` swaps them in a running daemon.
+* Size: a sealed datagram is 48 bytes longer than its packet. The engine's default
+  ``max_packet`` (1400) leaves room within one Ethernet frame (``UDP_FRAME``); a larger
+  one up to the frame is lowered by 48 (runtime/engine_port.py).
 * Every failure is ``MalformedPacket(reason)``; reasons start with ``seal_`` except
   ``unsealed`` (a plain ring packet: a daemon without a key, or an attacker).
 
@@ -63,6 +66,7 @@ __all__ = ["Sealer", "SEAL_OVERHEAD", "SEAL_HEADER", "ring_key", "key_id"]
 SEAL_HEADER = struct.Struct("!HBBIIIQQ")    # 32 bytes
 TAG_LEN = 16
 SEAL_OVERHEAD = SEAL_HEADER.size + TAG_LEN  # 48 bytes per datagram
+UDP_FRAME = 1472                            # UDP payload of one 1500-byte Ethernet frame
 SEAL_MAGIC = 0x5253                         # "RS"
 SEAL_VERSION = 1
 _RING_MAGIC = b"\x47\x43"                   # core/wire.py MAGIC: a plain ring packet
@@ -116,6 +120,9 @@ class Sealer:
         self.sealed = 0
         self.opened = 0
         self._peers: dict[int, _Peer] = {}
+        # (sender, incarnation, boot, key id) -> what opened its last datagram: the
+        # common case costs one lookup (kept in step with _peers by _remember/_forget)
+        self._fast: dict[tuple[int, int, int, int], tuple[ChaCha20Poly1305, ReplayWindow]] = {}
         self._keys: list[bytes] = []
         self._by_id: dict[int, list[int]] = {}
         self._kid = 0
@@ -135,6 +142,7 @@ class Sealer:
         self._seal = _aead(rkeys[0], self.cluster_id, self.me, self.incarnation, self.boot)
         for p in self._peers.values():
             p.ciphers.clear()
+        self._fast.clear()
 
     # ------------------------------------------------------------ sending
 
@@ -163,6 +171,10 @@ class Sealer:
         if len(data) < SEAL_OVERHEAD:
             raise MalformedPacket("unsealed" if data[:2] == _RING_MAGIC else "seal_truncated")
         magic, version, kid, sender, dest, inc, boot, n = SEAL_HEADER.unpack_from(data)
+        fast = self._fast.get((sender, inc, boot, kid))
+        if fast is not None and magic == SEAL_MAGIC and version == SEAL_VERSION \
+                and (dest == 0 or dest == self.me):
+            return self._open_fast(fast, data, sender, inc, n)
         if magic != SEAL_MAGIC:
             raise MalformedPacket("unsealed" if data[:2] == _RING_MAGIC else "seal_bad_magic")
         if version != SEAL_VERSION:
@@ -203,6 +215,7 @@ class Sealer:
             raise MalformedPacket("seal_bad_tag")
         # authenticated: only now may this datagram change what we remember
         if peer is None or inc > peer.inc:
+            self._forget(sender)
             peer = self._peers[sender] = _Peer(inc)
         w = peer.windows.get(boot)
         if w is None:
@@ -211,18 +224,36 @@ class Sealer:
                 del peer.windows[oldest]
                 for key in [k for k in peer.ciphers if k[0] == oldest]:
                     del peer.ciphers[key]
+                self._forget(sender, oldest)
             w = peer.windows[boot] = ReplayWindow()
         elif not w.fresh(n):
             raise MalformedPacket("seal_replay")
         w.accept(n)
         peer.ciphers[(boot, idx)] = cipher
-        if len(packet) >= _RING_IDS_AT + _RING_IDS.size and packet[3] != _MCAST:
-            claimed, cinc = _RING_IDS.unpack_from(packet, _RING_IDS_AT)
-            if claimed != sender or cinc != inc:
-                raise MalformedPacket("seal_sender_mismatch",
-                                      f"sealed by {sender}, claims {claimed}")
+        self._fast[(sender, inc, boot, kid)] = (cipher, w)
+        _check_claim(packet, sender, inc)
         self.opened += 1
         return packet
+
+    def _open_fast(self, fast: tuple[ChaCha20Poly1305, ReplayWindow], data: bytes,
+                   sender: int, inc: int, n: int) -> bytes:
+        cipher, window = fast
+        if not window.fresh(n):
+            raise MalformedPacket("seal_replay")
+        try:
+            packet = cipher.decrypt(n.to_bytes(12, "big"), data[SEAL_HEADER.size:],
+                                    data[:SEAL_HEADER.size])
+        except InvalidTag:
+            raise MalformedPacket("seal_bad_tag") from None
+        window.accept(n)
+        _check_claim(packet, sender, inc)
+        self.opened += 1
+        return packet
+
+    def _forget(self, sender: int, boot: int | None = None) -> None:
+        """Drop fast-path entries of ``sender`` (of one boot, or all)."""
+        for key in [k for k in self._fast if k[0] == sender and (boot is None or k[2] == boot)]:
+            del self._fast[key]
 
     def _own(self, data: bytes, kid: int, inc: int, boot: int, n: int) -> None:
         """My own datagram heard back: None once it authenticates (never delivered)."""
@@ -232,6 +263,15 @@ class Sealer:
         if _decrypt(self._seal, n.to_bytes(12, "big"), data, data[:SEAL_HEADER.size]) is None:
             raise MalformedPacket("seal_bad_tag")
         return None
+
+
+def _check_claim(packet: bytes, sender: int, inc: int) -> None:
+    """Every packet type but MCAST must claim its sealer as sender, same incarnation."""
+    if len(packet) >= _RING_IDS_AT + _RING_IDS.size and packet[3] != _MCAST:
+        claimed, cinc = _RING_IDS.unpack_from(packet, _RING_IDS_AT)
+        if claimed != sender or cinc != inc:
+            raise MalformedPacket("seal_sender_mismatch",
+                                  f"sealed by {sender}, claims {claimed}")
 
 
 def _decrypt(cipher: ChaCha20Poly1305, nonce: bytes, data: bytes,

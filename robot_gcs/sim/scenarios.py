@@ -412,6 +412,57 @@ def pause_longer_than_token(spec: RunSpec, printer: Any) -> Built:
     return _sim(spec, s, printer, cfg)
 
 
+def forged_extremes(spec: RunSpec, printer: Any) -> Built:
+    """Well-formed packets, as if from a member, with a ring seq near 2**64 or the largest
+    incarnation (issue 14): every node refuses and counts them (core/limits.py), nobody
+    raises, the ring and its messages go on (the run's invariants), nothing is persisted
+    beyond the limit."""
+    from ..core import wire
+    from ..core.limits import RING_SEQ_MAX
+    from ..core.types import RingId
+    cfg = _base(spec)
+    s = Script(cfg)
+    t = s.formed
+    injected = [0]
+
+    def forged(src: int, ring_rep: int) -> list[wire.Packet]:
+        top = 2 ** 64 - 1
+        return [wire.Beacon(src, 1, RingId(ring_rep, top - 5), 2, 0),
+                wire.Hurry(src, 0xFFFFFFFF, RingId(ring_rep, 8)),
+                wire.Join(src, 1, top, (1, 2, 3), ()),
+                wire.Commit(src, 1, RingId(src, top - 255), 1, 1, (1, 2, 3),
+                            (wire.CommitEntry(),) * 3)]
+
+    def inject(sim: Simulator) -> None:
+        for node in sim.nodes.values():
+            if not node.alive:
+                continue
+            src = 2 if node.node_id != 2 else 1
+            for pkt in forged(src, 1):
+                sim._deliver_packet(node, src, wire.encode(pkt, sim.ecfg.cluster_id,
+                                                           sim.ecfg.key))
+                injected[0] += 1
+
+    for k in range(3):
+        s.calls.append((t + k * s.tok, inject))
+    s.burst(t + 0.5 * s.tok, (1, 2), 5)
+    s.end = t + 4 * s.tok
+
+    def check(sim: Simulator) -> str | None:
+        refused = 0
+        for node in sim.nodes.values():
+            drops = dict(core_of(node.engine).statistics().drops)
+            refused += drops.get("ring_seq_limit", 0) + drops.get("incarnation_limit", 0)
+            if node.persisted is not None and node.persisted > RING_SEQ_MAX:
+                return f"n{node.node_id} persisted ring seq {node.persisted}"
+        if refused != injected[0]:
+            return f"{injected[0]} forged packets injected, {refused} refused as out of range"
+        return None
+
+    s.checks.append(check)
+    return _sim(spec, s, printer, cfg)
+
+
 SCENARIOS: dict[str, tuple[Callable[[RunSpec, Any], Built], str]] = {
     "token_loss_operational": (token_loss_operational,
                                "every token from n2 lost for 1.5 token timeouts"),
@@ -438,6 +489,8 @@ SCENARIOS: dict[str, tuple[Callable[[RunSpec, Any], Built], str]] = {
     "seq_wraparound": (seq_wraparound, "seq_wrap_limit 60 forces new rings under load"),
     "pause_longer_than_token": (pause_longer_than_token,
                                 "a process frozen for 1.5 token timeouts, then one for 0.6"),
+    "forged_extremes": (forged_extremes, "packets with a ring seq near 2**64 or the largest "
+                        "incarnation are refused and counted; the ring goes on"),
 }
 
 

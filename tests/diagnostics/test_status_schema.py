@@ -20,7 +20,7 @@ from .helpers import T0, daemon_health
 PINNED = {
     "": {"schema", "generated_at", "source", "grade", "daemons", "groups", "topics",
          "sessions", "events", "nodes", "leaders", "logs"},
-    "daemons": {"name", "node_id", "incarnation", "state", "ring_id", "members", "grade",
+    "daemons": {"name", "node_id", "incarnation", "state", "security", "ring_id", "members", "grade",
                 "stale", "left", "age_s", "time_in_state_s", "gather_reason", "gather_from",
                 "rotation_p50_ms", "rotation_p99_ms", "loop_lag_p99_ms", "loop_lag_worst_ms",
                 "retransmits_per_s", "delivered_msgs_per_s", "delivered_bytes_per_s",

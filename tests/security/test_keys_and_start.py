@@ -111,3 +111,19 @@ def test_shipped_configs_parse_and_local_ones_carry_a_key() -> None:
         assert "create_key: true" in text and "key_file:" in text
     robot = parse_config((ROOT / "config" / "robot.yaml").read_text())
     assert robot.ring.key is None and not robot.ring.insecure   # no daemon starts from it
+
+
+def test_status_and_console_show_an_insecure_ring(tmp_path: Path) -> None:
+    from robot_gcs.diagnostics.console import render_text
+    from robot_gcs.diagnostics.status import status_document
+    for lines, shown in (("  security: insecure\n", True), ("", False)):
+        if not lines:
+            assert main(["keygen", str(tmp_path / "k.key")]) == 0
+            lines = f"  key_file: {tmp_path / 'k.key'}\n"
+        with Daemon(load_config(_ring(tmp_path, lines)), "d1") as d:
+            assert d.wait_members(1, 10)
+            cluster = d.health()
+            doc = status_document(cluster)
+            assert doc["daemons"][0]["security"] == ("insecure" if shown else "sealed")
+            assert ("INSECURE" in render_text(cluster, width=100, height=30)) is shown
+            assert d.statistics().security == ("insecure" if shown else "sealed")
