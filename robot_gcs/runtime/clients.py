@@ -13,13 +13,17 @@ Message size: ``multicast`` and ``send_private`` refuse a payload whose group en
 would pass the ring's ``max_message_size`` with ``LocalProtocolError`` in the caller,
 before anything is queued (a queued refusal could only end the session).
 
+Groups: ``join`` beyond the per-client limit (core/group_limits.py) raises
+``LocalProtocolError`` in the caller; the engine checks it again with the per-daemon
+limit (a refusal of a queued join ends the session with the reason).
+
 Send-queue room: at most ``send_queue`` queued multicasts/privates per client
 (``reserve``); beyond that ``multicast`` raises ``Backpressure`` or waits on a Condition
 up to ``timeout`` (never on the daemon thread). The port gives room back (``release``)
 as the engine takes queued messages. After ``close()`` (or when the daemon ends the
 client, ``mark_closed``) every call raises ``SessionClosed(reason)``.
 
-Owner: ``pending``, ``_waiting`` and ``closed_reason`` are guarded by ``_lock``;
+Owner: ``pending``, ``_waiting``, ``_groups`` and ``closed_reason`` are guarded by ``_lock``;
 ``delivered`` is counted by the engine lock holder (runtime/engine_host.py).
 """
 
@@ -32,6 +36,7 @@ from typing import Any, Protocol
 from ..client.session import (check_group, check_groups, check_msg_type, check_payload,
                               check_private_target, check_service)
 from ..core.events import private_name
+from ..core.group_limits import GroupLimits, GroupQuota
 from ..core.group_wire import check_data_size
 from ..core.types import Service
 from ..errors import Backpressure, SessionClosed
@@ -51,9 +56,12 @@ class ClientHandle:
     """One attached client; its methods may be called from any thread."""
 
     def __init__(self, port: CommandPort, daemon_name: str, name: str, sink: Any,
-                 send_queue: int, max_message: int = 4 * 1024 * 1024) -> None:
+                 send_queue: int, max_message: int = 4 * 1024 * 1024,
+                 groups_per_client: int | None = None) -> None:
         self._port = port
         self.max_message = max_message     # the ring's max_message_size (envelope included)
+        per_client = groups_per_client or GroupLimits.for_message(max_message).groups_per_client
+        self._groups = GroupQuota(GroupLimits(per_client, per_client))
         self.name = name
         self.private_name = private_name(name, daemon_name)
         self.sink = sink
@@ -76,12 +84,23 @@ class ClientHandle:
     def join(self, group: str) -> None:
         check_group(group)
         self.check_open()
-        self._port.post(self, "join", (group,), None)
+        with self._lock:
+            had = self._groups.count(self.name)
+            self._groups.join(self.name, group)       # the per-client limit, raised here
+        try:
+            self._port.post(self, "join", (group,), None)
+        except BaseException:
+            with self._lock:
+                if self._groups.count(self.name) > had:
+                    self._groups.leave(self.name, group)
+            raise
 
     def leave(self, group: str) -> None:
         check_group(group)
         self.check_open()
         self._port.post(self, "leave", (group,), None)
+        with self._lock:
+            self._groups.leave(self.name, group)
 
     def multicast(self, groups: Any, payload: bytes, service: Any = Service.AGREED,
                   msg_type: int = 0, self_discard: bool = False,

@@ -62,4 +62,5 @@ def default_engine_factory(config: GcsConfig, me: DaemonEntry, incarnation: int,
     """The real engines: core Engine wrapped in the GroupEngine."""
     from ..core.engine import Engine
     engine = Engine(config.engine_config(), int(me.node_id), incarnation, ring_seq, seed)
-    return GroupEngine(engine, config.names())
+    return GroupEngine(engine, config.names(),
+                       max_message=engine.packer.max_message)
