@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..client.inprocess import InProcessSession
 from ..client.session import check_client_name
 from ..config import GcsConfig, load_config
+from ..core.group_limits import GroupLimits
 from ..errors import ConfigError, GcsError, LocalProtocolError, SessionClosed
 from .client_table import ClientTable, Sink
 from .clients import ClientHandle
@@ -57,7 +58,7 @@ from .engine_host import EngineHost
 from .engine_port import EngineFactory, HostedEngine, default_engine_factory
 from .interrupts import SHIELD
 from .ipc import IpcServer
-from .limits import IpcLimits
+from .limits import IpcLimits, SharedQuota
 from .loop import EventLoop, LagStats
 from .membership_log import MembershipEvent, MembershipLog
 from .state import StateStore
@@ -105,6 +106,7 @@ class Daemon:
         self._reader: WaitingReader | None = None
         self.ipc_servers: list[IpcServer] = []
         self._ipc_limits = ipc_limits          # None: runtime/limits.py defaults
+        self._quota = SharedQuota(GroupLimits.for_message(config.ring.params.max_message_size))
         self.incarnation = 0
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
@@ -173,7 +175,7 @@ class Daemon:
         size = self.config.ring.runtime.send_queue
         biggest = self.config.ring.params.max_message_size
         h = self._clients.attach(name, lambda: ClientHandle(commands, self.name, name, sink,
-                                                            size, biggest), wait)
+                                                            size, biggest, self._quota), wait)
         try:
             commands.post(h, "connect", (), None)
         except LocalProtocolError:
