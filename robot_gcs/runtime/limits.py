@@ -84,8 +84,8 @@ class IpcLimits:
     """Bounds of one socket server (see README "Limits")."""
 
     max_connections: int = 256            # open connections per listener
-    max_input_total: int = 64 << 20       # unfinished-frame bytes over all connections
-    max_output_total: int = 128 << 20     # unread event bytes over all connections
+    max_input_total: int = 32 << 20       # unfinished-frame bytes over all connections
+    max_output_total: int = 64 << 20      # unread event bytes over all connections
     frame_timeout: float = 30.0           # an unfinished frame must complete within this
     hello_timeout: float = 10.0           # ... and the HELLO within this of the accept
     keepalive_idle: float = 10.0          # TCP: first probe after this much silence
