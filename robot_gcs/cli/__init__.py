@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "daemon": ("robot_gcs.runtime.command", "run a standalone daemon serving socket sessions"),
     "sim": ("robot_gcs.sim.command", "deterministic fault simulation with invariant checks"),
     "bench": ("robot_gcs.runtime.bench", "latency and throughput benchmarks"),
+    "keygen": ("robot_gcs.security.command", "write a new ring key file (mode 0600)"),
 }
 
 DESCRIPTION = ("robot-gcs runs and inspects a robot's group communication: the ring of "

@@ -50,6 +50,8 @@ from ..core.group_wire import check_data_size
 from ..core.params import ProtocolParams
 from ..core.types import Service
 from ..errors import (Backpressure, LocalProtocolError, RemoteProtocolError, SessionClosed)
+from ..security.keys import KeyFileError
+from ..security.session_auth import AuthRefused, client_handshake, token_from_env
 from . import wire
 from .session import (Groups, Session, check_client_name, check_group, check_groups,
                       check_msg_type, check_payload, check_private_target, check_service)
@@ -92,8 +94,13 @@ def _open_socket(addr: wire.Address, timeout: float) -> socket.socket:
 
 def connect(address: str, name: str, *, timeout: float = 5.0,
             finish_timeout: float = 10.0,
-            max_frame: int = wire.MAX_EVENT_FRAME) -> "SocketSession":
+            max_frame: int = wire.MAX_EVENT_FRAME,
+            token: bytes | None = None) -> "SocketSession":
     """Open a session with the daemon serving ``address`` under client name ``name``.
+
+    On TCP the client proves the ring's client token (security/session_auth.py):
+    ``token``, else the file ``$ROBOT_GCS_TOKEN_FILE`` names; without one a daemon of a
+    sealed ring refuses the session, saying so.
 
     Raises ``SessionClosed`` if no daemon answers there (reason says why) and
     ``LocalProtocolError`` if the address is malformed or the daemon refuses the name.
@@ -106,7 +113,13 @@ def connect(address: str, name: str, *, timeout: float = 5.0,
         raise SessionClosed(f"cannot connect to {addr}: {exc}") from None
     decoder = wire.FrameDecoder(wire.SERVER_FRAME_TYPES, max_frame)
     try:
-        sock.sendall(wire.encode(wire.Hello(name)))
+        refusal = b""
+        if addr.kind == "tcp":
+            refusal = _authenticate(sock, token, timeout)
+        if refusal:
+            decoder.feed(refusal)          # the daemon said why it will not talk: read on
+        else:
+            sock.sendall(wire.encode(wire.Hello(name)))
         deadline = time.monotonic() + timeout
         welcome: wire.Frame | None = None
         while welcome is None:
@@ -134,6 +147,9 @@ def connect(address: str, name: str, *, timeout: float = 5.0,
     except RemoteProtocolError as exc:
         sock.close()
         raise SessionClosed(f"protocol error from the daemon at {addr}: {exc}") from None
+    except AuthRefused as exc:
+        sock.close()
+        raise SessionClosed(f"daemon at {addr}: {exc}") from None
     except BaseException:
         sock.close()
         raise
@@ -141,6 +157,18 @@ def connect(address: str, name: str, *, timeout: float = 5.0,
     session = SocketSession(sock, name, welcome.private_name, decoder, addr, finish_timeout)
     session._absorb()          # frames that came in with the WELCOME
     return session
+
+
+def _authenticate(sock: socket.socket, token: bytes | None, timeout: float) -> bytes:
+    """The TCP handshake when a token is known (b"" when done or skipped)."""
+    if token is None:
+        try:
+            token = token_from_env()
+        except KeyFileError as exc:
+            raise LocalProtocolError(f"client token: {exc}") from None
+    if token is None:
+        return b""                 # a daemon that wants one refuses HELLO, saying so
+    return client_handshake(sock, token, timeout)
 
 
 class SocketSession(Session):

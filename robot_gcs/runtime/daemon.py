@@ -51,6 +51,7 @@ from ..client.session import check_client_name
 from ..config import GcsConfig, load_config
 from ..core.group_limits import GroupLimits
 from ..errors import ConfigError, GcsError, LocalProtocolError, SessionClosed
+from ..security.config import require_key
 from .client_table import ClientTable, Sink
 from .clients import ClientHandle
 from .commands import Commands
@@ -234,6 +235,8 @@ class Daemon:
         """Bind the UDP socket(s), start the daemon thread; return once the engine runs."""
         if self._thread is not None:
             raise LocalProtocolError(f"daemon {self.name} was already started")
+        ring = self.config.ring
+        require_key(ring.security, ring.key, self.config.path)
         sw = self.config.ring.runtime.switch_interval_ms
         if sw is not None:
             sys.setswitchinterval(sw / 1000.0)
@@ -250,6 +253,11 @@ class Daemon:
             raise self._bind_error("address", f"{self.entry.host}:{self.entry.port}",
                                    exc.strerror or str(exc)) from None
         try:
+            if ring.key is not None:
+                from ..security.sealer import Sealer
+                self.transport.sealer = Sealer(
+                    (ring.key, *ring.accept_keys), self.config.cluster_id, self.node_id,
+                    self.incarnation, (int(d.node_id) for d in self.config.daemons))
             engine = self._factory(self.config, self.entry, self.incarnation, ring_seq,
                                    self._seed)
         except BaseException:

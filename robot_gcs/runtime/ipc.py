@@ -43,6 +43,13 @@ refused at accept, EMFILE pauses the listener instead of spinning, unfinished fr
 bounded in total bytes and in age, unread events in total bytes, and TCP connections get
 keepalive so a client whose link died is detached.
 
+Security (security/): a Unix socket is created under a temporary name, given mode 0600
+(0660 and the group when the config names ``socket_group``) and only then renamed into
+place, so no other user can connect in between. On TCP, a sealed ring's connections pass
+a ``DaemonGate`` (security/session_auth.py) before their first frame: a client that does
+not prove the client token is refused with CLOSED(refused, reason) and counted under
+``refused``.
+
 ``close()`` (daemon thread, when the daemon stops) closes the listener, removes the Unix
 socket file and ends every connection with CLOSED("daemon stopped").
 ``statistics()`` returns an ``IpcStats`` snapshot.
@@ -63,6 +70,8 @@ from ..client import wire
 from ..config import GcsConfig
 from ..core.events import DataMessage, GroupView
 from ..errors import Backpressure, GcsError, LocalProtocolError, MalformedPacket, SessionClosed
+from ..security.session_auth import DaemonGate
+from ..security.unix_socket import bind_private
 from .client_table import ClientNameBusy, Sink
 from .clients import ClientHandle
 from .limits import (AcceptGuard, InputBudget, IpcLimits, LimitStats, OutputBudget,
@@ -143,6 +152,9 @@ class IpcServer:
                                         self._pause_listener, self._resume_listener)
         self.input_budget = InputBudget(self.loop, self.limits)
         self.output_budget = OutputBudget(self.limits)
+        ring = daemon.config.ring
+        self.token = ring.client_token if self.address.kind == "tcp" else None
+        self.socket_group = ring.socket_group
 
     # ------------------------------------------------------------ life cycle
 
@@ -199,7 +211,7 @@ class IpcServer:
                 probe.close()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.bind(path)
+            bind_private(sock, path, self.socket_group)
         except OSError as exc:
             sock.close()
             raise GcsError(f"cannot serve sessions on {path}: {exc}") from None
@@ -315,6 +327,7 @@ class _Connection:
         self.refused = False
         self._hello_timer: Any = self.loop.call_later(server.limits.hello_timeout,
                                                       self._hello_expired)
+        self.gate = DaemonGate(server.token) if server.token is not None else None
 
     def __repr__(self) -> str:
         return f"<ipc connection {self.serial} {self.name or '?'} {self.state}>"
@@ -378,6 +391,17 @@ class _Connection:
                       else "client left before HELLO")
             return
         self.server.bytes_in += len(data)
+        if self.gate is not None:
+            reply, rest, refusal = self.gate.feed(data)
+            if reply:
+                self._append(reply, now=True)
+            if refusal is not None:
+                self.server.refused += 1
+                self._close_with(refusal, refused=True, linger=True)
+                return
+            if rest is None:
+                return
+            self.gate, data = None, rest
         self.decoder.feed(data)
         frames = self.server.frames_in
         self._process()

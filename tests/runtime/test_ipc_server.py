@@ -268,7 +268,7 @@ def test_tcp_sessions(tmp_path: Path) -> None:
     try:
         addr = d.ipc.bound_address
         assert addr.startswith("tcp:127.0.0.1:") and not addr.endswith(":0")
-        with robot_gcs.connect(addr, "t") as s:
+        with robot_gcs.connect(addr, "t", token=cfg.ring.client_token) as s:
             s.join("g")
             _next(s, GroupView)
             s.multicast("g", b"t" * 100_000)
