@@ -78,6 +78,7 @@ def test_duplicate_keys_are_errors_naming_both_lines(text: str, line: int, field
 def _config(tmp_path: Path, address: str, extra: str = "") -> Path:
     path = tmp_path / "ring.yaml"
     path.write_text(f"ring:\n  name: bindtest\n  state_dir: {tmp_path / 'state'}\n"
+                    f"  security: insecure\n"
                     f"daemons:\n  - name: d1\n    address: {address}\n{extra}")
     return path
 
@@ -106,7 +107,7 @@ def test_udp_port_in_use_names_address_and_line(tmp_path: Path,
         holder.close()
     line = _one_line(err)
     assert rc == 2
-    assert f"{path}:5: daemons[0].address: cannot bind 127.0.0.1:{port}:" in line
+    assert f"{path}:6: daemons[0].address: cannot bind 127.0.0.1:{port}:" in line
     assert "in use" in line
 
 
@@ -117,7 +118,7 @@ def test_non_local_address_names_address_and_line(tmp_path: Path,
     rc, err = _run_daemon(path, capsys)
     line = _one_line(err)
     assert rc == 2
-    assert f"{path}:5: daemons[0].address: cannot bind 192.0.2.1:48999:" in line
+    assert f"{path}:6: daemons[0].address: cannot bind 192.0.2.1:48999:" in line
 
 
 @pytest.mark.parametrize("kind", ["regular file", "live listener"])
@@ -144,7 +145,7 @@ def test_socket_path_taken_is_one_line_with_the_config_line(
         sockdir.rmdir()
     line = _one_line(err)
     assert rc == 2
-    assert f"{path}:5: daemons[0].socket: cannot bind unix:{sock_path}:" in line
+    assert f"{path}:6: daemons[0].socket: cannot bind unix:{sock_path}:" in line
     assert ("not a socket" if kind == "regular file" else "another daemon listens") in line
 
 
@@ -162,7 +163,7 @@ def test_tcp_client_port_in_use_names_address_and_line(
         holder.close()
     line = _one_line(err)
     assert rc == 2
-    assert f"{path}:5: daemons[0].tcp: cannot bind tcp:127.0.0.1:{tcp_port}:" in line
+    assert f"{path}:6: daemons[0].tcp: cannot bind tcp:127.0.0.1:{tcp_port}:" in line
 
 
 class _Tty:

@@ -46,7 +46,7 @@ def main() -> int:
         assert d.ipc is not None
         watch = d.connect("watch")
         watch.join("g")
-        dead = robot_gcs.connect(d.ipc.bound_address, "dead")
+        dead = robot_gcs.connect(d.ipc.bound_address, "dead", token=cfg.ring.client_token)
         dead.join("g")
         while True:
             ev = watch.receive(timeout=WAIT)

@@ -233,7 +233,7 @@ def test_out_of_descriptors_pauses_the_listener_and_logs_once(
 def test_tcp_connections_get_keepalive(make) -> None:  # type: ignore[no-untyped-def]
     d = make(IpcLimits(keepalive_idle=3, keepalive_interval=1, keepalive_count=2), tcp=True)
     tcp = d.ipc_servers[1]
-    with robot_gcs.connect(tcp.bound_address, "k") as s:
+    with robot_gcs.connect(tcp.bound_address, "k", token=d.config.ring.client_token) as s:
         s.join("g")
         assert isinstance(s.receive(timeout=WAIT), GroupView)
         (conn,) = tcp._conns
