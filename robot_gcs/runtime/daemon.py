@@ -50,6 +50,7 @@ from ..client.inprocess import InProcessSession
 from ..client.session import check_client_name
 from ..config import GcsConfig, load_config
 from ..core.group_limits import GroupLimits
+from ..core.lives import rewind_quiet
 from ..errors import ConfigError, GcsError, LocalProtocolError, SessionClosed
 from ..security.config import require_key
 from .client_table import ClientTable, Sink
@@ -257,7 +258,8 @@ class Daemon:
                 from ..security.sealer import Sealer
                 self.transport.sealer = Sealer(
                     (ring.key, *ring.accept_keys), self.config.cluster_id, self.node_id,
-                    self.incarnation, (int(d.node_id) for d in self.config.daemons))
+                    self.incarnation, (int(d.node_id) for d in self.config.daemons),
+                    rewind_quiet=rewind_quiet(ring.params))
             engine = self._factory(self.config, self.entry, self.incarnation, ring_seq,
                                    self._seed)
         except BaseException:

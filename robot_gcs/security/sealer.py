@@ -23,7 +23,11 @@ The 32-byte clear header is the AEAD's associated data, so none of it can be cha
   back; the nonce is a counter per subkey, so no (subkey, nonce) pair ever repeats. A
   counter at its limit draws a new boot id.
 * **Replays.** Per sender, only its newest authenticated incarnation counts: a packet of
-  an older one is ``seal_stale``. Per (sender, boot) a sliding window (security/replay.py)
+  an older one is ``seal_stale`` -- unless that sender has been silent for
+  ``rewind_quiet`` seconds and the older (incarnation, boot) is not one of its last
+  ``_LIVES_KEPT`` lives: a daemon restarted with its state lost and its clock behind
+  (core/lives.py, the engine's same rule) must get back in, and a replayed packet of a
+  life seen here stays stale. Per (sender, boot) a sliding window (security/replay.py)
   refuses counters already seen (``seal_replay``). A window moves only after the tag
   verified, so forged datagrams cannot push genuine ones out.
 * **Whom for.** A unicast packet (a token, a commit token) is sealed for its one
@@ -50,7 +54,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import struct
-from typing import Iterable
+import time
+from typing import Callable, Iterable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -72,6 +77,7 @@ _RING_IDS = struct.Struct("!II")            # core/wire.py HEADER: sender, incar
 _RING_IDS_AT = 12
 _BOOTS_KEPT = 4                             # boots of one incarnation remembered per sender
 _SUBKEY = struct.Struct("!IIIQ")
+_LIVES_KEPT = 16                            # retired (incarnation, boot)s remembered per sender
 
 
 def ring_key(material: bytes) -> bytes:
@@ -94,10 +100,12 @@ def _aead(rkey: bytes, cluster_id: int, sender: int, inc: int,
 class _Peer:
     """What one sender's authenticated packets taught us."""
 
-    __slots__ = ("inc", "windows", "ciphers")
+    __slots__ = ("inc", "windows", "ciphers", "last", "retired")
 
-    def __init__(self, inc: int) -> None:
+    def __init__(self, inc: int, retired: tuple[tuple[int, int], ...] = ()) -> None:
         self.inc = inc
+        self.last = 0.0                  # clock of its last authenticated packet
+        self.retired = retired           # (incarnation, boot) of its earlier lives
         self.windows: dict[int, ReplayWindow] = {}                   # boot -> window
         self.ciphers: dict[tuple[int, int], ChaCha20Poly1305] = {}  # (boot, key) -> aead
 
@@ -106,7 +114,11 @@ class Sealer:
     """Seals this daemon's ring packets and opens its peers' (module docstring)."""
 
     def __init__(self, keys: Iterable[bytes], cluster_id: int, me: int, incarnation: int,
-                 peers: Iterable[int], boot: int | None = None) -> None:
+                 peers: Iterable[int], boot: int | None = None,
+                 rewind_quiet: float = float("inf"),
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rewind_quiet = rewind_quiet
+        self._clock = clock
         self.cluster_id = cluster_id
         self.me = me
         self.incarnation = incarnation
@@ -175,8 +187,10 @@ class Sealer:
         if dest != 0 and dest != self.me:
             raise MalformedPacket("seal_wrong_dest", f"sealed for node {dest}")
         peer = self._peers.get(sender)
+        now = self._clock()
         if peer is not None:
-            if inc < peer.inc:
+            if inc < peer.inc and (now - peer.last < self.rewind_quiet
+                                   or (inc, boot) in peer.retired):
                 raise MalformedPacket("seal_stale", f"incarnation {inc} < {peer.inc}")
             if inc == peer.inc:
                 w = peer.windows.get(boot)
@@ -202,8 +216,11 @@ class Sealer:
         if packet is None or cipher is None:
             raise MalformedPacket("seal_bad_tag")
         # authenticated: only now may this datagram change what we remember
-        if peer is None or inc > peer.inc:
-            peer = self._peers[sender] = _Peer(inc)
+        if peer is None or inc != peer.inc:      # a new life (a smaller one: see Replays)
+            retired = () if peer is None else \
+                (peer.retired + tuple((peer.inc, b) for b in peer.windows))[-_LIVES_KEPT:]
+            peer = self._peers[sender] = _Peer(inc, retired)
+        peer.last = now
         w = peer.windows.get(boot)
         if w is None:
             if len(peer.windows) >= _BOOTS_KEPT:

@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rt_sessions import next_message, view_with
 
 import robot_gcs
-from robot_gcs import DataMessage, GroupView, LocalProtocolError
+from robot_gcs import LocalProtocolError
 from robot_gcs.core.group_limits import GroupLimits
 from robot_gcs.runtime.daemon import Daemon
 from robot_gcs.testing import write_ring_config
@@ -43,22 +44,6 @@ def ring() -> Iterator[tuple[Path, list[Daemon]]]:
         for dm in daemons:
             dm.stop()
         shutil.rmtree(d, ignore_errors=True)
-
-
-def _message(s: robot_gcs.Session) -> DataMessage:
-    while True:
-        ev = s.receive(timeout=WAIT)
-        assert ev is not None, "no message within the timeout"
-        if isinstance(ev, DataMessage):
-            return ev
-
-
-def _view_with(s: robot_gcs.Session, n: int) -> None:
-    while True:
-        ev = s.receive(timeout=WAIT)
-        assert ev is not None, "no view within the timeout"
-        if isinstance(ev, GroupView) and len(ev.members) == n and not ev.transitional:
-            return
 
 
 def test_a_client_joining_too_many_groups_is_refused_and_traffic_goes_on(
@@ -102,11 +87,11 @@ def test_a_client_joining_too_many_groups_is_refused_and_traffic_goes_on(
                 break
             except LocalProtocolError:            # ... once d1 has read that frame
                 near.receive(timeout=0.01)
-        _view_with(near, 2)
-        _view_with(far, 2)
+        view_with(near, 2)
+        view_with(far, 2)
         near.multicast("chat", b"from d1")
         far.multicast("chat", b"from d2")
-        got = [[_message(s).payload for _ in range(2)] for s in (near, far)]
+        got = [[next_message(s).payload for _ in range(2)] for s in (near, far)]
         assert got[0] == got[1] and sorted(got[0]) == [b"from d1", b"from d2"]
         table = dict(d2b.statistics().group_table)
         assert sum(1 for g in names if "#greedy#d1" in table.get(g, ())) == LIMIT - 1

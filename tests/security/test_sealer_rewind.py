@@ -1,0 +1,59 @@
+"""The sealer takes a smaller incarnation as a new life only after silence (issue 15,
+case 3: a restart with its state lost and its clock behind), and never a replay of a
+life it saw."""
+
+from __future__ import annotations
+
+import pytest
+
+from robot_gcs.core import wire
+from robot_gcs.core.types import RingId
+from robot_gcs.errors import MalformedPacket
+from robot_gcs.security.sealer import Sealer
+
+KEY = b"k" * 32
+PEERS = (1, 2)
+CID = 77
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _hurry(sender: int, inc: int) -> bytes:
+    return wire.encode(wire.Hurry(sender, inc, RingId(1, 4)), CID)
+
+
+def _reason(fn: object, *args: object) -> str:
+    with pytest.raises(MalformedPacket) as info:
+        fn(*args)  # type: ignore[operator]
+    return info.value.reason
+
+
+def test_a_smaller_incarnation_is_a_new_life_after_silence_but_replays_stay_stale() -> None:
+    clock = Clock()
+    me = Sealer((KEY,), CID, 1, 5, PEERS, rewind_quiet=2.0, clock=clock)
+    first = Sealer((KEY,), CID, 2, 10, PEERS)           # n2's first life
+    captured = first.seal(_hurry(2, 10))
+    assert me.open(first.seal(_hurry(2, 10))) is not None
+    second = Sealer((KEY,), CID, 2, 1000, PEERS)        # it restarted, clock ahead
+    assert me.open(second.seal(_hurry(2, 1000))) is not None
+    rewound = Sealer((KEY,), CID, 2, 500, PEERS)        # state lost, clock behind
+    clock.now += 1.0                                    # the 1000 life spoke 1 s ago
+    assert _reason(me.open, rewound.seal(_hurry(2, 500))) == "seal_stale"
+    clock.now += 1.5                                    # silent for 2.5 s: gone
+    assert me.open(rewound.seal(_hurry(2, 500))) is not None
+    clock.now += 10.0                                   # long silence again, but ...
+    assert _reason(me.open, captured) == "seal_stale"   # ... a life seen here stays stale
+
+
+def test_without_rewind_quiet_a_smaller_incarnation_is_always_stale() -> None:
+    clock = Clock()
+    me = Sealer((KEY,), CID, 1, 5, PEERS, clock=clock)
+    assert me.open(Sealer((KEY,), CID, 2, 10, PEERS).seal(_hurry(2, 10))) is not None
+    clock.now += 1e6
+    assert _reason(me.open, Sealer((KEY,), CID, 2, 9, PEERS).seal(_hurry(2, 9))) == "seal_stale"
