@@ -203,7 +203,8 @@ class Engine(GatherFlow):
         if s not in self.peer_set:
             self.drops["unknown_sender"] += 1
             return []
-        life = self.lives.admit(now, s, pkt.incarnation, self._counts_as_member(s))
+        life = self.lives.admit(now, s, pkt.incarnation, self._counts_as_member(s),
+                                type(pkt) is Join)
         if life is Verdict.STALE:
             self.drops["stale_incarnation"] += 1
             return []

@@ -9,9 +9,10 @@ the peer restarted. A daemon that lost its state directory on a computer whose c
 behind (a robot without a real-time clock) starts with a *smaller* incarnation than its
 previous life; by that rule alone every peer would drop its packets for good.
 
-The rule here: a smaller incarnation is a **new life** when the sender's current life
-has been silent for ``quiet`` seconds (no packet of it accepted) and the sender is not a
-member of this node's ring or of the membership it is forming (``member`` says so). A
+The rule here: a smaller incarnation is a **new life** when it comes in a JOIN (what a
+starting daemon sends first), the sender's current life has been silent for ``quiet``
+seconds (no packet of it accepted) and the sender is not a member of this node's ring or
+of the membership it is forming (``member`` says so). A
 previous life that is silent that long is gone: it is not in any ring here any more
 (token loss and consensus, each far shorter than ``quiet``, removed it), and a datagram
 delayed by more than ``quiet`` on a LAN does not exist. A packet of a still older life
@@ -21,7 +22,7 @@ be delivered in a configuration, because its ring ids are those of rings long go
 The simulator's scripted scenario ``rewound_restart`` checks the EVS invariants and the
 rejoin.
 
-``admit(now, sender, inc, member)`` returns ``STALE`` (drop), ``SAME`` or ``NEW``
+``admit(now, sender, inc, member, joining)`` returns ``STALE`` (drop), ``SAME`` or ``NEW``
 (a restart: the engine treats the sender as a new life) and remembers ``now`` for
 accepted packets. Owner: one ``Lives`` per engine, touched only by it.
 """
@@ -59,13 +60,14 @@ class Lives:
         self.heard: dict[int, float] = {}
         self.rewinds = 0                # smaller incarnations taken as new lives
 
-    def admit(self, now: float, sender: int, inc: int, member: bool) -> Verdict:
+    def admit(self, now: float, sender: int, inc: int, member: bool,
+              joining: bool = True) -> Verdict:
         seen = self.incarnation.get(sender)
         verdict = Verdict.SAME
         if seen is not None and inc != seen:
             if inc > seen:
                 verdict = Verdict.NEW
-            elif not member and now - self.heard.get(sender, now) >= self.quiet:
+            elif joining and not member and now - self.heard.get(sender, now) >= self.quiet:
                 verdict = Verdict.NEW
                 self.rewinds += 1
             else:

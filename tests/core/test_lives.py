@@ -15,6 +15,7 @@ def test_larger_is_a_restart_smaller_is_stale_until_silence() -> None:
     assert lives.admit(1.5, 2, 10, member=False) is Verdict.STALE     # the old life
     assert lives.admit(2.9, 2, 3, member=False) is Verdict.STALE      # 1.9 s of silence
     assert lives.admit(3.1, 2, 3, member=True) is Verdict.STALE       # still a member
+    assert lives.admit(3.1, 2, 3, member=False, joining=False) is Verdict.STALE  # no JOIN
     assert lives.admit(3.1, 2, 3, member=False) is Verdict.NEW        # rewound: back in
     assert lives.rewinds == 1
     assert lives.admit(3.2, 2, 11, member=True) is Verdict.NEW        # larger: always new
