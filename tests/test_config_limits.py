@@ -77,8 +77,8 @@ def test_duplicate_keys_are_errors_naming_both_lines(text: str, line: int, field
 
 def _config(tmp_path: Path, address: str, extra: str = "") -> Path:
     path = tmp_path / "ring.yaml"
-    path.write_text(f"ring:\n  name: bindtest\n  state_dir: {tmp_path / 'state'}\n"
-                    f"  security: insecure\n"
+    path.write_text(f"ring:\n  name: bindtest\n  security: insecure\n"
+                    f"  state_dir: {tmp_path / 'state'}\n"
                     f"daemons:\n  - name: d1\n    address: {address}\n{extra}")
     return path
 
