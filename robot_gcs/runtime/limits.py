@@ -25,8 +25,10 @@ calls them at its few decision points:
   reason; one sweep timer runs while any frame is unfinished.
 * ``OutputBudget`` -- the bytes queued for clients that have not read them yet, summed
   over all connections and bounded by ``max_output_total`` (each connection also has its
-  own ``max_buffer``). A push that would pass it counts as that client's overflow: it is
-  detached with "client stopped reading", as at its own limit.
+  own ``max_buffer``). A push that would pass it ends the client holding the most unread
+  bytes ("client stopped reading"; its unsent events are dropped at once so the memory
+  comes back, and CLOSED follows the frame being written) -- never a reader that merely
+  has this loop iteration's events waiting for the end-of-iteration write.
 * ``SharedQuota`` -- the daemon's group-membership quota (core/group_limits.py) as seen
   by its client handles, so a join over the per-client or per-daemon limit raises in the
   caller's thread before it is queued (the engine checks again; its refusal of a queued

@@ -379,7 +379,7 @@ def rewound_restart(spec: RunSpec, printer: Any) -> Built:
     def rewound(sim: Simulator) -> str | None:
         if sim.nodes[2].inc != 500:
             return f"n2 runs incarnation {sim.nodes[2].inc}, not the rewound 500"
-        taken = sum(getattr(getattr(n.engine, "lives", None), "rewinds", 0)
+        taken = sum(getattr(getattr(core_of(n.engine), "lives", None), "rewinds", 0)
                     for n in sim.nodes.values() if n.alive and n.node_id != 2)
         return None if taken else "no node took n2's smaller incarnation as a new life"
     s.checks.append(rewound)  # and the stable tail checks that n2 is back in
