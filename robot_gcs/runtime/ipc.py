@@ -275,9 +275,10 @@ class IpcServer:
         """``n`` more unread bytes for ``conn``: while the total would pass its bound, end
         the client holding the most unread bytes -- False when that is ``conn`` itself."""
         while not self.output_budget.room(n):
-            hog = max(self._conns, key=lambda c: len(c.out))
-            if hog is conn or not hog.out:
-                return False
+            hog = max((c for c in self._conns if c.state is _OPEN and c is not conn),
+                      key=lambda c: len(c.out), default=None)
+            if hog is None or len(hog.out) <= len(conn.out):
+                return False                 # each round ends one open client: it stops
             self.overflows += 1
             log.warning("%s: socket client %s detached: %d unread bytes while the daemon's "
                         "output buffers are full", self.daemon.name, hog.name or hog.serial,
