@@ -27,7 +27,7 @@ The 32-byte clear header is the AEAD's associated data, so none of it can be cha
   ``rewind_quiet`` seconds and the older (incarnation, boot) is not one of its last
   ``_LIVES_KEPT`` lives: a daemon restarted with its state lost and its clock behind
   (core/lives.py, the engine's same rule) must get back in, and a replayed packet of a
-  life seen here stays stale. Per (sender, boot) a sliding window (security/replay.py)
+  life seen here -- smaller or larger than the current one -- stays stale. Per (sender, boot) a sliding window (security/replay.py)
   refuses counters already seen (``seal_replay``). A window moves only after the tag
   verified, so forged datagrams cannot push genuine ones out.
 * **Whom for.** A unicast packet (a token, a commit token) is sealed for its one
@@ -189,9 +189,10 @@ class Sealer:
         peer = self._peers.get(sender)
         now = self._clock()
         if peer is not None:
-            if inc < peer.inc and (now - peer.last < self.rewind_quiet
-                                   or (inc, boot) in peer.retired):
-                raise MalformedPacket("seal_stale", f"incarnation {inc} < {peer.inc}")
+            if (inc, boot) in peer.retired or (inc < peer.inc
+                                               and now - peer.last < self.rewind_quiet):
+                raise MalformedPacket("seal_stale", f"incarnation {inc} < {peer.inc}"
+                                      if inc < peer.inc else f"retired life {inc}")
             if inc == peer.inc:
                 w = peer.windows.get(boot)
                 if w is not None and not w.fresh(n):

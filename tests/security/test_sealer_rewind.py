@@ -42,11 +42,17 @@ def test_a_smaller_incarnation_is_a_new_life_after_silence_but_replays_stay_stal
     assert me.open(first.seal(_hurry(2, 10))) is not None
     second = Sealer((KEY,), CID, 2, 1000, PEERS)        # it restarted, clock ahead
     assert me.open(second.seal(_hurry(2, 1000))) is not None
+    captured_second = second.seal(_hurry(2, 1000))
     rewound = Sealer((KEY,), CID, 2, 500, PEERS)        # state lost, clock behind
     clock.now += 1.0                                    # the 1000 life spoke 1 s ago
     assert _reason(me.open, rewound.seal(_hurry(2, 500))) == "seal_stale"
     clock.now += 1.5                                    # silent for 2.5 s: gone
     assert me.open(rewound.seal(_hurry(2, 500))) is not None
+    # a replay of the larger life it replaced must not take the rewound one out
+    assert _reason(me.open, captured_second) == "seal_stale"
+    assert me.open(rewound.seal(_hurry(2, 500))) is not None
+    later = Sealer((KEY,), CID, 2, 1000, PEERS)         # a real new life, same number
+    assert me.open(later.seal(_hurry(2, 1000))) is not None     # (a new boot id)
     clock.now += 10.0                                   # long silence again, but ...
     assert _reason(me.open, captured) == "seal_stale"   # ... a life seen here stays stale
 
