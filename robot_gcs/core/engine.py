@@ -44,6 +44,7 @@ from .stats import EngineStats
 from .types import NULL_RING, GatherReason, Lane, MemberState, NodeId, RingId, Service, TimerId
 from .gather_flow import GatherFlow
 from .limits import out_of_range
+from .lives import Verdict
 from .wire import Beacon, Commit, Join, Mcast, Token, decode
 
 log = logging.getLogger(__name__)
@@ -202,12 +203,12 @@ class Engine(GatherFlow):
         if s not in self.peer_set:
             self.drops["unknown_sender"] += 1
             return []
-        seen = self.incarnations.get(s)
-        if seen is not None and pkt.incarnation < seen:
+        life = self.lives.admit(now, s, pkt.incarnation, self._counts_as_member(s),
+                                type(pkt) is Join)
+        if life is Verdict.STALE:
             self.drops["stale_incarnation"] += 1
             return []
-        self.incarnations[s] = pkt.incarnation
-        if seen is not None and pkt.incarnation > seen:
+        if life is Verdict.NEW:                  # core/lives.py: a restart, maybe rewound
             self._on_restart(now, s)
         if isinstance(pkt, Mcast):
             self._on_mcast(now, pkt, data)

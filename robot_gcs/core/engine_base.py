@@ -23,6 +23,7 @@ from .params import MAX_RING_NODES, EngineConfig
 from .recovery import Recovery
 from .reply_window import ReplyWindow
 from .ring import RingState
+from .lives import Lives, rewind_quiet
 from .types import GatherReason, MemberState, TimerId
 from .wire import MAC_LEN, MCAST_OVERHEAD, Commit, Join, Packet, Token, encode
 
@@ -69,7 +70,9 @@ class EngineBase:
                              self.p.send_queue_bytes, self.p.send_queue_delay)
         self.asm = Assembler()
         self.timers: dict[TimerId, float] = {}
-        self.incarnations: dict[int, int] = {}
+        # peers' lives (core/lives.py): a smaller incarnation is a restart only after its
+        # sender was silent for a few consensus timeouts and is in no membership here
+        self.lives = Lives(rewind_quiet(self.p))
         self.join_flush_until = float("-inf")
         self.last_tick: float | None = None
         self.hurried = False                         # HURRY sent since my last token visit
@@ -134,6 +137,15 @@ class EngineBase:
         self.retrans = (dest, data)
         self._send(dest, data)
         self._set_timer(TimerId.TOKEN_RETRANSMIT, now + self.p.token_retransmit)
+
+    def _counts_as_member(self, node: int) -> bool:
+        """``node`` is in my ring, the ring being committed, or the set I gather with."""
+        if self.ring is not None and node in self.ring.members:
+            return True
+        if self.commit is not None and node in self.commit.members:
+            return True
+        return self._state is MemberState.GATHER and node in self.memb.proc_set \
+            and node not in self.memb.fail_set
 
     def _known(self, ids: tuple[int, ...]) -> bool:
         peers = self.peer_set

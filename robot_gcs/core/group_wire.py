@@ -234,7 +234,7 @@ def check_data_size(sender_client: str, targets: tuple[str, ...], payload_len: i
     if payload_len + overhead > max_message:
         raise LocalProtocolError(
             f"message too large: {payload_len} bytes of payload (+{overhead} bytes of group "
-            f"envelope) exceed the limit of {max_message} bytes per message "
+            f"envelope) exceeds the maximum of {max_message} bytes per message "
             f"(ring.protocol.max_message_size); at most {max(0, max_message - overhead)} "
             f"bytes of payload fit")
 

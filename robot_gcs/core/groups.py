@@ -26,6 +26,11 @@ Rules:
   with ``EngineConfig(auto_open_lane=False)``; this class opens it when the table is
   agreed. G_STATE goes on the CONTROL lane.
 * Bad envelopes from the ring are counted (``statistics().drops``) and dropped.
+* Limits (core/group_limits.py): joins beyond ``groups_per_client`` or the daemon's
+  ``memberships_per_daemon`` raise ``LocalProtocolError`` before anything is submitted,
+  so this daemon's G_STATE always fits in one message; a state that still would not
+  (limits changed) is cut to what fits and counted (``state_truncated``), never left
+  unsent -- an exchange waits for every daemon's state.
 * Hot-path caches only skip work: validated target names and each client's G_DATA
   prefix; and each G_DATA envelope this engine submitted, with its fields, so the own
   message coming back in the order is not decoded again (decoding the same bytes gives
@@ -43,6 +48,7 @@ from . import group_wire as gw
 from .actions import Action, CancelTimer, Deliver, DeliverConfig, Send, SetTimer
 from .events import DataMessage, Event, private_name
 from .fastnew import maker
+from .group_limits import GroupLimits, GroupQuota, fit_state
 from .group_views import GroupTable, Member, Out, Phase
 from .stats import EngineStats
 from .types import ConfigKind, Lane, NodeId, Service, TimerId
@@ -129,8 +135,11 @@ class GroupEngine:
     """Process groups for one daemon, wrapping one ring engine."""
 
     def __init__(self, engine: EngineLike, daemon_names: Mapping[int, str],
-                 keep_deliveries: bool = False) -> None:
+                 keep_deliveries: bool = False, limits: GroupLimits | None = None,
+                 max_message: int = 4 * 1024 * 1024) -> None:
         self.engine = engine
+        self._quota = GroupQuota(limits or GroupLimits.for_message(max_message))
+        self._max_state = max_message
         self.node_id = int(engine.node_id)
         self._names = dict(daemon_names)
         self.daemon_name = self._names.get(self.node_id, str(self.node_id))
@@ -286,12 +295,21 @@ class GroupEngine:
     def client_join(self, now: float, client: str, group: str) -> list[GroupAction]:
         self._check_client(client)
         gw.check_group_name(group)
-        return self._submit(now, gw.encode(gw.GJoin(group, self.node_id, client, self._next_op())),
-                            Service.AGREED, owner=client)
+        had = self._quota.count(client)
+        self._quota.join(client, group)          # raises over a limit (core/group_limits.py)
+        try:
+            return self._submit(now, gw.encode(gw.GJoin(group, self.node_id, client,
+                                                         self._next_op())),
+                                Service.AGREED, owner=client)
+        except BaseException:
+            if self._quota.count(client) > had:
+                self._quota.leave(client, group)
+            raise
 
     def client_leave(self, now: float, client: str, group: str) -> list[GroupAction]:
         self._check_client(client)
         gw.check_group_name(group)
+        self._quota.leave(client, group)
         return self._submit(now, gw.encode(gw.GLeave(group, self.node_id, client, self._next_op())),
                             Service.AGREED, owner=client)
 
@@ -299,6 +317,7 @@ class GroupEngine:
         """The client went away: it gets nothing more and leaves all its groups."""
         self._check_client(client)
         self._clients.discard(client)
+        self._quota.drop(client)
         self._leaving.add(client)
         self._table.client_gone(client)
         return self._submit(now, gw.encode(gw.GKill(self.node_id, client, self._next_op())),
@@ -531,7 +550,15 @@ class GroupEngine:
             return
         self._want_open = False
         self._exchanges += 1
-        state = gw.encode(self._table.state_message())
+        msg = self._table.state_message()
+        fitted = fit_state(msg.groups, self._max_state)
+        if len(fitted) < len(msg.groups):        # built under other limits: never wedge
+            log.error("group state of %d groups does not fit in %d bytes; sending the first "
+                      "%d (the others lose their local members)", len(msg.groups),
+                      self._max_state, len(fitted))
+            self._drop("state_truncated")
+            msg = gw.GState(msg.ring_id, msg.daemon, fitted)
+        state = gw.encode(msg)
         try:
             out.extend(self.on_engine_actions(
                 now, self.engine.submit(now, state, Service.AGREED, Lane.CONTROL)))

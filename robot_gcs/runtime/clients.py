@@ -13,13 +13,19 @@ Message size: ``multicast`` and ``send_private`` refuse a payload whose group en
 would pass the ring's ``max_message_size`` with ``LocalProtocolError`` in the caller,
 before anything is queued (a queued refusal could only end the session).
 
+Groups: ``join`` beyond the per-client or per-daemon limit (core/group_limits.py, the
+daemon's ``SharedQuota``) raises ``LocalProtocolError`` in the caller; the engine checks
+again (its refusal of a queued join would end the session). A closed handle gives its
+groups back.
+
 Send-queue room: at most ``send_queue`` queued multicasts/privates per client
 (``reserve``); beyond that ``multicast`` raises ``Backpressure`` or waits on a Condition
 up to ``timeout`` (never on the daemon thread). The port gives room back (``release``)
 as the engine takes queued messages. After ``close()`` (or when the daemon ends the
 client, ``mark_closed``) every call raises ``SessionClosed(reason)``.
 
-Owner: ``pending``, ``_waiting`` and ``closed_reason`` are guarded by ``_lock``;
+Owner: ``pending``, ``_waiting`` and ``closed_reason`` are guarded by ``_lock``
+(``_quota`` has its own);
 ``delivered`` is counted by the engine lock holder (runtime/engine_host.py).
 """
 
@@ -32,9 +38,11 @@ from typing import Any, Protocol
 from ..client.session import (check_group, check_groups, check_msg_type, check_payload,
                               check_private_target, check_service)
 from ..core.events import private_name
+from ..core.group_limits import GroupLimits
 from ..core.group_wire import check_data_size
 from ..core.types import Service
 from ..errors import Backpressure, SessionClosed
+from .limits import SharedQuota
 
 __all__ = ["ClientHandle", "CommandPort"]
 
@@ -51,9 +59,11 @@ class ClientHandle:
     """One attached client; its methods may be called from any thread."""
 
     def __init__(self, port: CommandPort, daemon_name: str, name: str, sink: Any,
-                 send_queue: int, max_message: int = 4 * 1024 * 1024) -> None:
+                 send_queue: int, max_message: int = 4 * 1024 * 1024,
+                 quota: SharedQuota | None = None) -> None:
         self._port = port
         self.max_message = max_message     # the ring's max_message_size (envelope included)
+        self._quota = quota or SharedQuota(GroupLimits.for_message(max_message))
         self.name = name
         self.private_name = private_name(name, daemon_name)
         self.sink = sink
@@ -76,12 +86,19 @@ class ClientHandle:
     def join(self, group: str) -> None:
         check_group(group)
         self.check_open()
-        self._port.post(self, "join", (group,), None)
+        new = self._quota.join(self.name, group)      # over a limit: raised here
+        try:
+            self._port.post(self, "join", (group,), None)
+        except BaseException:
+            if new:
+                self._quota.leave(self.name, group)
+            raise
 
     def leave(self, group: str) -> None:
         check_group(group)
         self.check_open()
         self._port.post(self, "leave", (group,), None)
+        self._quota.leave(self.name, group)
 
     def multicast(self, groups: Any, payload: bytes, service: Any = Service.AGREED,
                   msg_type: int = 0, self_discard: bool = False,
@@ -109,6 +126,7 @@ class ClientHandle:
                 return
             self.closed_reason = "session closed"
             self._space.notify_all()
+        self._quota.drop(self.name)
         self._port.closing(self)
 
     # ------------------------------------------------------------ for the port
@@ -150,4 +168,6 @@ class ClientHandle:
             if first:
                 self.closed_reason = reason
             self._space.notify_all()
-            return first
+        if first:
+            self._quota.drop(self.name)
+        return first

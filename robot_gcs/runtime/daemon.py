@@ -49,6 +49,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..client.inprocess import InProcessSession
 from ..client.session import check_client_name
 from ..config import GcsConfig, load_config
+from ..core.group_limits import GroupLimits
+from ..core.lives import rewind_quiet
 from ..errors import ConfigError, GcsError, LocalProtocolError, SessionClosed
 from ..security.config import require_key
 from .client_table import ClientTable, Sink
@@ -58,7 +60,7 @@ from .engine_host import EngineHost
 from .engine_port import EngineFactory, HostedEngine, default_engine_factory
 from .interrupts import SHIELD
 from .ipc import IpcServer
-from .limits import IpcLimits
+from .limits import IpcLimits, SharedQuota
 from .loop import EventLoop, LagStats
 from .membership_log import MembershipEvent, MembershipLog
 from .state import StateStore
@@ -106,6 +108,7 @@ class Daemon:
         self._reader: WaitingReader | None = None
         self.ipc_servers: list[IpcServer] = []
         self._ipc_limits = ipc_limits          # None: runtime/limits.py defaults
+        self._quota = SharedQuota(GroupLimits.for_message(config.ring.params.max_message_size))
         self.incarnation = 0
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
@@ -174,7 +177,7 @@ class Daemon:
         size = self.config.ring.runtime.send_queue
         biggest = self.config.ring.params.max_message_size
         h = self._clients.attach(name, lambda: ClientHandle(commands, self.name, name, sink,
-                                                            size, biggest), wait)
+                                                            size, biggest, self._quota), wait)
         try:
             commands.post(h, "connect", (), None)
         except LocalProtocolError:
@@ -279,7 +282,8 @@ class Daemon:
                 from ..security.sealer import Sealer
                 self.transport.sealer = Sealer(
                     (ring.key, *ring.accept_keys), self.config.cluster_id, self.node_id,
-                    self.incarnation, (int(d.node_id) for d in self.config.daemons))
+                    self.incarnation, (int(d.node_id) for d in self.config.daemons),
+                    rewind_quiet=rewind_quiet(ring.params))
             engine = self._factory(self.config, self.entry, self.incarnation, ring_seq,
                                    self._seed)
         except BaseException:

@@ -70,4 +70,4 @@ def default_engine_factory(config: GcsConfig, me: DaemonEntry, incarnation: int,
             params = dataclasses.replace(ecfg.params, max_packet=UDP_FRAME - SEAL_OVERHEAD)
             ecfg = dataclasses.replace(ecfg, params=params)
     engine = Engine(ecfg, int(me.node_id), incarnation, ring_seq, seed)
-    return GroupEngine(engine, config.names())
+    return GroupEngine(engine, config.names(), max_message=engine.packer.max_message)

@@ -271,6 +271,22 @@ class IpcServer:
             self._conns.add(conn)
             self.loop.add_reader(sock, conn.on_readable)
 
+    def make_room(self, conn: "_Connection", n: int) -> bool:
+        """``n`` more unread bytes for ``conn``: while the total would pass its bound, end
+        the client holding the most unread bytes -- False when that is ``conn`` itself."""
+        while not self.output_budget.room(n):
+            hog = max((c for c in self._conns if c.state is _OPEN and c is not conn),
+                      key=lambda c: len(c.out), default=None)
+            if hog is None or len(hog.out) <= len(conn.out):
+                return False                 # each round ends one open client: it stops
+            self.overflows += 1
+            log.warning("%s: socket client %s detached: %d unread bytes while the daemon's "
+                        "output buffers are full", self.daemon.name, hog.name or hog.serial,
+                        len(hog.out))
+            hog.drop_unsent()
+            hog.shut("client stopped reading (daemon output buffers full)", linger=True)
+        return True
+
     def _pause_listener(self) -> None:
         if self._listener is not None:
             self.loop.remove_reader(self._listener)
@@ -352,10 +368,10 @@ class _Connection:
                             self.name, exc)
             return True
         server = self.server
+        room = server.make_room(self, len(data))
         if self.out and (len(self.out) + len(data) > server.max_buffer or (
                 len(self._frame_ends) >= server.max_events
-                and self.queue_depth() >= server.max_events)
-                or not server.output_budget.room(len(data))):
+                and self.queue_depth() >= server.max_events) or not room):
             self.dropped += 1
             self.server.overflows += 1
             return False
@@ -366,6 +382,20 @@ class _Connection:
         """The daemon detached this client (overflow, daemon stopping): tell it why."""
         self.handle = None
         self._close_with(reason, refused=False, linger=True)
+
+    def drop_unsent(self) -> None:
+        """Forget the events not yet written, but the frame being written (the stream
+        stays whole: a CLOSED appended next is the client's next frame)."""
+        if self.queue_depth() == 0:
+            return
+        keep = self._frame_ends[0] - self._flushed
+        dropped = len(self.out) - keep
+        del self.out[keep:]
+        self._appended -= dropped
+        first = self._frame_ends[0]
+        self._frame_ends.clear()
+        self._frame_ends.append(first)
+        self.server.output_budget.sub(dropped)
 
     def queue_depth(self) -> int:
         ends = self._frame_ends

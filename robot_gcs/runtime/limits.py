@@ -25,15 +25,22 @@ calls them at its few decision points:
   reason; one sweep timer runs while any frame is unfinished.
 * ``OutputBudget`` -- the bytes queued for clients that have not read them yet, summed
   over all connections and bounded by ``max_output_total`` (each connection also has its
-  own ``max_buffer``). A push that would pass it counts as that client's overflow: it is
-  detached with "client stopped reading", as at its own limit.
+  own ``max_buffer``). A push that would pass it ends the client holding the most unread
+  bytes ("client stopped reading"; its unsent events are dropped at once so the memory
+  comes back, and CLOSED follows the frame being written) -- never a reader that merely
+  has this loop iteration's events waiting for the end-of-iteration write.
+* ``SharedQuota`` -- the daemon's group-membership quota (core/group_limits.py) as seen
+  by its client handles, so a join over the per-client or per-daemon limit raises in the
+  caller's thread before it is queued (the engine checks again; its refusal of a queued
+  command could only end the session).
 * ``set_keepalive(sock, limits)`` -- TCP clients: kernel keepalive probes after
   ``keepalive_idle`` seconds of silence, every ``keepalive_interval``, ``keepalive_count``
   of them, and ``TCP_USER_TIMEOUT`` for data left unacknowledged as long: a client whose
   link died silently is reset, the server sees the error and detaches it (its groups
   see DISCONNECT). Unix socket peers cannot vanish that way.
 
-Owner: every guard belongs to one ``IpcServer`` and is touched only by the code that
+Owner: ``SharedQuota`` is shared by the client handles of one daemon and guarded by its
+own lock (any thread). Every other guard belongs to one ``IpcServer`` and is touched only by the code that
 runs the server (the daemon thread, or the engine lock holder for pushes), like the
 server itself.
 """
@@ -43,15 +50,17 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import threading
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
+from ..core.group_limits import GroupLimits, GroupQuota
 from .loop import EventLoop, TimerHandle
 
 log = logging.getLogger(__name__)
 
 __all__ = ["IpcLimits", "LimitStats", "AcceptGuard", "InputBudget", "OutputBudget",
-           "set_keepalive", "limit_stats"]
+           "SharedQuota", "set_keepalive", "limit_stats"]
 
 RESOURCE_ERRNOS = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM))
 
@@ -77,8 +86,8 @@ class IpcLimits:
     """Bounds of one socket server (see README "Limits")."""
 
     max_connections: int = 256            # open connections per listener
-    max_input_total: int = 64 << 20       # unfinished-frame bytes over all connections
-    max_output_total: int = 128 << 20     # unread event bytes over all connections
+    max_input_total: int = 32 << 20       # unfinished-frame bytes over all connections
+    max_output_total: int = 64 << 20      # unread event bytes over all connections
     frame_timeout: float = 30.0           # an unfinished frame must complete within this
     hello_timeout: float = 10.0           # ... and the HELLO within this of the accept
     keepalive_idle: float = 10.0          # TCP: first probe after this much silence
@@ -270,3 +279,30 @@ def limit_stats(accept: AcceptGuard, inp: InputBudget, out: OutputBudget) -> Lim
     return LimitStats(accept.failures, accept.episodes, accept.full_refusals, inp.total,
                       inp.high_water, inp.timeouts, inp.over_total, out.total,
                       out.high_water, out.refusals)
+
+
+class SharedQuota:
+    """A ``GroupQuota`` any client thread may use (one lock)."""
+
+    def __init__(self, limits: GroupLimits) -> None:
+        self._lock = threading.Lock()
+        self._quota = GroupQuota(limits)
+
+    def join(self, client: str, group: str) -> bool:
+        """Count ``group`` for ``client`` (True if it was new); raises over a limit."""
+        with self._lock:
+            had = self._quota.count(client)
+            self._quota.join(client, group)
+            return self._quota.count(client) > had
+
+    def leave(self, client: str, group: str) -> None:
+        with self._lock:
+            self._quota.leave(client, group)
+
+    def drop(self, client: str) -> None:
+        with self._lock:
+            self._quota.drop(client)
+
+    @property
+    def total(self) -> int:
+        return self._quota.total

@@ -3,7 +3,9 @@
 Theory of operation
 -------------------
 A restarted representative must never reuse a ring id, and every restart needs a new,
-larger incarnation (peers drop packets from incarnations older than the newest seen).
+larger incarnation (peers drop packets from incarnations older than the newest seen --
+except a JOIN of a smaller one after its sender's silence, core/lives.py: a daemon whose
+state directory is gone and whose clock is behind still gets back in).
 ``StateStore`` keeps both in one small JSON file per (ring, daemon) in the configured
 state directory: ``<state_dir>/<ring>-<daemon>.json``.
 

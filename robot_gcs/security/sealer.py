@@ -23,7 +23,11 @@ The 32-byte clear header is the AEAD's associated data, so none of it can be cha
   back; the nonce is a counter per subkey, so no (subkey, nonce) pair ever repeats. A
   counter at its limit draws a new boot id.
 * **Replays.** Per sender, only its newest authenticated incarnation counts: a packet of
-  an older one is ``seal_stale``. Per (sender, boot) a sliding window (security/replay.py)
+  an older one is ``seal_stale`` -- unless that sender has been silent for
+  ``rewind_quiet`` seconds and the older (incarnation, boot) is not one of its last
+  ``_LIVES_KEPT`` lives: a daemon restarted with its state lost and its clock behind
+  (core/lives.py, the engine's same rule) must get back in, and a replayed packet of a
+  life seen here -- smaller or larger than the current one -- stays stale. Per (sender, boot) a sliding window (security/replay.py)
   refuses counters already seen (``seal_replay``). A window moves only after the tag
   verified, so forged datagrams cannot push genuine ones out.
 * **Whom for.** A unicast packet (a token, a commit token) is sealed for its one
@@ -53,7 +57,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import struct
-from typing import Iterable
+import time
+from typing import Callable, Iterable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -76,6 +81,7 @@ _RING_IDS = struct.Struct("!II")            # core/wire.py HEADER: sender, incar
 _RING_IDS_AT = 12
 _BOOTS_KEPT = 4                             # boots of one incarnation remembered per sender
 _SUBKEY = struct.Struct("!IIIQ")
+_LIVES_KEPT = 16                            # retired (incarnation, boot)s remembered per sender
 
 
 def ring_key(material: bytes) -> bytes:
@@ -98,10 +104,12 @@ def _aead(rkey: bytes, cluster_id: int, sender: int, inc: int,
 class _Peer:
     """What one sender's authenticated packets taught us."""
 
-    __slots__ = ("inc", "windows", "ciphers")
+    __slots__ = ("inc", "windows", "ciphers", "last", "retired")
 
-    def __init__(self, inc: int) -> None:
+    def __init__(self, inc: int, retired: tuple[tuple[int, int], ...] = ()) -> None:
         self.inc = inc
+        self.last = 0.0                  # clock of its last authenticated packet
+        self.retired = retired           # (incarnation, boot) of its earlier lives
         self.windows: dict[int, ReplayWindow] = {}                   # boot -> window
         self.ciphers: dict[tuple[int, int], ChaCha20Poly1305] = {}  # (boot, key) -> aead
 
@@ -110,7 +118,11 @@ class Sealer:
     """Seals this daemon's ring packets and opens its peers' (module docstring)."""
 
     def __init__(self, keys: Iterable[bytes], cluster_id: int, me: int, incarnation: int,
-                 peers: Iterable[int], boot: int | None = None) -> None:
+                 peers: Iterable[int], boot: int | None = None,
+                 rewind_quiet: float = float("inf"),
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rewind_quiet = rewind_quiet
+        self._clock = clock
         self.cluster_id = cluster_id
         self.me = me
         self.incarnation = incarnation
@@ -122,7 +134,8 @@ class Sealer:
         self._peers: dict[int, _Peer] = {}
         # (sender, incarnation, boot, key id) -> what opened its last datagram: the
         # common case costs one lookup (kept in step with _peers by _remember/_forget)
-        self._fast: dict[tuple[int, int, int, int], tuple[ChaCha20Poly1305, ReplayWindow]] = {}
+        self._fast: dict[tuple[int, int, int, int],
+                         tuple[ChaCha20Poly1305, ReplayWindow, _Peer]] = {}
         self._keys: list[bytes] = []
         self._by_id: dict[int, list[int]] = {}
         self._kid = 0
@@ -187,9 +200,12 @@ class Sealer:
         if dest != 0 and dest != self.me:
             raise MalformedPacket("seal_wrong_dest", f"sealed for node {dest}")
         peer = self._peers.get(sender)
+        now = self._clock()
         if peer is not None:
-            if inc < peer.inc:
-                raise MalformedPacket("seal_stale", f"incarnation {inc} < {peer.inc}")
+            if (inc, boot) in peer.retired or (inc < peer.inc
+                                               and now - peer.last < self.rewind_quiet):
+                raise MalformedPacket("seal_stale", f"incarnation {inc} < {peer.inc}"
+                                      if inc < peer.inc else f"retired life {inc}")
             if inc == peer.inc:
                 w = peer.windows.get(boot)
                 if w is not None and not w.fresh(n):
@@ -214,9 +230,12 @@ class Sealer:
         if packet is None or cipher is None:
             raise MalformedPacket("seal_bad_tag")
         # authenticated: only now may this datagram change what we remember
-        if peer is None or inc > peer.inc:
+        if peer is None or inc != peer.inc:      # a new life (a smaller one: see Replays)
             self._forget(sender)
-            peer = self._peers[sender] = _Peer(inc)
+            retired = () if peer is None else \
+                (peer.retired + tuple((peer.inc, b) for b in peer.windows))[-_LIVES_KEPT:]
+            peer = self._peers[sender] = _Peer(inc, retired)
+        peer.last = now
         w = peer.windows.get(boot)
         if w is None:
             if len(peer.windows) >= _BOOTS_KEPT:
@@ -230,14 +249,14 @@ class Sealer:
             raise MalformedPacket("seal_replay")
         w.accept(n)
         peer.ciphers[(boot, idx)] = cipher
-        self._fast[(sender, inc, boot, kid)] = (cipher, w)
+        self._fast[(sender, inc, boot, kid)] = (cipher, w, peer)
         _check_claim(packet, sender, inc)
         self.opened += 1
         return packet
 
-    def _open_fast(self, fast: tuple[ChaCha20Poly1305, ReplayWindow], data: bytes,
+    def _open_fast(self, fast: tuple[ChaCha20Poly1305, ReplayWindow, _Peer], data: bytes,
                    sender: int, inc: int, n: int) -> bytes:
-        cipher, window = fast
+        cipher, window, peer = fast
         if not window.fresh(n):
             raise MalformedPacket("seal_replay")
         try:
@@ -246,6 +265,7 @@ class Sealer:
         except InvalidTag:
             raise MalformedPacket("seal_bad_tag") from None
         window.accept(n)
+        peer.last = self._clock()    # a live life is never silent (see Replays)
         _check_claim(packet, sender, inc)
         self.opened += 1
         return packet

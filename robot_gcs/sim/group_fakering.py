@@ -32,14 +32,17 @@ from typing import Any, Callable, Iterable, Sequence
 from ..core.actions import Action, Deliver, DeliverConfig
 from ..core.groups import GroupEngine, ToClient
 from ..core.types import ConfigKind, Lane, NodeId, RingId, Service, TimerId
+from ..errors import LocalProtocolError
 
 
 class ModelEngine:
     """Stands in for ``core.engine.Engine``: queues submissions, the ModelRing orders them."""
 
-    def __init__(self, node_id: int, incarnation: int) -> None:
+    def __init__(self, node_id: int, incarnation: int,
+                 max_message: int = 4 * 1024 * 1024) -> None:
         self.node_id = node_id
         self.incarnation = incarnation
+        self.max_message = max_message
         self.queue: list[tuple[bytes, Service, Lane]] = []
         self.normal_open = False
 
@@ -55,7 +58,11 @@ class ModelEngine:
     def submit(self, now: float, payload: bytes, service: Service = Service.AGREED,
                lane: Lane = Lane.NORMAL, urgent: bool = False,
                owner: object = None, bounded: bool = True) -> list[Action]:
-        """(The model orders by submission: ``urgent`` changes nothing here.)"""
+        """(The model orders by submission: ``urgent`` changes nothing here.) Refuses
+        a message over ``max_message`` as core/packing.py does."""
+        if len(payload) > self.max_message:
+            raise LocalProtocolError(f"message of {len(payload)} bytes exceeds the maximum "
+                                     f"of {self.max_message}")
         self.queue.append((bytes(payload), service.ring_service, lane))
         return []
 
@@ -97,8 +104,10 @@ class _Ring:
 class ModelRing:
     """Group engines over a model EVS ring. ``events[node]`` collects ToClient actions."""
 
-    def __init__(self, nodes: int, listener: Callable[[int, list[Any]], None] | None = None) -> None:
+    def __init__(self, nodes: int, listener: Callable[[int, list[Any]], None] | None = None,
+                 group_options: dict[str, Any] | None = None) -> None:
         self.names = {n: f"d{n}" for n in range(1, nodes + 1)}
+        self.group_options = dict(group_options or {})   # GroupEngine keyword arguments
         self.listener = listener
         self.now = 0.0
         self.engines: dict[int, ModelEngine] = {}
@@ -250,8 +259,9 @@ class ModelRing:
         self.crash(node)
         inc = self.incarnations.get(node, 0) + 1
         self.incarnations[node] = inc
-        self.engines[node] = ModelEngine(node, inc)
-        self.groups[node] = GroupEngine(self.engines[node], self.names)
+        self.engines[node] = ModelEngine(node, inc, self.group_options.get(
+            "max_message", 4 * 1024 * 1024))
+        self.groups[node] = GroupEngine(self.engines[node], self.names, **self.group_options)
         self.events[node] = []
 
     def live(self) -> tuple[int, ...]:

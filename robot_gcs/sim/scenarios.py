@@ -361,6 +361,31 @@ def rep_restart_lost(spec: RunSpec, printer: Any) -> Built:
     return _rep_restart(spec, printer, False)
 
 
+def rewound_restart(spec: RunSpec, printer: Any) -> Built:
+    """n2 restarts with incarnation 1000 and rejoins; later it crashes and comes back with
+    its state lost and its clock behind: incarnation 500, below what the others saw. It
+    must be let back in (core/lives.py) once its old life has been silent long enough."""
+    cfg = _base(spec, nodes=max(3, spec.cfg.nodes))
+    s = Script(cfg)
+    t = s.formed
+    p = cfg.params
+    s.at(t, "crash", 2)
+    s.at(t + 0.5 * s.tok, "restart", 2, (True, 1000))
+    t2 = t + 2 * s.formed
+    s.at(t2, "crash", 2)
+    s.at(t2 + 0.5 * s.tok, "restart", 2, (False, 500))
+    s.end = t2 + 6 * p.consensus_timeout + 2 * p.merge_interval
+
+    def rewound(sim: Simulator) -> str | None:
+        if sim.nodes[2].inc != 500:
+            return f"n2 runs incarnation {sim.nodes[2].inc}, not the rewound 500"
+        taken = sum(getattr(getattr(core_of(n.engine), "lives", None), "rewinds", 0)
+                    for n in sim.nodes.values() if n.alive and n.node_id != 2)
+        return None if taken else "no node took n2's smaller incarnation as a new life"
+    s.checks.append(rewound)  # and the stable tail checks that n2 is back in
+    return _sim(spec, s, printer, cfg)
+
+
 def lost_seq_after_peer_restart(spec: RunSpec, printer: Any) -> Built:
     """n2 restarts with its ring seq lost, the ring re-forms under n1; then n1 restarts with
     its ring seq lost too, before the others time out, and forms a ring alone."""
@@ -482,6 +507,8 @@ SCENARIOS: dict[str, tuple[Callable[[RunSpec, Any], Built], str]] = {
                               "split, split again mid-change, merge, split, merge"),
     "rep_restart_kept": (rep_restart_kept, "representative restarts fast, ring seq persisted"),
     "rep_restart_lost": (rep_restart_lost, "representative restarts fast, ring seq lost"),
+    "rewound_restart": (rewound_restart, "n2 comes back with its state lost and its clock "
+                        "behind (a smaller incarnation) and must be let back in"),
     "lost_seq_after_peer_restart": (lost_seq_after_peer_restart,
                                     "n2 then n1 restart with lost ring seqs (ring id reuse)"),
     "lowest_member_behind": (lowest_member_behind, "n1 misses the last rotation: every "

@@ -18,7 +18,8 @@ simulated network of ``network.py`` and the clock of ``scheduler.py``:
 * ``Deliver`` / ``DeliverConfig`` are recorded for the checker; ``Persist`` goes to the
   node's durable store, which survives crashes (a restart keeps or loses it).
 
-Node faults: crash (engine dropped, volatile state lost), restart with incarnation + 1,
+Node faults: crash (engine dropped, volatile state lost), restart with incarnation + 1
+(or a scripted one, ``arg=(keep, incarnation)``: smaller for a rewound clock),
 graceful leave, pause (events for the node are deferred and replayed in a burst when it
 wakes; at most ``pause_rx_cap`` packets are kept), slow receiver (per-packet cost and a
 bounded receive queue with tail drop), per-node clock rate (drift).
@@ -358,7 +359,8 @@ class Simulator:
                 self.call_engine(node.node_id, "leave")
                 self._stop(node, tr.LEAVE)
         elif ev.kind == "restart" and node is not None and not node.alive:
-            self._start(node, keep=bool(ev.arg))
+            keep, inc = ev.arg if isinstance(ev.arg, tuple) else (ev.arg, None)
+            self._start(node, keep=bool(keep), inc=inc)
         elif ev.kind == "pause" and node is not None and node.alive:
             until = now + float(ev.arg)
             if until > node.paused_until:
@@ -376,10 +378,12 @@ class Simulator:
             self.net.link_loss = dict(link_loss)
 
     # -- node lives -------------------------------------------------------------------
-    def _start(self, node: SimNode, keep: bool) -> None:
+    def _start(self, node: SimNode, keep: bool, inc: int | None = None) -> None:
+        """``inc``: this life's incarnation (scripted; default the last one + 1). A
+        smaller one than before is a restart whose clock and state were lost."""
         if node.inc:
             node.ever_crashed = True
-        node.inc += 1
+        node.inc = node.inc + 1 if inc is None else inc
         node.counter = 0
         node.timers = {}
         node.deferred = []

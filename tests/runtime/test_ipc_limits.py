@@ -184,6 +184,40 @@ def test_connections_beyond_the_limit_are_refused(make) -> None:  # type: ignore
     _still_serves(d)
 
 
+def test_unread_events_are_bounded_in_total_and_the_hogs_go_first(make) -> None:  # type: ignore[no-untyped-def]
+    d = make(IpcLimits(max_output_total=1 << 20))
+    slow = []
+    for i in range(5):                       # members of "busy" that never read
+        raw = _raw(d)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.sendall(wire.encode(wire.Join("busy")))
+        slow.append(raw)
+    good = robot_gcs.connect(d.ipc.bound_address, "good")
+    pub = d.connect("pub")
+    try:
+        good.join("busy")
+        while not (isinstance(ev := good.receive(timeout=WAIT), GroupView)
+                   and len(ev.members) == 6):
+            pass
+        payload = bytes(32 * 1024)
+        for i in range(200):                 # 6.4 MB for each of the six readers
+            pub.multicast("busy", payload, timeout=WAIT)
+            ev = good.receive(timeout=WAIT)
+            while isinstance(ev, GroupView):     # the slow ones leaving
+                ev = good.receive(timeout=WAIT)
+            assert isinstance(ev, DataMessage) and len(ev.payload) == len(payload), i
+        st = _ipc_stats(d)
+        assert st.limits.output_high_water <= (1 << 20) + len(payload) + 1024
+        assert st.overflows >= 5 and not good.closed
+        for raw in slow:
+            assert "client stopped reading" in _closed_reason(raw)
+    finally:
+        good.close()
+        pub.close()
+        for raw in slow:
+            raw.close()
+
+
 # ---------------------------------------------------------------------------- case 4
 
 def test_out_of_descriptors_pauses_the_listener_and_logs_once(

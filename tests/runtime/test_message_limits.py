@@ -64,7 +64,7 @@ def test_oversized_messages_raise_in_the_caller_and_the_session_goes_on(
         for sender, name in ((local, "loc"), (remote, "rem")):
             fits = LIMIT - data_overhead(name, ("g",))
             for size in (fits + 1, LIMIT, 10 * 1024 * 1024):
-                with pytest.raises(LocalProtocolError, match=f"limit of {LIMIT} bytes"):
+                with pytest.raises(LocalProtocolError, match=f"maximum of {LIMIT} bytes"):
                     sender.multicast("g", b"x" * size)
             with pytest.raises(LocalProtocolError, match="max_message_size"):
                 sender.send_private("#loc#d1", b"x" * LIMIT)

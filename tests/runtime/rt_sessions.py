@@ -1,0 +1,27 @@
+"""Waiting helpers for tests that drive sessions (in-process or socket) of real daemons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from robot_gcs import DataMessage, GroupView
+
+WAIT = 60.0
+
+
+def view_with(s: Any, n: int, timeout: float = WAIT) -> GroupView:
+    """The next regular view with ``n`` members (earlier events are skipped)."""
+    while True:
+        ev = s.receive(timeout=timeout)
+        assert ev is not None, "no view within the timeout"
+        if isinstance(ev, GroupView) and len(ev.members) == n and not ev.transitional:
+            return ev
+
+
+def next_message(s: Any, timeout: float = WAIT) -> DataMessage:
+    """The next DataMessage (views are skipped)."""
+    while True:
+        ev = s.receive(timeout=timeout)
+        assert ev is not None, "no message within the timeout"
+        if isinstance(ev, DataMessage):
+            return ev
