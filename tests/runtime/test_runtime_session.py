@@ -290,10 +290,11 @@ def test_garbage_datagrams_are_counted_not_fatal(daemon: Daemon, fakes: FakeFact
     assert st.engine_errors == 0 and fakes.engines["d1"].packets == 0
 
 
-def test_statistics_report_loop_lag(daemon: Daemon, fakes: FakeFactory) -> None:
-    eng = fakes.engines["d1"]
+def test_statistics_report_loop_lag(daemon: Daemon) -> None:
     a = daemon.connect("a")
-    while eng.ticks < 10:
+    for _ in range(400):       # engine timers that come due during a guest's input run on
+        if daemon.statistics().loop_lag.samples >= 10:    # the guest, not as loop timers
+            break
         a.receive(timeout=0.05)
     st = daemon.statistics()
     assert st.loop_lag.samples >= 10
