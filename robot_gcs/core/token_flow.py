@@ -300,10 +300,12 @@ class TokenFlow(EngineBase):
             self.last_rep_visit = now
         self._forward(now, r, tok2)
         if rec is None and r.members[0] != self._me:
-            # will the rep keep the token I forwarded? (RingState.quiet, seen from here:
-            # later members may still send) -- then new work HURRYs at once
+            # will the rep keep the token I forwarded? (RingState.quiet, seen from here;
+            # members further from the rep guess by the last rotation) -- then new work
+            # HURRYs at once
             self.kept_likely = tok2.aru == tok2.seq and not tok2.rtr \
-                and (not res.sent_new or r.members[1] == self._me)
+                and (not res.sent_new or r.members[1] == self._me) \
+                and (r.successor == r.members[0] or r.unchanged_rotations >= 1)
             if res.sent_new and r.members[1] == self._me and self.packer.has_work():
                 self._send_hurry(r)     # my packets alone make the rotation quiet: say
                                         # that I have more (the token reached me late)
