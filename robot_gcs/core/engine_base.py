@@ -80,6 +80,7 @@ class EngineBase:
         self.rotation_estimate = 0.001               # moving-token visit interval
         self.visit_gaps: list[float] = []            # ... the last 16 visit intervals
         self.hurry_seen = False                      # rep: a HURRY came since my last visit
+        self.kept_likely = False                     # member: the rep likely keeps the token
         self.last_rep_visit: float | None = None
         self.rotation_time_last: float | None = None
         self.out: list[Action] = []

@@ -282,16 +282,36 @@ class RingState:
             self.safe_point = aru if aru < self.aru_prev else self.aru_prev
         return _new_result(broadcasts, token, retransmitted, sent_new, requested, fail_node)
 
-    def idle(self, params: ProtocolParams, tok: Token) -> bool:
-        """The ring is quiet enough for the rep to keep the token (``tok``: the token it
-        is about to forward): no new packet for ``seqno_unchanged_const`` visits, every
-        member holds every packet (the token's aru is its seq, nobody missing one), and
-        no SAFE packet still waits for its safe point -- so keeping the token delays
-        neither a retransmission nor a SAFE delivery."""
+    def quiet(self, params: ProtocolParams, tok: Token) -> bool:
+        """The rep may keep ``tok``, a token of this ring arriving and not yet visited.
+
+        Quiet means: every member holds every packet and nobody waits for the token.
+        The token's aru equals its seq, it carries no retransmission request and this
+        node holds every packet too. Either nobody sent a packet in the rotation that
+        ends here and nobody reported a backlog, or every packet of it came from this
+        node's successor: every other member saw the token after they were sent and
+        would have lowered the aru had it missed one (a packet sent further round is
+        not confirmed by the members between this node and its sender: not quiet). The
+        successor's reported backlog is the one before it sent, so a successor that
+        still has work after its visit says so with a HURRY (token_flow.py). And no
+        SAFE packet waits above the safe point (keeping the token would delay it).
+        ``seqno_unchanged_const`` above 1 also asks for that many rotations without any
+        new packet before this one."""
         seq = tok.seq
-        if self.unchanged_rotations < params.seqno_unchanged_const or tok.aru != seq \
-                or tok.rtr:
+        if tok.aru != seq or tok.rtr or self.my_aru != seq \
+                or self.unchanged_rotations < params.seqno_unchanged_const - 1:
             return False
+        if seq == self.last_forward_seq:          # nobody sent: nobody reports a backlog
+            return tok.backlog <= self.backlog_last and self._no_safe_waiting(seq)
+        buf = self.buf
+        succ = self.successor
+        for s in range(self.last_forward_seq + 1, seq + 1):
+            item = buf.get(s)
+            if item is None or item[0].sender != succ:
+                return False
+        return self._no_safe_waiting(seq)
+
+    def _no_safe_waiting(self, seq: int) -> bool:
         buf = self.buf
         for s in range(self.safe_point + 1, seq + 1):
             item = buf.get(s)

@@ -37,14 +37,14 @@ class TokenFlow(EngineBase):
         self._send_token(now, *self.retrans)
 
     def _on_token_hold(self, now: float) -> None:
+        """A kept token's visit: the rep's quiet hold ended (its own new work, a HURRY,
+        ``token_hold``), or a singleton's next self-visit."""
         tok, self.held = self.held, None
         r = self.ring if self._state is MemberState.OPERATIONAL else self._active_ring()
-        if tok is None or r is None or (tok.ring is not r.ring_id and tok.ring != r.ring_id):
+        if tok is None or r is None or (tok.ring is not r.ring_id and tok.ring != r.ring_id) \
+                or tok.token_seq <= r.my_token_seq:
             return
-        if r.successor == self._me:
-            self._visit(now, r, tok)
-        else:
-            self._send_token(now, r.successor, self._enc(tok))
+        self._visit(now, r, tok)
 
     def _on_hurry(self, now: float, h: Hurry) -> None:
         if self.held is not None and h.ring == self.held.ring:
@@ -55,12 +55,13 @@ class TokenFlow(EngineBase):
     def _hurry(self, now: float) -> None:
         """New work while OPERATIONAL: make sure the token comes.
 
-        A token this node keeps moves once this input is done. Otherwise the rep may be
-        keeping it (the ring was quiet, ``RingState.idle``). A moving token is back
-        within about one rotation, so this node asks for it (HURRY to the rep) only when
-        it is late: at once if two rotations passed since its last visit, else at that
-        time (TimerId.HURRY; a visit cancels it). At most one HURRY per visit; a lost
-        one costs at most ``token_hold``.
+        A token this node keeps is visited once this input is done (the rep's new work
+        rides the token it keeps). Otherwise the rep may be keeping it (the ring was
+        quiet, ``RingState.quiet``). A moving token is back within about one rotation,
+        so this node asks for it (HURRY to the rep) at once only when the token it last
+        forwarded looked quiet (``kept_likely``) or two rotations passed since its last
+        visit, else at that time (TimerId.HURRY; a visit cancels it). At most one HURRY
+        per visit; a lost one costs at most ``token_hold``.
         """
         r = self.ring
         if self._state is not MemberState.OPERATIONAL or r is None \
@@ -71,7 +72,7 @@ class TokenFlow(EngineBase):
         elif self.reply_token is None and r.members[0] != self._me and not self.hurried \
                 and TimerId.HURRY not in self.timers:
             due = self.last_visit_at + 2 * self.rotation_estimate
-            if now >= due or r.unchanged_rotations >= 1:
+            if now >= due or self.kept_likely:
                 self._send_hurry(r)       # late, or the ring looked quiet: likely kept
             else:
                 self._set_timer(TimerId.HURRY, due)
@@ -91,7 +92,7 @@ class TokenFlow(EngineBase):
         """A token visit: no HURRY is needed now; learn the rotation time of a moving
         token -- the shortest of the last visit intervals (a token that was kept only
         makes an interval longer)."""
-        self.hurried = False
+        self.hurried = self.hurry_seen = False
         if TimerId.HURRY in self.timers:
             self._cancel(TimerId.HURRY)
         gaps = self.visit_gaps
@@ -118,12 +119,30 @@ class TokenFlow(EngineBase):
                 or tok.seq < r.last_forward_seq:
             self.drops["bad_token"] += 1          # no sender could have produced this
             return
-        if self._state is MemberState.OPERATIONAL \
-                and self.reply.should_hold(self.packer.has_work()):
-            self.reply_token = tok                # core/reply_window.py
-            self._set_timer(TimerId.REPLY_WINDOW, now + self.reply.window, REPLY_SLACK)
-            return
+        if self._state is MemberState.OPERATIONAL:
+            if self.held is not None and not r.singleton:
+                return              # a retransmitted copy of the token this rep keeps
+            if self.reply.should_hold(self.packer.has_work()):
+                self.reply_token = tok            # core/reply_window.py
+                self._set_timer(TimerId.REPLY_WINDOW, now + self.reply.window, REPLY_SLACK)
+                return
+            if self._keep_quiet(now, r, tok):
+                return
         self._visit(now, r, tok)
+
+    def _keep_quiet(self, now: float, r: RingState, tok: Token) -> bool:
+        """The rep keeps an arriving token, unvisited, while the ring is quiet
+        (``RingState.quiet``) and no HURRY came since its last visit. Its own new work,
+        a HURRY or ``token_hold`` ends the hold with the visit it waited for
+        (``_on_token_hold``): keeping the token unvisited is the same as the network
+        delivering it later, so ordering and EVS cannot change."""
+        if r.members[0] != self._me or r.singleton or self.hurry_seen or self.packer.has_work() \
+                or not r.quiet(self.p, tok):
+            return False
+        self.held = tok
+        self.n["quiet_holds"] += 1
+        self._set_timer(TimerId.TOKEN_HOLD, now + self.p.token_hold)
+        return True
 
     # ------------------------------------------------------------------ reply window
     def _on_reply_window(self, now: float) -> None:
@@ -280,6 +299,16 @@ class TokenFlow(EngineBase):
                 self.rotation_time_last = now - self.last_rep_visit
             self.last_rep_visit = now
         self._forward(now, r, tok2)
+        if rec is None and r.members[0] != self._me:
+            # will the rep keep the token I forwarded? (RingState.quiet, seen from here;
+            # members further from the rep guess by the last rotation) -- then new work
+            # HURRYs at once
+            self.kept_likely = tok2.aru == tok2.seq and not tok2.rtr \
+                and (not res.sent_new or r.members[1] == self._me) \
+                and (r.successor == r.members[0] or r.unchanged_rotations >= 1)
+            if res.sent_new and r.members[1] == self._me and self.packer.has_work():
+                self._send_hurry(r)     # my packets alone make the rotation quiet: say
+                                        # that I have more (the token reached me late)
         if install:
             self._install(now)
         elif rec is None:
@@ -295,12 +324,6 @@ class TokenFlow(EngineBase):
                     or r.safe_point < r.last_visit_seq)
             self.held = tok
             self._set_timer(TimerId.TOKEN_HOLD, now if busy else now + self.p.token_hold)
-            return
-        hurry, self.hurry_seen = self.hurry_seen, False
-        if self._state is MemberState.OPERATIONAL and r.members[0] == self._me \
-                and not hurry and r.idle(self.p, tok) and not self.packer.has_work():
-            self.held = tok
-            self._set_timer(TimerId.TOKEN_HOLD, now + self.p.token_hold)
             return
         self._send_token(now, r.successor, self._enc(tok))
 

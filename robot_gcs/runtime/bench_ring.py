@@ -141,6 +141,7 @@ def _flood(s: Any, round_id: int, size: int, count: int, service: int, senders: 
     expected = count * senders
     got = 0
     lat: list[int] = []
+    depth: list[int] = []       # this session's queued events at each latency sample
     last_ns = start_ns
     step = max(1, expected // 5000)          # keep at most ~5000 latency samples
     while got < expected and time.monotonic() < end:
@@ -149,13 +150,15 @@ def _flood(s: Any, round_id: int, size: int, count: int, service: int, senders: 
             last_ns = time.monotonic_ns()
             if got % step == 0 and ev.sender != s.private_name:
                 lat.append(last_ns - STAMP.unpack_from(ev.payload)[0])
+                depth.append(s.pending_events)
             got += 1
         elif isinstance(ev, GroupView) and not ev.transitional:
             views += 1
     if send:
         t.join(max(0.0, end - time.monotonic()) + 1.0)
     return {"got": got, "expected": expected, "start_ns": start_ns, "last_ns": last_ns,
-            "lat_ns": lat, "sent": sent[0], "backpressure": bp[0], "views": views}
+            "lat_ns": lat, "sent": sent[0], "backpressure": bp[0], "views": views,
+            "depth": depth}
 
 
 def _pingpong(s: Any, round_id: int, pinger: str, ponger: str, size: int, count: int,
@@ -320,6 +323,10 @@ def bench_ring(tmp: Path, n: int, sizes: tuple[int, ...], services: tuple[Servic
                 got = min(r["got"] for r in res)
                 lat = [x / 1e9 for r in res for x in r["lat_ns"]]
                 note = "" if got == n * per else f"incomplete: {got}/{n * per} by deadline"
+                depth = sorted(x for r in res for x in r["depth"])
+                if depth:            # where a backlog sits: the receivers' queues, or before
+                    note = (note + "; " if note else "latency under saturation; ") + \
+                        f"receiver queue p50 {percentile(depth, 0.5):.0f} events"
                 views = max(r["views"] for r in res)
                 if views:
                     note = (note + "; " if note else "") + f"{views} view changes during the row"

@@ -66,6 +66,7 @@ from .membership_log import MembershipEvent, MembershipLog
 from .state import StateStore
 from .stats import DaemonStats, SessionStats
 from .transport import UdpTransport
+from .ring_watch import RingWatch
 from .waiting_reader import WaitingReader
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ class Daemon:
         self._host: EngineHost | None = None          # made by start()
         self._commands: Commands | None = None
         self._reader: WaitingReader | None = None
+        self._ring_watch: RingWatch | None = None
         self.ipc_servers: list[IpcServer] = []
         self._ipc_limits = ipc_limits          # None: runtime/limits.py defaults
         self._quota = SharedQuota(GroupLimits.for_message(config.ring.params.max_message_size))
@@ -322,12 +324,13 @@ class Daemon:
         commands = Commands(host, self.loop, self._clients, runtime.inline_commands)
         host.after_input = self._after_input
         # a singleton ring has no datagrams worth waiting for
-        self._reader = WaitingReader(host, self.loop, self.transport,
+        watch = self._ring_watch = RingWatch(self.loop)
+        self._reader = WaitingReader(host, self.loop, watch, self.transport,
                                      runtime.inline_receive and len(self.config.daemons) > 1,
                                      lambda: self._stopping)
         self._host, self._commands = host, commands
         for sock in self.transport.sockets():
-            self.loop.add_reader(sock, functools.partial(host.on_readable, sock))
+            watch.add(sock, functools.partial(host.on_readable, sock))
 
     def _after_input(self) -> None:
         """Lock holder, after every engine input: resume a drain the engine's send queue
@@ -356,6 +359,7 @@ class Daemon:
             self._start_error = exc
             self._started.set()
             self.transport.close()
+            self._close_ring_watch()
             self._stopped.set()
             return
         self._started.set()
@@ -470,9 +474,14 @@ class Daemon:
                 except Exception:
                     log.exception("sink of %s failed in closed()", h.private_name)
         self.transport.close()
+        self._close_ring_watch()
         self.loop.close()
         self._stopped.set()
         log.info("daemon %s stopped", self.name)
+
+    def _close_ring_watch(self) -> None:
+        if self._ring_watch is not None:
+            self._ring_watch.close()
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
         return self._stopped.wait(timeout)

@@ -174,7 +174,6 @@ class EventLoop:
         self._threadsafe: deque[Callback] = deque()
         self._wake_pending = False
         self._waker = _Waker()
-        self._muted: dict[int, tuple[int, Any]] = {}     # fd -> (events, data), see mute_reader
         self._sel.register(self._waker.fileno(), selectors.EVENT_READ, (self._on_wake, None))
         self._running = False
         self._stopping = False
@@ -209,21 +208,6 @@ class EventLoop:
             self._sel.modify(fileobj, mask, (r, w))
         else:
             self._sel.unregister(fileobj)
-
-    def mute_reader(self, fileobj: Any) -> None:
-        """Stop watching ``fileobj`` (lock held): another thread waits on it for now."""
-        try:
-            key = self._sel.get_key(fileobj)
-        except (KeyError, ValueError):          # muted already, or never registered
-            return
-        self._muted[key.fd] = (key.events, key.data)
-        self._sel.unregister(fileobj)
-
-    def unmute_reader(self, fileobj: Any) -> None:
-        """Watch a muted ``fileobj`` again, with its callbacks as they were (lock held)."""
-        entry = self._muted.pop(fileobj.fileno(), None)
-        if entry is not None and fileobj.fileno() >= 0:     # not closed meanwhile
-            self._sel.register(fileobj, *entry)
 
     def add_reader(self, fileobj: Any, callback: Callback) -> None:
         self._set(fileobj, callback, False)

@@ -24,16 +24,18 @@ Rules that keep this equal to the daemon thread doing the work:
   sleep on their queues as before. The first session to wait gets the role, so sessions
   that mostly wait for a timeout (the health publisher) are made with
   ``connect(name, reads_ring=False)`` and leave it to the application's sessions.
-* While a reader waits, the daemon thread stops watching the ring sockets (the loop's
-  ``mute_reader``), so a datagram wakes one thread, not two competing for the GIL; the
-  reader gives them back (``unmute_reader``) before ``receive()`` returns.
+* While a reader waits, the daemon thread stops watching the ring sockets
+  (``RingWatch.mute``), so a datagram wakes one thread, not two competing for the GIL;
+  the reader gives them back (``RingWatch.unmute``) before ``receive()`` returns. Both
+  are kernel calls on the ring watch's own epoll and take no lock (ring_watch.py).
 * Waiting is an engine input (``client_waiting``): a token the engine holds for this
   client's reply (core/reply_window.py) goes on at once -- the client is a subscriber,
   not a server -- both when it starts to wait and when it waits on after a read.
 * A stopping or stopped daemon is never served: the reader falls back to its queue,
   which ends with the close marker.
 
-Owner: ``_slot`` serialises readers; ``serves`` is counted by the slot holder.
+Owner: ``_slot`` serialises readers; ``serves`` is counted by the slot holder, which is
+also the only thread that mutes and unmutes the ring sockets.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from typing import Any, Callable
 
 from .engine_host import EngineHost
 from .loop import EventLoop
+from .ring_watch import RingWatch
 from .transport import UdpTransport
 
 __all__ = ["WaitingReader"]
@@ -52,10 +55,11 @@ __all__ = ["WaitingReader"]
 class WaitingReader:
     """Serve the ring from a session thread blocked in ``receive()``."""
 
-    def __init__(self, host: EngineHost, loop: EventLoop, transport: UdpTransport,
-                 enabled: bool, stopping: Callable[[], bool]) -> None:
+    def __init__(self, host: EngineHost, loop: EventLoop, watch: RingWatch,
+                 transport: UdpTransport, enabled: bool, stopping: Callable[[], bool]) -> None:
         self._host = host
         self._loop = loop
+        self._watch = watch
         self._transport = transport
         self._enabled = enabled
         self._stopping = stopping
@@ -102,11 +106,9 @@ class WaitingReader:
             self._waiting(client)
             if sink.has_events():
                 return 0.0
-            for s in socks:                    # from now on only this thread wakes on them
-                loop.mute_reader(s)
         finally:
             loop.leave()
-        muted = True
+        self._watch.mute(socks)                # from now on only this thread wakes on them
         by_fd = {s.fileno(): s for s in socks}
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
@@ -132,24 +134,15 @@ class WaitingReader:
                         sink.ring_reads += 1
                         for s in readable:
                             host.on_readable(s)
-                    if self._stopping() or sink.has_events():
-                        self._unmute(socks)
-                        muted = False
-                    else:                       # nothing for us: we wait on, no reply
+                    done = self._stopping() or sink.has_events()
+                    if not done:                # nothing for us: we wait on, no reply
                         self._waiting(client)
                 finally:
                     loop.leave()
-                if not muted:
+                if done:
                     return 0.0 if sink.has_events() else remaining
         finally:
-            if muted:
-                if loop.try_enter():
-                    try:
-                        self._unmute(socks)
-                    finally:
-                        loop.leave()
-                else:                          # never block here: the loop does it
-                    loop.call_soon_threadsafe(lambda: self._unmute(socks))
+            self._watch.unmute(socks)          # no lock: ring_watch.py
 
     def _waiting(self, client: str) -> None:
         """Lock held: tell the engine this client waits, when a token is kept for its
@@ -162,6 +155,3 @@ class WaitingReader:
         finally:
             host.settle()
 
-    def _unmute(self, socks: list[Any]) -> None:
-        for s in socks:
-            self._loop.unmute_reader(s)

@@ -1,0 +1,88 @@
+"""Quiet tokens under robot-shaped periodic load, in virtual time (core/ring.py ``quiet``,
+core/token_flow.py ``_keep_quiet``): machine-independent counts of what the token costs."""
+
+from __future__ import annotations
+
+from robot_gcs.core.actions import Deliver
+from robot_gcs.core.params import ProtocolParams
+from robot_gcs.core.wire import encode
+
+from netsim import Net
+from periodic_load import run_periodic
+
+
+def _quiet_ring(n: int = 3, hop: float = 0.0001) -> Net:
+    net = Net(list(range(1, n + 1)), latency=hop, seed=3)
+    net.start_all()
+    assert net.run_until_stable(limit=10)
+    net.run_until(net.now + 1.0)               # idle: the rep keeps the token
+    return net
+
+
+def test_periodic_bursts_cost_few_rotations() -> None:
+    # 3 nodes, each a burst of 10 messages every 10 ms (10 topics at 100 Hz), 100 us hops.
+    # A burst of the rep or of its successor costs one rotation, one of the third node
+    # two (its packets are not confirmed by the successor until the token passed it
+    # again): 4/3 rotations per burst, ~400/s; the rule of one fully quiet rotation
+    # cost two per burst (~600/s).
+    for seed in (1, 2, 3):
+        f = run_periodic(nodes=3, burst=10, period=0.010, seconds=2.0, seed=seed)
+        assert f.delivered == f.expected, f.line()
+        assert f.rotations_per_s <= 420, f.line()
+        assert f.packets_per_s <= 2100, f.line()
+        assert f.p99_us <= 600, f.line()
+
+
+def test_a_five_node_ring_with_sparse_messages_rotates_less() -> None:
+    # one message per node every 10 ms: 736 rotations and 6058 packets per second with
+    # one fully quiet rotation before a hold (3 seeds), ~640 and ~5520 now
+    rot = pkts = 0.0
+    for seed in (1, 2, 3):
+        f = run_periodic(nodes=5, burst=1, period=0.010, seconds=2.0, seed=seed)
+        assert f.delivered == f.expected, f.line()
+        rot += f.rotations_per_s / 3
+        pkts += f.packets_per_s / 3
+    assert rot <= 680 and pkts <= 5800, (rot, pkts)
+
+
+def test_the_reps_new_work_rides_the_kept_token() -> None:
+    net = _quiet_ring()
+    rep = net.engines[1]
+    assert rep.held is not None
+    got: list[float] = []
+    t0 = net.now
+    net.on_deliver = lambda node, a: got.append(net.now - t0) \
+        if isinstance(a, Deliver) and node != 1 else None
+    net.submit(1, b"from the rep")
+    net.run_until(net.now + 0.1)
+    # sent at once on the kept token: one hop to each member, no rotation first
+    assert len(got) == 2 and max(got) <= 1.5 * net.latency
+
+
+def test_a_successor_with_more_than_one_visit_of_work_is_not_stalled() -> None:
+    # 40 packets of work at the rep's successor: it sends max_messages per visit and its
+    # packets alone make each rotation look quiet to the rep, so it says it has more
+    # with a HURRY; everything arrives in a few rotations, far below token_hold.
+    params = ProtocolParams()
+    net = _quiet_ring()
+    got: list[float] = []
+    t0 = net.now
+    net.on_deliver = lambda node, a: got.append(net.now - t0) \
+        if isinstance(a, Deliver) and node == 3 else None
+    for i in range(40):
+        net.submit(2, bytes([i]) * 1000)
+    net.run_until(net.now + 0.5)
+    assert len(got) == 40
+    assert max(got) < params.token_hold / 4, max(got)
+
+
+def test_a_retransmitted_copy_of_the_kept_token_is_ignored() -> None:
+    net = _quiet_ring()
+    rep = net.engines[1]
+    held = rep.held
+    assert held is not None
+    before = rep.statistics().token_rotations
+
+    data = encode(held, net.cfg.cluster_id, net.cfg.key)
+    net._run(1, rep.handle_packet(net.now, 3, data))
+    assert rep.held is held and rep.statistics().token_rotations == before
