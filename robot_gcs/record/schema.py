@@ -40,6 +40,16 @@ class BagError(GcsError):
     """A recording cannot be read or replayed as asked; the message says what to do."""
 
 
+def require(module: str) -> Any:
+    """Import an optional dependency of recording, or say how to install it."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BagError(f"{module} is missing ({exc}): install the recording extra, "
+                       "pip install 'robot_gcs[record]'") from None
+
+
 ToJson = Callable[[Any], Any]
 FromJson = Callable[[Any, str], Any]       # (document, field path for errors)
 

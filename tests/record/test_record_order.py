@@ -194,5 +194,4 @@ def test_sigkilled_recorder_leaves_a_readable_file(tmp_path: Path) -> None:
     assert tail.complete[str(f)] is False
     assert len(seqs) > 100
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))      # nothing missing up to the cut
-    # nothing was lost but the chunk being filled: at most --flush / --chunk-size worth
     assert cli.main(["bag", "info", str(f)]) == 0

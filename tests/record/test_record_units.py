@@ -211,3 +211,35 @@ def test_cut_file_reads_up_to_its_last_chunk_and_compare_finds_differences(tmp_p
 def test_writer_rejects_bad_settings(tmp_path: Path) -> None:
     with pytest.raises(LocalProtocolError, match="compression"):
         BagWriter(str(tmp_path / "x.mcap"), compression="gzip", clock=lambda: 0.0)
+
+
+def test_writer_names_an_unwritable_output(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(BagError, match="cannot write the recording"):
+        BagWriter(str(tmp_path / "file" / "x.mcap"), clock=lambda: 0.0)
+
+
+def test_progress_line_only_on_a_terminal() -> None:
+    import io
+
+    from robot_gcs.record.record_command import Progress
+    from robot_gcs.record.recorder import RecorderStats
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+    out, plain = Tty(), io.StringIO()
+    for stream in (out, plain):
+        p = Progress(stream)
+        p.show(10.0, RecorderStats(100, 1, 2, 3, (), (), 2_000_000))
+        p.show(11.0, RecorderStats(25_100, 1, 2, 3, (), (), 4_500_000))
+        p.done()
+    assert plain.getvalue() == ""
+    last = out.getvalue().split("\r")[-1]
+    assert last.startswith("recording 25,100 msgs  25,000 msg/s  4.5 MB  missed 2  bad 3")
+
+
+def test_bench_offline_records_every_message() -> None:
+    from robot_gcs.record.bench_record import bench_offline
+    row = bench_offline(count=3000, typed=True)
+    assert (row["messages"], row["missed"], row["body_bytes"]) == (3000, 0, 104)
