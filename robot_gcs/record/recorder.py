@@ -32,9 +32,10 @@ How it works:
 * Views of the recorded groups go to ``#gcs/views`` (group, view id, members, cause,
   changed, transitional); views of the diagnostics group to ``#gcs/ring`` (ring id,
   daemons). Every new file of a split recording starts with the current views again.
-* ``missed`` counts gaps in a publisher's sequence numbers on a topic (messages the ring
-  delivered to others but not here cannot happen for AGREED topics; for FIFO ones a gap
-  is a message lost before the ring). Bad envelopes are counted in ``bad`` and skipped.
+* ``missed`` counts gaps in a publisher's sequence numbers on a topic: messages this
+  recorder never got. It is an upper bound: a ``publish()`` that raised Backpressure has
+  used its number too (pubsub/endpoints.py numbers before sending). Bad envelopes are
+  counted in ``bad`` and skipped.
 """
 
 from __future__ import annotations
@@ -262,7 +263,8 @@ class Recorder:
         if pos is None:
             return
         topic = group_topic(pos.group)
-        if topic is None:
+        if topic is None:                  # sent to a plain group first: keep it as such
+            self._write_group_message(ev, pos)
             return
         payload = ev.payload
         if isinstance(payload, Sample):          # in-process: the publisher's object
@@ -304,8 +306,10 @@ class Recorder:
 
     def _on_group_message(self, ev: DataMessage) -> None:
         pos = self._position(ev)
-        if pos is None:
-            return
+        if pos is not None:
+            self._write_group_message(ev, pos)
+
+    def _write_group_message(self, ev: DataMessage, pos: Position) -> None:
         ch = self._groups.get(pos.group)
         if ch is None:
             ch = self._groups[pos.group] = self.writer.channel(

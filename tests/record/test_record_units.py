@@ -142,11 +142,11 @@ def _topic_msg(seq: int, value: Point, sender: str = "#pub#d2") -> DataMessage:
     return DataMessage(sender, ("t:/pt",), Service.AGREED, data, TOPIC_MSG_TYPE)
 
 
-def _record(path: Path, events: list[Any], **kw: Any) -> Recorder:
+def _record(path: Path, events: list[Any], names: tuple[str, ...] = ("/pt",), **kw: Any) -> Recorder:
     node = FakeNode()
     clock = iter(range(10**6))
     w = BagWriter(str(path), clock=lambda: float(next(clock)), **kw)
-    rec = Recorder(node, Selection.parse(["/pt"]), w, types=lambda t, fp: Point,
+    rec = Recorder(node, Selection.parse(names), w, types=lambda t, fp: Point,
                    wall_clock=lambda: 1.0e9)
     for ev in events:
         node.session.observer(ev)
@@ -243,3 +243,16 @@ def test_bench_offline_records_every_message() -> None:
     from robot_gcs.record.bench_record import bench_offline
     row = bench_offline(count=3000, typed=True)
     assert (row["messages"], row["missed"], row["body_bytes"]) == (3000, 0, 104)
+
+
+def test_plain_group_messages_are_recorded_raw_with_their_position(tmp_path: Path) -> None:
+    f = tmp_path / "g.mcap"
+    events = [_view("ctl", (2, 3, 9)),
+              DataMessage("#a#d1", ("ctl",), Service.SAFE, b"\x01\x02", 17),
+              DataMessage("#a#d1", ("other",), Service.SAFE, b"x", 17)]     # not recorded
+    rec = _record(f, events, names=("ctl",))
+    rec.close()
+    assert rec.statistics().groups == ("ctl",)
+    docs = [(r.topic, r.doc()) for r in read_bag([str(f)]) if r.kind == "group"]
+    assert docs == [("ctl", {"data": "AQI=", "msg_type": 17,
+                             "_gcs": {"view": [2, 3, 9], "n": 1, "from": "#a#d1"}})]
