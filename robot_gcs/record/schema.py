@@ -88,15 +88,25 @@ def json_form(msg_type: type | None) -> JsonForm:
             root = dict(schema)
             root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
             root["title"] = key.__qualname__
+            root["properties"] = {**root["properties"], ORDER_KEY: _ORDER_SCHEMA}
             form = JsonForm(key.__qualname__, root, to, _at_root(frm))
         _CACHE[key] = form
     return form
 
 
+#: the recorder's ``_gcs`` key (recorder.py), declared so Foxglove offers its paths too
+_ORDER_SCHEMA: dict[str, Any] = {
+    "type": "object", "description": "agreed position and origin (robot_gcs)",
+    "properties": {"view": {"type": "array", "items": {"type": "integer"}},
+                   "n": {"type": "integer"}, "from": {"type": "string"},
+                   "pub": {"type": "array", "items": {"type": "integer"}},
+                   "handover": {"type": "boolean"}}}
+
 _RAW_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema", "title": "bytes",
     "type": "object",
-    "properties": {"data": {"type": "string", "contentEncoding": "base64"}}}
+    "properties": {"data": {"type": "string", "contentEncoding": "base64"},
+                   ORDER_KEY: _ORDER_SCHEMA}}
 
 
 def _at_root(frm: FromJson) -> Callable[[Any], Any]:

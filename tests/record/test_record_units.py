@@ -256,3 +256,34 @@ def test_plain_group_messages_are_recorded_raw_with_their_position(tmp_path: Pat
     docs = [(r.topic, r.doc()) for r in read_bag([str(f)]) if r.kind == "group"]
     assert docs == [("ctl", {"data": "AQI=", "msg_type": 17,
                              "_gcs": {"view": [2, 3, 9], "n": 1, "from": "#a#d1"}})]
+
+
+def test_bag_compare_command_and_unplayable_types(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from robot_gcs import cli
+    from robot_gcs.record.player import Player
+    a, b = tmp_path / "a.mcap", tmp_path / "b.mcap"
+    msgs = [_topic_msg(i, Point(float(i), 0.0)) for i in range(1, 30)]
+    base = [_view("t:/pt", (1, 7, 4))] + msgs[:4] + [_view("t:/pt", (1, 7, 5))] + msgs[4:]
+    _record(a, base).close()
+    _record(b, base[5:]).close()                     # joined later (view 5): a suffix
+    assert cli.main(["bag", "compare", str(a), str(b)]) == 0
+    assert "25 messages in both; 0 only in A, 0 only in B, 0 differ; order same" in capsys.readouterr().out
+    c = tmp_path / "c.mcap"
+    # one message missing in the middle (a delivery cannot skip one, a damaged file can):
+    # from there on the positions hold other messages
+    _record(c, base[:10] + base[11:]).close()
+    assert cli.main(["bag", "compare", str(a), str(c)]) == 1
+    out = capsys.readouterr().out
+    assert "20 differ" in out and "differ: /pt view 1.7.5 #5" in out
+    assert cli.main(["bag", "info", str(tmp_path / "nope.mcap")]) == 2
+
+    class NoNode:
+        def qos_for(self, *a: Any) -> Any:
+            raise AssertionError("not reached")
+    d = tmp_path / "d.mcap"
+    w = BagWriter(str(d), clock=lambda: 0.0)
+    ch = w.channel("/pt", json_form(Point), {"kind": "topic", "type": "nosuch.module:Point"})
+    w.write(ch, 1.0, 1.0, b'{"x":1.0,"y":2.0}')
+    w.close()
+    with pytest.raises(BagError, match="cannot play /pt: cannot import nosuch.module:Point"):
+        Player(NoNode(), [str(d)], rate=0.0).play()  # type: ignore[arg-type]
