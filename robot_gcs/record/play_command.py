@@ -12,6 +12,7 @@ Exit codes (cli/tools.py): 0 done, 2 bad arguments or an unplayable recording, 3
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..cli.ring import add_ring_arguments
@@ -55,6 +56,9 @@ def _run(args: argparse.Namespace) -> int:
     from .selection import Selection
     select = Selection.parse(args.topics, allow_empty=True)
     remap = _remaps(args.remap)
+    missing = [f for f in args.files if not os.path.isfile(f)]
+    if missing:
+        raise ToolError(f"no such recording: {', '.join(missing)}", BAD_ARGS)
     if args.rate <= 0 and not args.fast:
         raise ToolError("--rate must be > 0 (use --fast for as fast as possible)", BAD_ARGS)
     node = open_tool(args, "play")
