@@ -203,6 +203,11 @@ class Recorder:
     def close(self) -> None:
         self.writer.close()
 
+    @property
+    def messages(self) -> int:
+        """Topic and group messages recorded so far."""
+        return self._messages
+
     def statistics(self) -> RecorderStats:
         w = self.writer.statistics()
         return RecorderStats(self._messages, self._views, self._missed, self._bad,
