@@ -14,7 +14,9 @@ Rules, field type by field type (the ones codec.py allows)::
     list[T] / tuple[T, ...] / tuple[T1, T2] -> array   nested dataclass -> object
 
 A raw topic (``bytes``) is the object ``{"data": base64}``. Converters are compiled once
-per type (``JsonForm`` is cached) and are plain functions: no state, safe across threads.
+per type and are plain functions: no state, safe across threads. The one mutable thing,
+the module's cache of compiled forms (like codec.py's), is only ever added to, and an
+entry is a pure function of its type, so threads that race on it store equal values.
 ``from_json`` raises ``BagError`` naming the field when a document does not fit the type.
 """
 

@@ -287,3 +287,49 @@ def test_bag_compare_command_and_unplayable_types(tmp_path: Path, capsys: pytest
     w.close()
     with pytest.raises(BagError, match="cannot play /pt: cannot import nosuch.module:Point"):
         Player(NoNode(), [str(d)], rate=0.0).play()  # type: ignore[arg-type]
+
+
+def test_player_selects_remaps_and_loops_without_a_ring(tmp_path: Path) -> None:
+    from robot_gcs.errors import Backpressure
+    from robot_gcs.pubsub.qos import QoS
+    from robot_gcs.record.player import Player
+    f = tmp_path / "p.mcap"
+    events = [_view("t:/pt", (1, 7, 4))] + [_topic_msg(i, Point(float(i), 0.5)) for i in range(1, 6)]
+    _record(f, events).close()
+
+    class Pub:
+        def __init__(self, topic: str, sent: list[tuple[str, Any]]) -> None:
+            self.topic, self.sent, self.pushback = topic, sent, 1
+
+        def publish(self, value: Any) -> None:
+            if self.pushback:                    # the daemon is full once: retried, not lost
+                self.pushback -= 1
+                raise Backpressure("full")
+            self.sent.append((self.topic, value))
+
+    class PlayNode:
+        def __init__(self) -> None:
+            self.sent: list[tuple[str, Any]] = []
+            self.created: list[tuple[str, type, QoS]] = []
+            self.spins = 0
+
+        def qos_for(self, topic: str, qos: Any) -> QoS:
+            return QoS()
+
+        def create_publisher(self, topic: str, cls: type, qos: QoS) -> Pub:
+            self.created.append((topic, cls, qos))
+            return Pub(topic, self.sent)
+
+        def spin_once(self, timeout: float) -> int:
+            self.spins += 1
+            return 0
+
+    node = PlayNode()
+    stats = Player(node, [str(f)], rate=0.0, remap={"/pt": "/pt2"},  # type: ignore[arg-type]
+                   service="fifo").play(loops=2)
+    assert (stats.published, stats.loops, stats.skipped) == (10, 2, 0)
+    assert node.sent == [("/pt2", Point(float(i), 0.5)) for i in range(1, 6)] * 2
+    assert [(t, c) for t, c, _ in node.created] == [("/pt2", Point)]
+    assert node.created[0][2].service.name == "FIFO" and node.spins == 1
+    none = Player(PlayNode(), [str(f)], rate=0.0, select=Selection.parse(["/other"]))  # type: ignore[arg-type]
+    assert none.play().published == 0
