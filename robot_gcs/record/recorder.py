@@ -49,7 +49,7 @@ from typing import Any, Callable, Protocol
 from ..client.session import Session
 from ..core.events import DataMessage, GroupView
 from ..diagnostics.collector import DIAG_GROUP
-from ..errors import MalformedPacket
+from ..errors import LocalProtocolError, MalformedPacket
 from ..pubsub.codec import MessageCodec, RawCodec, Sample, codec_for, decode_envelope, type_path
 from ..pubsub.node import TOPIC_MSG_TYPE
 from ..pubsub.qos import group_topic
@@ -134,7 +134,7 @@ class RecorderStats:
 class _TopicChannel:
     channel: int
     form: JsonForm
-    decode: Callable[[Any], Any] | None      # body bytes -> value (None: raw)
+    codec: MessageCodec | RawCodec | None    # the message type's codec (None: unknown, raw)
     known: bool                              # the type is known (or the topic is raw)
     asked: int                               # unknown: registry announcements when last asked
 
@@ -290,14 +290,14 @@ class Recorder:
             self._pub_seq[key] = hdr.seq
         if not self.writer.wanted(ch.channel):
             return
-        if body is None:
-            value = payload.value
-        elif ch.decode is None:
-            value = bytes(body)
+        if ch.codec is None:
+            value = bytes(body) if body is not None else _raw_body(payload)
         else:
             try:
-                value = ch.decode(body)
-            except MalformedPacket:
+                # in-process: the publisher's object, through its bytes (an int given for
+                # a float field must come out as the float every other daemon decodes)
+                value = ch.codec.decode(ch.codec.encode(payload.value) if body is None else body)
+            except (MalformedPacket, LocalProtocolError):
                 self._bad += 1
                 return
         text = ch.form.dumps(value)
@@ -347,9 +347,14 @@ class Recorder:
                 "fingerprint": f"{fingerprint:016x}",
                 "description": codec.description if known else "", "service": service.lower()}
         ch = _TopicChannel(self.writer.channel(topic, form, meta), form,
-                           None if cls is None else codec.decode, known, self._announcements)
+                           codec if known else None, known, self._announcements)
         self._topics[(topic, fingerprint)] = ch
         return ch
+
+
+def _raw_body(sample: Sample) -> bytes:
+    """The body bytes of an in-process sample whose type nobody here knows."""
+    return codec_for(type(sample.value)).encode(sample.value)
 
 
 def _b64(data: bytes) -> str:

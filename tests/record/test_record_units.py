@@ -333,3 +333,13 @@ def test_player_selects_remaps_and_loops_without_a_ring(tmp_path: Path) -> None:
     assert node.created[0][2].service.name == "FIFO" and node.spins == 1
     none = Player(PlayNode(), [str(f)], rate=0.0, select=Selection.parse(["/other"]))  # type: ignore[arg-type]
     assert none.play().published == 0
+
+
+def test_in_process_samples_are_recorded_as_other_daemons_decode_them(tmp_path: Path) -> None:
+    f = tmp_path / "i.mcap"
+    fp = codec_for(Point).fingerprint
+    local = DataMessage("#pub#d1", ("t:/pt",), Service.AGREED,
+                        Sample(fp, 9, 1, 5.0, Point(1, 2)), TOPIC_MSG_TYPE)   # ints for floats
+    _record(f, [_view("t:/pt", (1, 7, 4)), local, _topic_msg(2, Point(1.0, 2.0))]).close()
+    a, b = [r.data for r in read_bag([str(f)]) if r.kind == "topic"]
+    assert a.split(b',"_gcs"')[0] == b.split(b',"_gcs"')[0] == b'{"x":1.0,"y":2.0'
