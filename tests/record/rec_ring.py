@@ -76,10 +76,13 @@ class ViewWatch:
             self.views[ev.group] = ev.members
 
     def wait(self, cond: Callable[[dict[str, tuple[str, ...]]], bool], timeout: float = 60.0) -> None:
+        """Spin until ``cond(views)``; then leave the groups (nobody reads them after)."""
         deadline = time.monotonic() + timeout
         while not cond(self.views):
             assert time.monotonic() < deadline, f"views never got there: {self.views}"
             self.node.spin_once(0.05)
+        for g in list(self.views):
+            self.node.leave_group(g)
 
     def close(self) -> None:
         self.node.destroy()
