@@ -33,7 +33,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from .model import ClusterHealth
-from .tables import (LEGEND, SHORT_LEGEND, clock, daemon_note, event_lines, grade_text,
+from .tables import (LEGEND, SHORT_LEGEND, bridges_table, clock, daemon_note, event_lines, grade_text,
                      groups_table, nodes_table, ring_table, session_shown, sessions_table,
                      shown_groups, topic_detail_table, topics_table)
 
@@ -146,6 +146,8 @@ class MonitorView:
         yield _panel(topics_table(c, every=True), "topics")
         yield _panel(topic_detail_table(c), "topics per daemon")
         yield _panel(sessions_table(c), "sessions")
+        if any(v.health.bridges for v in c.daemons):
+            yield _panel(bridges_table(c), "bridges (ROS 2, fleet)")
         lines = event_lines(c.events, self.tz, c.logs, full_ids=True)[-20:]
         yield _panel(Group(*lines) if lines else Text("(none)", style="dim"),
                      "events and logs")

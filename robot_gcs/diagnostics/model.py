@@ -82,6 +82,24 @@ class TopicHealth:
 
 
 @dataclass(frozen=True, slots=True)
+class BridgeHealth:
+    """One rule of a bridge on this daemon (robot_gcs/bridge): what crossed, and what not."""
+
+    bridge: str                    # the bridge's name (its node is bridge.<name>)
+    kind: str                      # ros2 / fleet
+    direction: str                 # out (ring -> outside) / in (outside -> ring)
+    topic: str                     # the ring topic
+    remote: str                    # the DDS topic or Zenoh key
+    forwarded: int
+    rate_dropped: int = 0          # over the rule's rate limit
+    loops: int = 0                 # came in through a bridge: held back
+    errors: int = 0                # undecodable, unconvertible or not sent
+    bytes: int = 0
+    age_s: float | None = None     # since the last forwarded message
+    last_error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class GroupHealth:
     """A process group and its members (private names ``#client#daemon``)."""
 
@@ -121,6 +139,7 @@ class DaemonHealth:
     topics: tuple[TopicHealth, ...] = ()
     groups: tuple[GroupHealth, ...] = ()
     history: tuple[MembershipEvent, ...] = ()
+    bridges: tuple[BridgeHealth, ...] = ()
 
     @property
     def not_operational_s(self) -> float:
@@ -289,6 +308,12 @@ def daemon_health_from_jsonable(d: Any) -> DaemonHealth:
         _req(e, "time", float), _req(e, "daemon", str), _req(e, "cause", str),
         _opt(e, "ring_id", str, ""), _strs(e.get("members") or [], "members"),
         _opt(e, "detail", str, "")) for e in _dicts(d, "history"))
+    bridges = tuple(BridgeHealth(
+        _req(b, "bridge", str), _req(b, "kind", str), _req(b, "direction", str),
+        _req(b, "topic", str), _req(b, "remote", str), _req(b, "forwarded", int),
+        _opt(b, "rate_dropped", int, 0), _opt(b, "loops", int, 0), _opt(b, "errors", int, 0),
+        _opt(b, "bytes", int, 0), _opt(b, "age_s", float, None), _opt(b, "last_error", str, ""))
+        for b in _dicts(d, "bridges"))
     return DaemonHealth(
         name=_req(d, "name", str), node_id=_req(d, "node_id", int),
         incarnation=_req(d, "incarnation", int), state=_req(d, "state", str),
@@ -308,4 +333,4 @@ def daemon_health_from_jsonable(d: Any) -> DaemonHealth:
         drops=tuple(drops), drops_per_s=_opt(d, "drops_per_s", float, 0.0),
         send_queue_len=_opt(d, "send_queue_len", int, 0),
         uptime_s=_opt(d, "uptime_s", float, 0.0), sampled_at=_opt(d, "sampled_at", float, 0.0),
-        sessions=sessions, topics=topics, groups=groups, history=history)
+        sessions=sessions, topics=topics, groups=groups, history=history, bridges=bridges)

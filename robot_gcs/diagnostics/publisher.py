@@ -36,6 +36,7 @@ How it works:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -48,6 +49,7 @@ from ..core.types import Service
 from ..errors import Backpressure, GcsError, SessionClosed
 from ..pubsub import TopicStats
 from ..pubsub.local import topic_statistics as local_topic_statistics
+from .bridges import bridge_records
 from .collector import DIAG_GROUP, MSG_TYPE, PUBLISHER_CLIENT, HealthCollector, encode_snapshot
 from .health import StatsSampler
 from .model import ClusterHealth, DaemonHealth
@@ -101,8 +103,10 @@ def _topics_of(daemon: WatchedDaemon) -> list[TopicStats]:
 def sample_daemon(daemon: WatchedDaemon, sampler: StatsSampler, now: float,
                   wall: float) -> DaemonHealth:
     """One snapshot of ``daemon``: its statistics, its topics, names from its config."""
-    return sampler.sample(daemon.statistics(), now, wall, topic_records(_topics_of(daemon)),
-                          node_names=daemon.config.names())
+    health = sampler.sample(daemon.statistics(), now, wall, topic_records(_topics_of(daemon)),
+                            node_names=daemon.config.names())
+    bridges = bridge_records(daemon, now)          # bridges on this daemon (bridges.py)
+    return dataclasses.replace(health, bridges=bridges) if bridges else health
 
 
 def health_of(daemon: WatchedDaemon, rules: RuleSet | None = None) -> ClusterHealth:

@@ -264,6 +264,24 @@ def topic_detail_table(cluster: ClusterHealth) -> Table:
     return t
 
 
+def bridges_table(cluster: ClusterHealth) -> Table:
+    """Every bridge rule of every daemon: what crossed and what was held back."""
+    t = _table()
+    for col in ("daemon", "bridge", "dir", "topic", "outside", "msgs", "bytes", "rate drops",
+                "loops", "errors", "age s"):
+        t.add_column(col, no_wrap=True, justify="right" if col in (
+            "msgs", "bytes", "rate drops", "loops", "errors", "age s") else "left")
+    for v in cluster.daemons:
+        for b in v.health.bridges:
+            t.add_row(v.health.name, f"{b.bridge} ({b.kind})", b.direction, b.topic, b.remote,
+                      str(b.forwarded), _bytes(b.bytes), str(b.rate_dropped), str(b.loops),
+                      Text(str(b.errors), style="bold red") if b.errors else "0",
+                      "-" if b.age_s is None else f"{b.age_s:.1f}")
+    if not t.rows:
+        t.add_row(Text("(none)", style="dim"), *[""] * 10)
+    return t
+
+
 def nodes_table(cluster: ClusterHealth) -> Table:
     """Every node the registry knows: what it publishes, subscribes and serves."""
     t = _table()

@@ -39,7 +39,7 @@ from .params import check_param
 
 TOP_KEYS = ("robot", "config", "pythonpath", "topics", "groups", "processors")
 TOPIC_KEYS = ("type", "service", "depth", "rate", "deadline", "latched", "priority")
-PROCESSOR_KEYS = ("restart", "cpus", "components")
+PROCESSOR_KEYS = ("restart", "cpus", "components", "bridges")
 COMPONENT_KEYS = ("name", "class", "restart", "max_restarts", "params")
 
 
@@ -318,6 +318,10 @@ def parse_launch(text: str, path: str, config_override: str | None = None,
                 if any(o.name == c.name for o in comps):
                     raise doc.error(cnode, f"{field}.components[{i}].name", f"duplicate component {c.name}")
                 comps.append(c)
+        if "bridges" in pm:        # ROS 2 and fleet bridges run as components (bridges.py)
+            from .bridges import parse_bridges
+            comps.extend(parse_bridges(doc, pm["bridges"][1], f"{field}.bridges", topics,
+                                       tuple(groups), robot, [c.name for c in comps]))
         cpus = _cpus(doc, pm["cpus"][1], f"{field}.cpus") if "cpus" in pm else None
         procs.append(ProcessorSpec(pname, tuple(comps), restart, knode.start_mark.line + 1, cpus))
     if not procs:

@@ -22,6 +22,8 @@ extra process groups, and says per processor which components run there::
             restart: on-failure         # never | on-failure | always
             max_restarts: 5
             params: {gain: 0.8}
+        bridges: [...]                  # ROS 2 / fleet bridges, run as components
+                                        # (syntax: launch/bridges.py)
 
 Component contract: a class (subclass of ``Component``, or duck-typed alike) constructed
 as ``cls(node, params)`` that creates its publishers, subscriptions and timers on the

@@ -102,7 +102,9 @@ class ComponentRunner:
                 node.set_parameters({key: value})
             else:
                 node.declare_parameter(key, value, type=param_type(self.spec.cls, key, value))
-        self.component = self.spec.cls(node, node.parameters)
+        build = getattr(self.spec.cls, "build_with_daemon", None)     # bridges (bridges.py)
+        self.component = (build(node, node.parameters, self.daemon) if build is not None
+                          else self.spec.cls(node, node.parameters))
 
     def _teardown(self) -> None:
         comp, self.component = self.component, None
