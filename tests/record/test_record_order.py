@@ -112,7 +112,8 @@ def _replay(src: Path, extra: list[str], count: int,
             while len(got) < count and time.monotonic() < deadline:
                 sub.spin_once(0.05)
             player.wait(60)
-            assert player.returncode == 0, player.stderr.read() if player.stderr else ""
+            assert player.returncode == 0 and len(got) >= count, (
+                len(got), player.returncode, player.stderr.read() if player.stderr else "")
         finally:
             watch.close()
             sub.destroy()
@@ -129,7 +130,10 @@ def test_replay_into_a_fresh_ring_keeps_the_recorded_order(tmp_path: Path) -> No
     # reached the recorder); they are played with the type announced later all the same
     seen = [("/plan" if t == "/plan_replay" else t, (m.step if t == "/cmd" else m.seq) + 1)
             for _, t, m in got]
-    assert len(seen) == total and seen == recorded
+    first_diff = next((i for i, (x, y) in enumerate(zip(seen, recorded)) if x != y), None)
+    assert len(seen) == total and seen == recorded, (len(seen), first_diff,
+                                                     seen[first_diff or 0:][:5],
+                                                     recorded[first_diff or 0:][:5])
     last_plan = [m for _, t, m in got if t == "/plan_replay"][-1]
     assert last_plan == Plan(99, 99.0, 2.0, "goal 99")
 
