@@ -6,7 +6,11 @@ to (cli/ring.py), in the recorded order, at the recorded timing scaled by ``--ra
 order. ``--topics`` takes topics or patterns; ``--remap /a:=/b`` renames; ``--loop``
 repeats until Ctrl-C. The message types must import here (player.py).
 
-Exit codes (cli/tools.py): 0 done, 2 bad arguments or an unplayable recording, 3 no daemon.
+It returns once every message it published is in the ring's order (player.py), so the
+last ones are not lost when it detaches.
+
+Exit codes (cli/tools.py): 0 done, 1 the ring did not confirm the last messages within a
+minute, 2 bad arguments or an unplayable recording, 3 no daemon.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import os
 import sys
 
 from ..cli.ring import add_ring_arguments
-from ..cli.tools import BAD_ARGS, OK, ToolError, close_tool, open_tool, run_tool
+from ..cli.tools import BAD_ARGS, NOTHING, OK, ToolError, close_tool, open_tool, run_tool
 
 PROG = "robot-gcs play"
 
@@ -72,7 +76,9 @@ def _run(args: argparse.Namespace) -> int:
         except BagError as exc:
             raise ToolError(str(exc), BAD_ARGS) from None
         print(f"played {stats.published} messages ({stats.loops} loop(s)); skipped "
-              f"{stats.skipped} of unknown type", file=sys.stderr)
-        return OK
+              f"{stats.skipped} of unknown type"
+              + ("" if stats.settled else "; NOT all seen in the ring's order before the end"),
+              file=sys.stderr)
+        return OK if stats.settled else NOTHING
     finally:
         close_tool(node)

@@ -278,6 +278,8 @@ def test_bag_compare_command_and_unplayable_types(tmp_path: Path, capsys: pytest
     assert cli.main(["bag", "info", str(tmp_path / "nope.mcap")]) == 2
 
     class NoNode:
+        session = FakeSession()
+
         def qos_for(self, *a: Any) -> Any:
             raise AssertionError("not reached")
     d = tmp_path / "d.mcap"
@@ -307,11 +309,28 @@ def test_player_selects_remaps_and_loops_without_a_ring(tmp_path: Path) -> None:
                 raise Backpressure("full")
             self.sent.append((self.topic, value))
 
+    class PlaySession:
+        """Echoes what is sent to its own private name, like the ring does."""
+
+        name, private_name = "play", "#play#d1"
+
+        def __init__(self) -> None:
+            self.events: list[Any] = []
+
+        def multicast(self, groups: Any, payload: bytes, service: Any = Service.AGREED,
+                      msg_type: int = 0, *a: Any) -> None:
+            self.events.append(DataMessage(self.private_name, (groups,), Service.AGREED,
+                                           payload, msg_type))
+
+        def receive(self, timeout: float | None = None) -> Any:
+            return self.events.pop(0) if self.events else None
+
     class PlayNode:
         def __init__(self) -> None:
             self.sent: list[tuple[str, Any]] = []
             self.created: list[tuple[str, type, QoS]] = []
             self.spins = 0
+            self.session: Any = PlaySession()
 
         def qos_for(self, topic: str, qos: Any) -> QoS:
             return QoS()
@@ -322,15 +341,17 @@ def test_player_selects_remaps_and_loops_without_a_ring(tmp_path: Path) -> None:
 
         def spin_once(self, timeout: float) -> int:
             self.spins += 1
+            self.session.receive(timeout)
             return 0
 
     node = PlayNode()
     stats = Player(node, [str(f)], rate=0.0, remap={"/pt": "/pt2"},  # type: ignore[arg-type]
                    service="fifo").play(loops=2)
-    assert (stats.published, stats.loops, stats.skipped) == (10, 2, 0)
+    assert (stats.published, stats.loops, stats.skipped, stats.settled) == (10, 2, 0, True)
     assert node.sent == [("/pt2", Point(float(i), 0.5)) for i in range(1, 6)] * 2
     assert [(t, c) for t, c, _ in node.created] == [("/pt2", Point)]
-    assert node.created[0][2].service.name == "FIFO" and node.spins == 1
+    assert node.created[0][2].service.name == "FIFO"
+    assert node.spins == 2          # one after the backpressure, one for the settle marker
     none = Player(PlayNode(), [str(f)], rate=0.0, select=Selection.parse(["/other"]))  # type: ignore[arg-type]
     assert none.play().published == 0
 
