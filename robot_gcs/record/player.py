@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from ..cli.tools import ToolError, load_type
-from ..errors import Backpressure
 from ..core.events import DataMessage
+from ..errors import Backpressure
 from ..pubsub.codec import codec_for
 from ..pubsub.endpoints import Publisher
 from ..pubsub.node import Node
@@ -61,6 +61,8 @@ class PlayStats:
 
 
 class Player:
+    """Publishes one recording through one Node (see the module doc)."""
+
     def __init__(self, node: Node, paths: list[str], *, rate: float = 1.0,
                  select: Selection | None = None, remap: Mapping[str, str] | None = None,
                  service: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
@@ -100,7 +102,8 @@ class Player:
         """Wait until everything published so far is in the order (see the module doc)."""
         want = self._markers_back + 1
         me = self.node.session.private_name
-        self.node.session.multicast(me, b"settle", msg_type=SETTLE_MSG_TYPE)
+        # waits for room in the daemon's queue (Backpressure only after ``timeout``)
+        self.node.session.multicast(me, b"settle", msg_type=SETTLE_MSG_TYPE, timeout=timeout)
         deadline = self.clock() + timeout
         while self._markers_back < want and self.clock() < deadline:
             self.node.spin_once(0.05)
