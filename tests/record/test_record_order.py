@@ -199,3 +199,39 @@ def test_sigkilled_recorder_leaves_a_readable_file(tmp_path: Path) -> None:
     assert len(seqs) > 100
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))      # nothing missing up to the cut
     assert cli.main(["bag", "info", str(f)]) == 0
+
+
+def test_recorder_finishes_its_file_when_the_daemon_goes(tmp_path: Path) -> None:
+    f = tmp_path / "gone.mcap"
+    with ring(1, "recgone") as (daemons, addrs, rtmp):
+        rec = tool("record", "--connect", addrs[0], "/odom", "-o", str(f),
+                   "--type", "examples.robot_demo.messages:Odometry")
+        watch = ViewWatch(daemons[0], ["t:/odom"])
+        pub = Publishing(daemons[0], "perception", "/odom", Odometry,
+                         lambda i: Odometry(i, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0), 50, 0.0)
+        from robot_gcs.pubsub.node import Node
+        local: list[Odometry] = []
+        sub = Node("local", daemons[0])
+        sub.create_subscription(Odometry, "/odom", local.append, 100)
+        try:
+            watch.wait(lambda v: {"#local#d1"} <= set(v.get("t:/odom", ()))
+                       and any(m.startswith("#record-") for m in v.get("t:/odom", ())))
+            pub.start()
+            pub.join()
+            deadline = time.monotonic() + 60
+            while len(local) < 50 and time.monotonic() < deadline:
+                sub.spin_once(0.05)               # delivered here, so to the recorder too
+            pub.close()
+            watch.close()
+            daemons[0].stop()                 # the recorder's daemon goes away
+            rec.wait(60)
+        finally:
+            stop(rec)
+    assert rec.returncode == 1, rec.stderr.read() if rec.stderr else ""
+    assert "the daemon ended the session" in (rec.stderr.read() if rec.stderr else "")
+    tail = BagTail()
+    seqs = [json.loads(r.data)["seq"] for r in read_bag([str(f)], tail) if r.kind == "topic"]
+    assert tail.complete[str(f)] is True          # summary, index and footer written
+    # what reached the recorder before its daemon went (the daemon may drop what it had
+    # not yet written to the socket), from the first message on, nothing skipped
+    assert seqs == list(range(len(seqs))) and 0 < len(seqs) <= 50
