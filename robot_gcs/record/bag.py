@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from .schema import ORDER_KEY, BagError
+from .schema import ORDER_KEY, BagError, require
 
 OrderKey = tuple[str, tuple[int, ...], int]       # (topic, view id, n)
 
@@ -62,8 +62,9 @@ class BagTail:
 
 def read_bag(paths: Iterable[str], tail: BagTail | None = None) -> Iterator[BagRecord]:
     """Every record of ``paths`` in file order (see the module doc)."""
-    from mcap.records import Channel, Footer, Message
-    from mcap.stream_reader import StreamReader
+    records_mod = require("mcap.records")
+    Channel, Footer, Message = records_mod.Channel, records_mod.Footer, records_mod.Message
+    StreamReader = require("mcap.stream_reader").StreamReader
     tail = tail if tail is not None else BagTail()
     for path in paths:
         p = Path(path)
@@ -99,7 +100,7 @@ def read_bag(paths: Iterable[str], tail: BagTail | None = None) -> Iterator[BagR
 def channel_types(paths: Iterable[str]) -> dict[tuple[str, str], str]:
     """(topic, fingerprint hex) -> type path, from the summaries of complete files (a
     recording may start a topic raw, before its type was announced: recorder.py)."""
-    from mcap.reader import make_reader
+    make_reader = require("mcap.reader").make_reader
     out: dict[tuple[str, str], str] = {}
     for path in paths:
         try:

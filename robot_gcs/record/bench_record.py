@@ -1,6 +1,7 @@
 """Recording throughput and recorder CPU: ``python -m robot_gcs.record.bench_record``.
 
-What it measures: a ring of ``--daemons`` embedded daemons on loopback (this process),
+What it measures: a ring of ``--daemons`` daemons on loopback (embedded in this process,
+or each its own ``robot-gcs daemon`` process with ``--daemon-processes``),
 ``--publishers`` publisher processes (socket sessions, spread over the daemons) sending
 ``--size``-byte raw messages on ``/bench`` (AGREED) as fast as the ring takes them (or
 at ``--rate`` msgs/s in total), and one recorder --
@@ -61,18 +62,32 @@ def _publish_main(address: str, count: int, size: int, rate: float) -> int:
 
 
 def bench(daemons: int = 1, count: int = 100_000, size: int = 100, rate: float = 0.0,
-          compression: str = "zstd", publishers: int = 2) -> dict[str, Any]:
+          compression: str = "zstd", publishers: int = 2,
+          daemon_processes: bool = False) -> dict[str, Any]:
     from ..runtime.daemon import Daemon
     from ..testing import write_ring_config
     from .bag import BagTail, read_bag
     tmp = Path(tempfile.mkdtemp(prefix="recbench", dir="/tmp"))
     cfg = write_ring_config(tmp, daemons, name="recbench", sockets=True)
-    ds = [Daemon.from_file(str(cfg), name=f"d{i + 1}") for i in range(daemons)]
+    ds = [] if daemon_processes else [Daemon.from_file(str(cfg), name=f"d{i + 1}")
+                                      for i in range(daemons)]
+    procs: list[subprocess.Popen[str]] = []
     out = tmp / "bench.mcap"
     rec = None
     try:
         for d in ds:
             d.start()
+        for i in range(daemons if daemon_processes else 0):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "robot_gcs.cli", "daemon", "-c", str(cfg), "-n", f"d{i + 1}"],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
+            out_lines: list[str] = []
+            while procs[-1].stdout is not None and len(out_lines) < 20:
+                out_lines.append(procs[-1].stdout.readline())
+                if " ready on " in out_lines[-1] or not out_lines[-1]:
+                    break
+            if not out_lines or " ready on " not in out_lines[-1]:
+                raise RuntimeError(f"daemon d{i + 1} did not start: {out_lines!r}")
         per = count // publishers
         total = per * publishers
         rec = subprocess.Popen(
@@ -81,7 +96,8 @@ def bench(daemons: int = 1, count: int = 100_000, size: int = 100, rate: float =
              "--no-ring"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         from ..core.events import GroupView
         from ..pubsub.node import Node
-        watch = Node("watch", ds[0])
+        from ..client.socket_session import connect
+        watch = Node("watch", connect(f"unix:{tmp / 'd1.sock'}", "watch"))
         seen: dict[str, tuple[str, ...]] = {}
         watch.join_group("t:/bench", lambda ev: seen.__setitem__("m", ev.members)
                          if isinstance(ev, GroupView) else None)
@@ -92,6 +108,7 @@ def bench(daemons: int = 1, count: int = 100_000, size: int = 100, rate: float =
                                    + (rec.stderr.read() if rec.poll() is not None and rec.stderr else ""))
             watch.spin_once(0.05)
         watch.destroy()
+        watch.session.close()
         pubs = [subprocess.Popen([sys.executable, "-m", "robot_gcs.record.bench_record",
                                   "--publish", f"unix:{tmp / f'd{i % daemons + 1}.sock'}",
                                   "--count", str(per), "--size", str(size),
@@ -114,18 +131,20 @@ def bench(daemons: int = 1, count: int = 100_000, size: int = 100, rate: float =
             p.wait(60)
         t_pub = time.monotonic() - t0
         cpu_pub = _cpu_seconds(rec.pid) - cpu0
+        before = os.times()                    # children reaped so far: the publishers
         try:
             rec.wait(120)
         except subprocess.TimeoutExpired:
             os.kill(rec.pid, signal.SIGINT)
             rec.wait(30)
         t_all = time.monotonic() - t0
-        t = os.times()                         # the recorder is our only reaped child so far
-        cpu = t.children_user + t.children_system
+        after = os.times()                     # ... and now the recorder, its whole life
+        cpu = (after.children_user - before.children_user
+               + after.children_system - before.children_system)
         summary = rec.stderr.read() if rec.stderr else ""
         tail = BagTail()
         recorded = sum(1 for r in read_bag([str(out)], tail) if r.kind == "topic")
-        return {"daemons": daemons, "publishers": publishers, "size": size, "published": sent,
+        return {"daemons": daemons, "daemon_processes": daemon_processes, "publishers": publishers, "size": size, "published": sent,
                 "recorded": recorded, "dropped": sent - recorded, "publish_s": round(t_pub, 3),
                 "record_s": round(t_all, 3), "msgs_per_s": round(recorded / t_all),
                 "publish_rate": round(sent / t_pub), "recorder_cpu_s": round(cpu, 3),
@@ -137,6 +156,10 @@ def bench(daemons: int = 1, count: int = 100_000, size: int = 100, rate: float =
             rec.wait(10)
         for d in ds:
             d.stop()
+        for proc in procs:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGTERM)
+                proc.wait(30)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -226,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=0.0, help="msgs/s in total (0: as fast as possible)")
     p.add_argument("--compression", default="zstd")
     p.add_argument("--publishers", type=int, default=2, help="publisher processes")
+    p.add_argument("--daemon-processes", action="store_true",
+                   help="each daemon in its own process (robot-gcs daemon), not in this one")
     p.add_argument("--offline", action="store_true",
                    help="the recorder alone: decode and record prepared frames, no ring")
     p.add_argument("--typed", action="store_true", help="offline: a 104-byte dataclass message")
@@ -236,8 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.offline:
         print(json.dumps(bench_offline(a.count, a.size, a.compression, a.typed), indent=1))
         return 0
-    print(json.dumps(bench(a.daemons, a.count, a.size, a.rate, a.compression, a.publishers),
-                     indent=1))
+    print(json.dumps(bench(a.daemons, a.count, a.size, a.rate, a.compression, a.publishers,
+                           a.daemon_processes), indent=1))
     return 0
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from .schema import JsonForm
+from .schema import BagError, JsonForm, require
 from .writer import WriterStats
 
 
@@ -28,10 +28,13 @@ class FoxgloveSink:
     """Recorder sink that logs to Foxglove channels (see the module doc)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8765, name: str = "robot_gcs") -> None:
-        import foxglove
-        self._fg = foxglove
+        self._fg = foxglove = require("foxglove")
         self.context = foxglove.Context()
-        self.server = foxglove.start_server(name=name, host=host, port=port, context=self.context)
+        try:
+            self.server = foxglove.start_server(name=name, host=host, port=port,
+                                                context=self.context)
+        except Exception as exc:  # noqa: BLE001 - the SDK raises its own types (port in use...)
+            raise BagError(f"cannot serve Foxglove on {host}:{port}: {exc}") from None
         self._channels: list[Any] = []
         self._messages = 0
         self._bytes = 0

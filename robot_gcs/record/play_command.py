@@ -6,16 +6,21 @@ to (cli/ring.py), in the recorded order, at the recorded timing scaled by ``--ra
 order. ``--topics`` takes topics or patterns; ``--remap /a:=/b`` renames; ``--loop``
 repeats until Ctrl-C. The message types must import here (player.py).
 
-Exit codes (cli/tools.py): 0 done, 2 bad arguments or an unplayable recording, 3 no daemon.
+It returns once every message it published is in the ring's order (player.py), so the
+last ones are not lost when it detaches.
+
+Exit codes (cli/tools.py): 0 done, 1 the ring did not confirm the last messages within a
+minute, 2 bad arguments or an unplayable recording, 3 no daemon.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..cli.ring import add_ring_arguments
-from ..cli.tools import BAD_ARGS, OK, ToolError, close_tool, open_tool, run_tool
+from ..cli.tools import BAD_ARGS, NOTHING, OK, ToolError, close_tool, open_tool, run_tool
 
 PROG = "robot-gcs play"
 
@@ -55,6 +60,9 @@ def _run(args: argparse.Namespace) -> int:
     from .selection import Selection
     select = Selection.parse(args.topics, allow_empty=True)
     remap = _remaps(args.remap)
+    missing = [f for f in args.files if not os.path.isfile(f)]
+    if missing:
+        raise ToolError(f"no such recording: {', '.join(missing)}", BAD_ARGS)
     if args.rate <= 0 and not args.fast:
         raise ToolError("--rate must be > 0 (use --fast for as fast as possible)", BAD_ARGS)
     node = open_tool(args, "play")
@@ -68,7 +76,9 @@ def _run(args: argparse.Namespace) -> int:
         except BagError as exc:
             raise ToolError(str(exc), BAD_ARGS) from None
         print(f"played {stats.published} messages ({stats.loops} loop(s)); skipped "
-              f"{stats.skipped} of unknown type", file=sys.stderr)
-        return OK
+              f"{stats.skipped} of unknown type"
+              + ("" if stats.settled else "; NOT all seen in the ring's order before the end"),
+              file=sys.stderr)
+        return OK if stats.settled else NOTHING
     finally:
         close_tool(node)

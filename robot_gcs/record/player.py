@@ -20,6 +20,12 @@ Rules:
   without one they are skipped and counted. Raw topics (``bytes``) are played as bytes.
 * ``select`` filters topics (selection.py), ``remap`` renames them (``/a`` -> ``/b``).
 * ``loops`` plays the recording that many times (0: until stopped).
+* Before ``play`` returns, every message it published is in the ring's order: it sends a
+  marker to its own private name (AGREED, ``SETTLE_MSG_TYPE``) and spins until the
+  marker comes back. A daemon takes one client's frames in order, so the marker is
+  ordered after all of them; closing the session earlier could leave the last messages
+  unread in the daemon's socket buffer when it sees the client go. An ``ObservedSession``
+  (tee.py) under the Node spots the marker.
 Errors: a type path that does not import is a ``BagError`` naming the topic.
 """
 
@@ -30,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from ..cli.tools import ToolError, load_type
+from ..core.events import DataMessage
 from ..errors import Backpressure
 from ..pubsub.codec import codec_for
 from ..pubsub.endpoints import Publisher
@@ -38,6 +45,11 @@ from ..pubsub.qos import QoS, parse_service
 from .bag import BagRecord, channel_types, read_bag
 from .schema import ORDER_KEY, BagError, json_form
 from .selection import Selection
+from .tee import ObservedSession
+
+
+SETTLE_MSG_TYPE = 0x504C      # DataMessage.msg_type of the player's own settle marker
+SETTLE_WAIT = 60.0            # seconds to wait for it (then play returns, unsettled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +57,12 @@ class PlayStats:
     published: int
     skipped: int              # records of channels that cannot be played (unknown type)
     loops: int
+    settled: bool = True      # every published message was seen in the order
 
 
 class Player:
+    """Publishes one recording through one Node (see the module doc)."""
+
     def __init__(self, node: Node, paths: list[str], *, rate: float = 1.0,
                  select: Selection | None = None, remap: Mapping[str, str] | None = None,
                  service: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
@@ -65,19 +80,39 @@ class Player:
         self.published = 0
         self.skipped = 0
         self.loops = 0
+        self.settled = False
         self._stop = False
+        self._markers_back = 0
+        node.session = ObservedSession(node.session, self._observe)
 
     def stop(self) -> None:
         self._stop = True
 
     def statistics(self) -> PlayStats:
-        return PlayStats(self.published, self.skipped, self.loops)
+        return PlayStats(self.published, self.skipped, self.loops, self.settled)
 
     def play(self, loops: int = 1) -> PlayStats:
         while not self._stop and (loops == 0 or self.loops < loops):
             self._play_once()
             self.loops += 1
+        self.settle()
         return self.statistics()
+
+    def settle(self, timeout: float = SETTLE_WAIT) -> bool:
+        """Wait until everything published so far is in the order (see the module doc)."""
+        want = self._markers_back + 1
+        me = self.node.session.private_name
+        # waits for room in the daemon's queue (Backpressure only after ``timeout``)
+        self.node.session.multicast(me, b"settle", msg_type=SETTLE_MSG_TYPE, timeout=timeout)
+        deadline = self.clock() + timeout
+        while self._markers_back < want and self.clock() < deadline:
+            self.node.spin_once(0.05)
+        self.settled = self._markers_back >= want
+        return self.settled
+
+    def _observe(self, ev: Any) -> None:
+        if type(ev) is DataMessage and ev.msg_type == SETTLE_MSG_TYPE:
+            self._markers_back += 1
 
     def _records(self) -> Iterable[BagRecord]:
         for r in read_bag(self.paths):

@@ -129,7 +129,8 @@ def _run(args: argparse.Namespace) -> int:
         rec = Recorder(node, selection, writer, ring=not args.no_ring,
                        types=RegistryTypes(node.registry, declared, extra))
         progress = Progress(sys.stderr)
-        code = drive(node, rec, args.duration, args.max_messages, progress.show)
+        code = drive(node, rec, args.duration, args.max_messages,
+                     progress.show if progress.live else None)
         progress.done()
         s = rec.statistics()
         print(f"recorded {s.messages} messages and {s.views} views to {', '.join(s.files)} "
@@ -155,10 +156,9 @@ def drive(node: Any, rec: Any, duration: float, max_messages: int = 0,
             node.spin_once(0.05)
             now = time.monotonic()
             rec.tick(now)
-            stats = rec.statistics()
             if show is not None:
-                show(now, stats)
-            if max_messages and stats.messages >= max_messages:
+                show(now, rec.statistics())
+            if max_messages and rec.messages >= max_messages:
                 break
             if duration and now - start >= duration:
                 break

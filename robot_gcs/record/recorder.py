@@ -32,9 +32,10 @@ How it works:
 * Views of the recorded groups go to ``#gcs/views`` (group, view id, members, cause,
   changed, transitional); views of the diagnostics group to ``#gcs/ring`` (ring id,
   daemons). Every new file of a split recording starts with the current views again.
-* ``missed`` counts gaps in a publisher's sequence numbers on a topic (messages the ring
-  delivered to others but not here cannot happen for AGREED topics; for FIFO ones a gap
-  is a message lost before the ring). Bad envelopes are counted in ``bad`` and skipped.
+* ``missed`` counts gaps in a publisher's sequence numbers on a topic: messages this
+  recorder never got. It is an upper bound: a ``publish()`` that raised Backpressure has
+  used its number too (pubsub/endpoints.py numbers before sending). Bad envelopes are
+  counted in ``bad`` and skipped.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from typing import Any, Callable, Protocol
 from ..client.session import Session
 from ..core.events import DataMessage, GroupView
 from ..diagnostics.collector import DIAG_GROUP
-from ..errors import MalformedPacket
+from ..errors import LocalProtocolError, MalformedPacket
 from ..pubsub.codec import MessageCodec, RawCodec, Sample, codec_for, decode_envelope, type_path
 from ..pubsub.node import TOPIC_MSG_TYPE
 from ..pubsub.qos import group_topic
@@ -133,7 +134,7 @@ class RecorderStats:
 class _TopicChannel:
     channel: int
     form: JsonForm
-    decode: Callable[[Any], Any] | None      # body bytes -> value (None: raw)
+    codec: MessageCodec | RawCodec | None    # the message type's codec (None: unknown, raw)
     known: bool                              # the type is known (or the topic is raw)
     asked: int                               # unknown: registry announcements when last asked
 
@@ -202,6 +203,11 @@ class Recorder:
     def close(self) -> None:
         self.writer.close()
 
+    @property
+    def messages(self) -> int:
+        """Topic and group messages recorded so far."""
+        return self._messages
+
     def statistics(self) -> RecorderStats:
         w = self.writer.statistics()
         return RecorderStats(self._messages, self._views, self._missed, self._bad,
@@ -262,7 +268,8 @@ class Recorder:
         if pos is None:
             return
         topic = group_topic(pos.group)
-        if topic is None:
+        if topic is None:                  # sent to a plain group first: keep it as such
+            self._write_group_message(ev, pos)
             return
         payload = ev.payload
         if isinstance(payload, Sample):          # in-process: the publisher's object
@@ -283,14 +290,14 @@ class Recorder:
             self._pub_seq[key] = hdr.seq
         if not self.writer.wanted(ch.channel):
             return
-        if body is None:
-            value = payload.value
-        elif ch.decode is None:
-            value = bytes(body)
+        if ch.codec is None:
+            value = bytes(body) if body is not None else _raw_body(payload)
         else:
             try:
-                value = ch.decode(body)
-            except MalformedPacket:
+                # in-process: the publisher's object, through its bytes (an int given for
+                # a float field must come out as the float every other daemon decodes)
+                value = ch.codec.decode(ch.codec.encode(payload.value) if body is None else body)
+            except (MalformedPacket, LocalProtocolError):
                 self._bad += 1
                 return
         text = ch.form.dumps(value)
@@ -304,8 +311,10 @@ class Recorder:
 
     def _on_group_message(self, ev: DataMessage) -> None:
         pos = self._position(ev)
-        if pos is None:
-            return
+        if pos is not None:
+            self._write_group_message(ev, pos)
+
+    def _write_group_message(self, ev: DataMessage, pos: Position) -> None:
         ch = self._groups.get(pos.group)
         if ch is None:
             ch = self._groups[pos.group] = self.writer.channel(
@@ -338,9 +347,14 @@ class Recorder:
                 "fingerprint": f"{fingerprint:016x}",
                 "description": codec.description if known else "", "service": service.lower()}
         ch = _TopicChannel(self.writer.channel(topic, form, meta), form,
-                           None if cls is None else codec.decode, known, self._announcements)
+                           codec if known else None, known, self._announcements)
         self._topics[(topic, fingerprint)] = ch
         return ch
+
+
+def _raw_body(sample: Sample) -> bytes:
+    """The body bytes of an in-process sample whose type nobody here knows."""
+    return codec_for(type(sample.value)).encode(sample.value)
 
 
 def _b64(data: bytes) -> str:

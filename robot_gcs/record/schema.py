@@ -14,7 +14,9 @@ Rules, field type by field type (the ones codec.py allows)::
     list[T] / tuple[T, ...] / tuple[T1, T2] -> array   nested dataclass -> object
 
 A raw topic (``bytes``) is the object ``{"data": base64}``. Converters are compiled once
-per type (``JsonForm`` is cached) and are plain functions: no state, safe across threads.
+per type and are plain functions: no state, safe across threads. The one mutable thing,
+the module's cache of compiled forms (like codec.py's), is only ever added to, and an
+entry is a pure function of its type, so threads that race on it store equal values.
 ``from_json`` raises ``BagError`` naming the field when a document does not fit the type.
 """
 
@@ -38,6 +40,16 @@ ORDER_KEY = "_gcs"
 
 class BagError(GcsError):
     """A recording cannot be read or replayed as asked; the message says what to do."""
+
+
+def require(module: str) -> Any:
+    """Import an optional dependency of recording, or say how to install it."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BagError(f"{module} is missing ({exc}): install the recording extra, "
+                       "pip install 'robot_gcs[record]'") from None
 
 
 ToJson = Callable[[Any], Any]
@@ -78,15 +90,25 @@ def json_form(msg_type: type | None) -> JsonForm:
             root = dict(schema)
             root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
             root["title"] = key.__qualname__
+            root["properties"] = {**root["properties"], ORDER_KEY: _ORDER_SCHEMA}
             form = JsonForm(key.__qualname__, root, to, _at_root(frm))
         _CACHE[key] = form
     return form
 
 
+#: the recorder's ``_gcs`` key (recorder.py), declared so Foxglove offers its paths too
+_ORDER_SCHEMA: dict[str, Any] = {
+    "type": "object", "description": "agreed position and origin (robot_gcs)",
+    "properties": {"view": {"type": "array", "items": {"type": "integer"}},
+                   "n": {"type": "integer"}, "from": {"type": "string"},
+                   "pub": {"type": "array", "items": {"type": "integer"}},
+                   "handover": {"type": "boolean"}}}
+
 _RAW_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema", "title": "bytes",
     "type": "object",
-    "properties": {"data": {"type": "string", "contentEncoding": "base64"}}}
+    "properties": {"data": {"type": "string", "contentEncoding": "base64"},
+                   ORDER_KEY: _ORDER_SCHEMA}}
 
 
 def _at_root(frm: FromJson) -> Callable[[Any], Any]:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import LocalProtocolError
-from .schema import JsonForm
+from .schema import BagError, JsonForm, require
 
 COMPRESSIONS = ("zstd", "lz4", "none")
 PROFILE = "robot_gcs"
@@ -106,8 +106,11 @@ class BagWriter:
         self._flushed_at = 0.0
         self._messages = 0
         self._bytes_done = 0            # bytes of finished files
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._open()
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._open()
+        except OSError as exc:
+            raise BagError(f"cannot write the recording {path}: {exc}") from None
 
     # ------------------------------------------------------------ files
 
@@ -118,14 +121,14 @@ class BagWriter:
         return str(self._path.with_name(f"{stem}_{len(self._files)}.mcap"))
 
     def _open(self) -> None:
-        from mcap.writer import CompressionType, Writer
+        mw = require("mcap.writer")
+        CompressionType, Writer = mw.CompressionType, mw.Writer
         name = self._file_name()
         self._sink = _Sink(name)
         comp = {"zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4,
                 "none": CompressionType.NONE}[self._compression]
-        # _Sink is file-like but no IO subclass: an IO would buffer finished chunks
-        self._writer = Writer(self._sink, chunk_size=self._chunk_size,  # type: ignore[arg-type]
-                              compression=comp)
+        # _Sink is file-like (write, tell, flush) but unbuffered: finished chunks reach the file
+        self._writer = Writer(self._sink, chunk_size=self._chunk_size, compression=comp)
         self._writer.start(profile=PROFILE, library="robot_gcs record")
         self._writer.add_metadata("robot_gcs", {**self._metadata, "part": str(len(self._files))})
         for ch in self._channels:

@@ -46,6 +46,16 @@ def tool(*argv: str, stdout: Any = subprocess.PIPE) -> subprocess.Popen[str]:
                             stdout=stdout, stderr=subprocess.PIPE, text=True)
 
 
+def read_line(proc: subprocess.Popen[str], timeout: float = 60.0) -> str:
+    """The child's next stdout line ("" if it ended); AssertionError after ``timeout``."""
+    import selectors
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        assert sel.select(timeout), f"no output in {timeout} s"
+    return proc.stdout.readline()
+
+
 def stop(proc: subprocess.Popen[str], sig: int = signal.SIGKILL) -> None:
     if proc.poll() is None:
         os.kill(proc.pid, sig)
@@ -66,10 +76,13 @@ class ViewWatch:
             self.views[ev.group] = ev.members
 
     def wait(self, cond: Callable[[dict[str, tuple[str, ...]]], bool], timeout: float = 60.0) -> None:
+        """Spin until ``cond(views)``; then leave the groups (nobody reads them after)."""
         deadline = time.monotonic() + timeout
         while not cond(self.views):
             assert time.monotonic() < deadline, f"views never got there: {self.views}"
             self.node.spin_once(0.05)
+        for g in list(self.views):
+            self.node.leave_group(g)
 
     def close(self) -> None:
         self.node.destroy()

@@ -14,7 +14,7 @@ import struct
 import time
 
 from examples.robot_demo.messages import Odometry
-from rec_ring import Publishing, ViewWatch, ring, stop, tool
+from rec_ring import Publishing, ViewWatch, read_line, ring, stop, tool
 
 OP_MESSAGE_DATA = 0x01
 
@@ -56,8 +56,7 @@ def test_foxglove_websocket_client_receives_a_topic() -> None:
         pub = Publishing(daemons[0], "perception", "/odom", Odometry,
                          lambda i: Odometry(i, time.time(), 0.5 * i, 1.0, 0.0, 0.2, 0.0), 100_000, 50.0)
         try:
-            assert server.stdout is not None
-            line = server.stdout.readline()
+            line = read_line(server)
             assert line.startswith("serving ws://127.0.0.1:"), line + (server.stderr.read() if server.poll() is not None else "")
             port = int(line.split()[1].rsplit(":", 1)[1])
             pub.start()         # announced once it spins; the server joins /odom then

@@ -112,7 +112,8 @@ def _replay(src: Path, extra: list[str], count: int,
             while len(got) < count and time.monotonic() < deadline:
                 sub.spin_once(0.05)
             player.wait(60)
-            assert player.returncode == 0, player.stderr.read() if player.stderr else ""
+            assert player.returncode == 0 and len(got) >= count, (
+                len(got), player.returncode, player.stderr.read() if player.stderr else "")
         finally:
             watch.close()
             sub.destroy()
@@ -129,7 +130,10 @@ def test_replay_into_a_fresh_ring_keeps_the_recorded_order(tmp_path: Path) -> No
     # reached the recorder); they are played with the type announced later all the same
     seen = [("/plan" if t == "/plan_replay" else t, (m.step if t == "/cmd" else m.seq) + 1)
             for _, t, m in got]
-    assert len(seen) == total and seen == recorded
+    first_diff = next((i for i, (x, y) in enumerate(zip(seen, recorded)) if x != y), None)
+    assert len(seen) == total and seen == recorded, (len(seen), first_diff,
+                                                     seen[first_diff or 0:][:5],
+                                                     recorded[first_diff or 0:][:5])
     last_plan = [m for _, t, m in got if t == "/plan_replay"][-1]
     assert last_plan == Plan(99, 99.0, 2.0, "goal 99")
 
@@ -194,5 +198,40 @@ def test_sigkilled_recorder_leaves_a_readable_file(tmp_path: Path) -> None:
     assert tail.complete[str(f)] is False
     assert len(seqs) > 100
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))      # nothing missing up to the cut
-    # nothing was lost but the chunk being filled: at most --flush / --chunk-size worth
     assert cli.main(["bag", "info", str(f)]) == 0
+
+
+def test_recorder_finishes_its_file_when_the_daemon_goes(tmp_path: Path) -> None:
+    f = tmp_path / "gone.mcap"
+    with ring(1, "recgone") as (daemons, addrs, rtmp):
+        rec = tool("record", "--connect", addrs[0], "/odom", "-o", str(f),
+                   "--type", "examples.robot_demo.messages:Odometry")
+        watch = ViewWatch(daemons[0], ["t:/odom"])
+        pub = Publishing(daemons[0], "perception", "/odom", Odometry,
+                         lambda i: Odometry(i, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0), 50, 0.0)
+        from robot_gcs.pubsub.node import Node
+        local: list[Odometry] = []
+        sub = Node("local", daemons[0])
+        sub.create_subscription(Odometry, "/odom", local.append, 100)
+        try:
+            watch.wait(lambda v: {"#local#d1"} <= set(v.get("t:/odom", ()))
+                       and any(m.startswith("#record-") for m in v.get("t:/odom", ())))
+            pub.start()
+            pub.join()
+            deadline = time.monotonic() + 60
+            while len(local) < 50 and time.monotonic() < deadline:
+                sub.spin_once(0.05)               # delivered here, so to the recorder too
+            pub.close()
+            watch.close()
+            daemons[0].stop()                 # the recorder's daemon goes away
+            rec.wait(60)
+        finally:
+            stop(rec)
+    assert rec.returncode == 1, rec.stderr.read() if rec.stderr else ""
+    assert "the daemon ended the session" in (rec.stderr.read() if rec.stderr else "")
+    tail = BagTail()
+    seqs = [json.loads(r.data)["seq"] for r in read_bag([str(f)], tail) if r.kind == "topic"]
+    assert tail.complete[str(f)] is True          # summary, index and footer written
+    # what reached the recorder before its daemon went (the daemon may drop what it had
+    # not yet written to the socket), from the first message on, nothing skipped
+    assert seqs == list(range(len(seqs))) and 0 < len(seqs) <= 50

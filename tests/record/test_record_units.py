@@ -142,11 +142,11 @@ def _topic_msg(seq: int, value: Point, sender: str = "#pub#d2") -> DataMessage:
     return DataMessage(sender, ("t:/pt",), Service.AGREED, data, TOPIC_MSG_TYPE)
 
 
-def _record(path: Path, events: list[Any], **kw: Any) -> Recorder:
+def _record(path: Path, events: list[Any], names: tuple[str, ...] = ("/pt",), **kw: Any) -> Recorder:
     node = FakeNode()
     clock = iter(range(10**6))
     w = BagWriter(str(path), clock=lambda: float(next(clock)), **kw)
-    rec = Recorder(node, Selection.parse(["/pt"]), w, types=lambda t, fp: Point,
+    rec = Recorder(node, Selection.parse(names), w, types=lambda t, fp: Point,
                    wall_clock=lambda: 1.0e9)
     for ev in events:
         node.session.observer(ev)
@@ -211,3 +211,156 @@ def test_cut_file_reads_up_to_its_last_chunk_and_compare_finds_differences(tmp_p
 def test_writer_rejects_bad_settings(tmp_path: Path) -> None:
     with pytest.raises(LocalProtocolError, match="compression"):
         BagWriter(str(tmp_path / "x.mcap"), compression="gzip", clock=lambda: 0.0)
+
+
+def test_writer_names_an_unwritable_output(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(BagError, match="cannot write the recording"):
+        BagWriter(str(tmp_path / "file" / "x.mcap"), clock=lambda: 0.0)
+
+
+def test_progress_line_only_on_a_terminal() -> None:
+    import io
+
+    from robot_gcs.record.record_command import Progress
+    from robot_gcs.record.recorder import RecorderStats
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+    out, plain = Tty(), io.StringIO()
+    for stream in (out, plain):
+        p = Progress(stream)
+        p.show(10.0, RecorderStats(100, 1, 2, 3, (), (), 2_000_000))
+        p.show(11.0, RecorderStats(25_100, 1, 2, 3, (), (), 4_500_000))
+        p.done()
+    assert plain.getvalue() == ""
+    last = out.getvalue().split("\r")[-1]
+    assert last.startswith("recording 25,100 msgs  25,000 msg/s  4.5 MB  missed 2  bad 3")
+
+
+def test_bench_offline_records_every_message() -> None:
+    from robot_gcs.record.bench_record import bench_offline
+    row = bench_offline(count=3000, typed=True)
+    assert (row["messages"], row["missed"], row["body_bytes"]) == (3000, 0, 104)
+
+
+def test_plain_group_messages_are_recorded_raw_with_their_position(tmp_path: Path) -> None:
+    f = tmp_path / "g.mcap"
+    events = [_view("ctl", (2, 3, 9)),
+              DataMessage("#a#d1", ("ctl",), Service.SAFE, b"\x01\x02", 17),
+              DataMessage("#a#d1", ("other",), Service.SAFE, b"x", 17)]     # not recorded
+    rec = _record(f, events, names=("ctl",))
+    rec.close()
+    assert rec.statistics().groups == ("ctl",)
+    docs = [(r.topic, r.doc()) for r in read_bag([str(f)]) if r.kind == "group"]
+    assert docs == [("ctl", {"data": "AQI=", "msg_type": 17,
+                             "_gcs": {"view": [2, 3, 9], "n": 1, "from": "#a#d1"}})]
+
+
+def test_bag_compare_command_and_unplayable_types(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from robot_gcs import cli
+    from robot_gcs.record.player import Player
+    a, b = tmp_path / "a.mcap", tmp_path / "b.mcap"
+    msgs = [_topic_msg(i, Point(float(i), 0.0)) for i in range(1, 30)]
+    base = [_view("t:/pt", (1, 7, 4))] + msgs[:4] + [_view("t:/pt", (1, 7, 5))] + msgs[4:]
+    _record(a, base).close()
+    _record(b, base[5:]).close()                     # joined later (view 5): a suffix
+    assert cli.main(["bag", "compare", str(a), str(b)]) == 0
+    assert "25 messages in both; 0 only in A, 0 only in B, 0 differ; order same" in capsys.readouterr().out
+    c = tmp_path / "c.mcap"
+    # one message missing in the middle (a delivery cannot skip one, a damaged file can):
+    # from there on the positions hold other messages
+    _record(c, base[:10] + base[11:]).close()
+    assert cli.main(["bag", "compare", str(a), str(c)]) == 1
+    out = capsys.readouterr().out
+    assert "20 differ" in out and "differ: /pt view 1.7.5 #5" in out
+    assert cli.main(["bag", "info", str(tmp_path / "nope.mcap")]) == 2
+
+    class NoNode:
+        session = FakeSession()
+
+        def qos_for(self, *a: Any) -> Any:
+            raise AssertionError("not reached")
+    d = tmp_path / "d.mcap"
+    w = BagWriter(str(d), clock=lambda: 0.0)
+    ch = w.channel("/pt", json_form(Point), {"kind": "topic", "type": "nosuch.module:Point"})
+    w.write(ch, 1.0, 1.0, b'{"x":1.0,"y":2.0}')
+    w.close()
+    with pytest.raises(BagError, match="cannot play /pt: cannot import nosuch.module:Point"):
+        Player(NoNode(), [str(d)], rate=0.0).play()  # type: ignore[arg-type]
+
+
+def test_player_selects_remaps_and_loops_without_a_ring(tmp_path: Path) -> None:
+    from robot_gcs.errors import Backpressure
+    from robot_gcs.pubsub.qos import QoS
+    from robot_gcs.record.player import Player
+    f = tmp_path / "p.mcap"
+    events = [_view("t:/pt", (1, 7, 4))] + [_topic_msg(i, Point(float(i), 0.5)) for i in range(1, 6)]
+    _record(f, events).close()
+
+    class Pub:
+        def __init__(self, topic: str, sent: list[tuple[str, Any]]) -> None:
+            self.topic, self.sent, self.pushback = topic, sent, 1
+
+        def publish(self, value: Any) -> None:
+            if self.pushback:                    # the daemon is full once: retried, not lost
+                self.pushback -= 1
+                raise Backpressure("full")
+            self.sent.append((self.topic, value))
+
+    class PlaySession:
+        """Echoes what is sent to its own private name, like the ring does."""
+
+        name, private_name = "play", "#play#d1"
+
+        def __init__(self) -> None:
+            self.events: list[Any] = []
+
+        def multicast(self, groups: Any, payload: bytes, service: Any = Service.AGREED,
+                      msg_type: int = 0, *a: Any) -> None:
+            self.events.append(DataMessage(self.private_name, (groups,), Service.AGREED,
+                                           payload, msg_type))
+
+        def receive(self, timeout: float | None = None) -> Any:
+            return self.events.pop(0) if self.events else None
+
+    class PlayNode:
+        def __init__(self) -> None:
+            self.sent: list[tuple[str, Any]] = []
+            self.created: list[tuple[str, type, QoS]] = []
+            self.spins = 0
+            self.session: Any = PlaySession()
+
+        def qos_for(self, topic: str, qos: Any) -> QoS:
+            return QoS()
+
+        def create_publisher(self, topic: str, cls: type, qos: QoS) -> Pub:
+            self.created.append((topic, cls, qos))
+            return Pub(topic, self.sent)
+
+        def spin_once(self, timeout: float) -> int:
+            self.spins += 1
+            self.session.receive(timeout)
+            return 0
+
+    node = PlayNode()
+    stats = Player(node, [str(f)], rate=0.0, remap={"/pt": "/pt2"},  # type: ignore[arg-type]
+                   service="fifo").play(loops=2)
+    assert (stats.published, stats.loops, stats.skipped, stats.settled) == (10, 2, 0, True)
+    assert node.sent == [("/pt2", Point(float(i), 0.5)) for i in range(1, 6)] * 2
+    assert [(t, c) for t, c, _ in node.created] == [("/pt2", Point)]
+    assert node.created[0][2].service.name == "FIFO"
+    assert node.spins == 2          # one after the backpressure, one for the settle marker
+    none = Player(PlayNode(), [str(f)], rate=0.0, select=Selection.parse(["/other"]))  # type: ignore[arg-type]
+    assert none.play().published == 0
+
+
+def test_in_process_samples_are_recorded_as_other_daemons_decode_them(tmp_path: Path) -> None:
+    f = tmp_path / "i.mcap"
+    fp = codec_for(Point).fingerprint
+    local = DataMessage("#pub#d1", ("t:/pt",), Service.AGREED,
+                        Sample(fp, 9, 1, 5.0, Point(1, 2)), TOPIC_MSG_TYPE)   # ints for floats
+    _record(f, [_view("t:/pt", (1, 7, 4)), local, _topic_msg(2, Point(1.0, 2.0))]).close()
+    a, b = [r.data for r in read_bag([str(f)]) if r.kind == "topic"]
+    assert a.split(b',"_gcs"')[0] == b.split(b',"_gcs"')[0] == b'{"x":1.0,"y":2.0'
