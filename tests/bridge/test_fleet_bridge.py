@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -199,6 +200,7 @@ def test_two_robots_and_a_base_station(make_ring, spinner) -> None:
         if rb.poll() is None:
             rb.kill()
             rb.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
         spinner.stop()
         bridge.close()
         bnode.destroy()
