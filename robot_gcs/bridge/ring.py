@@ -117,6 +117,11 @@ class Inbound:
         if self._error is not None:
             raise self._error
 
+    @property
+    def thread_id(self) -> int | None:
+        """The inbound thread's native id (for CPU accounting)."""
+        return self._thread.native_id
+
     def deliver(self, index: int, item: Any) -> None:
         """Hand one outside item to the ring (any thread; never blocks)."""
         if self._q.qsize() >= MAX_QUEUE:
