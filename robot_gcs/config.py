@@ -9,7 +9,8 @@ is ARCHITECTURE.md "Config shape"; keys added here are marked *extension*::
 
     ring:
       name: rover1
-      key_file: null            # relative paths are relative to the config file
+      key_file: ring.key        # relative paths are relative to the config file
+      security: sealed          # extension: or insecure; more in security/config.py
       state_dir: null           # extension: where daemons persist ring seq/incarnation
       transport:
         mode: unicast           # or multicast (+ group, port, interface, ttl)
@@ -31,7 +32,8 @@ Rules:
 
 * The document is composed with ``yaml.compose`` so each node keeps its line; every
   error is a ``ConfigError(problem, path, line, field)`` with a dotted field name
-  (``daemons[1].address``). Unknown keys are errors (typos must not be ignored).
+  (``daemons[1].address``). Unknown keys are errors (typos must not be ignored), and so
+  is a key given twice in one mapping; numbers must be finite (no ``.nan``/``.inf``).
 * Node ids are the 1-based index in the ``daemons`` list (identical lists give identical
   ids). ``cluster_id`` is a stable 32-bit blake2b hash of the ring name and the daemon
   list, so two rings with different names (or different daemon lists) ignore each
@@ -57,6 +59,7 @@ import yaml
 from .core.params import EngineConfig, ProtocolParams
 from .core.types import NodeId
 from .errors import ConfigError, LocalProtocolError
+from .security.config import SECURITY_KEYS, ring_security
 
 # timeouts key -> ProtocolParams field (float seconds)
 TIMEOUT_KEYS: dict[str, str] = {
@@ -124,6 +127,14 @@ class RingConfig:
     key_file: str | None = None
     state_dir: str | None = None
     diagnostics_period_ms: float = 1000.0   # health snapshot period while a console listens
+    security: str = "sealed"                # "sealed" (needs a key) | "insecure" (explicit)
+    accept_keys: tuple[bytes, ...] = ()     # key rollover: further keys accepted on receipt
+    client_token: bytes | None = None       # what TCP clients must prove (session_auth.py)
+    socket_group: str | None = None         # Unix session sockets 0660 for this group
+
+    @property
+    def insecure(self) -> bool:
+        return self.security == "insecure"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +162,9 @@ class GcsConfig:
         return {int(d.node_id): d.name for d in self.daemons}
 
     def engine_config(self) -> EngineConfig:
+        # ring packets are sealed by the runtime (security/sealer.py), not MACed by the core
         return EngineConfig(peers=tuple(d.node_id for d in self.daemons),
-                            cluster_id=self.cluster_id, key=self.ring.key,
+                            cluster_id=self.cluster_id, key=None,
                             params=self.ring.params, auto_open_lane=False)
 
     @classmethod
@@ -212,6 +224,10 @@ class _Doc:
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
                 name = f"{field}.{k.value}" if field else str(k.value)
+                if name + "#key" in self.lines:       # YAML would keep the last one silently
+                    raise ConfigError(f"duplicate key {k.value!r} (first on line "
+                                      f"{self.lines[name + '#key']})", self.path,
+                                      k.start_mark.line + 1, name)
                 self.lines[name + "#key"] = k.start_mark.line + 1
                 self._index(v, name)
         elif isinstance(node, yaml.SequenceNode):
@@ -256,8 +272,9 @@ def _int(doc: _Doc, value: Any, field: str, lo: int, hi: int) -> int:
 
 
 def _number(doc: _Doc, value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise doc.error(field, f"must be a positive number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0 < value < float("inf"):       # NaN fails every comparison
+        raise doc.error(field, f"must be a positive finite number, got {value!r}")
     return float(value)
 
 
@@ -270,19 +287,6 @@ def _host_port(doc: _Doc, value: Any, field: str) -> tuple[str, int]:
     if not 0 < p < 65536:
         raise doc.error(field, f"port must be in 1..65535, got {p}")
     return host, p
-
-
-def _load_key(doc: _Doc, key_file: str) -> tuple[bytes, str]:
-    base = os.path.dirname(os.path.abspath(doc.path)) if doc.path else os.getcwd()
-    full = key_file if os.path.isabs(key_file) else os.path.join(base, key_file)
-    try:
-        with open(full, "rb") as f:
-            key = f.read().strip()
-    except OSError as exc:
-        raise doc.error("ring.key_file", f"cannot read key file {full}: {exc.strerror}") from None
-    if len(key) < 16:
-        raise doc.error("ring.key_file", f"key in {full} is too short ({len(key)} bytes, need 16+)")
-    return key[:64], full
 
 
 def _transport(doc: _Doc, value: Any) -> TransportConfig:
@@ -424,12 +428,8 @@ def parse_config(text: str, path: str | None = None) -> GcsConfig:
     top = _mapping(doc, doc.value, "", ("ring", "daemons"), ("ring", "daemons"))
     ring = _mapping(doc, top["ring"], "ring",
                     ("name", "key_file", "state_dir", "transport", "timeouts", "protocol",
-                     "runtime", "diagnostics"), ("name",))
+                     "runtime", "diagnostics") + SECURITY_KEYS, ("name",))
     name = _str(doc, ring["name"], "ring.name")
-    key: bytes | None = None
-    key_file = ring.get("key_file")
-    if key_file is not None:
-        key, key_file = _load_key(doc, _str(doc, key_file, "ring.key_file"))
     state_dir = ring.get("state_dir")
     if state_dir is not None:
         state_dir = _str(doc, state_dir, "ring.state_dir")
@@ -450,7 +450,10 @@ def parse_config(text: str, path: str | None = None) -> GcsConfig:
             if d.port == transport.port:
                 raise doc.error(f"daemons[{i}].address",
                                 f"port {d.port} is the multicast port; use another")
-    rc = RingConfig(name, transport, params, runtime, key, key_file, state_dir, float(period))
+    sec = ring_security(ring, [d.host for d in daemons], path, doc.error)
+    rc = RingConfig(name, transport, params, runtime, sec.key, sec.key_file, state_dir,
+                    float(period), sec.security, sec.accept_keys, sec.client_token,
+                    sec.socket_group)
     return GcsConfig(rc, daemons, path)
 
 

@@ -7,7 +7,9 @@ config must name every daemon's port in advance.
 
 ``write_ring_config(directory, n)`` writes a loopback ring config of n daemons on such
 ports (``ring.yaml`` in ``directory``) and returns its path; timeouts left out take the
-engine defaults (core/params.py).
+engine defaults (core/params.py). The ring is sealed with a throw-away key
+(``directory/ring.key``, made when missing) unless ``insecure=True`` or ``extra_ring``
+names its own ``key_file`` or ``security``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,18 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-__all__ = ["free_udp_ports", "write_ring_config"]
+from .security.keys import write_key_file
+
+__all__ = ["free_udp_ports", "write_ring_config", "ring_key_line"]
+
+
+def ring_key_line(directory: Path) -> str:
+    """``  key_file: directory/ring.key`` (a line of a ``ring:`` mapping), making a
+    throw-away key there when it is missing -- for tests that write their own configs."""
+    key = Path(directory) / "ring.key"
+    if not key.exists():
+        write_key_file(str(key))
+    return f"  key_file: {key}"
 
 
 def write_ring_config(directory: Path, n: int, *, name: str = "testring", prefix: str = "d",
@@ -23,7 +36,8 @@ def write_ring_config(directory: Path, n: int, *, name: str = "testring", prefix
                       switch_interval_ms: float | None = None,
                       reply_window_us: int | None = None,
                       inline_receive: bool | None = None, sockets: bool = False,
-                      extra_ring: str = "", filename: str = "ring.yaml") -> Path:
+                      extra_ring: str = "", filename: str = "ring.yaml",
+                      insecure: bool = False) -> Path:
     """A ring of n daemons ``{prefix}1..{prefix}n`` on 127.0.0.1; returns the file's path.
 
     ``sockets``: each daemon also serves sessions on ``directory/{name}.sock``.
@@ -42,6 +56,10 @@ def write_ring_config(directory: Path, n: int, *, name: str = "testring", prefix
                                   ("inline_receive", inline_receive)) if value is not None]
     if runtime:
         lines += ["  runtime:", *runtime]
+    if insecure:
+        lines.append("  security: insecure")
+    elif "key_file:" not in extra_ring and "security:" not in extra_ring:
+        lines.append(ring_key_line(directory))
     if extra_ring:
         lines.append(extra_ring.rstrip("\n"))
     lines.append("daemons:")

@@ -122,6 +122,7 @@ def test_missing_sections_and_bad_yaml() -> None:
 
 def test_key_file_is_read_relative_to_the_config(tmp_path: Path) -> None:
     (tmp_path / "ring.key").write_bytes(b"0123456789abcdef0123\n")
+    (tmp_path / "ring.key").chmod(0o600)
     p = tmp_path / "c.yaml"
     p.write_text(GOOD.replace("  name: rover1", "  name: rover1\n  key_file: ring.key"))
     assert load_config(p).ring.key == b"0123456789abcdef0123"

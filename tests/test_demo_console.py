@@ -22,7 +22,7 @@ from typing import Iterator
 
 import pytest
 
-from robot_gcs.testing import free_udp_ports
+from robot_gcs.testing import free_udp_ports, ring_key_line
 from tmux_screen import HAVE_TMUX, TmuxScreen, row
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def ctl_row(screen: str) -> str:
 def demo_ring(tmp_path: Path) -> Iterator[Path]:
     sockdir = Path(f"/tmp/rgdemo{os.getpid()}")
     sockdir.mkdir(exist_ok=True)
-    lines = ["ring:", "  name: demo-console", f"  state_dir: {tmp_path / 'state'}",
+    lines = ["ring:", "  name: demo-console", f"  state_dir: {tmp_path / 'state'}", ring_key_line(tmp_path),
              "  timeouts:", "    token_ms: 1000", "    consensus_ms: 1200", "daemons:"]
     for i, port in enumerate(free_udp_ports(3), start=1):
         lines += [f"  - name: cpu{i}", f"    address: 127.0.0.1:{port}",

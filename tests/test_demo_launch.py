@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import pytest
-from robot_gcs.testing import free_udp_ports
+from robot_gcs.testing import free_udp_ports, ring_key_line
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCH = ROOT / "launch" / "robot_demo.yaml"
@@ -33,7 +33,7 @@ LAUNCH = ROOT / "launch" / "robot_demo.yaml"
 
 def write_ring_config(tmp: Path) -> Path:
     ports = free_udp_ports(3)
-    lines = ["ring:", "  name: demo-test", f"  state_dir: {tmp / 'state'}", "  transport:",
+    lines = ["ring:", "  name: demo-test", f"  state_dir: {tmp / 'state'}", ring_key_line(tmp), "  transport:",
              "    mode: unicast", "  timeouts:", "    token_ms: 1000", "    consensus_ms: 1200",
              "daemons:"]
     for i, p in enumerate(ports, 1):

@@ -25,7 +25,7 @@ from typing import Iterator
 
 import pytest
 
-from robot_gcs.testing import free_udp_ports
+from robot_gcs.testing import free_udp_ports, ring_key_line
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -62,7 +62,8 @@ def example_files() -> dict[str, str]:
 
 
 def ring_yaml(name: str, daemons: int, sockdir: Path | None, state: Path) -> str:
-    lines = ["ring:", f"  name: {name}", f"  state_dir: {state}", "daemons:"]
+    lines = ["ring:", f"  name: {name}", f"  state_dir: {state}", ring_key_line(state.parent),
+             "daemons:"]
     for i, port in enumerate(free_udp_ports(daemons), start=1):
         lines += [f"  - name: cpu{i}", f"    address: 127.0.0.1:{port}"]
         if sockdir is not None:

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECKED = ["robot_gcs/core", "robot_gcs/runtime", "robot_gcs/client", "robot_gcs/diagnostics",
            "robot_gcs/pubsub", "robot_gcs/launch", "robot_gcs/config.py", "robot_gcs/errors.py",
            "robot_gcs/cli", "robot_gcs/hints.py", "robot_gcs/__init__.py",
-           "robot_gcs/bridge"]
+           "robot_gcs/security", "robot_gcs/record", "robot_gcs/bridge"]
 
 
 def test_mypy_strict_is_clean() -> None:

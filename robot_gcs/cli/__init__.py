@@ -30,6 +30,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "daemon": ("robot_gcs.runtime.command", "run a standalone daemon serving socket sessions"),
     "sim": ("robot_gcs.sim.command", "deterministic fault simulation with invariant checks"),
     "bench": ("robot_gcs.runtime.bench", "latency and throughput benchmarks"),
+    "keygen": ("robot_gcs.security.command", "write a new ring key file (mode 0600)"),
+    "record": ("robot_gcs.record.record_command", "record topics and groups to MCAP, in the agreed order"),
+    "play": ("robot_gcs.record.play_command", "publish a recording into a ring, in the recorded order"),
+    "bag": ("robot_gcs.record.bag_command", "recording tools: info, compare"),
+    "foxglove": ("robot_gcs.record.foxglove_command", "serve live topics to Foxglove (WebSocket)"),
 }
 
 DESCRIPTION = ("robot-gcs runs and inspects a robot's group communication: the ring of "

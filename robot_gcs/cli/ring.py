@@ -152,10 +152,16 @@ def connect_first(target: RingTarget, client: str) -> tuple[Session, str]:
 
     Raises ``RobotNotFound`` saying what each daemon answered."""
     from ..client.socket_session import connect
+    token = None
+    if target.config and any(a.startswith("tcp:") for _d, a in target.addresses):
+        try:
+            token = load_config(target.config).ring.client_token   # TCP sessions prove it
+        except ConfigError:
+            pass
     failures = []
     for daemon, address in target.addresses:
         try:
-            session = connect(address, client)
+            session = connect(address, client, token=token)
         except GcsError as exc:
             failures.append(f"{daemon or address}: {exc}")
             continue

@@ -18,7 +18,8 @@ space waiting for a later call. If the kernel cannot take a MCAST or PRIVATE fra
 ``timeout``. A frame partly written is always finished (bounded by ``finish_timeout``:
 after that the daemon is considered wedged and the session closes). JOIN and LEAVE never
 raise ``Backpressure``; they wait for the kernel, bounded the same way. Arguments are
-checked in the caller's thread with the in-process session's rules (client/session.py);
+checked in the caller's thread with the in-process session's rules (client/session.py),
+a message too large for a frame or for the default ``max_message_size`` included;
 a command the daemon still rejects comes back as an ERROR frame and is raised as
 ``LocalProtocolError`` by the next call.
 
@@ -45,8 +46,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.events import DataMessage, Event, GroupView
+from ..core.group_wire import check_data_size
+from ..core.params import ProtocolParams
 from ..core.types import Service
 from ..errors import (Backpressure, LocalProtocolError, RemoteProtocolError, SessionClosed)
+from ..security.keys import KeyFileError
+from ..security.session_auth import AuthRefused, client_handshake, token_from_env
 from . import wire
 from .session import (Groups, Session, check_client_name, check_group, check_groups,
                       check_msg_type, check_payload, check_private_target, check_service)
@@ -54,6 +59,8 @@ from .session import (Groups, Session, check_client_name, check_group, check_gro
 log = logging.getLogger(__name__)
 
 RECV_CHUNK = 256 * 1024
+# the default ring limit; a ring configured lower refuses with an ERROR frame instead
+MAX_MESSAGE = ProtocolParams().max_message_size
 CLOSED_BY_CALLER = "session closed by the caller"
 
 
@@ -86,8 +93,14 @@ def _open_socket(addr: wire.Address, timeout: float) -> socket.socket:
 
 
 def connect(address: str, name: str, *, timeout: float = 5.0,
-            finish_timeout: float = 10.0, max_frame: int = wire.MAX_FRAME) -> "SocketSession":
+            finish_timeout: float = 10.0,
+            max_frame: int = wire.MAX_EVENT_FRAME,
+            token: bytes | None = None) -> "SocketSession":
     """Open a session with the daemon serving ``address`` under client name ``name``.
+
+    On TCP the client proves the ring's client token (security/session_auth.py):
+    ``token``, else the file ``$ROBOT_GCS_TOKEN_FILE`` names; without one a daemon of a
+    sealed ring refuses the session, saying so.
 
     Raises ``SessionClosed`` if no daemon answers there (reason says why) and
     ``LocalProtocolError`` if the address is malformed or the daemon refuses the name.
@@ -100,7 +113,13 @@ def connect(address: str, name: str, *, timeout: float = 5.0,
         raise SessionClosed(f"cannot connect to {addr}: {exc}") from None
     decoder = wire.FrameDecoder(wire.SERVER_FRAME_TYPES, max_frame)
     try:
-        sock.sendall(wire.encode(wire.Hello(name)))
+        refusal = b""
+        if addr.kind == "tcp":
+            refusal = _authenticate(sock, token, timeout)
+        if refusal:
+            decoder.feed(refusal)          # the daemon said why it will not talk: read on
+        else:
+            sock.sendall(wire.encode(wire.Hello(name)))
         deadline = time.monotonic() + timeout
         welcome: wire.Frame | None = None
         while welcome is None:
@@ -128,6 +147,9 @@ def connect(address: str, name: str, *, timeout: float = 5.0,
     except RemoteProtocolError as exc:
         sock.close()
         raise SessionClosed(f"protocol error from the daemon at {addr}: {exc}") from None
+    except AuthRefused as exc:
+        sock.close()
+        raise SessionClosed(f"daemon at {addr}: {exc}") from None
     except BaseException:
         sock.close()
         raise
@@ -135,6 +157,18 @@ def connect(address: str, name: str, *, timeout: float = 5.0,
     session = SocketSession(sock, name, welcome.private_name, decoder, addr, finish_timeout)
     session._absorb()          # frames that came in with the WELCOME
     return session
+
+
+def _authenticate(sock: socket.socket, token: bytes | None, timeout: float) -> bytes:
+    """The TCP handshake when a token is known (b"" when done or skipped)."""
+    if token is None:
+        try:
+            token = token_from_env()
+        except KeyFileError as exc:
+            raise LocalProtocolError(f"client token: {exc}") from None
+    if token is None:
+        return b""                 # a daemon that wants one refuses HELLO, saying so
+    return client_handshake(sock, token, timeout)
 
 
 class SocketSession(Session):
@@ -184,6 +218,7 @@ class SocketSession(Session):
         names = check_groups(groups)
         data = check_payload(payload)
         svc = check_service(service)
+        check_data_size(self.name, names, len(data), MAX_MESSAGE)
         frame = wire.encode_multicast(names, data, svc, check_msg_type(msg_type),
                                       bool(self_discard), priority is True)
         self._send(frame, timeout, may_refuse=True)
@@ -194,6 +229,7 @@ class SocketSession(Session):
         target = check_private_target(target)
         data = check_payload(payload)
         svc = check_service(service)
+        check_data_size(self.name, (target,), len(data), MAX_MESSAGE)
         self._send(wire.encode(wire.Private(target, data, svc, check_msg_type(msg_type))), timeout,
                    may_refuse=True)
 

@@ -11,7 +11,10 @@ drops the connection.
 
 Framing: every frame is ``!IB`` -- ``length`` (u32, counts the type byte and the body) and
 ``type`` (u8) -- followed by the body. ``length`` is checked against ``max_frame`` before any
-body byte is buffered, so a peer cannot make us allocate more than that. All integers are
+body byte is buffered, so a peer cannot make us allocate more than that. The daemon
+accepts command frames of up to ``MAX_FRAME``; encoding a longer MCAST or PRIVATE raises
+``LocalProtocolError`` in the caller. A client accepts event frames of up to
+``MAX_EVENT_FRAME`` (a largest message plus its names). All integers are
 big-endian. Strings are ``!H`` length + UTF-8.
 
 Frames, client -> daemon:
@@ -57,6 +60,10 @@ from ..errors import LocalProtocolError, MalformedPacket
 PROTOCOL_VERSION = 1
 MAGIC = b"RGCS"
 MAX_FRAME = 4 * 1024 * 1024        # default bound on one frame (type byte + body)
+# a DATA frame carries a message of up to max_message_size (4 MiB by default) plus the
+# sender's private name and the group names: the client accepts frames this much larger
+EVENT_FRAME_SLACK = 64 * 1024
+MAX_EVENT_FRAME = MAX_FRAME + EVENT_FRAME_SLACK
 MAX_STR = 0xFFFF
 
 T_HELLO, T_JOIN, T_LEAVE, T_MCAST, T_BYE, T_PRIVATE = 1, 2, 3, 4, 5, 6
@@ -222,6 +229,17 @@ def _check_msg_type(msg_type: int) -> None:
         raise LocalProtocolError(f"msg_type {msg_type} does not fit in a signed 32-bit integer")
 
 
+def _command(ftype: int, *parts: bytes) -> bytes:
+    """A client command frame; raises ``LocalProtocolError`` naming the limit when it is
+    longer than ``MAX_FRAME`` (the daemon would end the session for it)."""
+    data = _frame(ftype, *parts)
+    if len(data) - 4 > MAX_FRAME:
+        raise LocalProtocolError(
+            f"message too large for a socket session: its frame is {len(data) - 4} bytes, "
+            f"the limit is {MAX_FRAME} bytes (client/wire.py MAX_FRAME)")
+    return data
+
+
 def encode_multicast(groups: tuple[str, ...], payload: bytes, service: Service,
                      msg_type: int = 0, self_discard: bool = False,
                      priority: bool = False) -> bytes:
@@ -231,7 +249,7 @@ def encode_multicast(groups: tuple[str, ...], payload: bytes, service: Service,
         raise LocalProtocolError(f"too many groups in one message ({len(groups)})")
     flags = (1 if self_discard else 0) | (2 if priority else 0)
     head = _MCAST.pack(int(service), msg_type, flags, len(groups))
-    return _frame(T_MCAST, head, b"".join(_str(g) for g in groups), payload)
+    return _command(T_MCAST, head, b"".join(_str(g) for g in groups), payload)
 
 
 def encode_data(msg: DataMessage) -> bytes:
@@ -271,7 +289,7 @@ def encode(frame: Frame) -> bytes:
                                     frame.msg_type, frame.self_discard, frame.priority)
         if isinstance(frame, Private):
             _check_msg_type(frame.msg_type)
-            return _frame(T_PRIVATE, _DATA.pack(int(frame.service), frame.msg_type),
+            return _command(T_PRIVATE, _DATA.pack(int(frame.service), frame.msg_type),
                           _str(frame.target), frame.payload)
         if isinstance(frame, Hello):
             return _frame(T_HELLO, _HELLO.pack(MAGIC, frame.version), _str(frame.name))

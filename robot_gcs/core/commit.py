@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .limits import RING_SEQ_MAX
 from .types import NULL_RING, RingId
 from .wire import Commit, CommitEntry
 
@@ -38,8 +39,9 @@ LOST_SEQ_SHIFT = 32
 
 
 def initial_ring_seq_seen(persisted_ring_seq: int | None, incarnation: int) -> int:
-    """The highest ring seq a new life may assume was used (PROTOCOL.md 7, ring id reuse)."""
-    if persisted_ring_seq is None:
+    """The highest ring seq a new life may assume was used (PROTOCOL.md 7, ring id reuse);
+    a persisted seq beyond core/limits.py's limit counts as lost."""
+    if persisted_ring_seq is None or persisted_ring_seq > RING_SEQ_MAX:
         return (incarnation & 0xFFFFFFFF) << LOST_SEQ_SHIFT
     return persisted_ring_seq + 1
 

@@ -15,7 +15,8 @@ Rules drivers rely on:
 * ``SetTimer`` replaces a pending timer of that id; ``handle_timer`` for an unarmed id or
   before its deadline is a no-op (stale timer events are harmless).
 * ``Persist(ring_seq)`` precedes any use of a new ring seq.
-* Bad packets are counted in ``statistics().drops`` and dropped, never raised.
+* Bad packets are counted in ``statistics().drops`` and dropped, never raised; so are
+  packets with a ring seq or incarnation at its field's limit (core/limits.py).
 * A singleton ring passes the token to itself through the TOKEN_HOLD timer (deadline
   ``now`` when there is work, ``now + token_hold`` when idle). A deadline of ``now``
   means "once this input is done": drivers run such timers before taking the next
@@ -42,6 +43,7 @@ from .actions import BROADCAST_ALL, Action
 from .stats import EngineStats
 from .types import NULL_RING, GatherReason, Lane, MemberState, NodeId, RingId, Service, TimerId
 from .gather_flow import GatherFlow
+from .limits import out_of_range
 from .wire import Beacon, Commit, Join, Mcast, Token, decode
 
 log = logging.getLogger(__name__)
@@ -188,6 +190,10 @@ class Engine(GatherFlow):
             pkt = decode(data, self.cfg.key, self.cfg.cluster_id)
         except MalformedPacket as exc:
             self.drops[exc.reason] += 1
+            return []
+        beyond = out_of_range(pkt)               # core/limits.py: never trusted
+        if beyond is not None:
+            self.drops[beyond] += 1
             return []
         s = pkt.sender
         if s == self._me:

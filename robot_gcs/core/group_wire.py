@@ -62,6 +62,9 @@ _RING = struct.Struct("!IQ")
 _DATA_HEAD = struct.Struct("!BIB")      # gtype, sender_daemon, sender_client length
 _DATA_REST = struct.Struct("!BBhIB")    # service, flags, msg_type, op_id, n_groups
 _SERVICE_OF = {int(s): s for s in Service}
+# the largest envelope a G_DATA can have (longest names, most groups)
+MAX_DATA_OVERHEAD = (_DATA_HEAD.size + MAX_NAME_BYTES + _DATA_REST.size
+                     + MAX_GROUPS_PER_MESSAGE * (1 + MAX_NAME_BYTES))
 
 
 # ---------------------------------------------------------------- name rules
@@ -213,6 +216,27 @@ def encode_data(prefix: bytes, service: int, self_discard: bool, msg_type: int, 
     if n == 1:
         return b"".join((prefix, mid, group_fields[0], payload))
     return b"".join((prefix, mid, *group_fields, payload))
+
+
+def data_overhead(sender_client: str, targets: tuple[str, ...]) -> int:
+    """Bytes a G_DATA envelope adds to its payload (what ``encode_data`` joins around it)."""
+    return (_DATA_HEAD.size + len(sender_client.encode("utf-8")) + _DATA_REST.size
+            + sum(1 + len(t.encode("utf-8")) for t in targets))
+
+
+def check_data_size(sender_client: str, targets: tuple[str, ...], payload_len: int,
+                    max_message: int) -> None:
+    """Raise ``LocalProtocolError`` naming the limit when a G_DATA of ``payload_len`` bytes
+    to ``targets`` would not fit in ``max_message`` (the ring's max_message_size)."""
+    if payload_len + MAX_DATA_OVERHEAD <= max_message:
+        return                                  # fits whatever the names (the hot path)
+    overhead = data_overhead(sender_client, targets)
+    if payload_len + overhead > max_message:
+        raise LocalProtocolError(
+            f"message too large: {payload_len} bytes of payload (+{overhead} bytes of group "
+            f"envelope) exceed the limit of {max_message} bytes per message "
+            f"(ring.protocol.max_message_size); at most {max(0, max_message - overhead)} "
+            f"bytes of payload fit")
 
 
 def encode(msg: GroupMessage) -> bytes:

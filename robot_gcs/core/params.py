@@ -75,8 +75,8 @@ class ProtocolParams:
             if f.name == "reply_window":
                 if not 0 <= v < 0.1:        # also rejects NaN
                     out.append(f"reply_window must be in [0, 0.1) seconds (got {v})")
-            elif isinstance(v, (int, float)) and not v > 0:
-                out.append(f"{f.name} must be positive (got {v})")
+            elif isinstance(v, (int, float)) and not 0 < v < float("inf"):   # and not NaN
+                out.append(f"{f.name} must be positive and finite (got {v})")
         if out:
             return out
         if self.consensus_timeout <= self.token_timeout:

@@ -8,11 +8,17 @@ that short with a ``KeyboardInterrupt`` traceback out of ``Daemon.stop()``. So
 SIGKILL still end a program that hangs. Only the main thread can install a handler (and
 only there does Python deliver SIGINT); elsewhere the call does nothing.
 
+At interpreter exit Python puts back the default action for every signal that has a Python
+handler, so a Ctrl-C landing in those last milliseconds would still kill the process
+(exit status -2). An ``atexit`` hook therefore turns a still-quiet SIGINT into SIG_IGN,
+which Python leaves alone at exit.
+
 State: the handler and its count belong to the process (signal handlers are per process).
 """
 
 from __future__ import annotations
 
+import atexit
 import signal
 import threading
 from types import FrameType
@@ -24,10 +30,18 @@ def _count_interrupt(signum: int, frame: FrameType | None) -> None:
     _count[0] += 1
 
 
+def _ignore_at_exit() -> None:
+    if signal.getsignal(signal.SIGINT) is _count_interrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def quiet_interrupts() -> bool:
     """Ignore further Ctrl-Cs (counted); True if the handler was installed."""
     if threading.current_thread() is not threading.main_thread():
         return False
+    if signal.getsignal(signal.SIGINT) is not _count_interrupt:
+        atexit.unregister(_ignore_at_exit)
+        atexit.register(_ignore_at_exit)
     signal.signal(signal.SIGINT, _count_interrupt)
     return True
 

@@ -9,6 +9,10 @@ caller's thread when the engine is free or queues it for the daemon thread. A re
 the engine reaches the client: raised in the caller when the command ran inline, or as
 the end of the session (``SessionClosed`` with the reason) when it had been queued.
 
+Message size: ``multicast`` and ``send_private`` refuse a payload whose group envelope
+would pass the ring's ``max_message_size`` with ``LocalProtocolError`` in the caller,
+before anything is queued (a queued refusal could only end the session).
+
 Send-queue room: at most ``send_queue`` queued multicasts/privates per client
 (``reserve``); beyond that ``multicast`` raises ``Backpressure`` or waits on a Condition
 up to ``timeout`` (never on the daemon thread). The port gives room back (``release``)
@@ -28,6 +32,7 @@ from typing import Any, Protocol
 from ..client.session import (check_group, check_groups, check_msg_type, check_payload,
                               check_private_target, check_service)
 from ..core.events import private_name
+from ..core.group_wire import check_data_size
 from ..core.types import Service
 from ..errors import Backpressure, SessionClosed
 
@@ -46,8 +51,9 @@ class ClientHandle:
     """One attached client; its methods may be called from any thread."""
 
     def __init__(self, port: CommandPort, daemon_name: str, name: str, sink: Any,
-                 send_queue: int) -> None:
+                 send_queue: int, max_message: int = 4 * 1024 * 1024) -> None:
         self._port = port
+        self.max_message = max_message     # the ring's max_message_size (envelope included)
         self.name = name
         self.private_name = private_name(name, daemon_name)
         self.sink = sink
@@ -83,6 +89,7 @@ class ClientHandle:
                   priority: bool = False) -> None:
         args = (check_groups(groups), check_payload(payload), check_service(service),
                 check_msg_type(msg_type), bool(self_discard), local_payload, priority is True)
+        check_data_size(self.name, args[0], len(args[1]), self.max_message)
         self.check_open()
         self._port.post(self, "multicast", args, timeout)
 
@@ -91,6 +98,7 @@ class ClientHandle:
                      priority: bool = False) -> None:
         args = (check_private_target(target), check_payload(payload), check_service(service),
                 check_msg_type(msg_type), priority is True)
+        check_data_size(self.name, (args[0],), len(args[1]), self.max_message)
         self.check_open()
         self._port.post(self, "private", args, timeout)
 

@@ -25,7 +25,7 @@ from types import FrameType
 from typing import Any
 
 from ..config import load_config
-from ..errors import ConfigError
+from ..errors import ConfigError, GcsError
 from .daemon import Daemon
 from .membership_log import MembershipEvent
 
@@ -46,6 +46,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to persist ring seq and incarnation (overrides config)")
     parser.add_argument("--stats-interval", type=float, default=0.0,
                         help="print a statistics line every N seconds (0: never)")
+
+
+_say_lock = threading.Lock()
+
+
+def _say(line: str) -> None:
+    """One whole line on stdout: the daemon thread (membership) and the main thread
+    (ready, stats) both print, and ``print`` writes the text and the newline apart."""
+    with _say_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def _fmt(ev: MembershipEvent) -> str:
@@ -81,11 +92,11 @@ def run(args: argparse.Namespace) -> int:
     tcp = args.tcp if args.tcp is None or args.tcp.startswith("tcp:") else "tcp:" + args.tcp
     daemon = Daemon(cfg, args.name, client_address=args.socket, tcp_address=tcp,
                     state_dir=args.state_dir)
-    daemon.on_membership = lambda ev: print(_fmt(ev), flush=True)
+    daemon.on_membership = lambda ev: _say(_fmt(ev))
     try:
         try:
             daemon.start()
-        except (OSError, ConfigError) as exc:
+        except (OSError, GcsError) as exc:       # one line, no traceback
             print(f"robot-gcs daemon: cannot start {args.name}: {exc}", file=sys.stderr)
             return 2 if isinstance(exc, ConfigError) else 1
         host, port = daemon.transport.bound_address
@@ -93,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
         if daemon.ipc_servers:
             clients = ", clients at " + ", ".join(
                 str(getattr(s, "bound_address", "?")) for s in daemon.ipc_servers)
-        print(f"daemon {args.name} (node {daemon.node_id}, ring {cfg.ring.name}) ready on "
-              f"{host}:{port}{clients}", flush=True)
+        _say(f"daemon {args.name} (node {daemon.node_id}, ring {cfg.ring.name}) ready on "
+             f"{host}:{port}{clients}")
         next_stats = time.monotonic() + args.stats_interval
         while not stop.is_set():
             wait = 1.0
@@ -107,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
                 return 1
             if args.stats_interval > 0 and time.monotonic() >= next_stats:
                 next_stats += args.stats_interval
-                print(_stats_line(daemon), flush=True)
-        print(f"daemon {args.name} stopping", flush=True)
+                _say(_stats_line(daemon))
+        _say(f"daemon {args.name} stopping")
         daemon.stop()
         return 0
     finally:

@@ -50,6 +50,7 @@ from ..client.inprocess import InProcessSession
 from ..client.session import check_client_name
 from ..config import GcsConfig, load_config
 from ..errors import ConfigError, GcsError, LocalProtocolError, SessionClosed
+from ..security.config import require_key
 from .client_table import ClientTable, Sink
 from .clients import ClientHandle
 from .commands import Commands
@@ -57,6 +58,7 @@ from .engine_host import EngineHost
 from .engine_port import EngineFactory, HostedEngine, default_engine_factory
 from .interrupts import SHIELD
 from .ipc import IpcServer
+from .limits import IpcLimits
 from .loop import EventLoop, LagStats
 from .membership_log import MembershipEvent, MembershipLog
 from .state import StateStore
@@ -82,7 +84,8 @@ class Daemon:
                  client_address: str | None = None, tcp_address: str | None = None,
                  serve_clients: bool = True,
                  engine_factory: EngineFactory | None = None, seed: int | None = None,
-                 clock: Callable[[], float] = time.monotonic, health: bool = True) -> None:
+                 clock: Callable[[], float] = time.monotonic, health: bool = True,
+                 ipc_limits: IpcLimits | None = None) -> None:
         self.config = config
         self.entry = config.daemon(name)
         self.name = name
@@ -102,6 +105,7 @@ class Daemon:
         self._commands: Commands | None = None
         self._reader: WaitingReader | None = None
         self.ipc_servers: list[IpcServer] = []
+        self._ipc_limits = ipc_limits          # None: runtime/limits.py defaults
         self.incarnation = 0
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
@@ -168,8 +172,9 @@ class Daemon:
         if self.loop.holds_lock():
             wait = 0.0
         size = self.config.ring.runtime.send_queue
+        biggest = self.config.ring.params.max_message_size
         h = self._clients.attach(name, lambda: ClientHandle(commands, self.name, name, sink,
-                                                            size), wait)
+                                                            size, biggest), wait)
         try:
             commands.post(h, "connect", (), None)
         except LocalProtocolError:
@@ -228,6 +233,8 @@ class Daemon:
         """Bind the UDP socket(s), start the daemon thread; return once the engine runs."""
         if self._thread is not None:
             raise LocalProtocolError(f"daemon {self.name} was already started")
+        ring = self.config.ring
+        require_key(ring.security, ring.key, self.config.path)
         sw = self.config.ring.runtime.switch_interval_ms
         if sw is not None:
             sys.setswitchinterval(sw / 1000.0)
@@ -238,8 +245,17 @@ class Daemon:
             raise ConfigError(f"cannot write daemon state in {os.path.dirname(str(self._state.path))}"
                               f": {exc.strerror}", self.config.path, None,
                               "ring.state_dir") from None
-        self.transport.open()
         try:
+            self.transport.open()
+        except OSError as exc:
+            raise self._bind_error("address", f"{self.entry.host}:{self.entry.port}",
+                                   exc.strerror or str(exc)) from None
+        try:
+            if ring.key is not None:
+                from ..security.sealer import Sealer
+                self.transport.sealer = Sealer(
+                    (ring.key, *ring.accept_keys), self.config.cluster_id, self.node_id,
+                    self.incarnation, (int(d.node_id) for d in self.config.daemons))
             engine = self._factory(self.config, self.entry, self.incarnation, ring_seq,
                                    self._seed)
         except BaseException:
@@ -321,11 +337,24 @@ class Daemon:
             self._finish()
 
     def _start_ipc(self) -> None:
-        for address in (self.client_address, self.tcp_address):
+        for address, key, configured in ((self.client_address, "socket", self.entry.socket),
+                                         (self.tcp_address, "tcp", self.entry.tcp)):
             if address:
-                server = IpcServer(self, address)
-                server.start()
+                server = IpcServer(self, address, limits=self._ipc_limits)
+                try:
+                    server.start()
+                except GcsError as exc:
+                    if address != configured:        # given on the command line
+                        raise
+                    raise self._bind_error(key, address, str(exc)) from None
                 self.ipc_servers.append(server)
+
+    def _bind_error(self, key: str, address: str, problem: str) -> ConfigError:
+        """A bind failure as a one-line error naming the address and its config line."""
+        prefix = f"cannot serve sessions on {address}: "
+        problem = problem[len(prefix):] if problem.startswith(prefix) else problem
+        return ConfigError(f"cannot bind {address}: {problem}", self.config.path,
+                           self.entry.line, f"daemons[{self.node_id - 1}].{key}")
 
     def stop(self, timeout: float = 10.0) -> None:
         """Disconnect clients through the ring, leave the ring, join the thread."""

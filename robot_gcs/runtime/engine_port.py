@@ -13,6 +13,7 @@ refusal (the caller's fault) and ``Backpressure`` when the send queue is full.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Protocol, Sequence
 
 from ..config import DaemonEntry, GcsConfig
@@ -61,5 +62,11 @@ def default_engine_factory(config: GcsConfig, me: DaemonEntry, incarnation: int,
                            ring_seq: int | None, seed: int) -> HostedEngine:
     """The real engines: core Engine wrapped in the GroupEngine."""
     from ..core.engine import Engine
-    engine = Engine(config.engine_config(), int(me.node_id), incarnation, ring_seq, seed)
+    ecfg = config.engine_config()
+    if config.ring.key is not None:       # the transport seals: leave room for the seal
+        from ..security.sealer import SEAL_OVERHEAD
+        params = dataclasses.replace(ecfg.params,
+                                     max_packet=ecfg.params.max_packet - SEAL_OVERHEAD)
+        ecfg = dataclasses.replace(ecfg, params=params)
+    engine = Engine(ecfg, int(me.node_id), incarnation, ring_seq, seed)
     return GroupEngine(engine, config.names())

@@ -11,7 +11,7 @@ lock (runtime/README.md). No call ever blocks (all sockets are non-blocking).
 
 Per connection (``_Connection``), frames are those of client/wire.py:
 
-* The first frame must be HELLO, within ``HELLO_TIMEOUT``. The server calls
+* The first frame must be HELLO, within ``limits.hello_timeout``. The server calls
   ``daemon.attach_client(name, conn)`` and answers WELCOME(private name), or
   CLOSED(refused, reason) for a bad or taken name. A name whose previous session is still
   leaving its groups (``ClientNameBusy``) is retried every ``NAME_RETRY`` seconds for up
@@ -38,6 +38,18 @@ Per connection (``_Connection``), frames are those of client/wire.py:
   full, the connection registers ``loop.add_writer`` and writes the rest when the socket
   becomes writable (the writer is removed once the buffer is empty).
 
+Limits (runtime/limits.py, ``IpcLimits``): connections beyond ``max_connections`` are
+refused at accept, EMFILE pauses the listener instead of spinning, unfinished frames are
+bounded in total bytes and in age, unread events in total bytes, and TCP connections get
+keepalive so a client whose link died is detached.
+
+Security (security/): a Unix socket is created under a temporary name, given mode 0600
+(0660 and the group when the config names ``socket_group``) and only then renamed into
+place, so no other user can connect in between. On TCP, a sealed ring's connections pass
+a ``DaemonGate`` (security/session_auth.py) before their first frame: a client that does
+not prove the client token is refused with CLOSED(refused, reason) and counted under
+``refused``.
+
 ``close()`` (daemon thread, when the daemon stops) closes the listener, removes the Unix
 socket file and ends every connection with CLOSED("daemon stopped").
 ``statistics()`` returns an ``IpcStats`` snapshot.
@@ -58,8 +70,12 @@ from ..client import wire
 from ..config import GcsConfig
 from ..core.events import DataMessage, GroupView
 from ..errors import Backpressure, GcsError, LocalProtocolError, MalformedPacket, SessionClosed
+from ..security.session_auth import DaemonGate
+from ..security.unix_socket import bind_private
 from .client_table import ClientNameBusy, Sink
 from .clients import ClientHandle
+from .limits import (AcceptGuard, InputBudget, IpcLimits, LimitStats, OutputBudget,
+                     limit_stats, set_keepalive)
 from .loop import EventLoop
 
 log = logging.getLogger(__name__)
@@ -68,7 +84,6 @@ RECV_CHUNK = 64 * 1024
 DEFAULT_MAX_BUFFER = 4 * 1024 * 1024
 RESUME_RETRY = 0.001       # seconds before retrying a command refused with Backpressure
 CLOSE_GRACE = 5.0          # seconds a closing connection may take to deliver its last bytes
-HELLO_TIMEOUT = 10.0       # seconds a new connection may take to send its HELLO
 NAME_RETRY = 0.01          # seconds between attaches of a name that is still leaving
 NAME_WAIT = 5.0            # ... for at most this long
 
@@ -90,6 +105,7 @@ class IpcStats:
     frames_out: int
     bytes_in: int
     bytes_out: int
+    limits: LimitStats | None = None              # runtime/limits.py guards
 
 
 class IpcHost(Protocol):
@@ -109,7 +125,7 @@ class IpcServer:
 
     def __init__(self, daemon: IpcHost, address: str, *, max_buffer: int = DEFAULT_MAX_BUFFER,
                  max_events: int | None = None, max_frame: int = wire.MAX_FRAME,
-                 close_grace: float = CLOSE_GRACE) -> None:
+                 close_grace: float = CLOSE_GRACE, limits: IpcLimits | None = None) -> None:
         self.daemon = daemon
         self.loop = daemon.loop
         self.address = wire.parse_address(address)
@@ -131,6 +147,14 @@ class IpcServer:
         self.bytes_in = self.bytes_out = 0
         self._closed_reasons: collections.Counter[str] = collections.Counter()
         self._malformed: collections.Counter[str] = collections.Counter()
+        self.limits = limits or IpcLimits()          # runtime/limits.py: the guards
+        self.accept_guard = AcceptGuard(self.loop, self.limits, f"{daemon.name} {address}",
+                                        self._pause_listener, self._resume_listener)
+        self.input_budget = InputBudget(self.loop, self.limits)
+        self.output_budget = OutputBudget(self.limits)
+        ring = daemon.config.ring
+        self.token = ring.client_token if self.address.kind == "tcp" else None
+        self.socket_group = ring.socket_group
 
     # ------------------------------------------------------------ life cycle
 
@@ -187,7 +211,7 @@ class IpcServer:
                 probe.close()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.bind(path)
+            bind_private(sock, path, self.socket_group)
         except OSError as exc:
             sock.close()
             raise GcsError(f"cannot serve sessions on {path}: {exc}") from None
@@ -210,13 +234,16 @@ class IpcServer:
                     pass
         for conn in sorted(self._conns, key=lambda c: c.serial):
             conn.shut("daemon stopped", linger=False)
+        self.accept_guard.close()
+        self.input_budget.close()
 
     def statistics(self) -> IpcStats:
         return IpcStats(self.bound_address, len(self._conns), self.accepted, self.refused,
                         tuple(sorted(self._closed_reasons.items())),
                         tuple(sorted(self._malformed.items())), self.overflows, self.paused,
                         self.unencodable, self.frames_in, self.frames_out, self.bytes_in,
-                        self.bytes_out)
+                        self.bytes_out, limit_stats(self.accept_guard, self.input_budget,
+                                                    self.output_budget))
 
     # ------------------------------------------------------------ accepting
 
@@ -229,22 +256,44 @@ class IpcServer:
                 sock, _peer = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:       # e.g. EMFILE: log, keep serving the others
-                log.warning("%s: accept failed: %s", self.daemon.name, exc)
+            except OSError as exc:       # EMFILE: pause the listener (runtime/limits.py)
+                self.accept_guard.failed(exc)
                 return
+            if not self.accept_guard.admit(len(self._conns)):
+                _refuse(sock, f"too many connections ({len(self._conns)} open, the limit)")
+                continue
             sock.setblocking(False)
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                set_keepalive(sock, self.limits)
             self.accepted += 1
             conn = _Connection(self, sock, self.accepted)
             self._conns.add(conn)
             self.loop.add_reader(sock, conn.on_readable)
+
+    def _pause_listener(self) -> None:
+        if self._listener is not None:
+            self.loop.remove_reader(self._listener)
+
+    def _resume_listener(self) -> None:
+        if self._listener is not None:
+            self.loop.add_reader(self._listener, self._on_accept)
 
     def _forget(self, conn: "_Connection", reason: str) -> None:
         if conn in self._conns:
             self._conns.discard(conn)
             # counter keys from a small fixed set: the text before any ":" detail
             self._closed_reasons["refused" if conn.refused else reason.split(":", 1)[0][:60]] += 1
+
+
+def _refuse(sock: socket.socket, reason: str) -> None:
+    """Answer a connection we cannot serve with CLOSED(refused) if the kernel takes it."""
+    try:
+        sock.setblocking(False)
+        sock.send(wire.encode(wire.Closed(reason, True)))
+    except OSError:
+        pass
+    sock.close()
 
 
 class _Connection:
@@ -276,7 +325,9 @@ class _Connection:
         self.dropped = 0
         self.reason = ""
         self.refused = False
-        self._hello_timer: Any = self.loop.call_later(HELLO_TIMEOUT, self._hello_expired)
+        self._hello_timer: Any = self.loop.call_later(server.limits.hello_timeout,
+                                                      self._hello_expired)
+        self.gate = DaemonGate(server.token) if server.token is not None else None
 
     def __repr__(self) -> str:
         return f"<ipc connection {self.serial} {self.name or '?'} {self.state}>"
@@ -303,7 +354,8 @@ class _Connection:
         server = self.server
         if self.out and (len(self.out) + len(data) > server.max_buffer or (
                 len(self._frame_ends) >= server.max_events
-                and self.queue_depth() >= server.max_events)):
+                and self.queue_depth() >= server.max_events)
+                or not server.output_budget.room(len(data))):
             self.dropped += 1
             self.server.overflows += 1
             return False
@@ -339,8 +391,24 @@ class _Connection:
                       else "client left before HELLO")
             return
         self.server.bytes_in += len(data)
+        if self.gate is not None:
+            reply, rest, refusal = self.gate.feed(data)
+            if reply:
+                self._append(reply, now=True)
+            if refusal is not None:
+                self.server.refused += 1
+                self._close_with(refusal, refused=True, linger=True)
+                return
+            if rest is None:
+                return
+            self.gate, data = None, rest
         self.decoder.feed(data)
+        frames = self.server.frames_in
         self._process()
+        if self.state is not _DONE and not self.server.input_budget.update(
+                self, self.decoder.buffered, self.server.frames_in != frames):
+            self.shut("daemon input buffers full (unfinished frames of all clients over "
+                      f"{self.server.limits.max_input_total} bytes)", linger=False)
 
     def _process(self) -> None:
         while self.parked is None and self.state in (_HELLO, _OPEN):
@@ -396,7 +464,8 @@ class _Connection:
         self._hello_timer = None
         if self.state is _HELLO:
             self.server._malformed["hello_timeout"] += 1
-            self.shut(f"protocol error: no HELLO within {HELLO_TIMEOUT} s", linger=True)
+            self.shut(f"protocol error: no HELLO within {self.server.limits.hello_timeout} s",
+                      linger=True)
 
     def _hello(self, frame: wire.Frame) -> None:
         if self._hello_timer is not None:
@@ -472,6 +541,7 @@ class _Connection:
         deliveries of one engine step leave in one send; control frames go ``now``."""
         was_empty = not self.out
         self.out += data
+        self.server.output_budget.add(len(data))
         self._appended += len(data)
         self._frame_ends.append(self._appended)
         self.server.frames_out += 1
@@ -499,6 +569,7 @@ class _Connection:
                 return
             del out[:n]
             self._flushed += n
+            self.server.output_budget.sub(n)
             self.server.bytes_out += n
         if out:
             if not self._writing:
@@ -540,6 +611,8 @@ class _Connection:
 
     def _close_with(self, reason: str, refused: bool, linger: bool) -> None:
         if self.state in (_CLOSING, _DONE):
+            if not linger:             # a hard end (limits) overrides a lingering one
+                self._finish()
             return
         self.state = _CLOSING
         self.reason = reason
@@ -571,7 +644,9 @@ class _Connection:
                 self.loop.remove_writer(sock)
             self.loop.remove_reader(sock)
             sock.close()
+        self.server.output_budget.sub(len(self.out))
         self.out.clear()
+        self.server.input_budget.forget(self)
         self.server._forget(self, self.reason or "closed")
         log.debug("%s: socket session %s ended: %s", self.server.daemon.name,
                   self.name or f"#{self.serial}", self.reason)

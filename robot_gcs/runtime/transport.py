@@ -16,7 +16,13 @@ Theory of operation
   datagrams per readable socket, so a flood cannot starve timers. Socket errors on send
   or receive (ICMP unreachable, ENOBUFS...) are counted, never raised: a dead peer is
   the membership protocol's business.
-* The transport does not parse packets; authenticity and filtering are the engine's.
+* Sealing (security/sealer.py): when the daemon installs a ``sealer``, every datagram
+  sent is sealed (once per broadcast, whatever the number of destinations) and every
+  datagram received is opened before anyone sees it; what does not open is dropped and
+  counted in ``errors`` under the sealer's reason (``seal_bad_tag``, ``seal_replay``,
+  ``unsealed`` ...), which the daemon's statistics report as dropped packets. Without a
+  sealer (``security: insecure``) datagrams pass as they are.
+* The transport does not parse ring packets; filtering them is the engine's.
 """
 
 from __future__ import annotations
@@ -27,12 +33,12 @@ import logging
 import socket
 import struct
 from collections import Counter
-from typing import Iterable
+from typing import Iterable, Protocol
 
 import netifaces  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
 from ..config import DaemonEntry, GcsConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, MalformedPacket
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +46,14 @@ RCVBUF = 4 * 1024 * 1024
 MAX_DATAGRAM = 65535
 
 Addr = tuple[str, int]
+
+
+class PacketSealer(Protocol):
+    """security/sealer.py ``Sealer`` as the transport uses it."""
+
+    def seal(self, packet: bytes, dest: int = 0) -> bytes: ...
+
+    def open(self, data: bytes) -> bytes | None: ...
 
 
 def resolve_interface(interface: str | None) -> str | None:
@@ -87,6 +101,8 @@ class UdpTransport:
         self.recv_packets = 0
         self.recv_bytes = 0
         self.errors: Counter[str] = Counter()
+        self.sealer: PacketSealer | None = None     # installed by the daemon at start
+        self.own_loopback = 0                       # my own sealed datagrams heard back
 
     # ------------------------------------------------------------ set-up
 
@@ -174,17 +190,26 @@ class UdpTransport:
         if addr is None:
             self.errors["send_unknown_node"] += 1
             return
-        self._sendto(data, addr)
+        sealer = self.sealer
+        self._sendto(data if sealer is None else sealer.seal(data, node_id), addr)
 
     def broadcast(self, data: bytes, node_ids: Iterable[int]) -> None:
         """One datagram to the group (multicast) or one per listed node (unicast)."""
+        sealer = self.sealer
+        if sealer is not None:
+            data = sealer.seal(data)
         if self._group is not None:
             self._sendto(data, self._group)
             return
         me = int(self.me.node_id)
+        peers = self.peers
         for nid in node_ids:
             if nid != me:
-                self.send_to(nid, data)
+                addr = peers.get(nid)
+                if addr is None:
+                    self.errors["send_unknown_node"] += 1
+                else:
+                    self._sendto(data, addr)
 
     # ------------------------------------------------------------ receiving
 
@@ -200,5 +225,15 @@ class UdpTransport:
                 continue
             self.recv_packets += 1
             self.recv_bytes += len(data)
+            if self.sealer is not None:
+                try:
+                    opened = self.sealer.open(data)
+                except MalformedPacket as exc:
+                    self.errors[exc.reason] += 1
+                    continue
+                if opened is None:
+                    self.own_loopback += 1
+                    continue
+                data = opened
             out.append((data, (str(addr[0]), int(addr[1]))))
         return out

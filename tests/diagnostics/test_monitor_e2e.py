@@ -25,7 +25,7 @@ from typing import Iterator
 import pytest
 
 from robot_gcs.diagnostics.status import validate
-from robot_gcs.testing import free_udp_ports
+from robot_gcs.testing import free_udp_ports, ring_key_line
 from tmux_screen import HAVE_TMUX, TmuxScreen, row
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +49,7 @@ class Ring:
         # keep Unix socket paths short (108-byte limit)
         self.sockdir = Path(f"/tmp/rgd{os.getpid()}_{id(self) % 10000}")
         self.sockdir.mkdir(exist_ok=True)
-        lines = ["ring:", "  name: diage2e", f"  state_dir: {tmp / 'state'}", "  timeouts:",
+        lines = ["ring:", "  name: diage2e", f"  state_dir: {tmp / 'state'}", ring_key_line(tmp), "  timeouts:",
                  f"    token_ms: {TOKEN_MS}", f"    consensus_ms: {CONSENSUS_MS}", "daemons:"]
         for i, port in enumerate(free_udp_ports(3), start=1):
             lines += [f"  - name: cpu{i}", f"    address: 127.0.0.1:{port}",

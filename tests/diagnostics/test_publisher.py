@@ -21,7 +21,7 @@ from robot_gcs.diagnostics.model import Grade
 from robot_gcs.diagnostics.rules import load_rules
 from robot_gcs.errors import ConfigError, LocalProtocolError
 from robot_gcs.runtime.daemon import Daemon
-from robot_gcs.testing import write_ring_config
+from robot_gcs.testing import write_ring_config, ring_key_line
 
 
 def write_config(tmp: Path, n: int, sockets: bool = False) -> Path:
@@ -31,7 +31,7 @@ def write_config(tmp: Path, n: int, sockets: bool = False) -> Path:
     ports = [s.getsockname()[1] for s in socks]
     for s in socks:
         s.close()
-    lines = ["ring:", "  name: diagpub", f"  state_dir: {tmp / 'state'}", "  timeouts:",
+    lines = ["ring:", "  name: diagpub", f"  state_dir: {tmp / 'state'}", ring_key_line(tmp), "  timeouts:",
              "    token_ms: 400", "    consensus_ms: 480", "daemons:"]
     for i, p in enumerate(ports, start=1):
         lines += [f"  - name: cpu{i}", f"    address: 127.0.0.1:{p}"]

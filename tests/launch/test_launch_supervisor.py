@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from robot_gcs.testing import ring_key_line
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 
@@ -27,7 +29,7 @@ def setup_files(tmp: Path) -> Path:
     for s in socks:
         s.close()
     (tmp / "ring.yaml").write_text(
-        f"ring:\n  name: sup-test\n  state_dir: {tmp / 'state'}\n  transport: {{mode: unicast}}\n"
+        f"ring:\n  name: sup-test\n  state_dir: {tmp / 'state'}\n{ring_key_line(tmp)}\n  transport: {{mode: unicast}}\n"
         f"daemons:\n  - {{name: cpu1, address: '127.0.0.1:{ports[0]}'}}\n"
         f"  - {{name: cpu2, address: '127.0.0.1:{ports[1]}'}}\n")
     launch = tmp / "robot.yaml"

@@ -15,7 +15,7 @@ import pytest
 from robot_gcs.core.events import GroupView
 from robot_gcs.pubsub.node import Node
 from robot_gcs.pubsub.qos import QoS
-from robot_gcs.testing import free_udp_ports as free_ports
+from robot_gcs.testing import free_udp_ports as free_ports, ring_key_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +30,7 @@ def ring():
     tmp = Path(tempfile.mkdtemp(prefix="egr", dir="/tmp"))
     p1, p2 = free_ports(2)
     cfg = tmp / "ring.yaml"
-    cfg.write_text(f"ring:\n  name: pubsub-real\n  state_dir: {tmp / 'state'}\n  transport: {{mode: unicast}}\n"
+    cfg.write_text(f"ring:\n  name: pubsub-real\n  state_dir: {tmp / 'state'}\n{ring_key_line(tmp)}\n  transport: {{mode: unicast}}\n"
                    f"daemons:\n  - {{name: cpu1, address: '127.0.0.1:{p1}'}}\n"
                    f"  - {{name: cpu2, address: '127.0.0.1:{p2}'}}\n")
     ds = [Daemon.from_file(str(cfg), name=n) for n in ("cpu1", "cpu2")]

@@ -43,3 +43,23 @@ def test_a_second_ctrl_c_during_shutdown_is_quiet() -> None:
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+EXIT_PROGRAM = """
+import atexit, signal, sys
+sys.path.insert(0, {root!r})
+from robot_gcs.pubsub.shutdown import quiet_interrupts
+# registered first, so it runs last among the exit hooks: what a Ctrl-C would meet
+# during the interpreter's final teardown
+atexit.register(lambda: print("at exit:", signal.getsignal(signal.SIGINT) is signal.SIG_IGN))
+quiet_interrupts()
+quiet_interrupts()               # twice: one exit hook, not two
+"""
+
+
+def test_a_ctrl_c_in_the_last_moments_of_exit_is_ignored() -> None:
+    # Python gives every signal with a Python handler its default action back at exit, so a
+    # counting handler alone would let a late second Ctrl-C kill the program (status -2)
+    out = subprocess.run([sys.executable, "-c", EXIT_PROGRAM.format(root=str(ROOT))],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout == "at exit: True\n", (out.stdout, out.stderr)

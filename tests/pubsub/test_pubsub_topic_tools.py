@@ -13,6 +13,7 @@ import pytest
 
 from robot_gcs import cli
 from robot_gcs.pubsub.node import Node
+from robot_gcs.testing import ring_key_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,7 @@ def daemon():
     port = s.getsockname()[1]
     s.close()
     cfg = tmp / "ring.yaml"
-    cfg.write_text(f"ring:\n  name: topictools\n  state_dir: {tmp / 'state'}\n  transport: {{mode: unicast}}\n"
+    cfg.write_text(f"ring:\n  name: topictools\n  state_dir: {tmp / 'state'}\n{ring_key_line(tmp)}\n  transport: {{mode: unicast}}\n"
                    f"daemons:\n  - name: cpu1\n    address: 127.0.0.1:{port}\n    socket: {tmp / 'cpu1.sock'}\n")
     d = Daemon.from_file(str(cfg), name="cpu1")
     d.start()

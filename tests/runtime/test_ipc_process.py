@@ -21,6 +21,7 @@ from rt_fakes import free_udp_ports
 
 import robot_gcs
 from robot_gcs import Cause, DataMessage, GroupView, SessionClosed
+from robot_gcs.testing import ring_key_line
 
 
 def _wait_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> str:
@@ -45,7 +46,7 @@ def daemon_proc() -> Iterator[tuple[str, subprocess.Popen[str]]]:
     tmp = Path(tempfile.mkdtemp(prefix="gcsipc"))
     (port,) = free_udp_ports(1)
     cfg = tmp / "ring.yaml"
-    cfg.write_text(f"ring:\n  name: ipcproc\n  state_dir: {tmp / 'state'}\n"
+    cfg.write_text(f"ring:\n  name: ipcproc\n  state_dir: {tmp / 'state'}\n{ring_key_line(tmp)}\n"
                    f"daemons:\n  - name: d1\n    address: 127.0.0.1:{port}\n"
                    f"    socket: {tmp / 'd1.sock'}\n")
     proc = subprocess.Popen([sys.executable, "-m", "robot_gcs.cli", "daemon", "-c", str(cfg),

@@ -268,7 +268,7 @@ def test_tcp_sessions(tmp_path: Path) -> None:
     try:
         addr = d.ipc.bound_address
         assert addr.startswith("tcp:127.0.0.1:") and not addr.endswith(":0")
-        with robot_gcs.connect(addr, "t") as s:
+        with robot_gcs.connect(addr, "t", token=cfg.ring.client_token) as s:
             s.join("g")
             _next(s, GroupView)
             s.multicast("g", b"t" * 100_000)
@@ -279,8 +279,8 @@ def test_tcp_sessions(tmp_path: Path) -> None:
 
 def test_connection_without_hello_is_closed_after_the_hello_timeout(
         daemon: Daemon, monkeypatch: pytest.MonkeyPatch) -> None:
-    from robot_gcs.runtime import ipc
-    monkeypatch.setattr(ipc, "HELLO_TIMEOUT", 0.05)
+    from robot_gcs.runtime.limits import IpcLimits
+    monkeypatch.setattr(daemon.ipc, "limits", IpcLimits(hello_timeout=0.05))
     raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     raw.connect(daemon.ipc.address.path)
     raw.settimeout(10)
