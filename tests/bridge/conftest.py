@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from robot_gcs.pubsub.node import Node
-from robot_gcs.testing import free_udp_ports
+from robot_gcs.testing import free_udp_ports, ring_key_line
 
 
 class Ring:
@@ -26,7 +26,7 @@ class Ring:
         self.dir = Path(tempfile.mkdtemp(prefix=f"br-{name}-", dir="/tmp"))
         ports = free_udp_ports(n)
         lines = [f"ring:\n  name: {name}\n  state_dir: {self.dir / 'state'}\n"
-                 "  transport: {mode: unicast}\ndaemons:"]
+                 f"{ring_key_line(self.dir)}\n  transport: {{mode: unicast}}\ndaemons:"]
         lines += [f"  - {{name: {name}{i + 1}, address: '127.0.0.1:{p}'}}" for i, p in enumerate(ports)]
         self.config = self.dir / "ring.yaml"
         self.config.write_text("\n".join(lines) + "\n")
