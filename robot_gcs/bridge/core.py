@@ -85,7 +85,8 @@ class RuleStats:
     rate_dropped: int
     loops: int
     errors: int              # undecodable / unconvertible / wrong type / send failed
-    bytes: int
+    bytes: int               # ring body bytes (0 for a message a ROS 2 bridge got as an
+                             # object from a node of its own process: it never encodes it)
     last_error: str
     last_time: float | None  # bridge clock of the last forwarded message
 

@@ -1,8 +1,9 @@
 """The fleet side of a bridge: Zenoh keys for topics, views and the robot's membership.
 
-What it owns: one Zenoh session, a publisher per outbound rule, a subscriber per inbound
-rule, the robot's liveliness token and what it last published about membership and
-views. ``zenoh`` (eclipse-zenoh) is imported here, when a fleet bridge is made.
+What it owns: one Zenoh session with a publisher per outbound rule, a subscriber per
+inbound rule and the robot's liveliness token (``_Link``: built whole by whoever connects
+-- ``open`` or the connector thread -- then published in one assignment and only read
+until ``close``), and what it last published about membership and views (node thread). ``zenoh`` (eclipse-zenoh) is imported here, when a fleet bridge is made.
 
 Keys (``<robot>`` is ``ZenohOptions.robot``):
 
@@ -25,7 +26,8 @@ Loop prevention: subscribers take remote samples only (``Locality.REMOTE``), and
 inbound payload whose origin is this robot is dropped and counted as a loop.
 
 Resilience: Zenoh reconnects by itself when the other side (router or peer) goes away and
-comes back; puts meanwhile go nowhere (data is live, not queued) and the periodic
+comes back; a client that finds no router when it starts keeps trying on a thread of its
+own (``open``) instead of failing; puts meanwhile go nowhere (data is live, not queued) and the periodic
 membership put refreshes the other side when it returns. Publishers use congestion
 control DROP, so a slow network never stalls the ring thread.
 
@@ -38,11 +40,12 @@ from __future__ import annotations
 import json
 import logging
 import struct
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from ..core.events import GroupView
-from ..errors import LocalProtocolError, MalformedPacket
+from ..errors import GcsError, LocalProtocolError, MalformedPacket
 from ..pubsub.codec import codec_for
 from .core import CameBack, came_through_bridge, fleet_key
 from .ring import RingMessage
@@ -51,9 +54,25 @@ from .spec import BridgeSpec, ZenohOptions
 log = logging.getLogger(__name__)
 
 HEADER = struct.Struct("!2sBQB")
+RETRY = 1.0                   # seconds between attempts of a client that found no router
 MAGIC = b"RG"
 VERSION = 1
 _BAD_KEY_CHARS = "*$?#"
+
+
+class NotConnected(GcsError):
+    """The fleet bridge has no Zenoh session yet (a client still looking for its router):
+    the message is dropped and counted as an error of its rule."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Link:
+    """An open Zenoh session with the bridge's publishers, subscribers and token."""
+
+    session: Any
+    pubs: list[Any]
+    subs: list[Any]
+    token: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,10 +161,10 @@ class ZenohOutside:
             check_key("key", ir.remote.replace("*", "x"))   # wildcards are fine inbound
         self._in_codecs = [codec_for(r.msg_type) for r in spec.inbound]
         self.tick_period: float | None = min(0.25, opts.period)
-        self._session: Any = None
-        self._pubs: list[Any] = []
-        self._subs: list[Any] = []
-        self._token: Any = None
+        self._link: _Link | None = None
+        self._stop = threading.Event()
+        self._connector: threading.Thread | None = None
+        self.connect_failures = 0
         self._last_members: tuple[str, ...] | None = None
         self._last_put = float("-inf")
         self._seq = 0
@@ -170,16 +189,57 @@ class ZenohOutside:
         return fleet_key(self.robot, f"view/{group}")
 
     def open(self, deliver: Callable[[int, Any], None]) -> None:
+        """Open the session now, or -- when a client finds no router yet -- keep trying
+        every ``RETRY`` seconds on a thread of its own (sends fail and are counted until
+        then). A bad config still raises here."""
         import zenoh
-        self._session = zenoh.open(zenoh_config(self.options))
-        for i in range(len(self.spec.out)):
-            self._pubs.append(self._session.declare_publisher(
-                self.remote_out(i), congestion_control=zenoh.CongestionControl.DROP))
-        for i in range(len(self.spec.inbound)):
-            self._subs.append(self._session.declare_subscriber(
-                self.remote_in(i), self._receiver(i, deliver),
-                allowed_origin=zenoh.Locality.REMOTE))
-        self._token = self._session.liveliness().declare_token(self.alive_key)
+        try:
+            self._link = self._connect(deliver)
+        except zenoh.ZError as exc:
+            if self.options.mode != "client" or "connect" not in str(exc).lower():
+                raise
+            log.warning("fleet bridge %s: no Zenoh router yet (%s); retrying every %.1f s",
+                        self.robot, exc, RETRY)
+            self.connect_failures += 1
+            self._connector = threading.Thread(target=self._keep_connecting, args=(deliver,),
+                                               name=f"zenoh-connect-{self.robot}", daemon=True)
+            self._connector.start()
+
+    def _connect(self, deliver: Callable[[int, Any], None]) -> "_Link":
+        import zenoh
+        session: Any = zenoh.open(zenoh_config(self.options))
+        try:
+            pubs = [session.declare_publisher(self.remote_out(i),
+                                              congestion_control=zenoh.CongestionControl.DROP)
+                    for i in range(len(self.spec.out))]
+            subs = [session.declare_subscriber(self.remote_in(i), self._receiver(i, deliver),
+                                               allowed_origin=zenoh.Locality.REMOTE)
+                    for i in range(len(self.spec.inbound))]
+            token = session.liveliness().declare_token(self.alive_key)
+        except BaseException:
+            session.close()
+            raise
+        return _Link(session, pubs, subs, token)
+
+    def _keep_connecting(self, deliver: Callable[[int, Any], None]) -> None:
+        while not self._stop.wait(RETRY):
+            try:
+                link = self._connect(deliver)
+            except Exception:
+                self.connect_failures += 1
+                continue
+            if self._stop.is_set():
+                link.session.close()
+                return
+            self._link = link
+            log.info("fleet bridge %s: connected to Zenoh", self.robot)
+            return
+
+    def _need_link(self) -> "_Link":
+        link = self._link
+        if link is None:
+            raise NotConnected(f"fleet bridge {self.robot}: not connected to Zenoh yet")
+        return link
 
     @staticmethod
     def _receiver(index: int, deliver: Callable[[int, Any], None]) -> Callable[[Any], None]:
@@ -189,7 +249,7 @@ class ZenohOutside:
 
     def send(self, index: int, msg: RingMessage) -> int:
         body = msg.body()
-        self._pubs[index].put(encode_payload(msg.fingerprint, self.robot, body))
+        self._need_link().pubs[index].put(encode_payload(msg.fingerprint, self.robot, body))
         return len(body)
 
     def to_ring(self, index: int, item: Any) -> Any:
@@ -210,7 +270,7 @@ class ZenohOutside:
         codec = codec_for(ViewMessage)
 
         def on_event(ev: Any) -> None:
-            if not isinstance(ev, GroupView) or ev.transitional or self._session is None:
+            if not isinstance(ev, GroupView) or ev.transitional or self._link is None:
                 return
             self._seq += 1
             members = tuple(m for m in ev.members if not came_through_bridge(m))
@@ -219,7 +279,7 @@ class ZenohOutside:
         return on_event
 
     def tick(self, members: tuple[str, ...], now: float) -> None:
-        if self._session is None or not members:
+        if self._link is None or not members:
             return                     # no registry view yet: nothing true to say
         if members == self._last_members and now - self._last_put < self.options.period:
             return
@@ -235,12 +295,15 @@ class ZenohOutside:
     def _put(self, key: str, fingerprint: int, body: bytes) -> None:
         import zenoh
         try:
-            self._session.put(key, encode_payload(fingerprint, self.robot, body),
+            self._need_link().session.put(key, encode_payload(fingerprint, self.robot, body),
                               congestion_control=zenoh.CongestionControl.DROP)
         except Exception as exc:     # the session is closing, or Zenoh refused
             log.debug("fleet bridge %s: put on %s failed: %s", self.robot, key, exc)
 
     def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            session.close()
+        self._stop.set()
+        if self._connector is not None:
+            self._connector.join(10)
+        link, self._link = self._link, None
+        if link is not None:
+            link.session.close()

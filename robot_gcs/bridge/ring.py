@@ -17,7 +17,8 @@ put ``(rule index, raw item)`` on a ``queue.SimpleQueue``. One thread owns a sec
 (the outside's ``to_ring``), passes the rule's gate and publishes; between items, and at
 least every ``IDLE`` seconds, it spins its node once so the node keeps up with the
 registry. The queue is bounded by ``MAX_QUEUE``: beyond it items are dropped and counted
-(the outside never blocks on the ring).
+in ``overflow`` (the outside never blocks on the ring). The rules' counters belong to the
+inbound thread; ``overflow`` to the outside's threads (an int bumped under the GIL).
 """
 
 from __future__ import annotations
@@ -116,11 +117,15 @@ class Inbound:
         if self._error is not None:
             raise self._error
 
+    @property
+    def thread_id(self) -> int | None:
+        """The inbound thread's native id (for CPU accounting)."""
+        return self._thread.native_id
+
     def deliver(self, index: int, item: Any) -> None:
         """Hand one outside item to the ring (any thread; never blocks)."""
         if self._q.qsize() >= MAX_QUEUE:
-            self.overflow += 1
-            self.counters[index].failed("inbound queue full")
+            self.overflow += 1             # the outside's threads' only counter
             return
         self._q.put((index, item))
 

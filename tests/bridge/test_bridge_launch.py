@@ -77,8 +77,7 @@ daemons:
 def write(tmp: Path, text: str, endpoint: str = "tcp/127.0.0.1:7447") -> Path:
     from robot_gcs.testing import free_udp_ports, ring_key_line
     (tmp / "ring.yaml").write_text(RING.format(name=f"bl{tmp.name[-6:]}", state=tmp / "state",
-                                               port=free_udp_ports(1)[0],
-                                               key=ring_key_line(tmp)))
+                                               key=ring_key_line(tmp), port=free_udp_ports(1)[0]))
     p = tmp / "robot.yaml"
     p.write_text(text.format(here=str(HERE), endpoint=endpoint))
     return p

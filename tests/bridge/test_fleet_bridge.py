@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -199,8 +200,49 @@ def test_two_robots_and_a_base_station(make_ring, spinner) -> None:
         if rb.poll() is None:
             rb.kill()
             rb.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
         spinner.stop()
         bridge.close()
         bnode.destroy()
         app.destroy()
         base.close()
+
+
+def test_a_client_bridge_started_before_its_router_connects_when_it_comes(make_ring, spinner) -> None:
+    """The base station's router is not there when the robot starts: the bridge keeps
+    trying (sends meanwhile are counted as errors, nothing raises) and its data reaches
+    the router once it is up."""
+    port = free_tcp_port()
+    ring = make_ring("rc", 1)
+    (d1,) = ring.daemons
+    spec = BridgeSpec("fleet", "fleet", out=(OutRule("/odom", Odom),),
+                      options=ZenohOptions("rc", mode="client",
+                                           connect=(f"tcp/127.0.0.1:{port}",)))
+    bnode = Node(bridge_node_name("fleet"), d1)
+    bridge = Bridge(bnode, d1, spec)          # no router: does not raise
+    spinner.spin(bnode)
+    app = Node("app", d1)
+    pub = app.create_publisher(Odom, "/odom", 10)
+    base = None
+    try:
+        def counted_unsent() -> bool:
+            pub.publish(Odom("rc", 0, 0.0))
+            app.spin_once(0.02)
+            return bridge.statistics()[0].errors > 0
+        wait_for(counted_unsent, 30, "a send without a router to be counted")
+        assert "not connected" in bridge.statistics()[0].last_error
+        base = BaseStation(port)
+
+        def arrived() -> bool:
+            pub.publish(Odom("rc", 1, 1.0))
+            app.spin_once(0.02)
+            return bool(base.values("fleet/rc/odom", Odom))
+        wait_for(arrived, 60, "the bridge to find the router")
+        assert base.values("fleet/rc/odom", Odom)[0] == Odom("rc", 1, 1.0)
+    finally:
+        spinner.stop()
+        bridge.close()
+        bnode.destroy()
+        app.destroy()
+        if base is not None:
+            base.close()
