@@ -19,7 +19,7 @@ import enum
 import struct
 import tracemalloc
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings

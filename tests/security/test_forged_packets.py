@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from robot_gcs import DataMessage, GroupView
+from robot_gcs import DataMessage
 from robot_gcs.config import load_config
 from robot_gcs.core import wire
 from robot_gcs.core.types import MemberState, RingId
@@ -26,24 +26,9 @@ from robot_gcs.runtime.daemon import Daemon
 from robot_gcs.security.sealer import SEAL_HEADER, Sealer
 from robot_gcs.testing import write_ring_config
 
+from sealed_ring import SealTap, joined_sessions
+
 WAIT = 20.0
-
-
-class Recorder:
-    """Wraps d2's sealer: keeps a copy of every datagram it seals (what a sniffer sees)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.sent: list[bytes] = []
-
-    def seal(self, packet: bytes, dest: int = 0) -> bytes:
-        data = self.inner.seal(packet, dest)
-        if len(self.sent) < 5000:
-            self.sent.append(data)
-        return data
-
-    def open(self, data: bytes) -> bytes | None:
-        return self.inner.open(data)
 
 
 @pytest.fixture
@@ -53,25 +38,11 @@ def ring(tmp_path: Path) -> Iterator[tuple[list[Daemon], list[Any], Any]]:
     try:
         for d in ds:
             d.start()
-        sessions = []
-        for d in ds:
-            s = d.connect("c")
-            s.join("g")
-            sessions.append(s)
-        for s in sessions:
-            _view_with(s, 3)
+        sessions = joined_sessions(ds, "g", WAIT)
         yield ds, sessions, cfg
     finally:
         for d in ds:
             d.stop()
-
-
-def _view_with(s: Any, n: int) -> None:
-    while True:
-        ev = s.receive(timeout=WAIT)
-        assert ev is not None, f"{s.private_name}: no view of {n}"
-        if isinstance(ev, GroupView) and not ev.transitional and len(ev.members) == n:
-            return
 
 
 def _plain_forgeries(cluster_id: int) -> list[bytes]:
@@ -87,7 +58,7 @@ def _plain_forgeries(cluster_id: int) -> list[bytes]:
 def test_forged_and_replayed_datagrams_change_nothing(ring: Any) -> None:
     ds, sessions, cfg = ring
     d1, d2 = ds[0], ds[1]
-    recorder = Recorder(d2.transport.sealer)
+    recorder = SealTap(d2.transport.sealer)
     d2.transport.sealer = recorder                 # d2's transport is run by its loop
     for i in range(20):                            # some genuine traffic to capture
         sessions[1].multicast("g", b"genuine %d" % i)
@@ -98,7 +69,7 @@ def test_forged_and_replayed_datagrams_change_nothing(ring: Any) -> None:
                 assert ev is not None
                 ev = s.receive(timeout=WAIT)
             assert ev.payload == b"genuine %d" % i
-    captured = list(recorder.sent)
+    captured = list(recorder.kept)
     assert captured
     before = d1.statistics()
     history = d1.membership_history()
@@ -123,9 +94,8 @@ def test_forged_and_replayed_datagrams_change_nothing(ring: Any) -> None:
                 attacker.sendto(data, target)
     finally:
         attacker.close()
-    sent = len(plain) + len(sealed_wrong) + len(forged_tag) + len(replayed)
 
-    recorder.sent.clear()
+    recorder.kept.clear()
     sessions[1].multicast("g", b"marker")
     ev = sessions[0].receive(timeout=WAIT)
     assert isinstance(ev, DataMessage) and ev.payload == b"marker", ev

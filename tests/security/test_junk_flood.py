@@ -28,25 +28,12 @@ from robot_gcs.runtime.daemon import Daemon
 from robot_gcs.security.sealer import SEAL_HEADER
 from robot_gcs.testing import write_ring_config
 
+from sealed_ring import SealTap, joined_sessions
+
 DEFAULT_DATAGRAMS = 20_000
 SLOW_DATAGRAMS = 1_000_000
 CHUNK = 2_000
 WAIT = 30.0
-
-
-class Recorder:
-    def __init__(self, inner: Any, keep: list[bytes]) -> None:
-        self.inner = inner
-        self.keep = keep
-
-    def seal(self, packet: bytes, dest: int = 0) -> bytes:
-        data = self.inner.seal(packet, dest)
-        if len(self.keep) < 2000:
-            self.keep.append(data)
-        return data
-
-    def open(self, data: bytes) -> bytes | None:
-        return self.inner.open(data)
 
 
 @pytest.fixture
@@ -58,18 +45,8 @@ def ring(tmp_path: Path) -> Iterator[tuple[list[Daemon], list[Any], list[bytes]]
         for d in ds:
             d.start()
         for d in ds[1:]:
-            d.transport.sealer = Recorder(d.transport.sealer, captured)
-        sessions = []
-        for d in ds:
-            s = d.connect("c")
-            s.join("g")
-            sessions.append(s)
-        for s in sessions:
-            while True:
-                ev = s.receive(timeout=WAIT)
-                assert ev is not None
-                if isinstance(ev, GroupView) and not ev.transitional and len(ev.members) == 3:
-                    break
+            d.transport.sealer = SealTap(d.transport.sealer, captured, limit=2000)
+        sessions = joined_sessions(ds, "g", WAIT)
         yield ds, sessions, captured
     finally:
         for d in ds:

@@ -20,6 +20,8 @@ from robot_gcs.runtime.daemon import Daemon
 from robot_gcs.security.keys import write_key_file
 from robot_gcs.testing import write_ring_config
 
+from sealed_ring import joined_sessions
+
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 20.0
 
@@ -57,17 +59,7 @@ def test_three_step_rollover_keeps_the_ring(tmp_path: Path) -> None:
     try:
         for d in ds:
             d.start()
-        sessions = []
-        for d in ds:
-            s = d.connect("c")
-            s.join("g")
-            sessions.append(s)
-        for s in sessions:
-            while True:
-                ev = s.receive(timeout=WAIT)
-                assert ev is not None
-                if isinstance(ev, GroupView) and len(ev.members) == 2:
-                    break
+        sessions = joined_sessions(ds, "g", WAIT)
         history = [d.membership_history() for d in ds]
         _exchange(sessions, "before")
         for d in ds:                                    # 1: everyone also accepts the new key
