@@ -18,32 +18,15 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from rt_procs import wait_line
 
 from robot_gcs.client import wire
 from robot_gcs.testing import write_ring_config
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _wait_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> None:
-    box: list[str] = []
-    done = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if needle in line:
-                box.append(line)
-                break
-        done.set()
-        for _ in proc.stdout:            # keep draining: the daemon prints membership lines
-            pass
-
-    threading.Thread(target=read, daemon=True).start()
-    assert done.wait(timeout) and box, f"daemon never printed {needle!r}"
 
 
 class Ring:
@@ -61,7 +44,7 @@ class Ring:
                      "-n", name], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                     text=True)
             for proc in self.procs.values():
-                _wait_line(proc, "ready", 60)
+                wait_line(proc, "ready", 60, drain=True)
         except BaseException:
             self.close()
             raise

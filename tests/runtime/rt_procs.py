@@ -114,6 +114,30 @@ class NodeProc:
                 pass
 
 
+def wait_line(proc: subprocess.Popen[str], needle: str, timeout: float,
+              drain: bool = False) -> str:
+    """The first line of ``proc``'s stdout holding ``needle`` (asserts it comes within
+    ``timeout``). ``drain`` keeps reading the rest, so a chatty process never blocks on a
+    full pipe; the caller must then not read that stdout again."""
+    box: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if needle in line:
+                box.append(line)
+                break
+        done.set()
+        if drain:
+            for _ in proc.stdout:
+                pass
+
+    threading.Thread(target=read, daemon=True).start()
+    assert done.wait(timeout) and box, f"process never printed {needle!r}"
+    return box[0]
+
+
 def view_with(group: str, n: int, cause: str | None = None) -> Callable[[Event], bool]:
     def pred(e: Event) -> bool:
         return (e["ev"] == "view" and e["group"] == group and not e["transitional"]

@@ -12,33 +12,16 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from rt_fakes import free_udp_ports
+from rt_procs import wait_line
 
 import robot_gcs
 from robot_gcs import Cause, DataMessage, GroupView, SessionClosed
 from robot_gcs.testing import ring_key_line
-
-
-def _wait_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> str:
-    box: list[str] = []
-    done = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if needle in line:
-                box.append(line)
-                break
-        done.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    assert done.wait(timeout) and box, f"process never printed {needle!r}"
-    return box[0]
 
 
 @pytest.fixture
@@ -52,7 +35,7 @@ def daemon_proc() -> Iterator[tuple[str, subprocess.Popen[str]]]:
     proc = subprocess.Popen([sys.executable, "-m", "robot_gcs.cli", "daemon", "-c", str(cfg),
                              "-n", "d1"], stdout=subprocess.PIPE, text=True)
     try:
-        _wait_line(proc, "ready", 30)
+        wait_line(proc, "ready", 30)
         yield f"unix:{tmp / 'd1.sock'}", proc
     finally:
         if proc.poll() is None:
@@ -109,7 +92,7 @@ def test_two_socket_clients_see_one_order_and_a_killed_client_leaves(
              "print('joined', flush=True)\n"
              "s.receive()\n", address], stdout=subprocess.PIPE, text=True)
         try:
-            _wait_line(child, "joined", 30)
+            wait_line(child, "joined", 30)
             assert "#victim#d1" in _view(b, 3).members
             child.send_signal(signal.SIGKILL)
             child.wait(10)
