@@ -2,7 +2,8 @@
 
 What it measures: a ring of ``--daemons`` daemons on loopback (embedded in this process,
 or each its own ``robot-gcs daemon`` process with ``--daemon-processes``),
-``--publishers`` publisher processes (socket sessions, spread over the daemons) sending
+``--publishers`` publisher processes (socket sessions, spread over the daemons; threads on
+in-process sessions with ``--embedded-publishers``) sending
 ``--size``-byte raw messages on ``/bench`` (AGREED) as fast as the ring takes them (or
 at ``--rate`` msgs/s in total), and one recorder --
 ``robot-gcs record`` as a child process on daemon 1's socket, like a user runs it --
@@ -23,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,34 +38,64 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _publish_main(address: str, count: int, size: int, rate: float) -> int:
-    """A publisher process: ``count`` raw ``/bench`` envelopes over a socket session, as
-    fast as the daemon takes them (``multicast`` waits for room) or at ``rate``/s."""
+    """A publisher process: ``count`` raw ``/bench`` envelopes over a socket session."""
     from ..client.socket_session import connect
-    from ..pubsub.codec import RAW_FINGERPRINT, Sample, encode_envelope
-    from ..pubsub.node import TOPIC_MSG_TYPE
     session = connect(address, f"benchpub{os.getpid()}")
-    payload = bytes(size)
-    pid = os.getpid()
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     sys.stdin.readline()                       # go
-    start = time.monotonic()
-    for seq in range(1, count + 1):
-        if rate:
-            due = start + seq / rate
-            while (left := due - time.monotonic()) > 0:
-                session.receive(left)
-        data = encode_envelope(Sample(RAW_FINGERPRINT, pid, seq, time.time(), None), payload)
-        session.multicast("t:/bench", data, msg_type=TOPIC_MSG_TYPE, timeout=30.0)
+    _publish(session, os.getpid(), count, size, rate)
     sys.stdout.write(f"sent {count}\n")
     sys.stdout.flush()
     session.close()
     return 0
 
 
+def _publish(session: Any, publisher_id: int, count: int, size: int, rate: float) -> None:
+    """``count`` raw ``/bench`` envelopes on ``session``, as fast as the daemon takes them
+    (``multicast`` waits for room) or at ``rate``/s."""
+    from ..pubsub.codec import RAW_FINGERPRINT, Sample, encode_envelope
+    from ..pubsub.node import TOPIC_MSG_TYPE
+    payload = bytes(size)
+    start = time.monotonic()
+    for seq in range(1, count + 1):
+        if rate:
+            due = start + seq / rate
+            while (left := due - time.monotonic()) > 0:
+                session.receive(left)
+        data = encode_envelope(Sample(RAW_FINGERPRINT, publisher_id, seq, time.time(), None),
+                               payload)
+        session.multicast("t:/bench", data, msg_type=TOPIC_MSG_TYPE, timeout=30.0)
+
+
+class _EmbeddedPublisher:
+    """A publisher thread on an in-process session of an embedded daemon (no socket hop:
+    what a robot program's own topics cost). Owner: its thread, after ``start``."""
+
+    def __init__(self, daemon: Any, index: int, count: int, size: int, rate: float) -> None:
+        self.session = daemon.connect(f"benchpub{index}")
+        self.go = threading.Event()
+        self.sent = 0
+        self.thread = threading.Thread(target=self._run, name=f"benchpub{index}",
+                                       args=(1000 + index, count, size, rate), daemon=True)
+        self.thread.start()
+
+    def _run(self, pid: int, count: int, size: int, rate: float) -> None:
+        self.go.wait()
+        _publish(self.session, pid, count, size, rate)
+        self.sent = count
+
+    def join(self, timeout: float) -> int:
+        self.thread.join(timeout)
+        self.session.close()
+        return self.sent
+
+
 def bench(daemons: int = 1, count: int = 100_000, size: int = 100, rate: float = 0.0,
           compression: str = "zstd", publishers: int = 2,
-          daemon_processes: bool = False) -> dict[str, Any]:
+          daemon_processes: bool = False, embedded_publishers: bool = False) -> dict[str, Any]:
+    if embedded_publishers and daemon_processes:
+        raise ValueError("embedded publishers need embedded daemons (no --daemon-processes)")
     from ..runtime.daemon import Daemon
     from ..testing import write_ring_config
     from .bag import BagTail, read_bag
@@ -109,26 +141,35 @@ def bench(daemons: int = 1, count: int = 100_000, size: int = 100, rate: float =
             watch.spin_once(0.05)
         watch.destroy()
         watch.session.close()
-        pubs = [subprocess.Popen([sys.executable, "-m", "robot_gcs.record.bench_record",
-                                  "--publish", f"unix:{tmp / f'd{i % daemons + 1}.sock'}",
-                                  "--count", str(per), "--size", str(size),
-                                  "--rate", str(rate / publishers)],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-                for i in range(publishers)]
-        for p in pubs:
-            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        if embedded_publishers:
+            threads = [_EmbeddedPublisher(ds[i % daemons], i, per, size, rate / publishers)
+                       for i in range(publishers)]
+        else:
+            pubs = [subprocess.Popen([sys.executable, "-m", "robot_gcs.record.bench_record",
+                                      "--publish", f"unix:{tmp / f'd{i % daemons + 1}.sock'}",
+                                      "--count", str(per), "--size", str(size),
+                                      "--rate", str(rate / publishers)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                    for i in range(publishers)]
+            for p in pubs:
+                assert p.stdout is not None and p.stdout.readline().strip() == "ready"
         cpu0 = _cpu_seconds(rec.pid)
         t0 = time.monotonic()
-        for p in pubs:
-            assert p.stdin is not None
-            p.stdin.write("go\n")
-            p.stdin.flush()
         sent = 0
-        for p in pubs:
-            assert p.stdout is not None
-            line = p.stdout.readline().split()
-            sent += int(line[1]) if line[:1] == ["sent"] else 0
-            p.wait(60)
+        if embedded_publishers:
+            for t in threads:
+                t.go.set()
+            sent = sum(t.join(120) for t in threads)
+        else:
+            for p in pubs:
+                assert p.stdin is not None
+                p.stdin.write("go\n")
+                p.stdin.flush()
+            for p in pubs:
+                assert p.stdout is not None
+                line = p.stdout.readline().split()
+                sent += int(line[1]) if line[:1] == ["sent"] else 0
+                p.wait(60)
         t_pub = time.monotonic() - t0
         cpu_pub = _cpu_seconds(rec.pid) - cpu0
         before = os.times()                    # children reaped so far: the publishers
@@ -144,7 +185,8 @@ def bench(daemons: int = 1, count: int = 100_000, size: int = 100, rate: float =
         summary = rec.stderr.read() if rec.stderr else ""
         tail = BagTail()
         recorded = sum(1 for r in read_bag([str(out)], tail) if r.kind == "topic")
-        return {"daemons": daemons, "daemon_processes": daemon_processes, "publishers": publishers, "size": size, "published": sent,
+        return {"daemons": daemons, "daemon_processes": daemon_processes, "publishers": publishers,
+                "embedded_publishers": embedded_publishers, "size": size, "published": sent,
                 "recorded": recorded, "dropped": sent - recorded, "publish_s": round(t_pub, 3),
                 "record_s": round(t_all, 3), "msgs_per_s": round(recorded / t_all),
                 "publish_rate": round(sent / t_pub), "recorder_cpu_s": round(cpu, 3),
@@ -248,7 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=100)
     p.add_argument("--rate", type=float, default=0.0, help="msgs/s in total (0: as fast as possible)")
     p.add_argument("--compression", default="zstd")
-    p.add_argument("--publishers", type=int, default=2, help="publisher processes")
+    p.add_argument("--publishers", type=int, default=2, help="publisher processes (threads "
+                   "with --embedded-publishers)")
+    p.add_argument("--embedded-publishers", action="store_true",
+                   help="publishers are threads on in-process sessions of the embedded daemons "
+                   "(a robot program's own topics), not socket clients")
     p.add_argument("--daemon-processes", action="store_true",
                    help="each daemon in its own process (robot-gcs daemon), not in this one")
     p.add_argument("--offline", action="store_true",
@@ -262,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(bench_offline(a.count, a.size, a.compression, a.typed), indent=1))
         return 0
     print(json.dumps(bench(a.daemons, a.count, a.size, a.rate, a.compression, a.publishers,
-                           a.daemon_processes), indent=1))
+                           a.daemon_processes, a.embedded_publishers), indent=1))
     return 0
 
 

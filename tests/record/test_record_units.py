@@ -245,6 +245,14 @@ def test_bench_offline_records_every_message() -> None:
     assert (row["messages"], row["missed"], row["body_bytes"]) == (3000, 0, 104)
 
 
+def test_bench_end_to_end_with_embedded_publishers_records_everything() -> None:
+    """The ring path of the recording bench (a recorder process on the daemon's socket,
+    publisher threads in this process) loses nothing; its rate is a bench figure."""
+    from robot_gcs.record.bench_record import bench
+    row = bench(count=2000, publishers=2, embedded_publishers=True)
+    assert (row["published"], row["recorded"], row["dropped"]) == (2000, 2000, 0)
+
+
 def test_plain_group_messages_are_recorded_raw_with_their_position(tmp_path: Path) -> None:
     f = tmp_path / "g.mcap"
     events = [_view("ctl", (2, 3, 9)),
