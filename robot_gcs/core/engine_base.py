@@ -140,13 +140,12 @@ class EngineBase:
         self._set_timer(TimerId.TOKEN_RETRANSMIT, now + self.p.token_retransmit)
 
     def _counts_as_member(self, node: int) -> bool:
-        """``node`` is in my ring, the ring being committed, or the set I gather with."""
+        """``node`` is in my ring or the ring being committed. (Not the set I gather with:
+        other members' JOINs put node ids there, maybe meaning a rewound life they took
+        in, so it says nothing about which life is present; see core/lives.py.)"""
         if self.ring is not None and node in self.ring.members:
             return True
-        if self.commit is not None and node in self.commit.members:
-            return True
-        return self._state is MemberState.GATHER and node in self.memb.proc_set \
-            and node not in self.memb.fail_set
+        return self.commit is not None and node in self.commit.members
 
     def _known(self, ids: tuple[int, ...]) -> bool:
         peers = self.peer_set

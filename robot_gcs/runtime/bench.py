@@ -497,7 +497,9 @@ def run(args: argparse.Namespace) -> int:
                 log(f"{scen} failed: {exc}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        switch_used = sys.getswitchinterval()
+        # what the bench processes ran with (ring and robot workers get it from settings)
+        switch_used = (args.switch_interval_ms / 1000.0 if args.switch_interval_ms is not None
+                       else sys.getswitchinterval())
         sys.setswitchinterval(switch_before)
     ref_after = cpu_reference()
     targets = report_targets(rows, robot)

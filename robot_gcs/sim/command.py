@@ -172,6 +172,15 @@ def print_failures(res: SeedResult, argv: list[str], out: Any) -> None:
     print(f"  replay: {replay_command(argv, res.seed)}", file=out)
 
 
+def spec_for(args: argparse.Namespace, seed: int) -> RunSpec:
+    """The run ``robot-gcs sim`` makes of seed ``seed`` with these arguments."""
+    options = tuple(sorted((k, v) for k, v in vars(args).items()
+                           if not k.startswith("_") and isinstance(v, (int, float, str, bool,
+                                                                       type(None)))))
+    return RunSpec(config_for(args, seed), tuple(plugin_modules()), options,
+                   scenario_for(args, seed), mutant=args.mutant)
+
+
 def scenario_for(args: argparse.Namespace, seed: int) -> str | None:
     """The scripted scenario seed ``seed`` runs (None: a random run)."""
     if args.scenario is not None:
@@ -193,17 +202,12 @@ def run(args: argparse.Namespace) -> int:
     if args.mutant is not None and args.mutant not in MUTATIONS:
         print(f"unknown mutant {args.mutant!r}; --mutant list shows them", file=sys.stderr)
         return 2
-    plugins = tuple(plugin_modules())
-    options = tuple(sorted((k, v) for k, v in vars(args).items()
-                           if not k.startswith("_") and isinstance(v, (int, float, str, bool,
-                                                                       type(None)))))
     seeds = [args.seed] if args.seed is not None else list(
         range(args.first_seed, args.first_seed + args.seeds))
     if args.scenario is not None and args.scenario not in SCENARIOS:
         print(f"unknown scenario {args.scenario!r}; --scenario list shows them", file=sys.stderr)
         return 2
-    specs = [RunSpec(config_for(args, s), plugins, options, scenario_for(args, s),
-                     mutant=args.mutant) for s in seeds]
+    specs = [spec_for(args, s) for s in seeds]
 
     if args.trace:
         if len(specs) != 1:
