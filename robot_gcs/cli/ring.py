@@ -81,7 +81,7 @@ def ring_target(args: argparse.Namespace) -> RingTarget:
     connect, name = _opt(args, "connect"), _opt(args, "name")
     config, how = _opt(args, "config"), "-c"
     if config is None and _opt(args, "launch"):
-        config, how = _launch_config(str(_opt(args, "launch"))), f"the launch file's config"
+        config, how = _launch_config(str(_opt(args, "launch"))), "the launch file's config"
     if config is None and os.environ.get(CONFIG_ENV):
         config, how = os.environ[CONFIG_ENV], f"${CONFIG_ENV}"
     if connect:

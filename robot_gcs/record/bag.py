@@ -157,7 +157,7 @@ def summarize(paths: list[str]) -> str:
     dur = (end - start) / 1e9
     lines = [f"Files:             {', '.join(paths)}",
              f"Bag size:          {_human(size)}",
-             f"Storage id:        mcap",
+             "Storage id:        mcap",
              f"Duration:          {dur:.3f}s",
              f"Start:             {_stamp(start)}",
              f"End:               {_stamp(end)}",

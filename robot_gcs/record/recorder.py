@@ -302,7 +302,7 @@ class Recorder:
                 return
         text = ch.form.dumps(value)
         v = pos.view
-        extra = f',"handover":true' if hdr.handover else ""
+        extra = ',"handover":true' if hdr.handover else ""
         order = (f'"{ORDER_KEY}":{{"view":[{v[0]},{v[1]},{v[2]}],"n":{pos.n},'
                  f'"from":{self._sender(ev.sender)},"pub":[{hdr.publisher_id},{hdr.seq}]{extra}}}')
         data = (text[:-1] + ("," if len(text) > 2 else "") + order + "}").encode()

@@ -24,7 +24,6 @@ import sys
 import threading
 import time
 from types import FrameType
-from typing import Any
 
 from ..config import load_config
 from ..errors import ConfigError, GcsError

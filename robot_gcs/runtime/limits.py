@@ -185,7 +185,7 @@ class AcceptGuard:
 
 
 class Unfinished(Protocol):
-    """A connection as the input budget sees it (runtime/ipc.py ``_Connection``)."""
+    """A connection as the input budget sees it (runtime/ipc_connection.py ``Connection``)."""
 
     def shut(self, reason: str, linger: bool) -> None: ...
 

@@ -97,7 +97,7 @@ def ring_security(ring: dict[str, Any], hosts: list[str], path: str | None,
                              ("create_key", create or None),
                              ("client_token_file", ring.get("client_token_file"))):
             if value is not None:
-                raise error(f"ring.{field}", f"contradicts `security: insecure` (an "
+                raise error(f"ring.{field}", "contradicts `security: insecure` (an "
                             "insecure ring has no key); remove one of them")
         return RingSecurity("insecure", socket_group=group)
     if key_file is None:
