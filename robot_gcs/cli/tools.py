@@ -5,7 +5,8 @@ every level), attaching a tool's Node to the ring (``open_tool``: the ring named
 ring.py, a socket session to the first daemon that answers, a Node marked as a tool in
 the registry so listings leave it out), waiting for the registry to be complete, finding
 a node by the name a user types (``find_node``: ``talker`` or ``#talker#cpu1``, the one
-spelling of names everywhere), importing a type a user names, and the exit codes.
+spelling of names everywhere), publishing at the ring's pace (``publish_waiting``),
+importing a type a user names, and the exit codes.
 
 Exit codes: 0 done, 1 nothing to show / the call or set failed, 2 bad arguments
 (including a refused type), 3 no daemon to attach to.
@@ -18,9 +19,10 @@ import os
 import sys
 from typing import Any
 
-from ..errors import ConfigError, GcsError, LocalProtocolError
+from ..errors import Backpressure, ConfigError, GcsError, LocalProtocolError
 from ..hints import did_you_mean
 from ..pubsub.codec import import_type
+from ..pubsub.endpoints import Publisher
 from ..pubsub.node import Node
 from .ring import RobotNotFound, add_ring_arguments, connect_first, ring_target
 
@@ -67,6 +69,21 @@ def close_tool(node: Node) -> None:
         session.close()
     except GcsError:
         pass
+
+
+def publish_waiting(node: Node, pub: Publisher, value: Any, timeout: float = 30.0) -> None:
+    """``pub.publish(value)``, waiting while the daemon pushes back (Backpressure): the
+    node spins meanwhile, so its session stays drained. A tool publishing as fast as it can
+    goes at the ring's pace instead of failing; Backpressure only after ``timeout``."""
+    deadline = node.clock() + timeout
+    while True:
+        try:
+            pub.publish(value)
+            return
+        except Backpressure:
+            if node.clock() >= deadline:
+                raise
+            node.spin_once(0.001)
 
 
 def wait_registry(node: Node, timeout: float) -> bool:

@@ -129,13 +129,14 @@ class Publisher:
         """Encode and multicast ``value`` with this publisher's QoS (never blocks long).
 
         Raises LocalProtocolError if ``value`` is not of the publisher's type, and
-        Backpressure / SessionClosed from the session.
+        Backpressure / SessionClosed from the session; a refused value uses no sequence
+        number (a recording counts gaps in them as missed), so publishing it again is fine.
         """
         body = self.codec.encode(value)
-        self.seq += 1
-        sample = Sample(self.codec.fingerprint, self.publisher_id, self.seq,
+        sample = Sample(self.codec.fingerprint, self.publisher_id, self.seq + 1,
                         self.node.wall_clock(), value, False, len(body))
         self.node._send_sample(self, sample, body)
+        self.seq += 1                  # only once sent: a refused publish leaves no gap
         self.count += 1
         self.bytes += len(body)
         self._times.append(self.node.clock())

@@ -11,7 +11,8 @@ running here) with one socket session and a Node on it:
   fingerprint, with classes from ``--type module:Class``, the ``--launch`` file, or the
   type paths publishers announced; unknown types are shown as raw bytes.
 * ``hz``: prints the rate once per second (mean, min/max interval) like ``ros2 topic hz``.
-* ``pub``: publishes VALUE once (or ``--count`` times at ``--rate`` Hz). The topic's type
+* ``pub``: publishes VALUE once (or ``--count`` times at ``--rate`` Hz, at the ring's pace
+  when that is slower: it waits while the daemon pushes back). The topic's type
   is ``--type``, else the launch file's, else the one the registry announces; VALUE is
   then a YAML mapping of its fields (``'{x: 1.0, y: 2.0}'``). A topic nobody typed takes
   the UTF-8 bytes of VALUE. A type that differs from the topic's known one is refused
@@ -29,7 +30,7 @@ import time
 from typing import Any
 
 from ..cli.tools import (BAD_ARGS, NOTHING, OK, ToolError, close_tool, load_type, open_tool,
-                         run_tool, tool_parser, tool_parsers, wait_registry)
+                         publish_waiting, run_tool, tool_parser, tool_parsers, wait_registry)
 from ..errors import MalformedPacket
 from .codec import MessageCodec, RawCodec, Sample, codec_for, decode_envelope, type_path
 from .node import TOPIC_MSG_TYPE, Node
@@ -264,7 +265,7 @@ def _pub(node: Node, args: argparse.Namespace, types: dict[str, type]) -> int:
         due = start + i * period
         while time.monotonic() < due:       # spinning keeps the session drained between sends
             node.spin_once(due - time.monotonic())
-        pub.publish(value)
+        publish_waiting(node, pub, value)
     how = "raw bytes (the topic has no declared or announced type)" if cls is None else mine
     print(f"published {max(1, args.count)} message(s) on {args.topic} as {how}")
     return OK

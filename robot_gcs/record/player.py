@@ -35,9 +35,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
-from ..cli.tools import ToolError, load_type
+from ..cli.tools import ToolError, load_type, publish_waiting
 from ..core.events import DataMessage
-from ..errors import Backpressure
 from ..pubsub.codec import codec_for
 from ..pubsub.endpoints import Publisher
 from ..pubsub.node import Node
@@ -50,6 +49,7 @@ from .tee import ObservedSession
 
 SETTLE_MSG_TYPE = 0x504C      # DataMessage.msg_type of the player's own settle marker
 SETTLE_WAIT = 60.0            # seconds to wait for it (then play returns, unsettled)
+PUBLISH_WAIT = 3600.0         # a player waits this long for room in the daemon's queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,13 +142,8 @@ class Player:
             self._publish(pub, value)
 
     def _publish(self, pub: Publisher, value: Any) -> None:
-        while True:
-            try:
-                pub.publish(value)
-                self.published += 1
-                return
-            except Backpressure:
-                self.node.spin_once(0.001)
+        publish_waiting(self.node, pub, value, PUBLISH_WAIT)
+        self.published += 1
 
     def _publisher(self, r: BagRecord) -> tuple[Publisher, Callable[[Any], Any]] | None:
         key = (r.topic, r.type_path or r.meta.get("fingerprint", ""))

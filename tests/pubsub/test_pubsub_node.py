@@ -260,3 +260,27 @@ def test_destroyed_node_leaves_its_groups() -> None:
     assert all("#a#d1" not in m for m in bus.groups.values())
     with pytest.raises(LocalProtocolError):
         a.create_publisher("/x", bytes)
+
+
+def test_a_publish_refused_with_backpressure_leaves_no_gap() -> None:
+    """A recorder counts gaps in a publisher's sequence numbers as missed messages; a
+    value the daemon refused (Backpressure) and published again must not look missed."""
+    from robot_gcs.errors import Backpressure
+    bus = FakeBus()
+    a, b = make(bus, "a", "d1"), make(bus, "b", "d2")
+    got: list[Odom] = []
+    b.create_subscription("/odom", got.append, msg_type=Odom)
+    pub = a.create_publisher("/odom", Odom)
+    pub.publish(Odom(1.0, 0.0))
+    send = a.session.multicast
+
+    def full(*args: object, **kw: object) -> None:
+        raise Backpressure("full")
+    a.session.multicast = full                        # type: ignore[method-assign]
+    with pytest.raises(Backpressure):
+        pub.publish(Odom(2.0, 0.0))
+    a.session.multicast = send                        # type: ignore[method-assign]
+    pub.publish(Odom(2.0, 0.0))
+    b.spin_once()
+    assert got == [Odom(1.0, 0.0), Odom(2.0, 0.0)]
+    assert pub.seq == 2                               # 1, 2: no number for the refusal

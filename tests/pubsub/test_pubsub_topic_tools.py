@@ -109,3 +109,35 @@ def test_topic_tools(daemon, capsys: pytest.CaptureFixture[str]) -> None:
         assert cli.main(["topic", "--connect", "unix:/nonexistent/x.sock", "list"]) == 3
     finally:
         talker.close()
+
+
+def test_topic_pub_as_fast_as_it_can_goes_at_the_rings_pace(tmp_path: Path) -> None:
+    """`topic pub --count N --rate <more than the ring takes>` on a 2-daemon ring waits
+    while the daemon pushes back instead of failing with Backpressure, and every message
+    arrives at a subscriber on the other daemon."""
+    import time
+    from robot_gcs.runtime.daemon import Daemon
+    from robot_gcs.testing import write_ring_config
+    cfg = write_ring_config(tmp_path, 2, name="fastpub", sockets=True)
+    ds = [Daemon.from_file(str(cfg), name=f"d{i + 1}") for i in range(2)]
+    for d in ds:
+        d.start()
+    try:
+        got: list[bytes] = []
+        node = Node("listener", ds[1])
+        node.create_subscription(bytes, "/fast", got.append, 5000)
+        deadline = time.monotonic() + 30         # d1 knows the subscriber is in the group
+        while not dict(ds[0].statistics().group_table).get("t:/fast"):
+            assert time.monotonic() < deadline, "the subscription's join never reached d1"
+            node.spin_once(0.02)
+        assert cli.main(["topic", "--connect", f"unix:{tmp_path / 'd1.sock'}", "pub", "/fast",
+                         "x" * 100, "--type", "bytes", "--count", "3000",
+                         "--rate", "1000000"]) == 0
+        deadline = time.monotonic() + 30         # the events wait in the node's session
+        while len(got) < 3000 and time.monotonic() < deadline:
+            node.spin_once(0.05)
+        assert len(got) == 3000
+        node.destroy()
+    finally:
+        for d in ds:
+            d.stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -339,6 +340,7 @@ def test_player_selects_remaps_and_loops_without_a_ring(tmp_path: Path) -> None:
             self.created: list[tuple[str, type, QoS]] = []
             self.spins = 0
             self.session: Any = PlaySession()
+            self.clock = time.monotonic
 
         def qos_for(self, topic: str, qos: Any) -> QoS:
             return QoS()
