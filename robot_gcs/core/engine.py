@@ -209,20 +209,28 @@ class Engine(GatherFlow):
             self.drops["stale_incarnation"] += 1
             return []
         if life is Verdict.NEW:                  # core/lives.py: a restart, maybe rewound
+            self.ring_seen.pop(s, None)
             self._on_restart(now, s)
         if isinstance(pkt, Mcast):
+            self._saw_ring(s, pkt.ring.seq)
             self._on_mcast(now, pkt, data)
         elif isinstance(pkt, Token):
+            self._saw_ring(s, pkt.ring.seq)
             self._on_token(now, pkt)
         elif isinstance(pkt, Join):
             self._on_join(now, pkt)
         elif isinstance(pkt, Commit):
             self._on_commit(now, pkt)
         elif isinstance(pkt, Beacon):
+            self._saw_ring(s, pkt.ring.seq)
             self._on_beacon(now, pkt)
         else:
             self._on_hurry(now, pkt)
         return self._take_out()
+
+    def _saw_ring(self, node: int, seq: int) -> None:
+        if seq > self.ring_seen.get(node, 0):
+            self.ring_seen[node] = seq
 
     # ------------------------------------------------------------------ timers
     def _on_tick(self, now: float) -> None:

@@ -71,8 +71,12 @@ class EngineBase:
         self.asm = Assembler()
         self.timers: dict[TimerId, float] = {}
         # peers' lives (core/lives.py): a smaller incarnation is a restart only after its
-        # sender was silent for a few consensus timeouts and is in no membership here
+        # sender was silent for a few consensus timeouts and is in no ring here
         self.lives = Lives(rewind_quiet(self.p))
+        # node -> highest seq of a ring that node was seen operating in (its MCAST, TOKEN
+        # or BEACON of that ring): a JOIN it sent before installing that ring is stale
+        # (gather_flow._on_join). Owner: the engine; forgotten when the node restarts.
+        self.ring_seen: dict[int, int] = {}
         self.join_flush_until = float("-inf")
         self.last_tick: float | None = None
         self.hurried = False                         # HURRY sent since my last token visit

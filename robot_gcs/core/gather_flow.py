@@ -31,6 +31,11 @@ class GatherFlow(TokenFlow):
     def _on_join(self, now: float, j: Join) -> None:     # noqa: C901 - rule table
         if j.ring_seq > self.max_ring_seq_seen:
             self.max_ring_seq_seen = j.ring_seq
+        if j.ring_seq < self.ring_seen.get(j.sender, 0):
+            # sent before its sender installed a ring I saw it operate in: a JOIN of a
+            # gather that ended (PROTOCOL_NOTES 6); its fail set would fail us for nothing
+            self.drops["stale_join"] += 1
+            return
         if now < self.join_flush_until:
             self.drops["join_flushed"] += 1
             return
