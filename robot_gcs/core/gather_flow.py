@@ -237,8 +237,8 @@ class GatherFlow(TokenFlow):
     def _enter_recovery(self, now: float, c: Commit) -> None:
         self._cancel(TimerId.TOKEN_RETRANSMIT)
         for member, entry in zip(c.members, c.entries):
-            if member != self._me:                 # each wrote its own life (lives.py)
-                self.lives.adopt(now, member, entry.incarnation)
+            if member != self._me and self.lives.adopt(now, member, entry.incarnation):
+                self.ring_seen.pop(member, None)   # each wrote its own life (lives.py)
         new = RingState(c.ring, c.members, self._me, self._inc)
         self.recovery = Recovery.begin(c, self._me, self.ring, new)
         self.commit = c

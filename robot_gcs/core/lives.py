@@ -84,11 +84,14 @@ class Lives:
         self.heard[sender] = now
         return verdict
 
-    def adopt(self, now: float, member: int, inc: int) -> None:
+    def adopt(self, now: float, member: int, inc: int) -> bool:
         """``member`` wrote ``inc`` into the commit token of the ring this node is
         installing: that is its current life, whatever this node heard before (it may have
-        dropped the JOINs of a rewound life while others took it in)."""
-        if self.incarnation.get(member) != inc:
+        dropped the JOINs of a rewound life while others took it in). True when that is
+        a life this node did not know."""
+        new = self.incarnation.get(member) != inc
+        if new:
             self.adopted += 1
         self.incarnation[member] = inc
         self.heard[member] = now
+        return new
