@@ -231,6 +231,8 @@ class Engine(GatherFlow):
     def _saw_ring(self, node: int, seq: int) -> None:
         if seq > self.ring_seen.get(node, 0):
             self.ring_seen[node] = seq
+            if seq > self.max_ring_seq_seen:     # my JOINs say I know it: a peer that
+                self.max_ring_seq_seen = seq     # restarted learns it from them
 
     # ------------------------------------------------------------------ timers
     def _on_tick(self, now: float) -> None:
