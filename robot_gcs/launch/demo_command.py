@@ -4,8 +4,9 @@ Starts ``launch/robot_demo.yaml`` with ``--all`` semantics (three processors as 
 child processes on 127.0.0.1, ring config ``config/robot_demo.yaml``), then:
 
 * on a terminal: the console (monitor_command.py) runs in the foreground attached to the
-  ring -- to the first processor's daemon, and to the next one when that one dies, so the
-  demo's own fail-over is on screen -- and the processors' output goes to a log file
+  ring -- to the first processor's daemon (it waits up to ``FIRST_DAEMON_WAIT`` for that
+  one to answer), and to the next one when that one dies, so the demo's own fail-over is
+  on screen -- and the processors' output goes to a log file
   (``--log``, default /tmp/robot_gcs/demo.log);
 * otherwise (``--plain``, output not a terminal, or no processor serves a socket):
   the processors' output is printed, prefixed with the processor name.
@@ -31,6 +32,7 @@ from ..pubsub.shutdown import quiet_interrupts
 from .loader import load_launch
 
 DEMO_LAUNCH = os.path.join("launch", "robot_demo.yaml")
+FIRST_DAEMON_WAIT = 60.0     # seconds the console waits for the first processor's daemon
 
 
 def find_demo_file(rel: str) -> str | None:
@@ -59,6 +61,27 @@ def _serves_sockets(config_path: str) -> bool:
         return any(d.socket for d in GcsConfig.from_file(config_path).daemons)
     except ConfigError:
         return False
+
+
+def _wait_for_daemon(config_path: str, name: str, timeout: float,
+                     supervisor: threading.Thread) -> bool:
+    """Until daemon ``name`` takes a session (False after ``timeout`` or once the
+    supervisor has ended): on a busy machine the console would otherwise attach to
+    whichever processor came up first and not show the first one's fail-over."""
+    import time
+    from ..client.socket_session import connect
+    from ..config import GcsConfig
+    from ..errors import GcsError
+    address = str(GcsConfig.from_file(config_path).daemon(name).socket)
+    print(f"robot demo: waiting for {name}'s daemon ...", flush=True)
+    deadline = time.monotonic() + timeout
+    while supervisor.is_alive() and time.monotonic() < deadline:
+        try:
+            connect(address, "demo-probe").close()
+            return True
+        except GcsError:
+            time.sleep(0.1)             # polling the daemon's socket while it starts
+    return False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
     result: list[int] = []
     watcher = threading.Thread(target=lambda: result.append(sup.run()), name="supervisor", daemon=True)
     watcher.start()
+    first = lf.processors[0].name
+    if not _wait_for_daemon(lf.config_path, first, FIRST_DAEMON_WAIT, watcher):
+        print(f"robot demo: {first}'s daemon does not answer; the console attaches to "
+              "another", file=sys.stderr)
     from ..diagnostics import monitor_command
     mparser = argparse.ArgumentParser(prog="robot-gcs monitor")
     monitor_command.add_arguments(mparser)
