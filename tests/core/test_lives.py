@@ -51,37 +51,25 @@ def test_a_rewound_life_the_others_took_in_is_taken_in_while_gathering() -> None
     """Group sweep seed 7184: n1's JOIN puts n2 in n4's gather set, meaning n2's rewound
     life; n4 must still take that life's own JOIN (the set one gathers with is no
     membership of a life), or it drops n2's messages in every ring it installs."""
+    from lone_engine import LoneEngine
+
     from robot_gcs.core import wire
-    from robot_gcs.core.actions import CancelTimer, SetTimer
     from robot_gcs.core.engine import Engine
     from robot_gcs.core.params import EngineConfig
     from robot_gcs.core.types import MemberState, RingId
     p = ProtocolParams()
     e = Engine(EngineConfig(peers=(1, 2, 3, 4), cluster_id=9, params=p), 4, 1, None,
                rng_seed=1)
-    timers: dict[object, float] = {}
-
-    def follow(actions: list[object]) -> None:
-        for a in actions:
-            if isinstance(a, SetTimer):
-                timers[a.timer_id] = a.deadline
-            elif isinstance(a, CancelTimer):
-                timers.pop(a.timer_id, None)
-
-    def run_until(t: float) -> None:            # fire n4's timers, nobody answers
-        while timers and min(timers.values()) <= t:
-            tid = min(timers, key=timers.__getitem__)
-            follow(e.handle_timer(timers.pop(tid), tid))  # type: ignore[arg-type]
-
-    follow(e.start(0.0))
-    follow(e.handle_packet(0.01, None, wire.encode(wire.Hurry(2, 1000, RingId(2, 512)), 9)))
+    lone = LoneEngine(e)
+    lone.follow(e.start(0.0))
+    lone.packet(0.01, wire.encode(wire.Hurry(2, 1000, RingId(2, 512)), 9))
     assert e.lives.incarnation[2] == 1000
     t = rewind_quiet(p) + 1.0                   # life 1000 silent since 0.01
-    run_until(t)
+    lone.run_until(t)
     assert e.state is MemberState.OPERATIONAL and 2 not in e.memb.proc_set
-    follow(e.handle_packet(t, None, wire.encode(wire.Join(1, 1, 0, (1, 2, 3, 4), ()), 9)))
+    lone.follow(e.handle_packet(t, None, wire.encode(wire.Join(1, 1, 0, (1, 2, 3, 4), ()), 9)))
     assert e.state is MemberState.GATHER and 2 in e.memb.proc_set     # on n1's word
-    follow(e.handle_packet(t + 0.01, None, wire.encode(wire.Join(2, 500, 0, (1, 2, 3, 4), ()),
-                                                      9)))
+    lone.follow(e.handle_packet(t + 0.01, None,
+                                wire.encode(wire.Join(2, 500, 0, (1, 2, 3, 4), ()), 9)))
     assert dict(e.statistics().drops).get("stale_incarnation", 0) == 0
     assert e.lives.incarnation[2] == 500
