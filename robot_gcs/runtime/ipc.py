@@ -37,18 +37,13 @@ import os
 import socket
 import stat
 from dataclasses import dataclass
-from typing import Protocol
 
 from ..client import wire
-from ..config import GcsConfig
 from ..errors import GcsError, LocalProtocolError
 from ..security.unix_socket import bind_private
-from .client_table import Sink
-from .clients import ClientHandle
-from .ipc_connection import OPEN, Connection, refuse
+from .ipc_connection import OPEN, Connection, IpcHost, refuse
 from .limits import (AcceptGuard, InputBudget, IpcLimits, LimitStats, OutputBudget,
                      limit_stats, set_keepalive)
-from .loop import EventLoop
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +67,6 @@ class IpcStats:
     bytes_in: int
     bytes_out: int
     limits: LimitStats | None = None              # runtime/limits.py guards
-
-
-class IpcHost(Protocol):
-    """What the server needs from its daemon (runtime/daemon.py ``Daemon``)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def loop(self) -> EventLoop: ...
-    @property
-    def config(self) -> GcsConfig: ...
-    def attach_client(self, name: str, sink: Sink, wait: float = ...) -> ClientHandle: ...
 
 
 class IpcServer:
@@ -112,7 +95,7 @@ class IpcServer:
         self.frames_in = self.frames_out = 0
         self.bytes_in = self.bytes_out = 0
         self._closed_reasons: collections.Counter[str] = collections.Counter()
-        self._malformed: collections.Counter[str] = collections.Counter()
+        self.malformed: collections.Counter[str] = collections.Counter()
         self.limits = limits or IpcLimits()          # runtime/limits.py: the guards
         self.accept_guard = AcceptGuard(self.loop, self.limits, f"{daemon.name} {address}",
                                         self._pause_listener, self._resume_listener)
@@ -206,7 +189,7 @@ class IpcServer:
     def statistics(self) -> IpcStats:
         return IpcStats(self.bound_address, len(self._conns), self.accepted, self.refused,
                         tuple(sorted(self._closed_reasons.items())),
-                        tuple(sorted(self._malformed.items())), self.overflows, self.paused,
+                        tuple(sorted(self.malformed.items())), self.overflows, self.paused,
                         self.unencodable, self.frames_in, self.frames_out, self.bytes_in,
                         self.bytes_out, limit_stats(self.accept_guard, self.input_budget,
                                                     self.output_budget))
@@ -261,7 +244,7 @@ class IpcServer:
         if self._listener is not None:
             self.loop.add_reader(self._listener, self._on_accept)
 
-    def _forget(self, conn: "Connection", reason: str) -> None:
+    def forget(self, conn: "Connection", reason: str) -> None:
         if conn in self._conns:
             self._conns.discard(conn)
             # counter keys from a small fixed set: the text before any ":" detail

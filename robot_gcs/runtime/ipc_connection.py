@@ -42,17 +42,17 @@ import collections
 import logging
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..client import wire
 from ..core.events import DataMessage, GroupView
 from ..errors import Backpressure, GcsError, LocalProtocolError, MalformedPacket, SessionClosed
 from ..security.session_auth import DaemonGate
-from .client_table import ClientNameBusy
+from ..config import GcsConfig
+from .client_table import ClientNameBusy, Sink
 from .clients import ClientHandle
-
-if TYPE_CHECKING:                  # the server creates connections; only its type here
-    from .ipc import IpcServer
+from .limits import InputBudget, IpcLimits, OutputBudget
+from .loop import EventLoop
 
 log = logging.getLogger("robot_gcs.runtime.ipc")
 
@@ -62,6 +62,47 @@ NAME_RETRY = 0.01          # seconds between attaches of a name that is still le
 NAME_WAIT = 5.0            # ... for at most this long
 
 HELLO, OPEN, CLOSING, DONE = "hello", "open", "closing", "done"
+
+
+class IpcHost(Protocol):
+    """What the server needs from its daemon (runtime/daemon.py ``Daemon``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def loop(self) -> EventLoop: ...
+    @property
+    def config(self) -> GcsConfig: ...
+    def attach_client(self, name: str, sink: Sink, wait: float = ...) -> ClientHandle: ...
+
+
+class ConnectionServer(Protocol):
+    """What a connection needs from its server (runtime/ipc.py ``IpcServer``): settings,
+    guards and the counters it adds to. The server creates connections; this module does
+    not import it."""
+
+    daemon: IpcHost
+    loop: EventLoop
+    limits: IpcLimits
+    token: bytes | None
+    max_frame: int
+    max_buffer: int
+    max_events: int
+    close_grace: float
+    input_budget: InputBudget
+    output_budget: OutputBudget
+    malformed: collections.Counter[str]
+    refused: int
+    overflows: int
+    paused: int
+    unencodable: int
+    frames_in: int
+    frames_out: int
+    bytes_in: int
+    bytes_out: int
+
+    def make_room(self, conn: "Connection", n: int) -> bool: ...
+    def forget(self, conn: "Connection", reason: str) -> None: ...
 
 
 def refuse(sock: socket.socket, reason: str) -> None:
@@ -80,7 +121,7 @@ class Connection:
     kind = "ipc"
     local_objects = False          # socket clients need bytes, never in-process objects
 
-    def __init__(self, server: IpcServer, sock: socket.socket, serial: int) -> None:
+    def __init__(self, server: ConnectionServer, sock: socket.socket, serial: int) -> None:
         self.server = server
         self.loop = server.loop
         self.sock: socket.socket | None = sock
@@ -207,7 +248,7 @@ class Connection:
             try:
                 frame = self.decoder.next_frame()
             except MalformedPacket as exc:
-                self.server._malformed[exc.reason] += 1
+                self.server.malformed[exc.reason] += 1
                 log.warning("%s: protocol error from socket client %s: %s",
                             self.server.daemon.name, self.name or f"#{self.serial}", exc)
                 self.shut(f"protocol error: {exc}", linger=True)
@@ -237,7 +278,7 @@ class Connection:
             elif isinstance(frame, wire.Bye):
                 self.lost("client closed the session")
             else:
-                self.server._malformed["unexpected_frame"] += 1
+                self.server.malformed["unexpected_frame"] += 1
                 self.shut(f"protocol error: unexpected {type(frame).__name__} frame",
                           linger=True)
         except Backpressure:
@@ -255,7 +296,7 @@ class Connection:
     def _hello_expired(self) -> None:
         self._hello_timer = None
         if self.state is HELLO:
-            self.server._malformed["hello_timeout"] += 1
+            self.server.malformed["hello_timeout"] += 1
             self.shut(f"protocol error: no HELLO within {self.server.limits.hello_timeout} s",
                       linger=True)
 
@@ -264,7 +305,7 @@ class Connection:
             self._hello_timer.cancel()
             self._hello_timer = None
         if not isinstance(frame, wire.Hello):
-            self.server._malformed["no_hello"] += 1
+            self.server.malformed["no_hello"] += 1
             self.shut(f"protocol error: expected HELLO, got {type(frame).__name__}",
                       linger=True)
             return
@@ -439,6 +480,6 @@ class Connection:
         self.server.output_budget.sub(len(self.out))
         self.out.clear()
         self.server.input_budget.forget(self)
-        self.server._forget(self, self.reason or "closed")
+        self.server.forget(self, self.reason or "closed")
         log.debug("%s: socket session %s ended: %s", self.server.daemon.name,
                   self.name or f"#{self.serial}", self.reason)
