@@ -3,9 +3,9 @@
 What it owns: one Session (its own, from ``daemon.connect(name)``, or one it was given),
 the node's publishers, subscriptions, timers, group handlers, elections, services,
 parameters and logger, and the order in which their callbacks run. It composes the
-registry picture (registry.py), the service table (services.py), the parameter store
-(parameters.py) and the callback queue with the timers (callbacks.py); the endpoint
-classes are in endpoints.py, elections are wired by leaders.py.
+registry picture (registry.py) and its announcements (discovery.py), the service table
+(services.py), the parameter store (parameters.py) and the callback queue with the timers
+(callbacks.py); the endpoint classes are in endpoints.py, elections are wired by leaders.py.
 
 Rules:
 
@@ -34,9 +34,8 @@ Rules:
   out of spin (``TopicTypeError`` names both types). Exceptions raised by user callbacks
   propagate out of spin: the launch runtime applies the component's restart policy. A
   service handler's exception is answered to its caller instead (services.py).
-* Discovery: every node joins ``t:#registry`` and announces its endpoints, services and
-  election leaders there (registry.py). ``Node.graph()`` is what ``robot-gcs topic list``
-  prints and what the console shows.
+* Discovery (discovery.py): nodes announce endpoints, services and election leaders in
+  ``t:#registry``; ``Node.graph()`` is what ``topic list`` and the console show.
 * A node made on a daemon enters ``local.py``'s table, so the daemon's health carries its
   topics.
 
@@ -63,7 +62,8 @@ from ..errors import LocalProtocolError, MalformedPacket
 from ..hints import did_you_mean
 from . import local
 from .callbacks import Callbacks
-from .codec import RAW_FINGERPRINT, Sample, decode_envelope, encode_envelope, type_path
+from .codec import Sample, decode_envelope, encode_envelope
+from .discovery import Discovery
 from .election import ActiveStandby
 from .endpoints import Publisher, Subscription, Timer, TopicStats, TopicTypeError
 from .leaders import run_election
@@ -71,7 +71,7 @@ from .logs import LEVEL_PARAM, ROSOUT, Log, NodeLogger, check_level_params, pars
 from .parameters import (PARAM_SERVICE, OnSet, Parameter, ParameterService, ParameterStore,
                          ParameterType, SetParametersResult)
 from .qos import QoS, check_topic, group_topic, parse_service, topic_group
-from .registry import REGISTRY_GROUP, REGISTRY_MSG_TYPE, EndpointInfo, Endpoints, Registry
+from .registry import REGISTRY_GROUP, REGISTRY_MSG_TYPE, Endpoints, Registry
 from .services import SERVICE_MSG_TYPE, Client, ServiceServer, ServiceTable, check_service_name
 from .shutdown import quiet_interrupts
 from .signature import publisher_args, qos_arg, subscription_args
@@ -137,7 +137,10 @@ class Node:
         self._services.add_server(PARAM_SERVICE, ParameterService, self._params.serve,
                                   announced=False)
         self._announce_enabled = announce
-        self._tool = tool                           # listings leave tools out
+        self._discovery = Discovery(    # (tool: listings leave it out)
+            name, self._registry, self._publishers, self._subs, self._services,
+            self._elections, tool, lambda data: self.session.multicast(
+                REGISTRY_GROUP, data, service=Service.AGREED, msg_type=REGISTRY_MSG_TYPE))
         if announce:
             self._join(REGISTRY_GROUP)
             self._announce()
@@ -423,7 +426,8 @@ class Node:
             if ev.msg_type == TOPIC_MSG_TYPE:
                 self._ingest_topic(ev)
             elif ev.msg_type == REGISTRY_MSG_TYPE and REGISTRY_GROUP in ev.groups:
-                self._on_announcement(ev)
+                if not self._discovery.on_announcement(ev, self.clock()):
+                    self.bad_messages += 1
                 return
             elif ev.msg_type == SERVICE_MSG_TYPE and self.private_name in ev.groups:
                 self._services.on_message(ev.sender, ev.payload)
@@ -436,7 +440,7 @@ class Node:
             if ev.transitional:
                 return
             if ev.group == REGISTRY_GROUP:
-                self._on_registry_view(ev)
+                self._discovery.on_view(ev)
                 return
             topic = group_topic(ev.group)
             if topic is not None:
@@ -492,12 +496,7 @@ class Node:
                 self._send_sample(pub, handover, pub.last_body)
 
     def _type_name(self, fingerprint: int) -> str:
-        if fingerprint == RAW_FINGERPRINT:
-            return "bytes (raw)"
-        for ep in self._publishers:
-            if ep.codec.fingerprint == fingerprint:
-                return type_path(ep.msg_type)
-        return self._registry.type_name(fingerprint) or ""
+        return self._discovery.type_name(fingerprint)
 
     # ------------------------------------------------------------------ sending
 
@@ -513,59 +512,14 @@ class Node:
 
     # ------------------------------------------------------------------ registry
 
-    def _endpoints(self) -> Endpoints:
-        def info(topic: str, mtype: type | None, fp: int, service: str = "") -> EndpointInfo:
-            return EndpointInfo(topic, type_path(mtype), fp, service)
-        return Endpoints(
-            self.name,
-            tuple(info(p.topic, p.msg_type, p.codec.fingerprint, p.qos.service.name.lower())
-                  for p in self._publishers),
-            tuple(info(s.topic, s.msg_type, s.codec.fingerprint, s.qos.service.name.lower())
-                  for subs in self._subs.values() for s in subs),
-            tuple(EndpointInfo(s.name, type_path(s.srv_type), s.req.fingerprint)
-                  for s in self._services.announced()),
-            tuple((g, e.active) for g, e in sorted(self._elections.items())), self._tool)
-
     def _announce(self) -> None:
-        if not self._announce_enabled or self._closed:
-            return
-        self.session.multicast(REGISTRY_GROUP, self._endpoints().to_json(),
-                               service=Service.AGREED, msg_type=REGISTRY_MSG_TYPE)
-
-    def _on_registry_view(self, ev: GroupView) -> None:
-        change = self._registry.on_view(ev)
-        if change.newcomers:
-            self._announce()
-        if change.departures:
-            self._services.on_departures(change.departures)
-            self._on_publishers_gone(change.departures)
-
-    def _on_publishers_gone(self, departures: Any) -> None:
-        """Disarm deadlines of topics whose every publisher stopped on purpose."""
-        for d in departures:
-            if d.had is None or d.cause == "NETWORK":
-                continue
-            for e in d.had.pubs:
-                if self._registry.publishers(e.topic) or \
-                        any(p.topic == e.topic for p in self._publishers):
-                    continue
-                for sub in self._subs.get(e.topic, ()):
-                    sub.disarm()
-
-    def _on_announcement(self, ev: DataMessage) -> None:
-        eps = self._registry.on_announcement(ev.sender, ev.payload)
-        if eps is None:
-            self.bad_messages += 1
-            return
-        now = self.clock()
-        for e in eps.pubs:
-            for sub in self._subs.get(e.topic, ()):
-                sub.arm(now)
+        if self._announce_enabled and not self._closed:
+            self._discovery.announce()
 
     def graph(self) -> dict[str, Endpoints]:
         """Endpoints announced by every node in the registry group (incl. this one)."""
         g = self._registry.graph()
-        g[self.private_name] = self._endpoints()
+        g[self.private_name] = self._discovery.endpoints()
         return g
 
     def registry_members(self) -> tuple[str, ...]:
