@@ -40,8 +40,9 @@ Rules:
   other's packets (PROTOCOL.md 1.1 "Filtering").
 * Timeouts: when ``token_ms`` is given without ``consensus_ms`` the consensus timeout
   defaults to 1.2 x token (corosync's rule), and a short token without ``token_hold_ms``
-  gets half a token-retransmit interval of hold; contradictions given explicitly (consensus
-  <= token, hold >= retransmit ...) are rejected with the line of the offending key.
+  holds at most half of (token - token retransmit interval); contradictions given
+  explicitly (consensus <= token, hold + retransmit >= token ...) are rejected with the
+  line of the offending key.
 * Interface names in the multicast section are resolved only when a daemon starts
   (runtime/transport.py), so a config can be validated on another machine.
 """
@@ -342,8 +343,9 @@ def _params(doc: _Doc, timeouts: Any, protocol: Any, runtime: RuntimeConfig) -> 
     if "token_timeout" in kw and "token_hold" not in kw:
         d = ProtocolParams()
         retransmit = kw["token_timeout"] / (kw.get("token_retransmits", d.token_retransmits) + 0.2)
-        if d.token_hold >= retransmit:          # short token: hold for half a retransmit
-            kw["token_hold"] = retransmit / 2
+        room = kw["token_timeout"] - retransmit   # a kept token + one retransmission
+        if d.token_hold >= room / 2:            # short token: hold half of that room
+            kw["token_hold"] = room / 2
     for key in sorted(pm):
         kw[key] = _int(doc, pm[key], f"ring.protocol.{key}", 1, 2 ** 31)
         field_of[key] = f"ring.protocol.{key}"

@@ -141,8 +141,9 @@ def test_short_token_scales_the_default_hold() -> None:
     cfg = parse_config(GOOD.replace("token_ms: 200", "token_ms: 100").replace(
         "consensus_ms: 240", "consensus_ms: 150"))
     p = cfg.ring.params
-    assert p.token_hold < p.token_retransmit and p.problems() == []
-    e = _err(GOOD.replace("consensus_ms: 240", "consensus_ms: 240\n    token_hold_ms: 100"))
+    assert p.token_hold == pytest.approx((p.token_timeout - p.token_retransmit) / 2)
+    assert p.problems() == []
+    e = _err(GOOD.replace("consensus_ms: 240", "consensus_ms: 240\n    token_hold_ms: 160"))
     assert e.field == "ring.timeouts.token_hold_ms" and "token_hold" in e.problem
 
 

@@ -11,7 +11,16 @@ from robot_gcs.errors import LocalProtocolError
 def test_defaults_are_consistent() -> None:
     p = ProtocolParams()
     assert p.problems() == []
-    assert p.token_hold < p.token_retransmit < p.token_timeout < p.consensus_timeout
+    assert p.token_retransmit < p.token_timeout < p.consensus_timeout
+    assert p.token_hold + p.token_retransmit < p.token_timeout
+
+
+def test_a_hold_that_would_outlast_the_token_timeout_is_rejected() -> None:
+    # the rep keeps the token token_hold, its predecessor retransmits token_retransmit
+    # after that: both must fit in the members' token timeout
+    with pytest.raises(LocalProtocolError, match="token_hold .* must be below token_timeout"):
+        ProtocolParams(token_hold=0.27)
+    assert ProtocolParams(token_hold=0.26).problems() == []
 
 
 def test_consensus_not_above_token_is_rejected() -> None:

@@ -138,10 +138,12 @@ class EngineBase:
         self._state = new
         self.state_since = now
 
-    def _send_token(self, now: float, dest: int, data: bytes) -> None:
+    def _send_token(self, now: float, dest: int, data: bytes, later: float = 0.0) -> None:
+        """Send a token and arm its retransmission (``later`` seconds more: the rep
+        will likely keep it that long, token_flow.py)."""
         self.retrans = (dest, data)
         self._send(dest, data)
-        self._set_timer(TimerId.TOKEN_RETRANSMIT, now + self.p.token_retransmit)
+        self._set_timer(TimerId.TOKEN_RETRANSMIT, now + later + self.p.token_retransmit)
 
     def _counts_as_member(self, node: int) -> bool:
         """``node`` is in my ring or the ring being committed. (Not the set I gather with:

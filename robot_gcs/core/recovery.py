@@ -66,8 +66,7 @@ def packet_delivers(pkt: Mcast, asm: Assembler, in_trans: bool,
     for msg_id, idx, cnt, data in chunks:
         msg = feed(sender, inc, msg_id, idx, cnt, data)
         if msg is not None:
-            out.append(Deliver(NodeId(sender), inc, msg, pkt.service, pkt.ring, pkt.seq,
-                               in_trans))
+            out.append(_new_deliver(sender, inc, msg, pkt.service, pkt.ring, pkt.seq, in_trans))
     return out
 
 

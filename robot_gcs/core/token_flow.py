@@ -60,8 +60,9 @@ class TokenFlow(EngineBase):
         quiet, ``RingState.quiet``). A moving token is back within about one rotation,
         so this node asks for it (HURRY to the rep) at once only when the token it last
         forwarded looked quiet (``kept_likely``) or two rotations passed since its last
-        visit, else at that time (TimerId.HURRY; a visit cancels it). At most one HURRY
-        per visit; a lost one costs at most ``token_hold``.
+        visit, else at that time (TimerId.HURRY; a visit cancels it). A HURRY that no
+        visit answers is repeated (``_hurry_repeat``), so a lost one costs that long,
+        not the rep's whole ``token_hold``.
         """
         r = self.ring
         if self._state is not MemberState.OPERATIONAL or r is None \
@@ -73,20 +74,28 @@ class TokenFlow(EngineBase):
                 and TimerId.HURRY not in self.timers:
             due = self.last_visit_at + 2 * self.rotation_estimate
             if now >= due or self.kept_likely:
-                self._send_hurry(r)       # late, or the ring looked quiet: likely kept
+                self._send_hurry(now, r)  # late, or the ring looked quiet: likely kept
             else:
                 self._set_timer(TimerId.HURRY, due)
 
     def _on_hurry_timer(self, now: float) -> None:
+        """The deferred HURRY is due, or the last one was not answered by a visit."""
         r = self.ring
-        if self._state is MemberState.OPERATIONAL and r is not None and not self.hurried \
-                and self.packer.has_work():
-            self._send_hurry(r)
+        if self._state is MemberState.OPERATIONAL and r is not None and self.held is None \
+                and self.reply_token is None and self.packer.has_work():
+            self._send_hurry(now, r)
 
-    def _send_hurry(self, r: RingState) -> None:
+    def _send_hurry(self, now: float, r: RingState) -> None:
         self.hurried = True
         self.n["hurries"] += 1
         self._send(r.members[0], self._enc(Hurry(self._me, self._inc, r.ring_id)))
+        self._set_timer(TimerId.HURRY, now + self._hurry_repeat())
+
+    def _hurry_repeat(self) -> float:
+        """How long a HURRY waits for the visit it asked for before it is repeated:
+        three rotation times of a moving token, at least an eighth of the token
+        retransmit interval (10 ms with the defaults)."""
+        return max(3 * self.rotation_estimate, self.p.token_retransmit / 8)
 
     def _note_visit(self, now: float) -> None:
         """A token visit: no HURRY is needed now; learn the rotation time of a moving
@@ -293,21 +302,23 @@ class TokenFlow(EngineBase):
             if not install and rec.rounds > self.p.max_recovery_rounds:
                 self._gather(now, GatherReason.RECOVERY_ABORT, None)
                 return
-        if r.members[0] == self._me:
+        rep = r.members[0]
+        if rep == self._me:
             self.n["rotations"] += 1
             if self.last_rep_visit is not None:
                 self.rotation_time_last = now - self.last_rep_visit
             self.last_rep_visit = now
-        self._forward(now, r, tok2)
-        if rec is None and r.members[0] != self._me:
-            # will the rep keep the token I forwarded? (RingState.quiet, seen from here;
+        elif rec is None:
+            # will the rep keep the token I forward? (RingState.quiet, seen from here;
             # members further from the rep guess by the last rotation) -- then new work
-            # HURRYs at once
+            # HURRYs at once, and the rep's predecessor delays its retransmission
             self.kept_likely = tok2.aru == tok2.seq and not tok2.rtr \
                 and (not res.sent_new or r.members[1] == self._me) \
-                and (r.successor == r.members[0] or r.unchanged_rotations >= 1)
-            if res.sent_new and r.members[1] == self._me and self.packer.has_work():
-                self._send_hurry(r)     # my packets alone make the rotation quiet: say
+                and (r.successor == rep or r.unchanged_rotations >= 1)
+        self._forward(now, r, tok2, rec is None and r.successor == rep and self.kept_likely)
+        if rec is None and rep != self._me and res.sent_new and r.members[1] == self._me \
+                and self.packer.has_work():
+            self._send_hurry(now, r)    # my packets alone make the rotation quiet: say
                                         # that I have more (the token reached me late)
         if install:
             self._install(now)
@@ -318,14 +329,19 @@ class TokenFlow(EngineBase):
             r.skip_encap()
             r.release()
 
-    def _forward(self, now: float, r: RingState, tok: Token) -> None:
+    def _forward(self, now: float, r: RingState, tok: Token, rep_keeps: bool = False) -> None:
+        """Hand the token on (a singleton keeps it for its next self-visit). ``rep_keeps``:
+        the successor is the rep and will likely keep this token for ``token_hold``, so
+        its retransmission waits that much longer (a lost one then still comes back
+        before the members' token timeout: ProtocolParams.problems)."""
         if r.successor == self._me:
             busy = (self._state is not MemberState.OPERATIONAL or self.packer.has_work()
                     or r.safe_point < r.last_visit_seq)
             self.held = tok
             self._set_timer(TimerId.TOKEN_HOLD, now if busy else now + self.p.token_hold)
             return
-        self._send_token(now, r.successor, self._enc(tok))
+        self._send_token(now, r.successor, self._enc(tok),
+                         self.p.token_hold if rep_keeps else 0.0)
 
     def _wrap_gather(self, now: float, r: RingState) -> None:
         log.debug("node %d: sequence wrap limit reached in ring %s", self._me, r.ring_id)

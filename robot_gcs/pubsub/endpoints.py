@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from ..errors import GcsError
-from .codec import MessageCodec, RawCodec, Sample, codec_for, type_path
+from .codec import MessageCodec, RawCodec, Sample, codec_for, new_sample, type_path
 from .qos import QoS
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ class Publisher:
         number (a recording counts gaps in them as missed), so publishing it again is fine.
         """
         body = self.codec.encode(value)
-        sample = Sample(self.codec.fingerprint, self.publisher_id, self.seq + 1,
+        sample = new_sample(self.codec.fingerprint, self.publisher_id, self.seq + 1,
                         self.node.wall_clock(), value, False, len(body))
         self.node._send_sample(self, sample, body)
         self.seq += 1                  # only once sent: a refused publish leaves no gap

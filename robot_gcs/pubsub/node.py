@@ -62,7 +62,7 @@ from ..errors import LocalProtocolError, MalformedPacket
 from ..hints import did_you_mean
 from . import local
 from .callbacks import Callbacks
-from .codec import Sample, decode_envelope, encode_envelope
+from .codec import Sample, decode_envelope, encode_envelope, new_sample
 from .discovery import Discovery
 from .election import ActiveStandby
 from .endpoints import Publisher, Subscription, Timer, TopicStats, TopicTypeError
@@ -478,7 +478,7 @@ class Node:
                         sub.last_error = f"undecodable message from {ev.sender}: {exc}"
                         self.bad_messages += 1
                         continue
-                    sample = Sample(hdr.fingerprint, hdr.publisher_id, hdr.seq, hdr.stamp,
+                    sample = new_sample(hdr.fingerprint, hdr.publisher_id, hdr.seq, hdr.stamp,
                                     value, hdr.handover, hdr.size)
                 sub.enqueue(self._callbacks.push(sub, sample))
 

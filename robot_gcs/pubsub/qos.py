@@ -26,6 +26,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -53,10 +54,18 @@ def check_topic(topic: str) -> str:
 
 def topic_group(topic: str) -> str:
     """The group that carries ``topic``: ``/odom`` -> ``t:/odom``."""
+    if not isinstance(topic, str):
+        check_topic(topic)                 # raises: the cache below needs a str
+    return _topic_group(topic)
+
+
+@functools.lru_cache(maxsize=4096)         # per published message: skip the regex
+def _topic_group(topic: str) -> str:
     return TOPIC_GROUP_PREFIX + check_topic(topic)
 
 
-def group_topic(group: str) -> str | None:
+@functools.lru_cache(maxsize=4096)         # per delivered message; bounded, as group
+def group_topic(group: str) -> str | None: # names come from other processes
     """The topic a group carries, or None if ``group`` is not a topic group."""
     if group.startswith(TOPIC_GROUP_PREFIX) and _TOPIC_RE.match(group[len(TOPIC_GROUP_PREFIX):]):
         return group[len(TOPIC_GROUP_PREFIX):]
