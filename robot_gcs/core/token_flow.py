@@ -82,7 +82,8 @@ class TokenFlow(EngineBase):
         """The deferred HURRY is due, or the last one was not answered by a visit."""
         r = self.ring
         if self._state is MemberState.OPERATIONAL and r is not None and self.held is None \
-                and self.reply_token is None and self.packer.has_work():
+                and self.reply_token is None and r.members[0] != self._me \
+                and self.packer.has_work():
             self._send_hurry(now, r)
 
     def _send_hurry(self, now: float, r: RingState) -> None:
@@ -150,6 +151,9 @@ class TokenFlow(EngineBase):
             return False
         self.held = tok
         self.n["quiet_holds"] += 1
+        if TimerId.TOKEN_RETRANSMIT in self.timers:   # it came round: my forward arrived
+            self._cancel(TimerId.TOKEN_RETRANSMIT)     # (the hold may outlast the
+        self.retrans = None                            # retransmit interval)
         self._set_timer(TimerId.TOKEN_HOLD, now + self.p.token_hold)
         return True
 
@@ -311,11 +315,11 @@ class TokenFlow(EngineBase):
         elif rec is None:
             # will the rep keep the token I forward? (RingState.quiet, seen from here;
             # members further from the rep guess by the last rotation) -- then new work
-            # HURRYs at once, and the rep's predecessor delays its retransmission
+            # HURRYs at once, and my retransmission waits for the hold too
             self.kept_likely = tok2.aru == tok2.seq and not tok2.rtr \
                 and (not res.sent_new or r.members[1] == self._me) \
                 and (r.successor == rep or r.unchanged_rotations >= 1)
-        self._forward(now, r, tok2, rec is None and r.successor == rep and self.kept_likely)
+        self._forward(now, r, tok2, rec is None and rep != self._me and self.kept_likely)
         if rec is None and rep != self._me and res.sent_new and r.members[1] == self._me \
                 and self.packer.has_work():
             self._send_hurry(now, r)    # my packets alone make the rotation quiet: say
@@ -329,11 +333,12 @@ class TokenFlow(EngineBase):
             r.skip_encap()
             r.release()
 
-    def _forward(self, now: float, r: RingState, tok: Token, rep_keeps: bool = False) -> None:
-        """Hand the token on (a singleton keeps it for its next self-visit). ``rep_keeps``:
-        the successor is the rep and will likely keep this token for ``token_hold``, so
-        its retransmission waits that much longer (a lost one then still comes back
-        before the members' token timeout: ProtocolParams.problems)."""
+    def _forward(self, now: float, r: RingState, tok: Token, kept_ahead: bool = False) -> None:
+        """Hand the token on (a singleton keeps it for its next self-visit). ``kept_ahead``:
+        the rep will likely keep this token for ``token_hold`` when it gets there, and no
+        packet shows progress meanwhile, so its retransmission waits that much longer (a
+        lost one still comes back before the members' token timeout:
+        ProtocolParams.problems)."""
         if r.successor == self._me:
             busy = (self._state is not MemberState.OPERATIONAL or self.packer.has_work()
                     or r.safe_point < r.last_visit_seq)
@@ -341,7 +346,7 @@ class TokenFlow(EngineBase):
             self._set_timer(TimerId.TOKEN_HOLD, now if busy else now + self.p.token_hold)
             return
         self._send_token(now, r.successor, self._enc(tok),
-                         self.p.token_hold if rep_keeps else 0.0)
+                         self.p.token_hold if kept_ahead else 0.0)
 
     def _wrap_gather(self, now: float, r: RingState) -> None:
         log.debug("node %d: sequence wrap limit reached in ring %s", self._me, r.ring_id)

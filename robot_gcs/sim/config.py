@@ -23,7 +23,8 @@ from .workload import WorkloadModel
 
 
 def fast_params(**overrides: float) -> ProtocolParams:
-    """Shorter timeouts for quick sweeps (same ratios as the defaults)."""
+    """Shorter timeouts for quick sweeps (token and consensus in the defaults' ratio; the
+    idle hold below the retransmit interval: ``--timeouts default`` runs the long hold)."""
     kw: dict[str, float] = dict(token_timeout=0.2, consensus_timeout=0.3, merge_interval=0.1,
                                 join_timeout=0.02, token_hold=0.02)
     kw.update(overrides)

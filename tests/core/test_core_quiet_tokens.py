@@ -86,3 +86,71 @@ def test_a_retransmitted_copy_of_the_kept_token_is_ignored() -> None:
     data = encode(held, net.cfg.cluster_id, net.cfg.key)
     net._run(1, rep.handle_packet(net.now, 3, data))
     assert rep.held is held and rep.statistics().token_rotations == before
+
+
+def _kind(data: bytes) -> int:
+    return data[3]              # the header's type byte (core/wire.py)
+
+
+def test_an_idle_ring_rotates_once_per_hold_without_token_retransmissions() -> None:
+    # the rep keeps the quiet token token_hold (130 ms, above the 83 ms retransmit
+    # interval): its predecessor, handing over a token that looks quiet, delays its
+    # retransmission by the hold, so an idle ring sends 3 tokens per hold and nothing else
+    params = ProtocolParams()
+    assert params.token_hold > params.token_retransmit
+    net = _quiet_ring()
+    sent: list[tuple[int, int]] = []
+    net.tap = lambda src, dst, data: sent.append((src, _kind(data))) or True
+    before = {i: e.statistics() for i, e in net.engines.items()}
+    net.run_until(net.now + 2.0)
+    after = {i: e.statistics() for i, e in net.engines.items()}
+    assert sum(after[i].token_retransmits - before[i].token_retransmits for i in net.ids) == 0
+    assert all(after[i].configs_installed == before[i].configs_installed for i in net.ids)
+    rotations = after[1].token_rotations - before[1].token_rotations
+    assert 2.0 / params.token_hold - 2 <= rotations <= 2.0 / params.token_hold + 1
+    assert {k for _s, k in sent} == {2} and len(sent) <= 3 * (rotations + 1)
+
+
+def test_a_token_lost_on_its_way_to_the_keeping_rep_is_retransmitted_in_time() -> None:
+    # the one retransmission comes token_hold + token_retransmit after the loss, before
+    # any member's token timeout: no membership change
+    net = _quiet_ring()
+    dropped: list[float] = []
+
+    def tap(src: int, dst: int, data: bytes) -> bool:
+        if src == 3 and dst == 1 and _kind(data) == 2 and not dropped:
+            dropped.append(net.now)
+            return False
+        return True
+    net.tap = tap
+    configs = net.engines[1].statistics().configs_installed
+    net.run_until(net.now + 1.5)
+    assert dropped
+    assert sum(e.statistics().token_retransmits for e in net.engines.values()) >= 1
+    assert all(e.statistics().configs_installed == configs for e in net.engines.values())
+    assert net.engines[1].statistics().token_rotations > 0
+
+
+def test_a_lost_hurry_is_repeated_instead_of_waiting_out_the_hold() -> None:
+    # node 3's first HURRY is lost while the rep keeps the token: the repeat (three
+    # rotation times, at least token_retransmit / 8) brings the token long before the
+    # rep's hold (130 ms) would have ended
+    params = ProtocolParams()
+    net = _quiet_ring()
+    assert net.engines[1].held is not None
+    hurries: list[float] = []
+
+    def tap(src: int, dst: int, data: bytes) -> bool:
+        if src == 3 and _kind(data) == 6:
+            hurries.append(net.now)
+            return len(hurries) > 1          # the first one is lost
+        return True
+    net.tap = tap
+    got: list[float] = []
+    t0 = net.now
+    net.on_deliver = lambda node, a: got.append(net.now - t0) \
+        if isinstance(a, Deliver) and node == 1 else None
+    net.submit(3, b"while the token is kept")
+    net.run_until(net.now + 0.5)
+    assert len(hurries) == 2 and len(got) == 1
+    assert got[0] < params.token_retransmit / 8 + 0.005 < params.token_hold / 4, got
