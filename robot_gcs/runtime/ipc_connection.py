@@ -39,6 +39,7 @@ whichever thread holds the engine lock runs its sink side (``push``, ``closed``)
 from __future__ import annotations
 
 import collections
+import errno
 import logging
 import socket
 import time
@@ -140,6 +141,7 @@ class Connection:
         self.parked: wire.Frame | None = None
         self._name_until = 0.0          # attach retries of a leaving name end then
         self.reading = True
+        self.deaf = False           # the client reads no more (a send failed): write nothing
         self.high_water = 0
         self.dropped = 0
         self.reason = ""
@@ -155,7 +157,7 @@ class Connection:
 
     def push(self, event: Any) -> bool:
         """Queue one event for the client; False = buffer full (the daemon detaches us)."""
-        if self.state is not OPEN:
+        if self.state is not OPEN or self.deaf:
             return True
         try:
             if type(event) is DataMessage:
@@ -372,6 +374,8 @@ class Connection:
     def _append(self, data: bytes, now: bool = False) -> None:
         """Queue one frame. Events are written at the end of the loop iteration, so the
         deliveries of one engine step leave in one send; control frames go ``now``."""
+        if self.deaf:
+            return                  # the client reads no more (_stop_writing)
         was_empty = not self.out
         self.out += data
         self.server.output_budget.add(len(data))
@@ -398,6 +402,9 @@ class Connection:
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
+                if self.state is OPEN and exc.errno in (errno.EPIPE, errno.ECONNRESET):
+                    self._stop_writing()
+                    return
                 self.lost(f"connection error: {exc.strerror or exc}")
                 return
             del out[:n]
@@ -414,6 +421,18 @@ class Connection:
             self.loop.remove_writer(sock)
         if self.state is CLOSING:
             self._finish()
+
+    def _stop_writing(self) -> None:
+        """A send found the client's end closed for reading (it closed the socket with our
+        events unread): drop what it will never read and write nothing more, but go on
+        reading until its EOF -- the frames it sent before closing are its last messages,
+        and its ``close()`` returned believing them sent."""
+        self.deaf = True
+        self.server.output_budget.sub(len(self.out))
+        self.out.clear()
+        if self._writing and self.sock is not None:
+            self._writing = False
+            self.loop.remove_writer(self.sock)
 
     def _flush_deferred(self) -> None:
         self._flush_soon = False

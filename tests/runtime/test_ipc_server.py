@@ -127,6 +127,33 @@ def test_abrupt_socket_drop_is_a_disconnect_too(daemon: Daemon) -> None:
         assert _next(w, GroupView).cause is Cause.DISCONNECT
 
 
+def test_a_client_that_closes_right_after_sending_loses_none_of_it(daemon: Daemon) -> None:
+    # a tool publishes and exits at once, leaving events to it unread: the daemon's next
+    # write to it fails (EPIPE) while its last frames still wait in the socket; they are
+    # its messages all the same (they were lost: `topic pub --count 3000` delivered 2500)
+    with daemon.connect("watcher") as w:
+        w.join("g")
+        _next(w)
+        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        raw.connect(daemon.ipc.address.path)
+        raw.sendall(wire.encode(wire.Hello("tool")) + wire.encode(wire.Join("g")))
+        assert _next(w, GroupView).members == ("#tool#d1", "#watcher#d1")
+        frames = b"".join(wire.encode(wire.Multicast(("g",), b"m%d" % i, robot_gcs.Service.AGREED,
+                                                     0, True, False)) for i in range(40))
+        assert daemon.loop.enter(5)           # the daemon reads nothing meanwhile
+        try:
+            raw.sendall(frames)
+            raw.close()                       # WELCOME and the views to it unread
+            conn = next(c for c in daemon.ipc._conns if c.name == "tool")
+            conn.push(DataMessage("#watcher#d1", ("g",), robot_gcs.Service.AGREED, b"x", 0))
+            conn._flush()                     # the event's write finds the client gone
+        finally:
+            daemon.loop.leave()
+        got = [_next(w, DataMessage).payload for _ in range(40)]
+        assert got == [b"m%d" % i for i in range(40)]
+        assert _next(w, GroupView).cause is Cause.DISCONNECT
+
+
 def test_taken_or_bad_name_is_refused(daemon: Daemon) -> None:
     addr = daemon.ipc.bound_address
     with robot_gcs.connect(addr, "dup"):
