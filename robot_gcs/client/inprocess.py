@@ -155,6 +155,13 @@ class QueueSink:
             self.high_water = n + 1
         return True
 
+    def wake(self) -> None:
+        """Any thread: the next ``get`` returns ``WOKEN`` instead of waiting (a reader
+        waiting in its epoll is woken through the eventfd, as by ``push``)."""
+        self._q.put(WOKEN)
+        if self.waiting:
+            self._signal()
+
     def closed(self, reason: str) -> None:
         with self._lock:
             if self.closed_reason is None:
@@ -166,7 +173,8 @@ class QueueSink:
                     self._signal()
 
     def get(self, timeout: float | None) -> Any:
-        """Next event, None on timeout; SessionClosed once closed and drained."""
+        """Next event, None on timeout, ``WOKEN`` after a ``wake``; SessionClosed once
+        closed and drained."""
         if self._ended:
             raise SessionClosed(self.closed_reason or "session closed")
         try:
@@ -184,6 +192,7 @@ class QueueSink:
 
 
 _END = object()     # end marker queued by QueueSink.closed()
+WOKEN = object()    # queued by QueueSink.wake(): receive() returns None for it
 
 
 class InProcessSession(Session):
@@ -233,13 +242,18 @@ class InProcessSession(Session):
             raise SessionClosed("session closed")
         sink = self._sink
         if not self._reads_ring:
-            got: Event | None = sink.get(timeout)
-            return got
-        ev: Event | None = sink.get(0.0)
-        if ev is None and (timeout is None or timeout > 0):
-            # wait in the ring's place: the datagram may be read on this very thread
-            ev = sink.get(self.daemon.wait_serving(sink, self.name, timeout))
-        return ev
+            ev = sink.get(timeout)
+        else:
+            ev = sink.get(0.0)
+            if ev is None and (timeout is None or timeout > 0):
+                # wait in the ring's place: the datagram may be read on this very thread
+                ev = sink.get(self.daemon.wait_serving(sink, self.name, timeout))
+        return None if ev is WOKEN else ev
+
+    can_wake = True
+
+    def wake(self) -> None:
+        self._sink.wake()
 
     def close(self) -> None:
         if self._closed:

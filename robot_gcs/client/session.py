@@ -130,6 +130,14 @@ class Session(abc.ABC):
     @abc.abstractmethod
     def receive(self, timeout: float | None = None) -> Event | None: ...
 
+    #: ``wake()`` works: a loop may block in ``receive(None)`` and still be stopped
+    can_wake: bool = False
+
+    def wake(self) -> None:
+        """Any thread: a ``receive()`` waiting now (or the next one to wait) returns None
+        at once, where ``can_wake``; otherwise nothing happens, and a loop that must
+        notice a stop request waits in slices instead."""
+
     def poll(self) -> Event | None:
         return self.receive(timeout=0)
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import select
 import socket
 import threading
@@ -171,6 +172,39 @@ def _authenticate(sock: socket.socket, token: bytes | None, timeout: float) -> b
     return client_handshake(sock, token, timeout)
 
 
+class _WakePipe:
+    """A non-blocking pipe whose read end a poll watches: ``wake`` writes a byte (any
+    thread), the poller ``drain``s it. Owner: the session; ``close`` is idempotent."""
+
+    def __init__(self) -> None:
+        self.fd, self._w = os.pipe()
+        os.set_blocking(self.fd, False)
+        os.set_blocking(self._w, False)
+        self._open = True
+
+    def wake(self) -> None:
+        try:
+            os.write(self._w, b"w")
+        except OSError:            # full (already woken) or closed
+            pass
+
+    def drain(self) -> None:
+        try:
+            while os.read(self.fd, 4096):
+                pass
+        except OSError:            # empty (BlockingIOError) or closed
+            pass
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            os.close(self.fd)
+            os.close(self._w)
+
+    def __del__(self) -> None:
+        self.close()
+
+
 class SocketSession(Session):
     """A session served by a daemon in another process (see module docstring)."""
 
@@ -190,6 +224,8 @@ class SocketSession(Session):
         self._recv_lock = threading.Lock()
         self._rpoll = select.poll()
         self._rpoll.register(self._fd, select.POLLIN)
+        self._waker = _WakePipe()             # wake(): ends a receive() waiting in _rpoll
+        self._rpoll.register(self._waker.fd, select.POLLIN)
         self._wpoll = select.poll()
         self._wpoll.register(self._fd, select.POLLOUT)
         self._frames_sent = self._frames_received = 0
@@ -252,16 +288,27 @@ class SocketSession(Session):
                 else:
                     left = deadline - time.monotonic()
                     wait_ms = max(0, int(left * 1000 + 0.999))
-                if not self._rpoll.poll(wait_ms):
+                ready = self._rpoll.poll(wait_ms)
+                if not ready:
                     if deadline is not None and time.monotonic() >= deadline:
                         return None
                     continue
+                if any(fd == self._waker.fd for fd, _ev in ready):
+                    self._waker.drain()
+                    if self._closed is None:
+                        return None
+                    continue                   # closed meanwhile: report that
                 self._read()
 
     @property
     def pending_events(self) -> int:
         """Events already decoded and waiting for ``receive()`` (reads nothing)."""
         return len(self._events)
+
+    can_wake = True
+
+    def wake(self) -> None:
+        self._waker.wake()
 
     def close(self) -> None:
         """End the session (sends BYE). Idempotent; a thread blocked in ``receive()`` wakes
@@ -408,3 +455,4 @@ class SocketSession(Session):
         sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
+        self._waker.close()

@@ -81,7 +81,7 @@ log = logging.getLogger(__name__)
 
 TOPIC_MSG_TYPE = 84        # DataMessage.msg_type of topic envelopes
 MAX_DRAIN = 1000           # events moved from the session per spin step
-IDLE_WAIT = 0.1            # longest single wait in spin(), so stop() is seen promptly
+IDLE_WAIT = 0.1            # longest single wait in spin() on a session without wake()
 TYPE_WAIT = 2.0            # seconds to wait for the registry when a topic's type is not given
 
 GroupCallback = Callable[[Any], Any]
@@ -342,16 +342,22 @@ class Node:
         (so ``daemon.stop()`` finishes quietly; SIGTERM still ends a program that hangs).
         """
         try:
+            # stop() wakes a session that can be woken (duck-typed ones may not say)
+            wait = None if getattr(self.session, "can_wake", False) else IDLE_WAIT
             while not self._stop.is_set():
-                self.spin_once(IDLE_WAIT)
+                self.spin_once(wait)
         except KeyboardInterrupt:
             self._stop.set()
             quiet_interrupts()
             log.info("node %s: interrupted, stopping", self.name)
 
     def stop(self) -> None:
-        """Make ``spin()`` return after the current step. Thread-safe."""
+        """Make ``spin()`` return after the current step. Thread-safe: a spin waiting for
+        events is woken (``Session.wake``), so an idle node sleeps until something
+        happens instead of polling."""
         self._stop.set()
+        if getattr(self.session, "can_wake", False):
+            self.session.wake()
 
     @property
     def stopped(self) -> bool:

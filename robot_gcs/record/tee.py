@@ -46,6 +46,13 @@ class ObservedSession(Session):
             self.observer(ev)
         return ev
 
+    @property
+    def can_wake(self) -> bool:          # type: ignore[override]
+        return self.inner.can_wake
+
+    def wake(self) -> None:
+        self.inner.wake()
+
     def close(self) -> None:
         self.inner.close()
 

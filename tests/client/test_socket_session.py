@@ -264,3 +264,18 @@ def test_bad_arguments_are_the_callers_fault(unix_daemon: tuple[str, FakeDaemon]
             s.multicast("g", "not bytes")  # type: ignore[arg-type]
         with pytest.raises(LocalProtocolError):
             s.join("")
+
+
+def test_wake_ends_a_receive_without_a_time_limit(unix_daemon: tuple[str, FakeDaemon]) -> None:
+    address, _ = unix_daemon
+    with connect(address, "sleeper") as s:
+        assert s.can_wake
+        got: list[object] = []
+        t = threading.Thread(target=lambda: got.append(s.receive()), daemon=True)
+        t.start()
+        s.wake()
+        t.join(5)
+        assert not t.is_alive() and got == [None]
+        s.join("control")                       # the session goes on as before
+        view = s.receive(timeout=5)
+        assert isinstance(view, GroupView) and view.members == ("#sleeper#fake",)
