@@ -341,9 +341,8 @@ class Node:
         On Ctrl-C it returns, and later Ctrl-Cs are ignored while the program shuts down
         (so ``daemon.stop()`` finishes quietly; SIGTERM still ends a program that hangs).
         """
+        wait = None if getattr(self.session, "can_wake", False) else IDLE_WAIT  # see stop()
         try:
-            # stop() wakes a session that can be woken (duck-typed ones may not say)
-            wait = None if getattr(self.session, "can_wake", False) else IDLE_WAIT
             while not self._stop.is_set():
                 self.spin_once(wait)
         except KeyboardInterrupt:
@@ -352,12 +351,10 @@ class Node:
             log.info("node %s: interrupted, stopping", self.name)
 
     def stop(self) -> None:
-        """Make ``spin()`` return after the current step. Thread-safe: a spin waiting for
-        events is woken (``Session.wake``), so an idle node sleeps until something
-        happens instead of polling."""
+        """Make ``spin()`` return after the current step. Thread-safe; it wakes a spin that
+        waits for events (``Session.wake``), so an idle node need not poll."""
         self._stop.set()
-        if getattr(self.session, "can_wake", False):
-            self.session.wake()
+        getattr(self.session, "wake", lambda: None)()
 
     @property
     def stopped(self) -> bool:
@@ -484,8 +481,8 @@ class Node:
                         sub.last_error = f"undecodable message from {ev.sender}: {exc}"
                         self.bad_messages += 1
                         continue
-                    sample = new_sample(hdr.fingerprint, hdr.publisher_id, hdr.seq, hdr.stamp,
-                                    value, hdr.handover, hdr.size)
+                    sample = new_sample(hdr.fingerprint, hdr.publisher_id, hdr.seq,
+                                        hdr.stamp, value, hdr.handover, hdr.size)
                 sub.enqueue(self._callbacks.push(sub, sample))
 
     def _on_topic_view(self, topic: str, ev: GroupView) -> None:

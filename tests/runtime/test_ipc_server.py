@@ -115,14 +115,20 @@ def test_socket_client_closing_is_a_disconnect_for_the_group(daemon: Daemon) -> 
         assert v.cause is Cause.DISCONNECT and v.changed == ("#leaver#d1",)
 
 
+def _raw_member(daemon: Daemon, w: object, name: str) -> socket.socket:
+    """A raw socket client ``name`` in group g, seen joining by ``w`` (already in g)."""
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    raw.connect(daemon.ipc.address.path)
+    raw.sendall(wire.encode(wire.Hello(name)) + wire.encode(wire.Join("g")))
+    assert _next(w, GroupView).members == (f"#{name}#d1", "#watcher#d1")
+    return raw
+
+
 def test_abrupt_socket_drop_is_a_disconnect_too(daemon: Daemon) -> None:
     with daemon.connect("watcher") as w:
         w.join("g")
         _next(w)
-        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        raw.connect(daemon.ipc.address.path)
-        raw.sendall(wire.encode(wire.Hello("raw")) + wire.encode(wire.Join("g")))
-        assert _next(w, GroupView).members == ("#raw#d1", "#watcher#d1")
+        raw = _raw_member(daemon, w, "raw")
         raw.close()                                   # no BYE: like a killed process
         assert _next(w, GroupView).cause is Cause.DISCONNECT
 
@@ -134,10 +140,7 @@ def test_a_client_that_closes_right_after_sending_loses_none_of_it(daemon: Daemo
     with daemon.connect("watcher") as w:
         w.join("g")
         _next(w)
-        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        raw.connect(daemon.ipc.address.path)
-        raw.sendall(wire.encode(wire.Hello("tool")) + wire.encode(wire.Join("g")))
-        assert _next(w, GroupView).members == ("#tool#d1", "#watcher#d1")
+        raw = _raw_member(daemon, w, "tool")
         frames = b"".join(wire.encode(wire.Multicast(("g",), b"m%d" % i, robot_gcs.Service.AGREED,
                                                      0, True, False)) for i in range(40))
         assert daemon.loop.enter(5)           # the daemon reads nothing meanwhile

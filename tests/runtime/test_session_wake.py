@@ -27,15 +27,21 @@ def _blocked_receive(s: Any) -> tuple[threading.Thread, list[Any], threading.Eve
     return t, got, started
 
 
+def _wake_then_deliver(s: Any, sender: Any) -> None:
+    """``s`` blocked in receive(None) returns None on wake(); the next message from
+    ``sender`` still reaches it."""
+    assert s.can_wake
+    t, got, _ = _blocked_receive(s)
+    s.wake()
+    t.join(WAIT)
+    assert not t.is_alive() and got == [None]
+    sender.multicast("g", b"after the wake", self_discard=True)
+    assert next_from(s, sender.private_name).payload == b"after the wake"
+
+
 def test_wake_ends_a_receive_that_serves_the_ring(tmp_path: Path) -> None:
-    with daemon_pair(tmp_path) as (_d1, d2, a, b):
-        assert b.can_wake
-        t, got, _ = _blocked_receive(b)          # b waits as the ring's waiting reader
-        b.wake()
-        t.join(WAIT)
-        assert not t.is_alive() and got == [None]
-        a.multicast("g", b"after the wake", self_discard=True)
-        assert next_from(b, a.private_name).payload == b"after the wake"
+    with daemon_pair(tmp_path) as (_d1, _d2, a, b):
+        _wake_then_deliver(b, a)                 # b waits as the ring's waiting reader
 
 
 def test_wake_ends_a_receive_of_a_session_that_does_not_read_the_ring(tmp_path: Path) -> None:
@@ -43,12 +49,7 @@ def test_wake_ends_a_receive_of_a_session_that_does_not_read_the_ring(tmp_path: 
         c = d2.connect("quiet", reads_ring=False)
         c.join("g")
         wait_view(c, 3)
-        t, got, _ = _blocked_receive(c)
-        c.wake()
-        t.join(WAIT)
-        assert not t.is_alive() and got == [None]
-        a.multicast("g", b"still delivered", self_discard=True)
-        assert next_from(c, a.private_name).payload == b"still delivered"
+        _wake_then_deliver(c, a)
 
 
 def test_a_wake_before_the_receive_is_not_lost(tmp_path: Path) -> None:
