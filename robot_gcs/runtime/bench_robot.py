@@ -32,9 +32,10 @@ One row, every step bounded by a deadline:
    and the latencies of those it got; expected deliveries are ``(processors - 1) x``
    everything published in the window, so anything lost shows as delivered < expected.
    Keep-last overflow (``QoS.depth``), Backpressure, timer overruns and view changes
-   during the row are reported too, and what the ring did meanwhile: token rotations and
-   UDP packets per second of each daemon, read from its statistics at ``w0`` and ``w1``
-   by one-shot node timers (where the CPU goes: work per rotation, not per message).
+   during the row are reported too, and what the ring did meanwhile: the ring's token
+   rotations per second (the rep counts them; every member handles one token per
+   rotation) and each daemon's UDP packets per second (mean), read from its statistics
+   at ``w0`` and ``w1`` by one-shot node timers (where the CPU goes).
 
 Rows: idle (every endpoint up, nothing published), one per ``topics`` value, and the
 largest of them again with a ``CpuHog`` thread in the first processor (its CPU % is shown
@@ -102,7 +103,7 @@ class RobotRow:
     backpressure: int
     timer_overruns: int
     view_changes: int
-    rotations_per_s: float         # token rotations a daemon saw per second (mean)
+    rotations_per_s: float         # token rotations of the ring per second (the rep counts)
     packets_per_s: float           # UDP packets in + out of a daemon per second (mean)
 
     def cpu_mean_max(self) -> tuple[float, float]:
@@ -123,7 +124,7 @@ class RobotRow:
             notes.append(f"max {self.max_us:.0f} us" if self.max_us is not None else "")
         else:
             notes.append("nothing published")
-        notes.append(f"token {self.rotations_per_s:.0f}/s, {self.packets_per_s:.0f} pkts/s "
+        notes.append(f"{self.rotations_per_s:.0f} rotations/s, {self.packets_per_s:.0f} pkts/s "
                      f"per daemon")
         for count, what in ((self.keep_last_dropped, "dropped by keep-last"),
                             (self.backpressure, "Backpressure"),
@@ -341,7 +342,7 @@ def robot_row(tmp: Path, subdir: str, n: int, load: RobotLoad, seconds: float,
         backpressure=sum(r["backpressure"] for r in res),
         timer_overruns=sum(r["overruns"] for r in res),
         view_changes=max(r["views"] for r in res),
-        rotations_per_s=round(sum(r["rotations_per_s"] for r in res) / n, 1),
+        rotations_per_s=round(sum(r["rotations_per_s"] for r in res), 1),   # only the rep's count
         packets_per_s=round(sum(r["packets_per_s"] for r in res) / n, 1))
 
 

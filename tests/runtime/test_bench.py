@@ -151,7 +151,7 @@ def test_robot_notes_and_targets_show_losses() -> None:
     assert "CPU mean/max 1.0/1.2 %; nothing published" in text
     assert "delivered 29990/30000 (10 LOST)" in text and "10 dropped by keep-last" in text
     assert "CPU mean/max 5.0/6.0 %; b1 with a CPU-bound thread 99 %" in text   # b1 apart
-    assert "1 view changes" in text and "token 100/s, 1000 pkts/s per daemon" in text
+    assert "1 view changes" in text and "100 rotations/s, 1000 pkts/s per daemon" in text
     targets = bench.report_targets([], [idle, one, ten, hog])
     assert len(targets) == 3
     assert targets[0].startswith("robot load 3x10x100 Hz") and targets[0].endswith("MISSED")
