@@ -374,8 +374,10 @@ class Connection:
     def _append(self, data: bytes, now: bool = False) -> None:
         """Queue one frame. Events are written at the end of the loop iteration, so the
         deliveries of one engine step leave in one send; control frames go ``now``."""
-        if self.deaf:
-            return                  # the client reads no more (_stop_writing)
+        if self.deaf:               # the client reads no more (_stop_writing): nothing
+            if self.state is CLOSING:   # to write, so a closing connection is done
+                self._finish()
+            return
         was_empty = not self.out
         self.out += data
         self.server.output_budget.add(len(data))

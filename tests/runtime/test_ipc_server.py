@@ -13,6 +13,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -155,6 +156,32 @@ def test_a_client_that_closes_right_after_sending_loses_none_of_it(daemon: Daemo
         got = [_next(w, DataMessage).payload for _ in range(40)]
         assert got == [b"m%d" % i for i in range(40)]
         assert _next(w, GroupView).cause is Cause.DISCONNECT
+
+
+def test_a_gone_client_that_sent_junk_is_let_go(daemon: Daemon) -> None:
+    # HELLO, JOIN, junk, closed before the daemon read any of it: the WELCOME finds it
+    # gone, the daemon reads on, the junk ends the session -- and nothing is left open
+    # (a closing connection with nothing it could write waited for ever: 100 hostile
+    # connections per wave grew a daemon past its memory cap)
+    with daemon.connect("watcher") as w:
+        w.join("g")
+        _next(w)
+        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        raw.connect(daemon.ipc.address.path)
+        assert daemon.loop.enter(5)           # the daemon reads nothing meanwhile
+        try:
+            raw.sendall(wire.encode(wire.Hello("junky")) + wire.encode(wire.Join("g"))
+                        + b"\xff" * 64)
+            raw.close()
+        finally:
+            daemon.loop.leave()
+        assert _next(w, GroupView).members == ("#junky#d1", "#watcher#d1")
+        assert _next(w, GroupView).cause is Cause.DISCONNECT
+        deadline = time.monotonic() + 5
+        while daemon.ipc.statistics().connections > 0:
+            assert time.monotonic() < deadline, daemon.ipc.statistics()
+            _on_loop(daemon, lambda: None)    # one more loop iteration
+        assert dict(daemon.ipc.statistics().malformed)
 
 
 def test_taken_or_bad_name_is_refused(daemon: Daemon) -> None:
