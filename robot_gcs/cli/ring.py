@@ -96,6 +96,11 @@ def _names(cfg: GcsConfig) -> tuple[str, ...]:
     return tuple(d.name for d in cfg.daemons)
 
 
+def socket_missing(address: str) -> bool:
+    """A Unix session socket whose file does not exist (now): its daemon is not up."""
+    return address.startswith("unix:") and not os.path.exists(address[5:])
+
+
 def _from_config(cfg: GcsConfig, name: str | None, how: str) -> RingTarget:
     if name is not None:
         entry = cfg.daemon(name)                 # ConfigError: no such daemon
@@ -106,8 +111,7 @@ def _from_config(cfg: GcsConfig, name: str | None, how: str) -> RingTarget:
     rest = [d for d in cfg.daemons if d.name != name and d.socket]
     # sockets that exist now first; the others stay on the list (a daemon still starting,
     # or one to fail over to later)
-    rest.sort(key=lambda d: bool(str(d.socket).startswith("unix:")
-                                 and not os.path.exists(str(d.socket)[5:])))
+    rest.sort(key=lambda d: socket_missing(str(d.socket)))
     addresses = tuple((d.name, str(d.socket)) for d in first + rest)
     if not addresses:
         raise RobotNotFound(f"no daemon of ring {cfg.ring.name} ({how}) serves session "

@@ -34,7 +34,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from ..cli.ring import RingTarget, add_ring_arguments, ring_target
+from ..cli.ring import RingTarget, add_ring_arguments, ring_target, socket_missing
 from ..errors import ConfigError, GcsError, SessionClosed
 from .attach import RingWatcher, default_client_name
 from .console import MonitorView, clock, daemon_note
@@ -83,16 +83,22 @@ class Attacher:
             gone = f" ({self.current} is gone)" if self.current and self.current != name else ""
             self.watcher.attach(session, name)
             self.current = name
-            self.notice = f"attached via {name}{gone}"
+            skipped = f"; not {'; '.join(failures)}" if failures else ""
+            self.notice = f"attached via {name}{gone}{skipped}"
             return True
         self.notice = "cannot attach: " + "; ".join(failures) + "; retrying every second"
         return False
 
     def _order(self) -> list[tuple[str, str]]:
-        """The ring's daemons, the one we lost last (it may be back, but try others first)."""
+        """First: the target's order (the daemon asked for, then those up at the start).
+        After a loss: the daemons up now in the ring's (config) order, then those not up,
+        the one we lost last (it may be back, but try others first)."""
         addrs = list(self.target.addresses)
-        lost = [a for a in addrs if a[0] == self.current]
-        return [a for a in addrs if a[0] != self.current] + lost
+        if not self.current:
+            return addrs
+        rank = {name: i for i, name in enumerate(self.target.daemons)}
+        return sorted(addrs, key=lambda a: (a[0] == self.current, socket_missing(a[1]),
+                                            rank.get(a[0], len(rank))))
 
     def lost(self, reason: str) -> None:
         self.watcher.close()
