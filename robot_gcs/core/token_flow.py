@@ -151,9 +151,7 @@ class TokenFlow(EngineBase):
             return False
         self.held = tok
         self.n["quiet_holds"] += 1
-        if TimerId.TOKEN_RETRANSMIT in self.timers:   # it came round: my forward arrived
-            self._cancel(TimerId.TOKEN_RETRANSMIT)     # (the hold may outlast the
-        self.retrans = None                            # retransmit interval)
+        self._stop_retransmit()     # it came round: my forward arrived
         self._set_timer(TimerId.TOKEN_HOLD, now + self.p.token_hold)
         return True
 
@@ -234,8 +232,13 @@ class TokenFlow(EngineBase):
 
     def _saw_progress(self, r: RingState, seq: int) -> None:
         if seq > r.last_forward_seq and TimerId.TOKEN_RETRANSMIT in self.timers:
+            self._stop_retransmit()
+
+    def _stop_retransmit(self) -> None:
+        """The token I forwarded arrived (progress seen): no retransmission of it."""
+        if TimerId.TOKEN_RETRANSMIT in self.timers:
             self._cancel(TimerId.TOKEN_RETRANSMIT)
-            self.retrans = None
+        self.retrans = None
 
     def _take_app(self, r: RingState) -> Callable[[int, int], list[bytes]]:
         def take(n: int, first: int) -> list[bytes]:
@@ -272,9 +275,7 @@ class TokenFlow(EngineBase):
 
     def _visit(self, now: float, r: RingState, tok: Token) -> None:
         """One token visit: budget, send, aru, forward, then deliver (PROTOCOL.md 1.3)."""
-        if TimerId.TOKEN_RETRANSMIT in self.timers:
-            self._cancel(TimerId.TOKEN_RETRANSMIT)
-        self.retrans = None
+        self._stop_retransmit()
         self._note_visit(now)
         p = self.p
         self._set_timer(TimerId.TOKEN_LOSS, now + p.token_timeout)

@@ -8,8 +8,9 @@ module does not import node.py:
 * ``Publisher``: a per-instance random id and sequence number stamped into every
   envelope (subscribers use them to drop a latched hand-over they already have), the
   last value when latched, and counters.
-* ``Subscription``: its keep-last queue (``QoS.depth``; overflow drops the oldest waiting
-  message and counts it), deadline tracking, hand-over de-duplication, type mismatch
+* ``Subscription``: taking in a topic message (type check, decoding its body into the
+  subscription's type), its keep-last queue (``QoS.depth``; overflow drops the oldest
+  waiting message and counts it), deadline tracking, hand-over de-duplication, type mismatch
   records, and an arrival-time window for the rate. The deadline is *armed* when a
   publisher of the topic is first seen (its first message, or its registry announcement):
   a topic nobody publishes yet is not late. The node disarms it when every publisher
@@ -28,7 +29,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from ..errors import GcsError
+from ..errors import GcsError, MalformedPacket
 from .codec import MessageCodec, RawCodec, Sample, codec_for, new_sample, type_path
 from .qos import QoS
 
@@ -214,6 +215,26 @@ class Subscription:
         self.armed = True
         self.deadline_flagged = False
         self._times.append(now)
+        return True
+
+    def receive(self, sender: str, hdr: Sample, body: Any, now: float,
+                push: Callable[[Any, Sample], QueueEntry]) -> bool:
+        """A topic message for this subscription: ``accept``ed, its ``body`` decoded (None:
+        ``hdr`` already carries the publisher's object, same process) and queued through
+        ``push``. False: the body does not decode as this subscription's type."""
+        if not self.accept(sender, hdr, now):
+            return True
+        sample = hdr
+        if body is not None:
+            try:
+                value = self.codec.decode(body)
+            except MalformedPacket as exc:
+                self.type_errors += 1
+                self.last_error = f"undecodable message from {sender}: {exc}"
+                return False
+            sample = new_sample(hdr.fingerprint, hdr.publisher_id, hdr.seq, hdr.stamp, value,
+                                hdr.handover, hdr.size)
+        self.enqueue(push(self, sample))
         return True
 
     def enqueue(self, entry: QueueEntry) -> None:

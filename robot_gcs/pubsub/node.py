@@ -62,7 +62,7 @@ from ..errors import LocalProtocolError, MalformedPacket
 from ..hints import did_you_mean
 from . import local
 from .callbacks import Callbacks
-from .codec import Sample, decode_envelope, encode_envelope, new_sample
+from .codec import Sample, decode_envelope, encode_envelope
 from .discovery import Discovery
 from .election import ActiveStandby
 from .endpoints import Publisher, Subscription, Timer, TopicStats, TopicTypeError
@@ -351,8 +351,7 @@ class Node:
             log.info("node %s: interrupted, stopping", self.name)
 
     def stop(self) -> None:
-        """Make ``spin()`` return after the current step. Thread-safe; it wakes a spin that
-        waits for events (``Session.wake``), so an idle node need not poll."""
+        """Make ``spin()`` return after the current step; thread-safe (``Session.wake``)."""
         self._stop.set()
         getattr(self.session, "wake", lambda: None)()
 
@@ -470,20 +469,8 @@ class Node:
                     log.debug("node %s: dropped bad topic message from %s: %s", self.name, ev.sender, exc)
                     return
             for sub in subs:
-                if not sub.accept(ev.sender, hdr, now):
-                    continue
-                sample = hdr
-                if body is not None:
-                    try:
-                        value = sub.codec.decode(body)
-                    except MalformedPacket as exc:
-                        sub.type_errors += 1
-                        sub.last_error = f"undecodable message from {ev.sender}: {exc}"
-                        self.bad_messages += 1
-                        continue
-                    sample = new_sample(hdr.fingerprint, hdr.publisher_id, hdr.seq,
-                                        hdr.stamp, value, hdr.handover, hdr.size)
-                sub.enqueue(self._callbacks.push(sub, sample))
+                if not sub.receive(ev.sender, hdr, body, now, self._callbacks.push):
+                    self.bad_messages += 1
 
     def _on_topic_view(self, topic: str, ev: GroupView) -> None:
         me = self.private_name

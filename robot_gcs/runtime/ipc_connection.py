@@ -444,24 +444,23 @@ class Connection:
 
     def shut(self, reason: str, linger: bool) -> None:
         """Server-side end: detach the client from the daemon, then tell it why."""
-        h, self.handle = self.handle, None
-        if h is not None:
-            try:
-                h.close()
-            except GcsError:
-                pass
+        self._detach()
         self._close_with(reason, refused=False, linger=linger)
 
     def lost(self, reason: str) -> None:
         """The client is gone (EOF, reset, BYE): detach it and drop the socket."""
+        self._detach()
+        self.reason = self.reason or reason
+        self._finish()
+
+    def _detach(self) -> None:
+        """The client leaves the daemon (its groups see it go); no more commands."""
         h, self.handle = self.handle, None
         if h is not None:
             try:
                 h.close()
             except GcsError:
                 pass
-        self.reason = self.reason or reason
-        self._finish()
 
     def _close_with(self, reason: str, refused: bool, linger: bool) -> None:
         if self.state in (CLOSING, DONE):
