@@ -63,12 +63,13 @@ def _worker_main(conn: Any, cfg_path: str, name: str, n: int) -> None:
             if op == "exit":
                 break
             if op == "cpu":
+                share = None
                 if cmd[1] and hog is None:
                     hog = CpuHog().__enter__()
                 elif not cmd[1] and hog is not None:
                     hog.__exit__()
-                    hog = None
-                conn.send(("cpu", cmd[1]))
+                    share, hog = hog.share, None
+                conn.send(("cpu", share))
             elif op == "flood":
                 conn.send(("flood", _flood(s, *cmd[1:])))
             elif op == "pingpong":
@@ -389,12 +390,13 @@ def _pingpong_rows(ring: _Ring, rows: list[BenchRow], round_id: int, count: int,
         progress(f"ring ping-pong {'+cpu' if with_cpu else ''}")
         res = ring.call([("pingpong", round_id, ring.names[0], ring.names[1], 100, count,
                           seconds, n)] * n, 4 * seconds + 60)
+        hog = ""
         if with_cpu:
-            ring.call([("cpu", False)], 10, [ring.conns[0]])
+            share = ring.call([("cpu", False)], 10, [ring.conns[0]])[0][1]
+            hog = f"CPU-bound thread in the pinger's process (ran {share:.0%} of the time)"
         lat = res[0][1]["lat"]
         rows.append(make_row(f"ring x{n}", "rtt 2 daemons" + (" +cpu" if with_cpu else ""),
                          Service.AGREED, 100, lat, len(lat), sum(lat),
                          "; ".join(x for x in (
-                             "CPU-bound thread in the pinger's process" if with_cpu else "",
-                             f"deadline {seconds}s" if len(lat) < count else "") if x)))
+                             hog, f"deadline {seconds}s" if len(lat) < count else "") if x)))
     return round_id

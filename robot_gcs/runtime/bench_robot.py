@@ -94,6 +94,7 @@ class RobotRow:
     seconds: float
     cpu_pct: tuple[float, ...]     # per processor, over the measured window
     hog: str | None                # the processor with the CPU-bound thread
+    hog_share: float | None        # the fraction of the wall time that thread ran (CpuHog)
     delivered: int
     expected: int
     p50_us: float | None
@@ -116,7 +117,9 @@ class RobotRow:
         notes = [f"CPU mean/max {mean:.1f}/{top:.1f} %"]
         if self.hog is not None:
             hog = self.cpu_pct[self.processors.index(self.hog)]
-            notes.append(f"{self.hog} with a CPU-bound thread {hog:.0f} %")
+            notes.append(f"{self.hog} with a CPU-bound thread {hog:.0f} %"
+                         + (f" (the thread ran {self.hog_share:.0%} of the time)"
+                            if self.hog_share is not None else ""))
         if self.expected:
             lost = self.expected - self.delivered
             notes.append(f"delivered {self.delivered}/{self.expected}"
@@ -250,7 +253,8 @@ class _Processor:
         return {"rotations_per_s": (b_rot - a_rot) / secs, "packets_per_s": (b_pkt - a_pkt) / secs,
                 "sent": self.sent, "lat_ns": self.lat_ns, "backpressure": self.backpressure,
                 "dropped": sum(s.dropped for s in self.subs),
-                "overruns": sum(t.overruns for t in timers), "views": views}
+                "overruns": sum(t.overruns for t in timers), "views": views,
+                "hog_share": hog.share if hog is not None else None}
 
 
 def _worker_main(conn: Any, cfg_path: str, name: str, names: tuple[str, ...],
@@ -334,6 +338,7 @@ def robot_row(tmp: Path, subdir: str, n: int, load: RobotLoad, seconds: float,
         rate_hz=load.rate_hz, size=load.size, service=load.service.name, seconds=seconds,
         cpu_pct=tuple(round(100 * (y - x) / ((b_ns - a_ns) / 1e9), 2) for x, y in zip(a, b)),
         hog=ring.names[0] if load.hog else None,
+        hog_share=next((r["hog_share"] for r in res if r["hog_share"] is not None), None),
         delivered=len(lat_us), expected=(n - 1) * sum(r["sent"] for r in res),
         p50_us=None if p50 is None else round(p50, 1),
         p99_us=None if p99 is None else round(p99, 1),

@@ -90,18 +90,28 @@ def view_with(s: Any, group: str, n: int, timeout: float) -> GroupView:
 
 
 class CpuHog:
-    """A pure-Python busy loop in a thread (what a CPU-bound control loop costs us)."""
+    """A pure-Python busy loop in a thread (what a CPU-bound control loop costs us).
+
+    ``share`` (after ``__exit__``): the fraction of the wall time the loop's thread was
+    on a CPU -- what the rest of its process (the daemon, the node) and the GIL
+    hand-offs left it; near 1.0 when a CPU is free for it and nothing else in the
+    process runs. The cost of a shorter switch interval shows here.
+    """
 
     def __init__(self) -> None:
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._spin, daemon=True, name="bench-cpu-hog")
         self.loops = 0
+        self.share = 0.0
 
     def _spin(self) -> None:
         n = 0
+        cpu0, wall0 = time.thread_time(), time.monotonic()
         while not self._stop.is_set():
             for _ in range(10_000):
                 n += 1
+        wall = time.monotonic() - wall0
+        self.share = (time.thread_time() - cpu0) / wall if wall > 0 else 0.0
         self.loops = n
 
     def __enter__(self) -> "CpuHog":

@@ -84,6 +84,7 @@ def test_ring_rows_from_separate_processes(capsys: pytest.CaptureFixture[str]) -
     assert tests["rtt 2 daemons"]["count"] == 50
     assert tests["one-way light"]["count"] == 20 and tests["one-way light"]["p50_us"] > 0
     assert tests["rtt 2 daemons +cpu"]["count"] == 50
+    assert "CPU-bound thread in the pinger's process (ran " in tests["rtt 2 daemons +cpu"]["note"]
     kill = tests["SIGKILL -> view"]
     assert kill["count"] == 1 and "network" in kill["note"]
 
@@ -133,24 +134,26 @@ def test_robot_row_with_a_cpu_bound_thread(capsys: pytest.CaptureFixture[str]) -
     assert hog["test"] == "2 topics 50 Hz +cpu" and hog["hog"] == "b1"
     assert 0 < hog["delivered"] <= hog["expected"]
     assert "with a CPU-bound thread" in doc["rows"][-1]["note"]
+    assert 0.0 < hog["hog_share"] <= 1.05      # thread CPU time / wall time (tick-rounded)
 
 
 def test_robot_notes_and_targets_show_losses() -> None:
     from robot_gcs.runtime.bench_robot import RobotRow
     names = ("b1", "b2", "b3")
-    idle = RobotRow("idle", names, 10, 0.0, 200, "FIFO", 5.0, (0.8, 1.2, 0.9), None, 0, 0,
+    idle = RobotRow("idle", names, 10, 0.0, 200, "FIFO", 5.0, (0.8, 1.2, 0.9), None, None, 0, 0,
                     None, None, None, 0, 0, 0, 0, 2.0, 6.0)
     one = RobotRow("1 topic 100 Hz", names, 1, 100.0, 200, "FIFO", 5.0, (2.0, 2.5, 3.0), None,
-                   3000, 3000, 300.0, 900.0, 1200.0, 0, 0, 0, 0, 50.0, 400.0)
+                   None, 3000, 3000, 300.0, 900.0, 1200.0, 0, 0, 0, 0, 50.0, 400.0)
     ten = RobotRow("10 topics 100 Hz", names, 10, 100.0, 200, "FIFO", 5.0, (4.0, 4.5, 5.0),
-                   None, 29990, 30000, 350.0, 1500.0, 2500.0, 10, 0, 0, 0, 100.0, 1000.0)
+                   None, None, 29990, 30000, 350.0, 1500.0, 2500.0, 10, 0, 0, 0, 100.0, 1000.0)
     hog = RobotRow("10 topics 100 Hz +cpu", names, 10, 100.0, 200, "FIFO", 5.0,
-                   (99.0, 4.0, 6.0), "b1", 30000, 30000, 900.0, 9000.0, 20000.0, 0, 0, 0, 1,
+                   (99.0, 4.0, 6.0), "b1", 0.9, 30000, 30000, 900.0, 9000.0, 20000.0, 0, 0, 0, 1,
                    100.0, 1000.0)
     text = bench.format_table([r.bench_row() for r in (idle, one, ten, hog)])
     assert "CPU mean/max 1.0/1.2 %; nothing published" in text
     assert "delivered 29990/30000 (10 LOST)" in text and "10 dropped by keep-last" in text
-    assert "CPU mean/max 5.0/6.0 %; b1 with a CPU-bound thread 99 %" in text   # b1 apart
+    assert "CPU mean/max 5.0/6.0 %; b1 with a CPU-bound thread 99 % (the thread ran 90% " \
+        "of the time)" in text   # b1 apart
     assert "1 view changes" in text and "100 rotations/s, 1000 pkts/s per daemon" in text
     targets = bench.report_targets([], [idle, one, ten, hog])
     assert len(targets) == 3
