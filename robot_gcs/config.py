@@ -18,6 +18,7 @@ is ARCHITECTURE.md "Config shape"; keys added here are marked *extension*::
         token_ms: 200
         consensus_ms: 240
       protocol: {}              # extension: integer ProtocolParams fields by name
+                                #   (window_size, max_messages, send_queue_bytes, ...)
       runtime:                  # extension: session_queue, send_queue, switch_interval_ms,
                                 #   inline_commands, inline_receive, reply_window_us
       diagnostics:              # extension: period_ms (health snapshots while a console
@@ -69,10 +70,14 @@ TIMEOUT_KEYS: dict[str, str] = {
     "join_ms": "join_timeout",
     "merge_ms": "merge_interval",
     "token_hold_ms": "token_hold",
+    "send_queue_delay_ms": "send_queue_delay",
 }
-_FLOAT_FIELDS = set(TIMEOUT_KEYS.values())
+# ring.protocol takes the integer fields by name; a field in seconds is given in
+# milliseconds under ring.timeouts (above) or ring.runtime (reply_window_us), never as a
+# bare number whose unit a reader would have to guess
 PROTOCOL_KEYS: tuple[str, ...] = tuple(
-    f.name for f in fields(ProtocolParams) if f.name not in _FLOAT_FIELDS)
+    f.name for f in fields(ProtocolParams)
+    if type(f.default) is int)
 
 RUNTIME_DEFAULTS: dict[str, Any] = {
     "session_queue": 10000,       # events buffered per in-process session before detach

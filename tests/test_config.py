@@ -72,6 +72,18 @@ def test_consensus_not_above_token_names_the_line() -> None:
     assert "consensus_timeout" in str(e) and str(e).startswith("x.yaml:7:")
 
 
+def test_fields_in_seconds_take_milliseconds_never_a_bare_number() -> None:
+    cfg = parse_config(GOOD.replace("    consensus_ms: 240\n",
+                                    "    consensus_ms: 240\n    send_queue_delay_ms: 4\n"))
+    assert cfg.ring.params.send_queue_delay == pytest.approx(0.004)
+    # ring.protocol takes integer fields only: "send_queue_delay: 1" meant a whole second
+    for key in ("send_queue_delay", "reply_window", "token_timeout"):
+        e = _err(GOOD.replace("daemons:", f"  protocol:\n    {key}: 1\ndaemons:"))
+        assert e.field == f"ring.protocol.{key}" and e.line == 9, e
+    ok = parse_config(GOOD.replace("daemons:", "  protocol:\n    max_messages: 10\ndaemons:"))
+    assert ok.ring.params.max_messages == 10
+
+
 def test_unknown_key_is_rejected_with_its_line() -> None:
     e = _err(GOOD.replace("    mode: unicast", "    mode: unicast\n    mdoe: x"))
     assert e.line == 5 and e.field == "ring.transport.mdoe"
