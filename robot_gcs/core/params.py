@@ -39,7 +39,7 @@ class ProtocolParams:
     miss_count: int = 3
     seqno_unchanged_const: int = 1      # quiet rotations before the rep keeps the token
     window_size: int = 60
-    max_messages: int = 15
+    max_messages: int = 10            # packets one visit may send (new + retransmitted)
     max_seq_gap: int = 1600
     rtr_max: int = 64
     max_recovery_rounds: int = 500
@@ -48,7 +48,7 @@ class ProtocolParams:
     buf_capacity: int = 4096          # packets held per ring (receive/retransmit buffer)
     send_queue_capacity: int = 10000  # application messages waiting for the token
     send_queue_bytes: int = 256 * 1024    # NORMAL-lane bytes waiting (one message always fits)
-    send_queue_delay: float = 0.010   # refuse new messages while the oldest waited longer
+    send_queue_delay: float = 0.005   # refuse new messages while the oldest waited longer
     max_message_size: int = 4 * 1024 * 1024
     reply_window: float = 0.0003      # hold a token this long for a local reply (0: never)
 
