@@ -21,7 +21,8 @@ a deadline:
   which would cost each sender a wake-up per message).
 * ``watch``: wait for the ``bench`` view without the victim; the parent SIGKILLs the
   victim right after every survivor said it is watching.
-* ``cpu``: start/stop a CPU-bound thread in the worker.
+* ``cpu``: start/stop a CPU-bound thread in the worker; stopping answers the share of
+  the wall time the thread ran (``CpuHog.share``), which the ``+cpu`` row's note shows.
 
 ``time.monotonic_ns`` is CLOCK_MONOTONIC on Linux, one clock for every process.
 """

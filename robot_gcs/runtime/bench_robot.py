@@ -39,7 +39,8 @@ One row, every step bounded by a deadline:
 
 Rows: idle (every endpoint up, nothing published), one per ``topics`` value, and the
 largest of them again with a ``CpuHog`` thread in the first processor (its CPU % is shown
-apart, not in the mean/max). Figures are reported, never asserted: ``robot_targets``
+apart, not in the mean/max, with the share of the wall time the thread ran: what the ring
+work and the GIL hand-offs left it). Figures are reported, never asserted: ``robot_targets``
 compares them with the project's targets (issue 13) for bench.py's ``report_targets``.
 
 Owner: a worker's ``_Processor`` (node, endpoints, counters) is touched only by the
