@@ -140,7 +140,9 @@ class Node:
         self._discovery = Discovery(    # (tool: listings leave it out)
             name, self._registry, self._publishers, self._subs, self._services,
             self._elections, tool, lambda data: self.session.multicast(
-                REGISTRY_GROUP, data, service=Service.AGREED, msg_type=REGISTRY_MSG_TYPE))
+                REGISTRY_GROUP, data, service=Service.AGREED, msg_type=REGISTRY_MSG_TYPE,
+                priority=True))     # sent from spin_once on views: never refused (a full
+                                    # send queue at start-up raised Backpressure out of spin)
         if announce:
             self._join(REGISTRY_GROUP)
             self._announce()
@@ -483,19 +485,21 @@ class Node:
                 s = pub.last_sample
                 handover = Sample(s.fingerprint, s.publisher_id, s.seq, s.stamp, s.value, True, s.size)
                 pub.handovers += 1
-                self._send_sample(pub, handover, pub.last_body)
+                self._send_sample(pub, handover, pub.last_body, urgent=True)   # from spin:
+                # never refused (a Backpressure would end the program's spin loop)
 
     def _type_name(self, fingerprint: int) -> str:
         return self._discovery.type_name(fingerprint)
 
     # ------------------------------------------------------------------ sending
 
-    def _send_sample(self, pub: Publisher, sample: Sample, body: bytes) -> None:
+    def _send_sample(self, pub: Publisher, sample: Sample, body: bytes,
+                     urgent: bool = False) -> None:
         data = encode_envelope(sample, body)
         self.session.multicast(topic_group(pub.topic), data, service=pub.qos.service,
                                msg_type=TOPIC_MSG_TYPE,
                                self_discard=pub.topic not in self._subs,
-                               local_payload=sample, priority=pub.qos.urgent)
+                               local_payload=sample, priority=urgent or pub.qos.urgent)
 
     def _send_private(self, target: str, data: bytes) -> None:
         self.session.send_private(target, data, service=Service.AGREED, msg_type=SERVICE_MSG_TYPE)

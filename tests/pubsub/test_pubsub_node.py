@@ -284,3 +284,48 @@ def test_a_publish_refused_with_backpressure_leaves_no_gap() -> None:
     b.spin_once()
     assert got == [Odom(1.0, 0.0), Odom(2.0, 0.0)]
     assert pub.seq == 2                               # 1, 2: no number for the refusal
+
+
+def test_a_full_send_queue_never_raises_out_of_spin_for_the_nodes_own_announcements() -> None:
+    """A node announces its endpoints when others join the registry, from inside
+    spin_once. A send queue that refuses ordinary messages at that moment (a busy ring
+    at start-up) must neither raise Backpressure into the program's spin loop nor lose
+    the announcement: it goes as a priority message, which the daemon never refuses."""
+    from robot_gcs.errors import Backpressure
+    bus = FakeBus()
+    a = make(bus, "a", "d1")
+    a.create_publisher("/odom", Odom)
+    a.spin_once()
+    send = a.session.multicast
+
+    def refuse_normal(*args: object, **kw: object) -> None:
+        if kw.get("priority") is not True:
+            raise Backpressure("full")
+        send(*args, **kw)
+    a.session.multicast = refuse_normal                 # type: ignore[method-assign]
+    tool = make(bus, "tool", "d2")                      # a newcomer in the registry
+    a.spin_once()                                       # announces again: must not raise
+    tool.spin_once()
+    assert tool.graph()["#a#d1"].pubs[0].topic == "/odom"
+
+
+def test_a_latched_hand_over_from_spin_is_never_refused() -> None:
+    from robot_gcs.errors import Backpressure
+    bus = FakeBus()
+    a = make(bus, "a", "d1")
+    pub = a.create_publisher("/map", Odom, qos=QoS(latched=True))
+    pub.publish(Odom(1.0, 2.0))
+    a.spin_once()
+    send = a.session.multicast
+
+    def refuse_normal(*args: object, **kw: object) -> None:
+        if kw.get("priority") is not True:
+            raise Backpressure("full")
+        send(*args, **kw)
+    a.session.multicast = refuse_normal                 # type: ignore[method-assign]
+    got: list[Odom] = []
+    b = make(bus, "b", "d2")
+    b.create_subscription("/map", got.append, msg_type=Odom, qos=QoS(latched=True))
+    a.spin_once()                                       # hands the value over: no raise
+    b.spin_once()
+    assert got == [Odom(1.0, 2.0)]
