@@ -143,11 +143,12 @@ class TokenFlow(EngineBase):
         if self._state is MemberState.OPERATIONAL:
             if self.held is not None and not r.singleton:
                 return              # a retransmitted copy of the token kept here
+            if self._keep_quiet(now, r, tok):
+                self.reply.token_kept()           # a local reply rides the kept token
+                return
             if self.reply.should_hold(self.packer.has_work()):
                 self.reply_token = tok            # core/reply_window.py
                 self._set_timer(TimerId.REPLY_WINDOW, now + self.reply.window, REPLY_SLACK)
-                return
-            if self._keep_quiet(now, r, tok):
                 return
         self._visit(now, r, tok)
 
