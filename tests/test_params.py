@@ -16,7 +16,7 @@ def test_defaults_are_consistent() -> None:
 
 
 def test_a_hold_that_would_outlast_the_token_timeout_is_rejected() -> None:
-    # the rep keeps the token token_hold, its predecessor retransmits token_retransmit
+    # the holder keeps the token token_hold, its predecessor retransmits token_retransmit
     # after that: both must fit in the members' token timeout
     with pytest.raises(LocalProtocolError, match="token_hold .* must be below token_timeout"):
         ProtocolParams(token_hold=0.27)

@@ -108,7 +108,8 @@ class Engine(GatherFlow):
             delivered_bytes=self.n["dbytes"], send_queue_len=len(self.packer), buffer_len=buf,
             pauses_detected=self.n["pauses"], drops=tuple(sorted(self.drops.items())),
             reply_holds=self.reply.holds, reply_hits=self.reply.hits,
-            reply_waiter_releases=self.reply.waiter_releases)
+            reply_waiter_releases=self.reply.waiter_releases,
+            quiet_holds=self.n["quiet_holds"])
 
     # ------------------------------------------------------------------ entry points
     def start(self, now: float) -> list[Action]:

@@ -59,7 +59,7 @@ class EngineBase:
         self.ring: RingState | None = None          # the installed (or old) ring
         self.commit: Commit | None = None           # forming ring (COMMIT/RECOVERY)
         self.recovery: Recovery | None = None
-        self.held: Token | None = None              # token kept by an idle rep / singleton
+        self.held: Token | None = None              # kept by a quiet ring's holder / singleton
         self.reply = ReplyWindow(self.p.reply_window)
         self.reply_token: Token | None = None        # token kept for a local reply
         self.reply_hit = False                       # ... and a local submit released it

@@ -37,7 +37,7 @@ class ProtocolParams:
     merge_interval: float = 0.300
     fail_to_recv_const: int = 200
     miss_count: int = 3
-    seqno_unchanged_const: int = 1      # quiet rotations before the rep keeps the token
+    seqno_unchanged_const: int = 1      # quiet rotations before the holder keeps the token
     window_size: int = 60
     max_messages: int = 10            # packets one visit may send (new + retransmitted)
     max_seq_gap: int = 1600

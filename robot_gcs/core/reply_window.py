@@ -25,6 +25,10 @@ once per hundred). A window also ends early, as a miss, when the one client that
 handed the data waits for more without having sent anything (``Engine.reply_not_coming``):
 it is a subscriber, not a server.
 
+A token the quiet ring's holder keeps (``RingState.holder``) is not held for a reply on
+top: the reply rides the kept token anyway (``token_kept``). In a ring of two the member
+that receives a request is that holder, so the window matters in larger rings.
+
 This class is the policy only: no tokens, no timers; core/token_flow.py holds the token.
 """
 
@@ -74,6 +78,12 @@ class ReplyWindow:
             return False
         self.holds += 1
         return True
+
+    def token_kept(self) -> None:
+        """An arriving token is kept anyway (the quiet ring's holder, core/token_flow.py):
+        a local reply will ride it, no window is needed; consumes the 'fed' mark."""
+        self.fed_sinks = False
+        self.held_for = None
 
     def submitted(self, holding: bool) -> None:
         """A local submit: it releases a held token (a hit); with none held, the clients

@@ -62,6 +62,7 @@ class RingState:
         self.others: tuple[NodeId, ...] = tuple(NodeId(m) for m in members if m != me)
         self.buf: dict[int, tuple[Mcast, bytes]] = {}
         self.high_seq = 0
+        self.top_sender: int | None = None   # sender of the packet at high_seq (holder())
         self.my_aru = 0
         self.delivered = 0
         self.released = 0
@@ -95,6 +96,7 @@ class RingState:
         self.buf[seq] = (pkt, data)
         if seq > self.high_seq:
             self.high_seq = seq
+            self.top_sender = pkt.sender
         while self.my_aru + 1 in self.buf:
             self.my_aru += 1
         return True
@@ -282,8 +284,22 @@ class RingState:
             self.safe_point = aru if aru < self.aru_prev else self.aru_prev
         return _new_result(broadcasts, token, retransmitted, sent_new, requested, fail_node)
 
+    def holder(self) -> int:
+        """The member that keeps the token when the ring goes quiet: the predecessor of
+        the sender of the newest packet this node holds (the first member whose
+        rotation, counted from that packet, ends with every member having seen the
+        token after it: ``quiet``), the rep while no packet was sent in this ring. Every
+        member holding the newest packet names the same one, so a member with new work
+        knows whom to HURRY."""
+        top = self.top_sender
+        if top is None:
+            return self.members[0]
+        ms = self.members
+        return ms[ms.index(top) - 1]
+
     def quiet(self, params: ProtocolParams, tok: Token) -> bool:
-        """The rep may keep ``tok``, a token of this ring arriving and not yet visited.
+        """The holder (``holder()``) may keep ``tok``, a token of this ring arriving and
+        not yet visited.
 
         Quiet means: every member holds every packet and nobody waits for the token.
         The token's aru equals its seq, it carries no retransmission request and this

@@ -42,6 +42,7 @@ class EngineStats:
     reply_holds: int = 0             # tokens kept for a local reply (core/reply_window.py)
     reply_hits: int = 0              # ... released early by a local submit
     reply_waiter_releases: int = 0   # ... released early: the client waits again
+    quiet_holds: int = 0             # tokens kept by this node as the quiet ring's holder
 
     def drop_count(self, reason: str | None = None) -> int:
         """Drops for one reason, or all drops when ``reason`` is None."""

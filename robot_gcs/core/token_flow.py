@@ -3,8 +3,8 @@
 Owns the engine's use of ring.py: accepting tokens of the active ring (OPERATIONAL or
 RECOVERY), storing multicasts (recovered ENCAP packets go to the recovery side table),
 filling packets from the send queue or the recovery queue, forwarding or holding the
-token (idle rep, singleton), token retransmission, delivery after the token Send, and
-the install that ends RECOVERY.
+token (a quiet ring's holder, ``RingState.holder``; a singleton), token retransmission,
+delivery after the token Send, and the install that ends RECOVERY.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ class TokenFlow(EngineBase):
         self._send_token(now, *self.retrans)
 
     def _on_token_hold(self, now: float) -> None:
-        """A kept token's visit: the rep's quiet hold ended (its own new work, a HURRY,
-        ``token_hold``), or a singleton's next self-visit."""
+        """A kept token's visit: the holder's quiet hold ended (its own new work, a
+        HURRY, ``token_hold``), or a singleton's next self-visit."""
         tok, self.held = self.held, None
         r = self.ring if self._state is MemberState.OPERATIONAL else self._active_ring()
         if tok is None or r is None or (tok.ring is not r.ring_id and tok.ring != r.ring_id) \
@@ -55,14 +55,16 @@ class TokenFlow(EngineBase):
     def _hurry(self, now: float) -> None:
         """New work while OPERATIONAL: make sure the token comes.
 
-        A token this node keeps is visited once this input is done (the rep's new work
-        rides the token it keeps). Otherwise the rep may be keeping it (the ring was
-        quiet, ``RingState.quiet``). A moving token is back within about one rotation,
-        so this node asks for it (HURRY to the rep) at once only when the token it last
-        forwarded looked quiet (``kept_likely``) or two rotations passed since its last
-        visit, else at that time (TimerId.HURRY; a visit cancels it). A HURRY that no
-        visit answers is repeated (``_hurry_repeat``), so a lost one costs that long,
-        not the rep's whole ``token_hold``.
+        A token this node keeps is visited once this input is done (the holder's new
+        work rides the token it keeps). Otherwise the ring's holder may be keeping it
+        (the ring was quiet: ``RingState.holder``, ``RingState.quiet``). A moving token
+        is back within about one rotation, so this node asks for it (HURRY to the
+        holder) at once only when the token it last forwarded looked quiet
+        (``kept_likely``) or two rotations passed since its last visit, else at that
+        time (TimerId.HURRY; a visit cancels it). A HURRY that no visit answers is
+        repeated to every member (``_hurry_repeat``; this node's idea of the holder
+        may be out of date after a loss), so a lost one costs that long, not the
+        holder's whole ``token_hold``.
         """
         r = self.ring
         if self._state is not MemberState.OPERATIONAL or r is None \
@@ -70,26 +72,35 @@ class TokenFlow(EngineBase):
             return
         if self.held is not None:
             self._set_timer(TimerId.TOKEN_HOLD, now)
-        elif self.reply_token is None and r.members[0] != self._me and not self.hurried \
+        elif self.reply_token is None and not self.hurried \
                 and TimerId.HURRY not in self.timers:
             due = self.last_visit_at + 2 * self.rotation_estimate
-            if now >= due or self.kept_likely:
+            if r.holder() != self._me and (now >= due or self.kept_likely):
                 self._send_hurry(now, r)  # late, or the ring looked quiet: likely kept
-            else:
-                self._set_timer(TimerId.HURRY, due)
+            else:                         # (a token kept for me comes here anyway)
+                self._set_timer(TimerId.HURRY, max(now, due))
 
     def _on_hurry_timer(self, now: float) -> None:
         """The deferred HURRY is due, or the last one was not answered by a visit."""
         r = self.ring
         if self._state is MemberState.OPERATIONAL and r is not None and self.held is None \
-                and self.reply_token is None and r.members[0] != self._me \
-                and self.packer.has_work():
+                and self.reply_token is None and self.packer.has_work():
             self._send_hurry(now, r)
 
     def _send_hurry(self, now: float, r: RingState) -> None:
+        """Ask the holder for the token; a repeat (the last HURRY got no visit), or one
+        while this node is the holder itself (its token is out, e.g. on a hold's
+        last rotation), goes to every member: whoever keeps the token lets it go, the
+        others pass it on at their next visit (``hurry_seen``)."""
+        repeat = self.hurried
         self.hurried = True
         self.n["hurries"] += 1
-        self._send(r.members[0], self._enc(Hurry(self._me, self._inc, r.ring_id)))
+        data = self._enc(Hurry(self._me, self._inc, r.ring_id))
+        holder = r.holder()
+        if repeat or holder == self._me:
+            self._send_all(BROADCAST_RING, [data])
+        else:
+            self._send(holder, data)
         self._set_timer(TimerId.HURRY, now + self._hurry_repeat())
 
     def _hurry_repeat(self) -> float:
@@ -131,23 +142,27 @@ class TokenFlow(EngineBase):
             return
         if self._state is MemberState.OPERATIONAL:
             if self.held is not None and not r.singleton:
-                return              # a retransmitted copy of the token this rep keeps
+                return              # a retransmitted copy of the token kept here
+            if self._keep_quiet(now, r, tok):
+                self.reply.token_kept()           # a local reply rides the kept token
+                return
             if self.reply.should_hold(self.packer.has_work()):
                 self.reply_token = tok            # core/reply_window.py
                 self._set_timer(TimerId.REPLY_WINDOW, now + self.reply.window, REPLY_SLACK)
                 return
-            if self._keep_quiet(now, r, tok):
-                return
         self._visit(now, r, tok)
 
     def _keep_quiet(self, now: float, r: RingState, tok: Token) -> bool:
-        """The rep keeps an arriving token, unvisited, while the ring is quiet
-        (``RingState.quiet``) and no HURRY came since its last visit. Its own new work,
-        a HURRY or ``token_hold`` ends the hold with the visit it waited for
+        """The ring's holder (``RingState.holder``: the predecessor of the newest
+        packet's sender, or the rep) keeps an arriving token, unvisited, while the ring
+        is quiet (``RingState.quiet``) and no HURRY came since its last visit. Its own
+        new work, a HURRY or ``token_hold`` ends the hold with the visit it waited for
         (``_on_token_hold``): keeping the token unvisited is the same as the network
-        delivering it later, so ordering and EVS cannot change."""
-        if r.members[0] != self._me or r.singleton or self.hurry_seen or self.packer.has_work() \
-                or not r.quiet(self.p, tok):
+        delivering it later, so ordering and EVS cannot change. Holding where the
+        newest packet's rotation ends, not always at the rep, saves the rotation that
+        brought a packet sent beyond the rep's successor back to the rep."""
+        if r.singleton or self.hurry_seen or self.packer.has_work() \
+                or r.holder() != self._me or not r.quiet(self.p, tok):
             return False
         self.held = tok
         self.n["quiet_holds"] += 1
@@ -307,24 +322,21 @@ class TokenFlow(EngineBase):
             if not install and rec.rounds > self.p.max_recovery_rounds:
                 self._gather(now, GatherReason.RECOVERY_ABORT, None)
                 return
-        rep = r.members[0]
-        if rep == self._me:
+        if r.members[0] == self._me:             # the rep counts the rotations
             self.n["rotations"] += 1
             if self.last_rep_visit is not None:
                 self.rotation_time_last = now - self.last_rep_visit
             self.last_rep_visit = now
-        elif rec is None:
-            # will the rep keep the token I forward? (RingState.quiet, seen from here;
-            # members further from the rep guess by the last rotation) -- then new work
-            # HURRYs at once, and my retransmission waits for the hold too
+        if rec is None:
+            # will the holder keep the token I forward before it is back here? (the
+            # ring looks quiet from here) -- then new work HURRYs at once, and my
+            # retransmission waits for the hold too
             self.kept_likely = tok2.aru == tok2.seq and not tok2.rtr \
-                and (not res.sent_new or r.members[1] == self._me) \
-                and (r.successor == rep or r.unchanged_rotations >= 1)
-        self._forward(now, r, tok2, rec is None and rep != self._me and self.kept_likely)
-        if rec is None and rep != self._me and res.sent_new and r.members[1] == self._me \
-                and self.packer.has_work():
-            self._send_hurry(now, r)    # my packets alone make the rotation quiet: say
-                                        # that I have more (the token reached me late)
+                and r.holder() != self._me
+        self._forward(now, r, tok2, rec is None and self.kept_likely)
+        if rec is None and res.sent_new and self.packer.has_work():
+            self._send_hurry(now, r)    # my packets alone make my predecessor's rotation
+                                        # quiet: say that I have more (the token came late)
         if install:
             self._install(now)
         elif rec is None:

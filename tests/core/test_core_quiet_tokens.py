@@ -21,28 +21,28 @@ def _quiet_ring(n: int = 3, hop: float = 0.0001) -> Net:
 
 def test_periodic_bursts_cost_few_rotations() -> None:
     # 3 nodes, each a burst of 10 messages every 10 ms (10 topics at 100 Hz), 100 us hops.
-    # A burst of the rep or of its successor costs one rotation, one of the third node
-    # two (its packets are not confirmed by the successor until the token passed it
-    # again): 4/3 rotations per burst, ~400/s; the rule of one fully quiet rotation
-    # cost two per burst (~600/s).
+    # The token is kept where a burst's rotation ends (RingState.holder), so a burst costs
+    # at most one rotation, ~200/s; kept only at the rep, a burst of the third node cost
+    # two (~400/s, ~2000 packets/s), and with one fully quiet rotation first ~600/s.
     for seed in (1, 2, 3):
         f = run_periodic(nodes=3, burst=10, period=0.010, seconds=2.0, seed=seed)
         assert f.delivered == f.expected, f.line()
-        assert f.rotations_per_s <= 420, f.line()
-        assert f.packets_per_s <= 2100, f.line()
-        assert f.p99_us <= 600, f.line()
+        assert f.rotations_per_s <= 220, f.line()
+        assert f.packets_per_s <= 1400, f.line()
+        assert f.p99_us <= 300, f.line()
 
 
 def test_a_five_node_ring_with_sparse_messages_rotates_less() -> None:
     # one message per node every 10 ms: 736 rotations and 6058 packets per second with
-    # one fully quiet rotation before a hold (3 seeds), ~640 and ~5520 now
+    # one fully quiet rotation before a hold (3 seeds), ~640 and ~5520 kept at the rep
+    # only, ~500 and ~4900 kept by the holder
     rot = pkts = 0.0
     for seed in (1, 2, 3):
         f = run_periodic(nodes=5, burst=1, period=0.010, seconds=2.0, seed=seed)
         assert f.delivered == f.expected, f.line()
         rot += f.rotations_per_s / 3
         pkts += f.packets_per_s / 3
-    assert rot <= 680 and pkts <= 5800, (rot, pkts)
+    assert rot <= 560 and pkts <= 5200, (rot, pkts)
 
 
 def test_the_reps_new_work_rides_the_kept_token() -> None:
@@ -57,6 +57,34 @@ def test_the_reps_new_work_rides_the_kept_token() -> None:
     net.run_until(net.now + 0.1)
     # sent at once on the kept token: one hop to each member, no rotation first
     assert len(got) == 2 and max(got) <= 1.5 * net.latency
+
+
+def test_the_token_stays_where_the_newest_packets_rotation_ends() -> None:
+    # node 3 (beyond the rep's successor) sends one message: the token comes to it and
+    # goes round once more to node 2, the predecessor of the sender, which keeps it --
+    # two token hops after the send, not the four back to the rep -- and a later message
+    # of node 1 HURRYs node 2, not the rep
+    net = _quiet_ring()
+    assert net.engines[1].held is not None           # no packet yet: the rep holds
+    tokens: list[tuple[int, int]] = []
+    hurries: list[tuple[int, int]] = []
+
+    def tap(src: int, dst: int, data: bytes) -> bool:
+        (tokens if _kind(data) == 2 else hurries if _kind(data) == 6 else []).append((src, dst))
+        return True
+    net.tap = tap
+    net.submit(3, b"from beyond the successor")
+    net.run_until(net.now + 0.05)
+    assert [e.held is not None for e in net.engines.values()] == [False, True, False]
+    assert net.engines[2].ring.holder() == net.engines[1].ring.holder() == 2
+    assert tokens == [(1, 2), (2, 3), (3, 1), (1, 2)], tokens
+    tokens.clear()
+    hurries.clear()
+    net.submit(1, b"from the rep")
+    net.run_until(net.now + 0.05)
+    assert hurries == [(1, 2)], hurries
+    assert net.delivered(2)[-1] == net.delivered(3)[-1] == b"from the rep"
+    assert net.engines[3].held is not None           # pred(1) keeps it now
 
 
 def test_a_successor_with_more_than_one_visit_of_work_is_not_stalled() -> None:
@@ -132,9 +160,10 @@ def test_a_token_lost_on_its_way_to_the_keeping_rep_is_retransmitted_in_time() -
 
 
 def test_a_lost_hurry_is_repeated_instead_of_waiting_out_the_hold() -> None:
-    # node 3's first HURRY is lost while the rep keeps the token: the repeat (three
-    # rotation times, at least token_retransmit / 8) brings the token long before the
-    # rep's hold (130 ms) would have ended
+    # node 3's first HURRY is lost while the rep keeps the token (no packet was sent in
+    # this ring yet: the rep is the holder): the repeat (three rotation times, at least
+    # token_retransmit / 8; to every member) brings the token long before the rep's hold
+    # (130 ms) would have ended
     params = ProtocolParams()
     net = _quiet_ring()
     assert net.engines[1].held is not None
@@ -152,5 +181,5 @@ def test_a_lost_hurry_is_repeated_instead_of_waiting_out_the_hold() -> None:
         if isinstance(a, Deliver) and node == 1 else None
     net.submit(3, b"while the token is kept")
     net.run_until(net.now + 0.5)
-    assert len(hurries) == 2 and len(got) == 1
+    assert len(set(hurries)) == 2 and len(hurries) == 3 and len(got) == 1   # 1 + 2 copies
     assert got[0] < params.token_retransmit / 8 + 0.005 < params.token_hold / 4, got

@@ -92,11 +92,14 @@ def test_a_window_that_could_outlast_the_token_retransmit_is_refused() -> None:
         ProtocolParams(reply_window=float("nan"))
 
 
-# ------------------------------------------------------------ a ring of two, virtual time
+# ------------------------------------------------------------ small rings, virtual time
 
-def _pair(window: float) -> tuple[Net, dict[bytes, float]]:
-    """A stable, idle ring of two; node 2's 'client b' is fed every message from node 1."""
-    net = Net([1, 2], params=replace(ProtocolParams(), reply_window=window), latency=LATENCY)
+def _pair(window: float, n: int = 3) -> tuple[Net, dict[bytes, float]]:
+    """A stable, idle ring of ``n`` (three unless told: in a ring of two node 2 keeps
+    node 1's token as the quiet ring's holder, no window needed); node 2's 'client b' is
+    fed every message from node 1."""
+    net = Net(list(range(1, n + 1)), params=replace(ProtocolParams(), reply_window=window),
+              latency=LATENCY)
     net.start_all()
     assert net.run_until_stable()
     net.run_until(net.now + 1.0)              # idle: the rep holds the token
@@ -133,10 +136,23 @@ def test_a_reply_rides_on_the_held_token() -> None:
 
 
 def test_without_the_window_the_reply_waits_for_the_token() -> None:
+    # a ring of three: the ping's rotation ends at node 3 (RingState.holder), which
+    # keeps the token; the pong asks for it and waits for it to come round
     net, arrived = _pair(0.0)
     rtts = [_round_trip(net, arrived, i) for i in range(20)]
     assert net.engines[2].statistics().reply_holds == 0
-    assert min(rtts) > LATENCY / 5 + LATENCY + 1e-9, rtts
+    assert min(rtts) > LATENCY / 5 + 2 * LATENCY, rtts
+    net.run_until(net.now + 0.01)
+    assert net.delivered(1) == net.delivered(2) == net.delivered(3)
+
+
+def test_in_a_ring_of_two_the_replier_keeps_the_token_anyway() -> None:
+    # the ping's sender's predecessor is the replier itself: it keeps the quiet token
+    # (RingState.holder) and the pong leaves on it, no window needed
+    net, arrived = _pair(0.0, n=2)
+    rtts = [_round_trip(net, arrived, i) for i in range(20)]
+    assert net.engines[2].statistics().reply_holds == 0
+    assert max(rtts) <= LATENCY / 5 + LATENCY + 1e-9, rtts
     assert net.delivered(1) == net.delivered(2)
 
 

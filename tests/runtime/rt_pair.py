@@ -1,4 +1,5 @@
-"""Two daemons in this process, session ``a`` on d1 and ``b`` on d2, both in group g.
+"""Two daemons in this process, session ``a`` on d1 and ``b`` on d2, both in group g
+(``daemons=3``: a third daemon d3 in the ring, with no session).
 
 Shared by the reply-window and waiting-reader tests: request/reply between two daemons
 (``ping_pong`` from one thread, or ``ponger`` answering from its own thread as a second
@@ -8,7 +9,8 @@ program would).
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
+import time
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -28,15 +30,29 @@ def wait_view(s: Any, members: int) -> None:
             return
 
 
+def _wait_ring(ds: list[Daemon]) -> None:
+    """Until every daemon's last regular configuration has all of them."""
+    deadline = time.monotonic() + WAIT
+    while not all(len(h[-1].members) == len(ds) for d in ds if (h := d.membership_history())) \
+            or not all(d.membership_history() for d in ds):
+        assert time.monotonic() < deadline, "the ring did not form with every daemon"
+        time.sleep(0.01)
+
+
 @contextmanager
 def daemon_pair(tmp_path: Path, runtime: dict[str, Any] | None = None, health: bool = False,
-                token_ms: int | None = None) -> Iterator[tuple[Daemon, Daemon, Any, Any]]:
+                token_ms: int | None = None,
+                daemons: int = 2) -> Iterator[tuple[Daemon, Daemon, Any, Any]]:
     """``runtime``: ring.runtime keys of the config; stopped afterwards."""
     lines = "".join(f"\n    {k}: {str(v).lower() if isinstance(v, bool) else v}"
                     for k, v in (runtime or {}).items())
-    _, cfg = write_config(tmp_path, 2, token_ms=token_ms,
+    _, cfg = write_config(tmp_path, daemons, token_ms=token_ms,
                           extra_ring=f"  runtime:{lines}" if lines else "")
-    with Daemon(cfg, "d1", health=health) as d1, Daemon(cfg, "d2", health=health) as d2:
+    with ExitStack() as stack:
+        ds = [stack.enter_context(Daemon(cfg, f"d{i + 1}", health=health))
+              for i in range(daemons)]
+        _wait_ring(ds)
+        d1, d2 = ds[0], ds[1]
         a, b = d1.connect("a"), d2.connect("b")
         a.join("g")
         b.join("g")

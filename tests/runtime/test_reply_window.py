@@ -1,4 +1,5 @@
-"""Reply window through the runtime: two real daemons in this process.
+"""Reply window through the runtime: real daemons in this process (three: in a ring of
+two the member that gets a request keeps the quiet token anyway, RingState.holder).
 
 The engine decides when a token is kept for a reply (core/reply_window.py, tested on
 virtual time in tests/core/test_reply_window.py); here the runtime carries it out:
@@ -17,7 +18,8 @@ from robot_gcs.core.reply_window import BACKOFF, MISSES
 # ------------------------------------------------------------ two real daemons
 
 def test_replies_ride_on_the_held_token(tmp_path: Path) -> None:
-    with daemon_pair(tmp_path, {"reply_window_us": 300}, token_ms=1000) as (d1, d2, a, b):
+    with daemon_pair(tmp_path, {"reply_window_us": 300}, token_ms=1000,
+                     daemons=3) as (d1, d2, a, b):
         ping_pong(a, b, 200)
         s1, s2 = d1.statistics(), d2.statistics()
         assert s1.reply_hits + s2.reply_hits > 0
@@ -25,7 +27,8 @@ def test_replies_ride_on_the_held_token(tmp_path: Path) -> None:
 
 
 def test_one_way_traffic_stops_holding_tokens(tmp_path: Path) -> None:
-    with daemon_pair(tmp_path, {"reply_window_us": 300}, token_ms=1000) as (d1, d2, a, b):
+    with daemon_pair(tmp_path, {"reply_window_us": 300}, token_ms=1000,
+                     daemons=3) as (d1, d2, a, b):
         n = 300
         for i in range(n):
             a.multicast("g", b"%d" % i)
@@ -35,6 +38,7 @@ def test_one_way_traffic_stops_holding_tokens(tmp_path: Path) -> None:
         st = d2.statistics()
         misses = st.reply_holds - st.reply_hits
         tokens = d1.statistics().engine.token_rotations   # d1 is the rep: one visit of d2 each
+        # (a's messages end their rotation at d3, which keeps the token: d2 only passes it)
         # b never replies: after MISSES windows it passes BACKOFF tokens on at once
         assert 0 < misses <= MISSES * (1 + tokens // BACKOFF), (st.reply_holds, tokens)
 
