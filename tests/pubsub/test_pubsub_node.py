@@ -286,23 +286,29 @@ def test_a_publish_refused_with_backpressure_leaves_no_gap() -> None:
     assert pub.seq == 2                               # 1, 2: no number for the refusal
 
 
-def test_a_full_send_queue_never_raises_out_of_spin_for_the_nodes_own_announcements() -> None:
-    """A node announces its endpoints when others join the registry, from inside
-    spin_once. A send queue that refuses ordinary messages at that moment (a busy ring
-    at start-up) must neither raise Backpressure into the program's spin loop nor lose
-    the announcement: it goes as a priority message, which the daemon never refuses."""
+def _refuse_ordinary_messages(node: Node) -> None:
+    """From now on ``node``'s session refuses every message but priority ones, as a full
+    send queue does (Backpressure)."""
     from robot_gcs.errors import Backpressure
-    bus = FakeBus()
-    a = make(bus, "a", "d1")
-    a.create_publisher("/odom", Odom)
-    a.spin_once()
-    send = a.session.multicast
+    send = node.session.multicast
 
     def refuse_normal(*args: object, **kw: object) -> None:
         if kw.get("priority") is not True:
             raise Backpressure("full")
         send(*args, **kw)
-    a.session.multicast = refuse_normal                 # type: ignore[method-assign]
+    node.session.multicast = refuse_normal              # type: ignore[method-assign]
+
+
+def test_a_full_send_queue_never_raises_out_of_spin_for_the_nodes_own_announcements() -> None:
+    """A node announces its endpoints when others join the registry, from inside
+    spin_once. A send queue that refuses ordinary messages at that moment (a busy ring
+    at start-up) must neither raise Backpressure into the program's spin loop nor lose
+    the announcement: it goes as a priority message, which the daemon never refuses."""
+    bus = FakeBus()
+    a = make(bus, "a", "d1")
+    a.create_publisher("/odom", Odom)
+    a.spin_once()
+    _refuse_ordinary_messages(a)
     tool = make(bus, "tool", "d2")                      # a newcomer in the registry
     a.spin_once()                                       # announces again: must not raise
     tool.spin_once()
@@ -310,19 +316,12 @@ def test_a_full_send_queue_never_raises_out_of_spin_for_the_nodes_own_announceme
 
 
 def test_a_latched_hand_over_from_spin_is_never_refused() -> None:
-    from robot_gcs.errors import Backpressure
     bus = FakeBus()
     a = make(bus, "a", "d1")
     pub = a.create_publisher("/map", Odom, qos=QoS(latched=True))
     pub.publish(Odom(1.0, 2.0))
     a.spin_once()
-    send = a.session.multicast
-
-    def refuse_normal(*args: object, **kw: object) -> None:
-        if kw.get("priority") is not True:
-            raise Backpressure("full")
-        send(*args, **kw)
-    a.session.multicast = refuse_normal                 # type: ignore[method-assign]
+    _refuse_ordinary_messages(a)
     got: list[Odom] = []
     b = make(bus, "b", "d2")
     b.create_subscription("/map", got.append, msg_type=Odom, qos=QoS(latched=True))

@@ -33,8 +33,8 @@ def wait_view(s: Any, members: int) -> None:
 def _wait_ring(ds: list[Daemon]) -> None:
     """Until every daemon's last regular configuration has all of them."""
     deadline = time.monotonic() + WAIT
-    while not all(len(h[-1].members) == len(ds) for d in ds if (h := d.membership_history())) \
-            or not all(d.membership_history() for d in ds):
+    while not all(h and len(h[-1].members) == len(ds)
+                  for h in (d.membership_history() for d in ds)):
         assert time.monotonic() < deadline, "the ring did not form with every daemon"
         time.sleep(0.01)
 
