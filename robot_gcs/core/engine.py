@@ -109,7 +109,8 @@ class Engine(GatherFlow):
             pauses_detected=self.n["pauses"], drops=tuple(sorted(self.drops.items())),
             reply_holds=self.reply.holds, reply_hits=self.reply.hits,
             reply_waiter_releases=self.reply.waiter_releases,
-            quiet_holds=self.n["quiet_holds"])
+            quiet_holds=self.n["quiet_holds"], tokens_lent=self.n["lends"],
+            lent_holds=self.n["lent_holds"])
 
     # ------------------------------------------------------------------ entry points
     def start(self, now: float) -> list[Action]:

@@ -84,7 +84,9 @@ class EngineBase:
         self.rotation_estimate = 0.001               # moving-token visit interval
         self.visit_gaps: list[float] = []            # ... the last 16 visit intervals
         self.hurry_seen = False                      # rep: a HURRY came since my last visit
-        self.kept_likely = False                     # member: the rep likely keeps the token
+        self.kept_likely = False                     # member: the holder likely keeps the token
+        self.lend_succ = False                       # holder: my successor sends alone (lend)
+        self.lent = False                            # ... and I lent it the token I forwarded
         self.last_rep_visit: float | None = None
         self.rotation_time_last: float | None = None
         self.out: list[Action] = []

@@ -267,7 +267,7 @@ class RingState:
         self.my_token_seq = tok.token_seq
         # (the caller checked tok.ring == ring_id; passing ours lets it compare by identity)
         token = _new_token(self.me, self.incarnation, self.ring_id, tok.token_seq + 1, seq, aru,
-                      aru_id, fcc, tb, tok.retrans_flg, tuple(rtr) if rtr else ())
+                      aru_id, fcc, tb, tok.retrans_flg, tuple(rtr) if rtr else (), False)
         self.last_forward_seq = seq
         # idle detection (used by the rep for token hold)
         if seq == self.last_visit_seq:

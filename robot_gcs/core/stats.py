@@ -43,6 +43,8 @@ class EngineStats:
     reply_hits: int = 0              # ... released early by a local submit
     reply_waiter_releases: int = 0   # ... released early: the client waits again
     quiet_holds: int = 0             # tokens kept by this node as the quiet ring's holder
+    tokens_lent: int = 0             # quiet tokens this holder lent to a lone sender
+    lent_holds: int = 0              # lent tokens this node kept (it sends alone)
 
     def drop_count(self, reason: str | None = None) -> int:
         """Drops for one reason, or all drops when ``reason`` is None."""

@@ -3,13 +3,15 @@
 Owns the engine's use of ring.py: accepting tokens of the active ring (OPERATIONAL or
 RECOVERY), storing multicasts (recovered ENCAP packets go to the recovery side table),
 filling packets from the send queue or the recovery queue, forwarding or holding the
-token (a quiet ring's holder, ``RingState.holder``; a singleton), token retransmission,
-delivery after the token Send, and the install that ends RECOVERY.
+token (a quiet ring's holder, ``RingState.holder``; a lone sender that borrowed it,
+``_lends``; a singleton), token retransmission, delivery after the token Send, and the
+install that ends RECOVERY.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Callable
 
 from ..errors import MalformedPacket
@@ -47,10 +49,15 @@ class TokenFlow(EngineBase):
         self._visit(now, r, tok)
 
     def _on_hurry(self, now: float, h: Hurry) -> None:
+        r = self.ring
         if self.held is not None and h.ring == self.held.ring:
             self._set_timer(TimerId.TOKEN_HOLD, now)
-        elif self.ring is not None and h.ring == self.ring.ring_id:
+            if r is not None and h.sender == r.successor == r.top_sender:
+                self.lend_succ = True   # the last sender asks again: it sends alone
+        elif r is not None and h.ring == r.ring_id:
             self.hurry_seen = True      # the token is on its way: do not keep it next visit
+            if self.lent and h.sender != r.successor:
+                self._send(r.successor, self._enc(Hurry(self._me, self._inc, r.ring_id)))
 
     def _hurry(self, now: float) -> None:
         """New work while OPERATIONAL: make sure the token comes.
@@ -75,7 +82,7 @@ class TokenFlow(EngineBase):
         elif self.reply_token is None and not self.hurried \
                 and TimerId.HURRY not in self.timers:
             due = self.last_visit_at + 2 * self.rotation_estimate
-            if r.holder() != self._me and (now >= due or self.kept_likely):
+            if (r.holder() != self._me or self.lent) and (now >= due or self.kept_likely):
                 self._send_hurry(now, r)  # late, or the ring looked quiet: likely kept
             else:                         # (a token kept for me comes here anyway)
                 self._set_timer(TimerId.HURRY, max(now, due))
@@ -96,7 +103,7 @@ class TokenFlow(EngineBase):
         self.hurried = True
         self.n["hurries"] += 1
         data = self._enc(Hurry(self._me, self._inc, r.ring_id))
-        holder = r.holder()
+        holder = r.successor if self.lent else r.holder()
         if repeat or holder == self._me:
             self._send_all(BROADCAST_RING, [data])
         else:
@@ -160,14 +167,44 @@ class TokenFlow(EngineBase):
         (``_on_token_hold``): keeping the token unvisited is the same as the network
         delivering it later, so ordering and EVS cannot change. Holding where the
         newest packet's rotation ends, not always at the rep, saves the rotation that
-        brought a packet sent beyond the rep's successor back to the rep."""
-        if r.singleton or self.hurry_seen or self.packer.has_work() \
-                or r.holder() != self._me or not r.quiet(self.p, tok):
+        brought a packet sent beyond the rep's successor back to the rep.
+
+        A lone sender gets the token lent (``_lends``): the holder passes it on and
+        the sender keeps it, so its next message leaves without a HURRY and a hop."""
+        was_lent, self.lent = self.lent, False      # the token I lent came back
+        if r.singleton or self.hurry_seen or self.packer.has_work():
             return False
+        if r.holder() != self._me:
+            self.lend_succ = False
+            if not tok.lent or not r.quiet(self.p, tok):
+                return False
+            self.n["lent_holds"] += 1         # lent to me: I sent alone, nobody since
+        elif not r.quiet(self.p, tok):
+            return False
+        elif self._lends(r, tok, was_lent):
+            return False
+        else:
+            self.n["quiet_holds"] += 1
         self.held = tok
-        self.n["quiet_holds"] += 1
         self._stop_retransmit()     # it came round: my forward arrived
         self._set_timer(TimerId.TOKEN_HOLD, now + self.p.token_hold)
+        return True
+
+    def _lends(self, r: RingState, tok: Token, was_lent: bool) -> bool:
+        """The holder passes a quiet token on to its successor, which keeps it, when the
+        successor sends alone: it asked for a kept token while its own packets were the
+        newest (``_on_hurry``), and its packets are still the newest. The streak ends
+        when the token I lent comes back with nothing new (the sender let it go unused)
+        or another member's packet is the newest (``_keep_quiet``); a rotation that was
+        not quiet (a SAFE packet waits for its second one) does not end it. While lent,
+        a HURRY that reaches me is passed on to the successor."""
+        if not self.lend_succ:
+            return False
+        if was_lent and tok.seq == r.last_forward_seq:
+            self.lend_succ = False
+            return False
+        self.lent = True
+        self.n["lends"] += 1
         return True
 
     # ------------------------------------------------------------------ reply window
@@ -331,8 +368,12 @@ class TokenFlow(EngineBase):
             # will the holder keep the token I forward before it is back here? (the
             # ring looks quiet from here) -- then new work HURRYs at once, and my
             # retransmission waits for the hold too
+            if res.sent_new:
+                self.lent = False         # my packets: the token is no longer lent
+            elif self.lent:
+                tok2 = replace(tok2, lent=True)
             self.kept_likely = tok2.aru == tok2.seq and not tok2.rtr \
-                and r.holder() != self._me
+                and (r.holder() != self._me or self.lent)
         self._forward(now, r, tok2, rec is None and self.kept_likely)
         if rec is None and res.sent_new and self.packer.has_work():
             self._send_hurry(now, r)    # my packets alone make my predecessor's rotation
@@ -400,6 +441,7 @@ class TokenFlow(EngineBase):
         self.ring = r
         self.recovery = None
         self.commit = None
+        self.lend_succ = self.lent = False
         self.memb.reset_to(r.members)
         self._set_state(now, MemberState.OPERATIONAL)
         self.n["configs"] += 1

@@ -13,6 +13,9 @@ Rules:
   wrong MAC is ``bad_mac``. ``body_len`` counts the body only (not the MAC).
 * ENCAP MCASTs carry one complete old-ring MCAST (header included, encoded without key)
   as payload; the outer packet's MAC covers it.
+* Header flags: MCAST bit 0 = ENCAP, JOIN bit 0 = LEAVE, TOKEN bit 0 = LENT (the quiet
+  ring's holder lends the token to its successor, a lone sender, which may keep it:
+  core/token_flow.py); any other bit set is ``bad_field``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ VERSION = 1
 MAC_LEN = 16
 FLAG_ENCAP = 0x01   # MCAST
 FLAG_LEAVE = 0x01   # JOIN
+FLAG_LENT = 0x01    # TOKEN: lent to its destination, which may keep it (token_flow.py)
 
 HEADER = struct.Struct("!HBBBBHIII")       # 20 bytes
 MCAST_BODY = struct.Struct("!IQIIBBH")     # 24 bytes
@@ -48,7 +52,7 @@ _MCAST_HEAD = struct.Struct("!HBBBBHIII" + "IQIIBBH")   # HEADER + MCAST_BODY in
 # decoders read padding explicitly so that non-zero padding is rejected
 _BEACON_DEC = struct.Struct("!IQHBB")
 _ENTRY_DEC = struct.Struct("!IIQIIBBHI")
-_ALLOWED_FLAGS = {1: FLAG_ENCAP, 3: FLAG_LEAVE}
+_ALLOWED_FLAGS = {1: FLAG_ENCAP, 2: FLAG_LENT, 3: FLAG_LEAVE}
 
 
 U32_MAX = 0xFFFFFFFF
@@ -92,6 +96,7 @@ class Token:
     backlog: int
     retrans_flg: bool
     rtr: tuple[int, ...] = ()
+    lent: bool = False        # the holder lends it to a lone sender (header flag)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +178,7 @@ def _body(pkt: Packet) -> tuple[PacketType, int, bytes]:
         head = TOKEN_BODY.pack(pkt.ring.rep, pkt.ring.seq, pkt.token_seq, pkt.seq, pkt.aru,
                                pkt.aru_id, pkt.fcc, pkt.backlog, 1 if pkt.retrans_flg else 0,
                                len(pkt.rtr))
-        return PacketType.TOKEN, 0, head + _ids(pkt.rtr)
+        return PacketType.TOKEN, FLAG_LENT if pkt.lent else 0, head + _ids(pkt.rtr)
     if isinstance(pkt, Join):
         head = JOIN_BODY.pack(pkt.ring_seq, len(pkt.proc_set), len(pkt.fail_set))
         return (PacketType.JOIN, FLAG_LEAVE if pkt.leave else 0,
@@ -270,7 +275,7 @@ def _decode(data: bytes, key: bytes | None, cluster_id: int | None) -> Packet:
     if t is PacketType.MCAST:
         return _decode_mcast(body, flags, sender, inc)
     if t is PacketType.TOKEN:
-        return _decode_token(body, sender, inc)
+        return _decode_token(body, flags, sender, inc)
     if t is PacketType.JOIN:
         return _decode_join(body, flags, sender, inc)
     if t is PacketType.COMMIT:
@@ -312,7 +317,7 @@ def _decode_mcast(body: bytes, flags: int, sender: int, inc: int) -> Mcast:
                       body[MCAST_BODY.size:], bool(flags & FLAG_ENCAP))
 
 
-def _decode_token(body: bytes, sender: int, inc: int) -> Token:
+def _decode_token(body: bytes, flags: int, sender: int, inc: int) -> Token:
     _need(body, TOKEN_BODY.size)
     rep, rseq, tseq, seq, aru, aru_id, fcc, backlog, rflg, n = TOKEN_BODY.unpack_from(body)
     if len(body) != TOKEN_BODY.size + 4 * n:
@@ -322,7 +327,7 @@ def _decode_token(body: bytes, sender: int, inc: int) -> Token:
     if rep == 0 or rflg > 1 or aru > seq:
         raise MalformedPacket("bad_field", "token")
     return _new_token(sender, inc, _new_ring(rep, rseq), tseq, seq, aru, aru_id, fcc, backlog,
-                      bool(rflg), rtr)
+                      bool(rflg), rtr, bool(flags & FLAG_LENT))
 
 
 def _decode_join(body: bytes, flags: int, sender: int, inc: int) -> Join:

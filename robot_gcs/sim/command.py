@@ -91,6 +91,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="per-link loss in the lossy tail (default 0.01)")
     p.add_argument("--rate", type=float, default=20.0,
                    help="ring workload: submissions per node per simulated second")
+    p.add_argument("--lone-sender", type=int, default=0, metavar="NODE",
+                   help="node NODE submits at --rate, every other node at a twentieth of it "
+                        "(a lone sender borrows the quiet token; default 0: all at --rate)")
     p.add_argument("--timeouts", choices=("default", "fast"), default="default",
                    help="protocol timeouts: PROTOCOL.md defaults, or 5x shorter (fast)")
     p.add_argument("--seq-wrap", type=int, help="seq_wrap_limit (tiny values force wraps)")
@@ -139,7 +142,7 @@ def config_for(args: argparse.Namespace, seed: int) -> SimConfig:
     faults = FaultRates(partitions=args.partitions, crashes=args.crashes, pauses=args.pauses,
                         slow_receivers=args.slow, drift=args.drift)
     return SimConfig(seed=seed, nodes=nodes, fault_duration=args.duration, params=params,
-                     link=link, faults=faults, workload=WorkloadModel(rate=args.rate),
+                     link=link, faults=faults, workload=WorkloadModel(rate=args.rate, lone=args.lone_sender),
                      multicast=args.multicast, lossy_tail=args.lossy_tail,
                      tail_loss=args.tail_loss,
                      key=b"robot-gcs-sim-key" if args.corrupt > 0 else None)

@@ -306,10 +306,10 @@ class Simulator:
         self._schedule_submit(node)
 
     def _schedule_submit(self, node: SimNode) -> None:
-        t = self.sched.now + next_gap(self.cfg.workload, self.work_rng)
+        t = self.sched.now + next_gap(self.cfg.workload, self.work_rng, node.node_id)
         for a, b in self.windows:
             if t < a:
-                t = a + next_gap(self.cfg.workload, self.work_rng)
+                t = a + next_gap(self.cfg.workload, self.work_rng, node.node_id)
             if t < b:
                 self.sched.push(t, _SUBMIT, (node.node_id, node.inc))
                 return

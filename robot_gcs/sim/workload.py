@@ -5,7 +5,9 @@ Owns the payload format and the submission process. Every payload starts with
 (PROTOCOL.md section 6.1), followed by random filler of a random size: mostly small
 (packing), some near a packet, some larger than ``max_packet`` (fragmentation).
 Services alternate randomly between AGREED and SAFE. Submissions arrive as a Poisson
-process per node; a node that is down or paused submits nothing.
+process per node; a node that is down or paused submits nothing. With ``lone`` set, that
+node submits at ``rate`` and every other one at a twentieth of it: the one-dominant-
+sender shape that lends it the quiet token (core/token_flow.py ``_lends``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class WorkloadModel:
     medium_fraction: float = 0.2
     small_max: int = 200
     large_max: int = 6000
+    lone: int = 0                 # node id that sends at ``rate``, others at rate/20 (0: off)
 
 
 def make_payload(node: int, inc: int, counter: int, size: int, rng: random.Random) -> bytes:
@@ -56,5 +59,6 @@ def draw_service(model: WorkloadModel, rng: random.Random) -> Service:
     return Service.SAFE if rng.random() < model.safe_fraction else Service.AGREED
 
 
-def next_gap(model: WorkloadModel, rng: random.Random) -> float:
-    return rng.expovariate(model.rate) if model.rate > 0 else float("inf")
+def next_gap(model: WorkloadModel, rng: random.Random, node: int) -> float:
+    rate = model.rate if not model.lone or node == model.lone else model.rate / 20
+    return rng.expovariate(rate) if rate > 0 else float("inf")

@@ -15,7 +15,7 @@ from robot_gcs.core.wire import Mcast, Token
 
 SAMPLES = [
     (Mcast, (3, 7, RingId(1, 256), 9, 4, Service.SAFE, b"\x00abc", True)),
-    (Token, (1, 2, RingId(1, 8), 3, 4, 2, 1, 7, 8, True, (5, 6))),
+    (Token, (1, 2, RingId(1, 8), 3, 4, 2, 1, 7, 8, True, (5, 6), True)),
     (Deliver, (2, 9, b"pl", Service.AGREED, RingId(2, 4), 11, True)),
     (Send, (-1, b"data")),
     (SetTimer, (TimerId.TOKEN_HOLD, 12.5, 0.01)),

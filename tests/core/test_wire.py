@@ -20,9 +20,9 @@ ids = st.lists(u32, max_size=32, unique=True).map(lambda v: tuple(sorted(v)))
 
 
 def _token(sender: int, inc: int, ring: RingId, tseq: int, seq: int, aru: int, aru_id: int,
-           fcc: int, backlog: int, flg: bool, rtr: list[int]) -> Token:
+           fcc: int, backlog: int, flg: bool, rtr: list[int], lent: bool) -> Token:
     return Token(sender, inc, ring, tseq, seq, min(aru, seq), aru_id, fcc, backlog, flg,
-                 tuple(rtr))
+                 tuple(rtr), lent)
 
 
 def _commit(sender: int, inc: int, ring: RingId, tseq: int, members: tuple[int, ...],
@@ -39,7 +39,7 @@ mcasts = st.builds(Mcast, u32, u32z, rings, u32, u32z,
                    st.sampled_from([Service.AGREED, Service.SAFE]),
                    st.binary(max_size=1300), st.booleans())
 tokens = st.builds(_token, u32, u32z, rings, u32z, u32z, u32z, u32z, u32z, u32z, st.booleans(),
-                   st.lists(u32z, max_size=64))
+                   st.lists(u32z, max_size=64), st.booleans())
 joins = st.builds(Join, u32, u32z, u64, ids, ids, st.booleans())
 beacons = st.builds(Beacon, u32, u32z, rings, st.integers(0, 65535), st.integers(0, 255))
 hurries = st.builds(Hurry, u32, u32z, rings)
@@ -145,3 +145,16 @@ def test_is_token_reads_only_the_type_byte() -> None:
     mc = wire.encode(Mcast(1, 1, r, 1, 1, Service.AGREED, b"x"), 7)
     assert wire.is_token(tok) and not wire.is_token(mc)
     assert not wire.is_token(tok[:3]) and not wire.is_token(b"")
+
+
+def test_only_a_token_may_say_lent() -> None:
+    # the TOKEN flag (core/token_flow.py lending) round-trips; on a HURRY the same bit
+    # is a reserved one
+    tok = Token(1, 1, RingId(1, 8), 3, 10, 10, 0, 0, 0, False, (), True)
+    raw = encode(tok, 0)
+    assert raw[4] == wire.FLAG_LENT and decode(raw, None, 0) == tok
+    hurry = bytearray(encode(Hurry(3, 1, RingId(1, 4)), 0))
+    hurry[4] = wire.FLAG_LENT
+    with pytest.raises(MalformedPacket) as exc:
+        decode(bytes(hurry), None, 0)
+    assert exc.value.reason == "bad_field"
