@@ -404,8 +404,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     robot = parser.add_argument_group(
         "robot load (--robot)", "each row a fresh ring of processes, each an embedded daemon "
-        "+ one Node: idle, one row per --topics value, and the largest again with a "
-        "CPU-bound thread in one processor (not with --no-cpu); --switch-interval-ms "
+        "+ one Node: idle, one row per --topics value, the largest again with only the "
+        "last processor publishing (one sender), and again with a CPU-bound thread in "
+        "one processor (not with --no-cpu); --switch-interval-ms "
         "0.25 runs them as config/robot.yaml does")
     robot.add_argument("--robot", action="store_true",
                        help="run the robot rows (alone, unless --only names more scenarios)")

@@ -37,8 +37,10 @@ One row, every step bounded by a deadline:
    rotation) and each daemon's UDP packets per second (mean), read from its statistics
    at ``w0`` and ``w1`` by one-shot node timers (where the CPU goes).
 
-Rows: idle (every endpoint up, nothing published), one per ``topics`` value, and the
-largest of them again with a ``CpuHog`` thread in the first processor (its CPU % is shown
+Rows: idle (every endpoint up, nothing published), one per ``topics`` value, the largest
+of them again with only the last processor publishing (``one_sender``: a sensor computer
+streaming to the others -- the shape that lends it the quiet token, core/token_flow.py),
+and the largest again with a ``CpuHog`` thread in the first processor (its CPU % is shown
 apart, not in the mean/max, with the share of the wall time the thread ran: what the ring
 work and the GIL hand-offs left it). Figures are reported, never asserted: ``robot_targets``
 compares them with the project's targets (issue 13) for bench.py's ``report_targets``.
@@ -80,6 +82,7 @@ class RobotLoad:
     size: int
     service: Service
     hog: bool = False       # the first processor also runs a CPU-bound thread
+    one_sender: bool = False  # only the last processor publishes (the others listen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,12 @@ class RobotRow:
     view_changes: int
     rotations_per_s: float         # token rotations of the ring per second (the rep counts)
     packets_per_s: float           # UDP packets in + out of a daemon per second (mean)
+    senders: tuple[str, ...] = ()  # the processors that published (all, or one_sender's)
+
+    @property
+    def some_silent(self) -> bool:
+        """Only some processors published (the one-sender row)."""
+        return 0 < len(self.senders) < len(self.processors)
 
     def cpu_mean_max(self) -> tuple[float, float]:
         """Mean and max CPU % over the processors without the CPU-bound thread."""
@@ -116,6 +125,8 @@ class RobotRow:
     def bench_row(self) -> BenchRow:
         mean, top = self.cpu_mean_max()
         notes = [f"CPU mean/max {mean:.1f}/{top:.1f} %"]
+        if self.some_silent:
+            notes.append(f"only {', '.join(self.senders)} publishes")
         if self.hog is not None:
             hog = self.cpu_pct[self.processors.index(self.hog)]
             notes.append(f"{self.hog} with a CPU-bound thread {hog:.0f} %"
@@ -193,6 +204,10 @@ class _Processor:
         if self.window[0] <= sent_ns < self.window[1]:
             self.sent += 1
 
+    def publishes(self) -> bool:
+        return self.load.rate_hz > 0 and (not self.load.one_sender
+                                          or self.name == self.names[-1])
+
     def wait_ready(self, seconds: float) -> None:
         """Spin until this daemon's group table has every topic group with its
         subscribers and the registry with every node."""
@@ -240,7 +255,7 @@ class _Processor:
             time.sleep(max(0.0, (t0 - time.monotonic_ns()) / 1e9))
             timers = [self.node.create_timer(1.0 / self.load.rate_hz,
                                              functools.partial(self._publish, pub))
-                      for pub in self.pubs] if self.load.rate_hz > 0 else []
+                      for pub in self.pubs] if self.publishes() else []
             for ns in window:
                 self._once(ns, functools.partial(self._mark, marks))
             self._once(stop, self.node.stop)
@@ -349,17 +364,22 @@ def robot_row(tmp: Path, subdir: str, n: int, load: RobotLoad, seconds: float,
         timer_overruns=sum(r["overruns"] for r in res),
         view_changes=max(r["views"] for r in res),
         rotations_per_s=round(sum(r["rotations_per_s"] for r in res), 1),   # only the rep's count
-        packets_per_s=round(sum(r["packets_per_s"] for r in res) / n, 1))
+        packets_per_s=round(sum(r["packets_per_s"] for r in res) / n, 1),
+        senders=tuple(ring.names[-1:] if load.one_sender else ring.names)
+        if load.rate_hz > 0 else ())
 
 
 def robot_loads(topics: tuple[int, ...], rate_hz: float, size: int, service: Service,
                 cpu: bool) -> list[RobotLoad]:
-    """The rows: idle, one per topic count, the largest again with a CPU-bound thread."""
+    """The rows: idle, one per topic count, the largest again from one processor only
+    and again with a CPU-bound thread."""
     def label(t: int) -> str:
         return f"{t} topic{'s' if t != 1 else ''} {rate_hz:g} Hz"
     most = max(topics)
     loads = [RobotLoad("idle", most, 0.0, size, service)]
     loads += [RobotLoad(label(t), t, rate_hz, size, service) for t in topics]
+    loads.append(RobotLoad(label(most) + " one sender", most, rate_hz, size, service,
+                           one_sender=True))
     if cpu:
         loads.append(RobotLoad(label(most) + " +cpu", most, rate_hz, size, service, hog=True))
     return loads
@@ -382,7 +402,7 @@ def robot_targets(robot: Sequence[RobotRow]) -> list[str]:
     def find(topics: int) -> RobotRow | None:
         for r in robot:
             if len(r.processors) == 3 and r.topics == topics and r.rate_hz == 100 and \
-                    r.size == 200 and r.hog is None:
+                    r.size == 200 and r.hog is None and not r.some_silent:
                 return r
         return None
 

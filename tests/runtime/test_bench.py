@@ -108,8 +108,9 @@ def test_robot_rows_from_node_processes(capsys: pytest.CaptureFixture[str]) -> N
     doc = json.loads(out)
     assert doc["failures"] == []
     assert [(r["scenario"], r["test"]) for r in doc["rows"]] == \
-        [("robot x3", "idle"), ("robot x3", "1 topic 20 Hz")]
-    idle, loaded = doc["robot"]
+        [("robot x3", "idle"), ("robot x3", "1 topic 20 Hz"),
+         ("robot x3", "1 topic 20 Hz one sender")]
+    idle, loaded, lone = doc["robot"]
     for rec in (idle, loaded):
         assert rec["processors"] == ["b1", "b2", "b3"] and rec["hog"] is None
         assert len(rec["cpu_pct"]) == 3 and all(c >= 0 for c in rec["cpu_pct"])
@@ -121,6 +122,10 @@ def test_robot_rows_from_node_processes(capsys: pytest.CaptureFixture[str]) -> N
     assert row["count"] == loaded["delivered"] and row["p50_us"] == loaded["p50_us"]
     assert "CPU mean/max" in row["note"] and "delivered" in row["note"]
     assert loaded["rotations_per_s"] > 0 and loaded["packets_per_s"] > 0
+    # only b3 publishes; b1 and b2 get everything it sent
+    assert lone["senders"] == ["b3"] and loaded["senders"] == ["b1", "b2", "b3"]
+    assert 0 < lone["delivered"] <= lone["expected"] < loaded["expected"]
+    assert "only b3 publishes" in doc["rows"][2]["note"]
 
 
 @pytest.mark.slow
@@ -149,13 +154,17 @@ def test_robot_notes_and_targets_show_losses() -> None:
     hog = RobotRow("10 topics 100 Hz +cpu", names, 10, 100.0, 200, "FIFO", 5.0,
                    (99.0, 4.0, 6.0), "b1", 0.9, 30000, 30000, 900.0, 9000.0, 20000.0, 0, 0, 0, 1,
                    100.0, 1000.0)
-    text = bench.format_table([r.bench_row() for r in (idle, one, ten, hog)])
+    lone = RobotRow("10 topics 100 Hz one sender", names, 10, 100.0, 200, "FIFO", 5.0,
+                    (1.0, 1.0, 2.0), None, None, 20000, 20000, 100.0, 200.0, 300.0, 0, 0, 0, 0,
+                    50.0, 300.0, ("b3",))
+    text = bench.format_table([r.bench_row() for r in (idle, one, ten, hog, lone)])
+    assert "CPU mean/max 1.3/2.0 %; only b3 publishes; delivered 20000/20000" in text
     assert "CPU mean/max 1.0/1.2 %; nothing published" in text
     assert "delivered 29990/30000 (10 LOST)" in text and "10 dropped by keep-last" in text
     assert "CPU mean/max 5.0/6.0 %; b1 with a CPU-bound thread 99 % (the thread ran 90% " \
         "of the time)" in text   # b1 apart
     assert "1 view changes" in text and "100 rotations/s, 1000 pkts/s per daemon" in text
-    targets = bench.report_targets([], [idle, one, ten, hog])
+    targets = bench.report_targets([], [idle, lone, one, ten, hog])    # lone: no target
     assert len(targets) == 3
     assert targets[0].startswith("robot load 3x10x100 Hz") and targets[0].endswith("MISSED")
     assert targets[1].startswith("robot load 3x1x100 Hz") and targets[1].endswith("met")
