@@ -29,7 +29,7 @@ import os
 import queue
 import select
 import threading
-from typing import Any, Protocol
+from typing import Any, ContextManager, Protocol
 
 from ..core.types import Service
 from ..errors import SessionClosed
@@ -51,6 +51,7 @@ class ClientHandleLike(Protocol):
                      msg_type: int = ..., timeout: float | None = ...,
                      priority: bool = ...) -> None: ...
     def close(self) -> None: ...
+    def batch(self) -> ContextManager[None]: ...
 
 
 class SessionHost(Protocol):
@@ -230,6 +231,10 @@ class InProcessSession(Session):
         self._check()
         self._handle.multicast(groups, payload, service, msg_type, self_discard, timeout,
                                local_payload, priority)
+
+    def batch(self) -> ContextManager[None]:
+        self._check()
+        return self._handle.batch()
 
     def send_private(self, target: str, payload: bytes, service: Service = Service.AGREED,
                      msg_type: int = 0, timeout: float | None = None,

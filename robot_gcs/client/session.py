@@ -29,8 +29,9 @@ session (``robot_gcs.connect("unix:/path", name)``, client/socket_session.py):
 from __future__ import annotations
 
 import abc
+import contextlib
 from types import TracebackType
-from typing import Any, Sequence, Union
+from typing import Any, ContextManager, Sequence, Union
 
 from ..core.events import DataMessage, GroupView
 from ..core.types import Service
@@ -129,6 +130,13 @@ class Session(abc.ABC):
 
     @abc.abstractmethod
     def receive(self, timeout: float | None = None) -> Event | None: ...
+
+    def batch(self) -> ContextManager[None]:
+        """A block whose multicasts (from this thread) enter the daemon together when it
+        ends: an in-process session's burst then leaves on one token visit (a Node runs
+        its due timers in one). Errors are those of a busy daemon: Backpressure, or
+        waiting for room. A socket session sends each at once."""
+        return contextlib.nullcontext()
 
     #: ``wake()`` works: a loop may block in ``receive(None)`` and still be stopped
     can_wake: bool = False

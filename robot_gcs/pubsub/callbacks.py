@@ -11,16 +11,26 @@ destroyed) is skipped; the others keep their relative order. A timer that fell b
 skips its missed periods (endpoints.py) instead of firing a burst. Exceptions from a
 callback propagate to the spinning caller.
 
+Timers due together run inside one send batch (``batch``, the session's: what they
+publish enters the daemon together when the last of them returned, one token visit for
+the burst), except a timer whose previous run took longer than ``HEAVY_TIMER``: the batch
+is flushed before it and it runs outside, so a slow callback does not hold back what
+the others published.
+
 Owner: the node's spinning thread.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import heapq
-from typing import Any, Callable
+import time
+from typing import Any, Callable, ContextManager
 
 from .endpoints import QueueEntry, Subscription, Timer
+
+HEAVY_TIMER = 0.001     # s: a timer callback that ran longer runs outside the send batch
 
 
 class Callbacks:
@@ -55,18 +65,28 @@ class Callbacks:
             heapq.heappop(self._timers)
         return self._timers[0][0] if self._timers else None
 
-    def run_timers(self) -> int:
+    def run_timers(self, batch: Callable[[], ContextManager[None]] | None = None) -> int:
         ran = 0
         now = self.clock()
-        while self._timers and self._timers[0][0] <= now:
-            _, tid, t = heapq.heappop(self._timers)
-            if t.cancelled:
-                continue
-            t.fired += 1
-            t.advance(now)
-            heapq.heappush(self._timers, (t.next_due, tid, t))
-            t.callback()
-            ran += 1
+        with contextlib.ExitStack() as open_batch:
+            batched = False
+            while self._timers and self._timers[0][0] <= now:
+                _, tid, t = heapq.heappop(self._timers)
+                if t.cancelled:
+                    continue
+                t.fired += 1
+                t.advance(now)
+                heapq.heappush(self._timers, (t.next_due, tid, t))
+                if batch is not None and batched != (t.last_run <= HEAVY_TIMER):
+                    if batched:
+                        open_batch.close()      # flush what the others published
+                    else:
+                        open_batch.enter_context(batch())
+                    batched = not batched
+                started = time.perf_counter()
+                t.callback()
+                t.last_run = time.perf_counter() - started
+                ran += 1
         return ran
 
     def dispatch(self) -> int:

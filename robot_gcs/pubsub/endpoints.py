@@ -296,6 +296,7 @@ class Timer:
         self.fired = 0
         self.overruns = 0
         self.cancelled = False
+        self.last_run = 0.0         # s the callback took last time (callbacks.py batches)
 
     def cancel(self) -> None:
         self.cancelled = True

@@ -377,7 +377,7 @@ class Node:
             wait = 0.0
         self._drain(wait)
         ran = self._callbacks.dispatch()
-        ran += self._callbacks.run_timers()
+        ran += self._callbacks.run_timers(getattr(self.session, "batch", None))
         now = self.clock()
         self._services.expire(now)
         for subs in self._subs.values():

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any, ContextManager, Protocol
 
 from ..client.session import (check_group, check_groups, check_msg_type, check_payload,
                               check_private_target, check_service)
@@ -53,6 +53,7 @@ class CommandPort(Protocol):
     def post(self, h: "ClientHandle", op: str, args: tuple[Any, ...],
              timeout: float | None) -> None: ...
     def closing(self, h: "ClientHandle") -> None: ...
+    def batch(self) -> ContextManager[None]: ...
 
 
 class ClientHandle:
@@ -109,6 +110,11 @@ class ClientHandle:
         check_data_size(self.name, args[0], len(args[1]), self.max_message)
         self.check_open()
         self._port.post(self, "multicast", args, timeout)
+
+    def batch(self) -> ContextManager[None]:
+        """Multicasts this thread makes inside the block enter the engine together when
+        it ends (runtime/commands.py)."""
+        return self._port.batch()
 
     def send_private(self, target: str, payload: bytes, service: Any = Service.AGREED,
                      msg_type: int = 0, timeout: float | None = None,

@@ -24,6 +24,13 @@ A command (connect, join, leave, multicast, private, disconnect) of a ``ClientHa
   (core/packing.py bounds it by bytes and by the age of its oldest message), the caller
   waits for room up to its timeout, woken after each engine input (``_room``), or gets
   ``Backpressure`` -- it is not queued behind the ring's backlog.
+* **batched** (``batch()``, a Node's timers that are due together): this thread's
+  multicasts and privates wait in the queue, without a drain scheduled, until the
+  outermost ``batch`` block ends; then this thread feeds them as one input when the
+  engine is free (else the daemon thread's drain does): one settle, one token visit for
+  a burst instead of one for its first message and another for the rest. Waiting for
+  room, Backpressure and the send-queue room are those of the queued path; a priority
+  message never waits in a batch; more than ``QUEUE_SOFT`` queued commands flush it.
 * **busy daemon, long queue**: a multicast whose caller may wait (it passed a timeout)
   is not queued behind ``QUEUE_SOFT`` (32) queued commands either: it waits for the
   daemon thread's drain the same way. Only the engine's send queue is bounded by the
@@ -40,16 +47,18 @@ the commands still queued with the reason: none is lost without a word.
 Owner: ``_queue``, ``_closed_reason`` and ``_drain_scheduled`` are guarded by ``_lock``
 (any thread appends); only the engine lock holder pops and feeds the engine, and it
 alone touches ``_blocked``/``_draining``; ``_room_waiters`` is guarded by ``_room``
-(read without it by the lock holder: a missed waiter is woken by the next input).
+(read without it by the lock holder: a missed waiter is woken by the next input);
+``_batch`` is per thread (threading.local): each thread sees only its own depth.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Iterator
 
 from ..core.groups import GroupAction
 from ..errors import Backpressure, LocalProtocolError, SessionClosed
@@ -86,6 +95,7 @@ class Commands:
         self._room = threading.Condition()   # callers waiting for the engine's send queue
         self._room_waiters = 0
         self.inline_runs = 0            # commands a caller's thread ran (statistics)
+        self._batch = threading.local()   # .depth, .held: this thread's batch()
 
     # ------------------------------------------------------------ CommandPort
 
@@ -98,8 +108,11 @@ class Commands:
         deadline = None
         counted = op in _COUNTED
         urgent = counted and args[-1] is True
+        batching = counted and not urgent and getattr(self._batch, "depth", 0) > 0
+        if batching and len(self._queue) >= QUEUE_SOFT:
+            self.flush()
         while True:
-            verdict = self._try_now(h, op, args)
+            verdict = _QUEUE if batching else self._try_now(h, op, args)
             if verdict is _RAN:
                 return
             # the engine's send queue is full (refused this one, or the queued ones):
@@ -120,7 +133,46 @@ class Commands:
             h.check_open()
         if counted:
             h.reserve(timeout, may_wait=not self._loop.holds_lock(), urgent=urgent)
-        self._enqueue((h, op, args, counted), urgent)
+        self._enqueue((h, op, args, counted), urgent, drain=not batching)
+        if batching:
+            self._batch.held = True
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Any thread: its multicasts inside the block enter the engine together when
+        the outermost block ends (see the module docstring)."""
+        tl = self._batch
+        depth = getattr(tl, "depth", 0)
+        tl.depth = depth + 1
+        try:
+            yield
+        finally:
+            tl.depth = depth
+            if depth == 0 and getattr(tl, "held", False):
+                tl.held = False
+                self.flush()
+
+    def flush(self) -> None:
+        """Any thread: feed the queued commands now when the engine is free, else let
+        the daemon thread's drain do it."""
+        loop = self._loop
+        if loop.holds_lock():
+            if not self._draining and not self._host.busy:
+                self.run_queue()
+                return
+        elif loop.try_enter():
+            try:
+                if self._closed_reason is None:
+                    self.run_queue()
+                    self.inline_runs += 1
+                    return
+            finally:
+                loop.leave()
+        with self._lock:
+            schedule = bool(self._queue) and not self._drain_scheduled
+            self._drain_scheduled = self._drain_scheduled or schedule
+        if schedule:
+            self._loop.call_soon_threadsafe(self._drain)
 
     def _try_now(self, h: ClientHandle, op: str, args: tuple[Any, ...]) -> object:
         """_RAN, _FULL (the engine's send queue refused it) or _QUEUE (the engine is
@@ -202,7 +254,9 @@ class Commands:
             self._host.settle()
         return True
 
-    def _enqueue(self, item: _Queued, urgent: bool = False) -> None:
+    def _enqueue(self, item: _Queued, urgent: bool = False, drain: bool = True) -> None:
+        """Queue a command; schedule the daemon thread's drain unless ``drain`` is off
+        (a batch: its end flushes)."""
         with self._lock:
             reason = self._closed_reason
             if reason is None:
@@ -210,7 +264,8 @@ class Commands:
                     self._put_urgent(item)
                 else:
                     self._queue.append(item)
-                schedule, self._drain_scheduled = not self._drain_scheduled, True
+                schedule = drain and not self._drain_scheduled
+                self._drain_scheduled = self._drain_scheduled or schedule
         if reason is not None:
             h, _op, _args, counted = item
             if counted:
