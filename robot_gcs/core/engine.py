@@ -136,6 +136,8 @@ class Engine(GatherFlow):
         self._reply_submitted(now)
         if not had:
             self._hurry(now)
+        if urgent and self.bursts and self.held is not None:
+            self._set_timer(TimerId.TOKEN_HOLD, now)    # it does not wait for a burst's end
         return self._take_out()
 
     def reply_expected(self, client: str | None) -> None:
@@ -152,6 +154,19 @@ class Engine(GatherFlow):
         if self.reply_token is not None and self.reply.held_for == client:
             self.reply.waiter_returned()
             self._release_reply(now)
+        return self._take_out()
+
+    def local_burst(self, now: float, owner: object, begins: bool) -> list[Action]:
+        """A local sender's burst begins or ends (the runtime's ``Session.batch``). While
+        any is open, a token this node keeps does not leave with the burst's first
+        message; the end lets it go with everything queued. Others' HURRYs still release
+        it, and its hold timer bounds the wait (``token_hold``)."""
+        if begins:
+            self.bursts.add(owner)
+        elif owner in self.bursts:
+            self.bursts.discard(owner)
+            if not self.bursts and self.held is not None and self.packer.has_work():
+                self._set_timer(TimerId.TOKEN_HOLD, now)
         return self._take_out()
 
     def open_normal_lane(self, now: float) -> list[Action]:

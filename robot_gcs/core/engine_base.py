@@ -87,6 +87,7 @@ class EngineBase:
         self.kept_likely = False                     # member: the holder likely keeps the token
         self.lend_succ = False                       # holder: my successor sends alone (lend)
         self.lent = False                            # ... and I lent it the token I forwarded
+        self.bursts: set[object] = set()             # local senders' open bursts (local_burst)
         self.last_rep_visit: float | None = None
         self.rotation_time_last: float | None = None
         self.out: list[Action] = []

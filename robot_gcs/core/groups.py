@@ -109,6 +109,7 @@ class EngineLike(Protocol):
     def reply_expected(self, client: str | None) -> None: ...
     def reply_not_coming(self, now: float, client: str) -> list[Action]: ...
     def reply_waits_for(self, client: str) -> bool: ...
+    def local_burst(self, now: float, owner: object, begins: bool) -> list[Action]: ...
     @property
     def ring_targets(self) -> tuple[NodeId, ...]: ...
     def statistics(self) -> EngineStats: ...
@@ -230,6 +231,11 @@ class GroupEngine:
         held for its reply (core/reply_window.py) goes on now."""
         return self.on_engine_actions(now, self.engine.reply_not_coming(now, client))
 
+    def client_batch(self, now: float, client: str, begins: bool) -> list[GroupAction]:
+        """Local ``client``'s burst of messages begins or ends (``Session.batch``): a token
+        kept here leaves with the whole burst, not with its first message."""
+        return self.on_engine_actions(now, self.engine.local_burst(now, client, begins))
+
     def on_engine_actions(self, now: float, actions: Sequence[Action]) -> list[GroupAction]:
         """Consume the engine's deliveries; pass everything else through, in order.
 
@@ -320,8 +326,10 @@ class GroupEngine:
         self._quota.drop(client)
         self._leaving.add(client)
         self._table.client_gone(client)
-        return self._submit(now, gw.encode(gw.GKill(self.node_id, client, self._next_op())),
-                            Service.AGREED, owner=client)
+        ended = self.on_engine_actions(now, self.engine.local_burst(now, client, False))
+        return ended + self._submit(now, gw.encode(gw.GKill(self.node_id, client,
+                                                             self._next_op())),
+                                    Service.AGREED, owner=client)
 
     def client_multicast(self, now: float, client: str, groups: Sequence[str] | str,
                          payload: bytes, service: Service = Service.AGREED, msg_type: int = 0,

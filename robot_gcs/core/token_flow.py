@@ -78,7 +78,8 @@ class TokenFlow(EngineBase):
                 or not self.packer.has_work():
             return
         if self.held is not None:
-            self._set_timer(TimerId.TOKEN_HOLD, now)
+            if not self.bursts:                 # else the burst's end lets it go
+                self._set_timer(TimerId.TOKEN_HOLD, now)
         elif self.reply_token is None and not self.hurried \
                 and TimerId.HURRY not in self.timers:
             due = self.last_visit_at + 2 * self.rotation_estimate

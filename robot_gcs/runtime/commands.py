@@ -24,13 +24,13 @@ A command (connect, join, leave, multicast, private, disconnect) of a ``ClientHa
   (core/packing.py bounds it by bytes and by the age of its oldest message), the caller
   waits for room up to its timeout, woken after each engine input (``_room``), or gets
   ``Backpressure`` -- it is not queued behind the ring's backlog.
-* **batched** (``batch()``, a Node's timers that are due together): this thread's
-  multicasts and privates wait in the queue, without a drain scheduled, until the
-  outermost ``batch`` block ends; then this thread feeds them as one input when the
-  engine is free (else the daemon thread's drain does): one settle, one token visit for
-  a burst instead of one for its first message and another for the rest. Waiting for
-  room, Backpressure and the send-queue room are those of the queued path; a priority
-  message never waits in a batch; more than ``QUEUE_SOFT`` queued commands flush it.
+* **batch** (``batch(h)``; a Node runs its due timers in one): the first multicast of
+  the block is preceded by a ``batch`` command that opens the client's burst in the
+  engine, and the block's end sends the one that closes it (inline or queued like any
+  command, so in order with the multicasts between). While a burst is open the engine
+  does not let a token it keeps here leave with the burst's first message; the close
+  lets it go with all of them (core/token_flow.py). Each multicast takes its usual path,
+  so nothing else about it changes.
 * **busy daemon, long queue**: a multicast whose caller may wait (it passed a timeout)
   is not queued behind ``QUEUE_SOFT`` (32) queued commands either: it waits for the
   daemon thread's drain the same way. Only the engine's send queue is bounded by the
@@ -48,7 +48,7 @@ Owner: ``_queue``, ``_closed_reason`` and ``_drain_scheduled`` are guarded by ``
 (any thread appends); only the engine lock holder pops and feeds the engine, and it
 alone touches ``_blocked``/``_draining``; ``_room_waiters`` is guarded by ``_room``
 (read without it by the lock holder: a missed waiter is woken by the next input);
-``_batch`` is per thread (threading.local): each thread sees only its own depth.
+``_batch`` is per thread (threading.local): a thread sees only its own blocks.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class Commands:
         self._room = threading.Condition()   # callers waiting for the engine's send queue
         self._room_waiters = 0
         self.inline_runs = 0            # commands a caller's thread ran (statistics)
-        self._batch = threading.local()   # .depth, .held: this thread's batch()
+        self._batch = threading.local()   # .depth, .opened: this thread's batch blocks
 
     # ------------------------------------------------------------ CommandPort
 
@@ -108,11 +108,12 @@ class Commands:
         deadline = None
         counted = op in _COUNTED
         urgent = counted and args[-1] is True
-        batching = counted and not urgent and getattr(self._batch, "depth", 0) > 0
-        if batching and len(self._queue) >= QUEUE_SOFT:
-            self.flush()
+        in_batch: int = getattr(self._batch, "depth", 0)
+        if counted and in_batch and h not in self._batch.opened:
+            self._batch.opened.append(h)
+            self.post(h, "batch", (True,), None)     # the burst opens before its first
         while True:
-            verdict = _QUEUE if batching else self._try_now(h, op, args)
+            verdict = self._try_now(h, op, args)
             if verdict is _RAN:
                 return
             # the engine's send queue is full (refused this one, or the queued ones):
@@ -133,46 +134,28 @@ class Commands:
             h.check_open()
         if counted:
             h.reserve(timeout, may_wait=not self._loop.holds_lock(), urgent=urgent)
-        self._enqueue((h, op, args, counted), urgent, drain=not batching)
-        if batching:
-            self._batch.held = True
+        self._enqueue((h, op, args, counted), urgent)
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """Any thread: its multicasts inside the block enter the engine together when
-        the outermost block ends (see the module docstring)."""
+        """Any thread: the multicasts it makes inside the block are one burst for the
+        engine (see the module docstring); blocks nest, the outermost counts."""
         tl = self._batch
         depth = getattr(tl, "depth", 0)
+        if not depth:
+            tl.opened = []
         tl.depth = depth + 1
         try:
             yield
         finally:
             tl.depth = depth
-            if depth == 0 and getattr(tl, "held", False):
-                tl.held = False
-                self.flush()
-
-    def flush(self) -> None:
-        """Any thread: feed the queued commands now when the engine is free, else let
-        the daemon thread's drain do it."""
-        loop = self._loop
-        if loop.holds_lock():
-            if not self._draining and not self._host.busy:
-                self.run_queue()
-                return
-        elif loop.try_enter():
-            try:
-                if self._closed_reason is None:
-                    self.run_queue()
-                    self.inline_runs += 1
-                    return
-            finally:
-                loop.leave()
-        with self._lock:
-            schedule = bool(self._queue) and not self._drain_scheduled
-            self._drain_scheduled = self._drain_scheduled or schedule
-        if schedule:
-            self._loop.call_soon_threadsafe(self._drain)
+            if not depth:
+                opened, tl.opened = tl.opened, []
+                for h in opened:
+                    try:
+                        self.post(h, "batch", (False,), None)
+                    except (SessionClosed, LocalProtocolError):
+                        pass        # gone meanwhile: the engine closed its burst then
 
     def _try_now(self, h: ClientHandle, op: str, args: tuple[Any, ...]) -> object:
         """_RAN, _FULL (the engine's send queue refused it) or _QUEUE (the engine is
@@ -237,6 +220,8 @@ class Commands:
             target, data, service, msg_type, priority = args
             return e.client_send_private(now, h.name, target, data, service, msg_type,
                                          None, priority)
+        if op == "batch":
+            return e.client_batch(now, h.name, args[0])
         if op == "connect":
             return e.client_connect(now, h.name)
         if op == "disconnect":
@@ -254,9 +239,7 @@ class Commands:
             self._host.settle()
         return True
 
-    def _enqueue(self, item: _Queued, urgent: bool = False, drain: bool = True) -> None:
-        """Queue a command; schedule the daemon thread's drain unless ``drain`` is off
-        (a batch: its end flushes)."""
+    def _enqueue(self, item: _Queued, urgent: bool = False) -> None:
         with self._lock:
             reason = self._closed_reason
             if reason is None:
@@ -264,8 +247,7 @@ class Commands:
                     self._put_urgent(item)
                 else:
                     self._queue.append(item)
-                schedule = drain and not self._drain_scheduled
-                self._drain_scheduled = self._drain_scheduled or schedule
+                schedule, self._drain_scheduled = not self._drain_scheduled, True
         if reason is not None:
             h, _op, _args, counted = item
             if counted:

@@ -79,6 +79,10 @@ class ModelEngine:
     def reply_waits_for(self, client: str) -> bool:
         return False
 
+    def local_burst(self, now: float, owner: object, begins: bool) -> list[Action]:
+        """No tokens in the model: a burst changes nothing."""
+        return []
+
     def leave(self, now: float) -> list[Action]:
         return []
 

@@ -97,3 +97,34 @@ def test_the_lenders_own_work_hurries_the_borrower() -> None:
     net.run_until(net.now + 0.05)
     assert hurries == [(1, 2)], hurries
     assert len(got) == 2 and max(got) <= 4.5 * HOP, got
+
+
+def _packets_of_a_burst(with_burst: bool) -> tuple[int, int]:
+    """Node 2 keeps the lent token and submits ten messages in one instant, as ten
+    inputs that each settle (a Node's timers due together, each publish run by the
+    runtime at once): (data packets, token visits) it spends on them."""
+    net, _ = _stream(2)
+    me = net.engines[2]
+    assert me.held is not None
+    kinds: list[int] = []
+    net.tap = lambda src, dst, data: (kinds.append(data[3]) if src == 2 and dst == 3
+                                      else None) or True
+    if with_burst:
+        net._run(2, me.local_burst(net.now, "node", True))
+    for i in range(10):
+        net.submit(2, b"burst %d" % i)
+        net.run_until(net.now)          # each is an input: what is due now runs after it
+    if with_burst:
+        net._run(2, me.local_burst(net.now, "node", False))
+    net.run_until(net.now + 0.05)
+    assert [p for p in net.delivered(3) if p.startswith(b"burst")] == \
+        [b"burst %d" % i for i in range(10)]
+    return kinds.count(1), kinds.count(2)
+
+
+def test_a_burst_leaves_on_one_visit_of_the_kept_token() -> None:
+    # the burst's first message would release the kept token at once and go alone,
+    # the other nine a rotation later; inside local_burst all ten leave on one visit
+    assert _packets_of_a_burst(True) == (1, 1)
+    data, tokens = _packets_of_a_burst(False)
+    assert data >= 2 and tokens >= 2
