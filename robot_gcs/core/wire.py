@@ -33,7 +33,7 @@ from .params import MAX_RING_NODES
 from .types import RingId, Service
 
 MAGIC = 0x4743
-VERSION = 1
+VERSION = 2         # 2: TOKEN flag LENT (a version-1 daemon would drop lent tokens)
 MAC_LEN = 16
 FLAG_ENCAP = 0x01   # MCAST
 FLAG_LEAVE = 0x01   # JOIN

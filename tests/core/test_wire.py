@@ -105,7 +105,7 @@ def test_bad_mac_and_missing_mac_are_reported() -> None:
 @pytest.mark.parametrize("mutate,reason", [
     (lambda b: b[:10], "truncated"),
     (lambda b: b"\x00\x00" + b[2:], "bad_magic"),
-    (lambda b: b[:2] + b"\x02" + b[3:], "bad_version"),
+    (lambda b: b[:2] + b"\x01" + b[3:], "bad_version"),     # the version before LENT
     (lambda b: b[:3] + b"\x09" + b[4:], "bad_type"),
     (lambda b: b + b"\x00", "bad_length"),
 ])
