@@ -132,10 +132,11 @@ class Session(abc.ABC):
     def receive(self, timeout: float | None = None) -> Event | None: ...
 
     def batch(self) -> ContextManager[None]:
-        """A block whose multicasts (from this thread) enter the daemon together when it
-        ends: an in-process session's burst then leaves on one token visit (a Node runs
-        its due timers in one). Errors are those of a busy daemon: Backpressure, or
-        waiting for room. A socket session sends each at once."""
+        """A block whose multicasts (from this thread) are one burst: a token its daemon
+        keeps does not leave with the first of them but with all of them, when the block
+        ends (one token visit; a Node runs its due timers in one). Each multicast is
+        sent and can fail as outside a block; an urgent one is not held. A socket
+        session's block changes nothing."""
         return contextlib.nullcontext()
 
     #: ``wake()`` works: a loop may block in ``receive(None)`` and still be stopped

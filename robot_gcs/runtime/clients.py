@@ -112,8 +112,8 @@ class ClientHandle:
         self._port.post(self, "multicast", args, timeout)
 
     def batch(self) -> ContextManager[None]:
-        """Multicasts this thread makes inside the block enter the engine together when
-        it ends (runtime/commands.py)."""
+        """Multicasts this thread makes inside the block are one burst for the engine
+        (runtime/commands.py, ``batch``)."""
         return self._port.batch()
 
     def send_private(self, target: str, payload: bytes, service: Any = Service.AGREED,
