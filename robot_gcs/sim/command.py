@@ -94,6 +94,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lone-sender", type=int, default=0, metavar="NODE",
                    help="node NODE submits at --rate, every other node at a twentieth of it "
                         "(a lone sender borrows the quiet token; default 0: all at --rate)")
+    p.add_argument("--bursts", type=float, default=0.0, metavar="SHARE",
+                   help="share of submissions that open a local burst of 2-5 messages "
+                        "(Engine.local_burst, as a Node's timers due together; default 0)")
     p.add_argument("--timeouts", choices=("default", "fast"), default="default",
                    help="protocol timeouts: PROTOCOL.md defaults, or 5x shorter (fast)")
     p.add_argument("--seq-wrap", type=int, help="seq_wrap_limit (tiny values force wraps)")
@@ -142,7 +145,8 @@ def config_for(args: argparse.Namespace, seed: int) -> SimConfig:
     faults = FaultRates(partitions=args.partitions, crashes=args.crashes, pauses=args.pauses,
                         slow_receivers=args.slow, drift=args.drift)
     return SimConfig(seed=seed, nodes=nodes, fault_duration=args.duration, params=params,
-                     link=link, faults=faults, workload=WorkloadModel(rate=args.rate, lone=args.lone_sender),
+                     link=link, faults=faults, workload=WorkloadModel(rate=args.rate, lone=args.lone_sender,
+                                                         bursts=args.bursts),
                      multicast=args.multicast, lossy_tail=args.lossy_tail,
                      tail_loss=args.tail_loss,
                      key=b"robot-gcs-sim-key" if args.corrupt > 0 else None)

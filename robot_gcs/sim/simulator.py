@@ -300,10 +300,42 @@ class Simulator:
         if self.in_submit_window(now) and node.paused_until <= now:
             w = self.cfg.workload
             rng = self.work_rng
-            size = draw_size(w, self.cfg.params.max_packet, rng)
-            payload = make_payload(node_id, inc, node.counter, size, rng)
-            self.submit(node_id, payload, draw_service(w, rng))
+            if w.bursts and rng.random() < w.bursts:
+                self._burst(node, rng.randint(2, 5))
+            else:
+                self._submit_one(node)
         self._schedule_submit(node)
+
+    def _submit_one(self, node: SimNode) -> None:
+        w = self.cfg.workload
+        rng = self.work_rng
+        size = draw_size(w, self.cfg.params.max_packet, rng)
+        payload = make_payload(node.node_id, node.inc, node.counter, size, rng)
+        self.submit(node.node_id, payload, draw_service(w, rng))
+
+    def _burst(self, node: SimNode, count: int) -> None:
+        """A local burst (Engine.local_burst): opened, ``count`` messages up to 1 ms apart,
+        closed after the last -- later if the node is paused then; a crash ends it."""
+        nid, inc = node.node_id, node.inc
+        if not self.call_engine(nid, "local_burst", "workload", True):
+            return
+        self._submit_one(node)
+        t = self.now
+        for _ in range(count - 1):
+            t += self.work_rng.random() * 0.001
+            self.call_at(t, lambda: self._burst_step(nid, inc, False))
+        self.call_at(t + self.work_rng.random() * 0.001, lambda: self._burst_step(nid, inc, True))
+
+    def _burst_step(self, nid: int, inc: int, last: bool) -> None:
+        node = self.nodes[nid]
+        if not node.alive or node.inc != inc:
+            return                                   # a crash ended the burst
+        if node.paused_until > self.now:
+            self.call_at(node.paused_until, lambda: self._burst_step(nid, inc, last))
+        elif last:
+            self.call_engine(nid, "local_burst", "workload", False)
+        else:
+            self._submit_one(node)
 
     def _schedule_submit(self, node: SimNode) -> None:
         t = self.sched.now + next_gap(self.cfg.workload, self.work_rng, node.node_id)

@@ -7,7 +7,9 @@ Owns the payload format and the submission process. Every payload starts with
 Services alternate randomly between AGREED and SAFE. Submissions arrive as a Poisson
 process per node; a node that is down or paused submits nothing. With ``lone`` set, that
 node submits at ``rate`` and every other one at a twentieth of it: the one-dominant-
-sender shape that lends it the quiet token (core/token_flow.py ``_lends``).
+sender shape that lends it the quiet token (core/token_flow.py ``_lends``). With
+``bursts``, that share of submissions opens a local burst (a Node's timers due together):
+2-5 messages spread over up to a millisecond, then the burst's end.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class WorkloadModel:
     small_max: int = 200
     large_max: int = 6000
     lone: int = 0                 # node id that sends at ``rate``, others at rate/20 (0: off)
+    bursts: float = 0.0           # share of submissions that open a burst (Engine.local_burst)
 
 
 def make_payload(node: int, inc: int, counter: int, size: int, rng: random.Random) -> bytes:

@@ -72,6 +72,12 @@ def test_random_seeds_with_a_lone_sender() -> None:
     sweep(range(3000, 3015), workload=WorkloadModel(rate=60.0, lone=1))
 
 
+def test_random_seeds_with_local_bursts() -> None:
+    # half the submissions open a burst of 2-5 messages (Engine.local_burst): a kept
+    # token waits for the burst's end; crashes and pauses land inside bursts
+    sweep(range(4000, 4015), workload=WorkloadModel(rate=40.0, bursts=0.5))
+
+
 # Engine bugs found by the simulator and not fixed yet (see /work/brief/violations.md).
 # strict: once the engine is fixed the test XPASSes and fails, so the mark gets removed.
 KNOWN_ENGINE_BUGS: dict[str, str] = {
