@@ -12,9 +12,9 @@ skips its missed periods (endpoints.py) instead of firing a burst. Exceptions fr
 callback propagate to the spinning caller.
 
 Timers due together run inside one send batch (``batch``, the session's: what they
-publish enters the daemon together when the last of them returned, one token visit for
-the burst), except a timer whose previous run took longer than ``HEAVY_TIMER``: the batch
-is flushed before it and it runs outside, so a slow callback does not hold back what
+publish is one burst, which a token the daemon keeps carries on one visit once the last
+of them returned), except a timer whose previous run took longer than ``HEAVY_TIMER``:
+the batch ends before it and it runs outside, so a slow callback does not hold back what
 the others published.
 
 Owner: the node's spinning thread.
@@ -68,6 +68,8 @@ class Callbacks:
     def run_timers(self, batch: Callable[[], ContextManager[None]] | None = None) -> int:
         ran = 0
         now = self.clock()
+        if not self._timers or self._timers[0][0] > now:
+            return 0                            # the common spin: nothing due
         with contextlib.ExitStack() as open_batch:
             batched = False
             while self._timers and self._timers[0][0] <= now:
@@ -79,7 +81,7 @@ class Callbacks:
                 heapq.heappush(self._timers, (t.next_due, tid, t))
                 if batch is not None and batched != (t.last_run <= HEAVY_TIMER):
                     if batched:
-                        open_batch.close()      # flush what the others published
+                        open_batch.close()      # what the others published goes
                     else:
                         open_batch.enter_context(batch())
                     batched = not batched

@@ -77,6 +77,15 @@ QUEUE_SOFT = 32     # queued commands a caller that may wait does not queue behi
 _Queued = tuple[ClientHandle, str, tuple[Any, ...], bool]
 
 
+class _Blocks(threading.local):
+    """One thread's ``batch`` blocks: how deep it is in them, and the clients whose
+    burst it opened (closed when the outermost block ends)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.opened: list[ClientHandle] = []
+
+
 class Commands:
     """The daemon's ``CommandPort`` (see the module docstring)."""
 
@@ -95,7 +104,7 @@ class Commands:
         self._room = threading.Condition()   # callers waiting for the engine's send queue
         self._room_waiters = 0
         self.inline_runs = 0            # commands a caller's thread ran (statistics)
-        self._batch = threading.local()   # .depth, .opened: this thread's batch blocks
+        self._batch = _Blocks()         # this thread's batch blocks (per thread)
 
     # ------------------------------------------------------------ CommandPort
 
@@ -108,8 +117,7 @@ class Commands:
         deadline = None
         counted = op in _COUNTED
         urgent = counted and args[-1] is True
-        in_batch: int = getattr(self._batch, "depth", 0)
-        if counted and in_batch and h not in self._batch.opened:
+        if counted and self._batch.depth and h not in self._batch.opened:
             self._batch.opened.append(h)
             self.post(h, "batch", (True,), None)     # the burst opens before its first
         while True:
@@ -141,9 +149,7 @@ class Commands:
         """Any thread: the multicasts it makes inside the block are one burst for the
         engine (see the module docstring); blocks nest, the outermost counts."""
         tl = self._batch
-        depth = getattr(tl, "depth", 0)
-        if not depth:
-            tl.opened = []
+        depth = tl.depth
         tl.depth = depth + 1
         try:
             yield

@@ -145,8 +145,9 @@ def config_for(args: argparse.Namespace, seed: int) -> SimConfig:
     faults = FaultRates(partitions=args.partitions, crashes=args.crashes, pauses=args.pauses,
                         slow_receivers=args.slow, drift=args.drift)
     return SimConfig(seed=seed, nodes=nodes, fault_duration=args.duration, params=params,
-                     link=link, faults=faults, workload=WorkloadModel(rate=args.rate, lone=args.lone_sender,
-                                                         bursts=args.bursts),
+                     link=link, faults=faults,
+                     workload=WorkloadModel(rate=args.rate, lone=args.lone_sender,
+                                            bursts=args.bursts),
                      multicast=args.multicast, lossy_tail=args.lossy_tail,
                      tail_loss=args.tail_loss,
                      key=b"robot-gcs-sim-key" if args.corrupt > 0 else None)

@@ -63,21 +63,28 @@ def test_the_lent_token_goes_home_when_the_sender_stops() -> None:
     assert rotations <= 2.0 / params.token_hold + 2
 
 
-def test_a_hurry_to_the_lender_is_passed_on_to_the_borrower() -> None:
-    # node 2 sends alone and keeps the lent token; node 3's HURRY goes to the holder it
-    # knows, node 1 (the predecessor of the newest packet's sender), which passes it on
-    # to node 2: node 3's message is out after 4 hops (HURRY, relay, token, message),
-    # not after a HURRY repeat (token_retransmit / 8 = 10 ms)
+def _send_beside_the_borrower(node: int) -> tuple[list[tuple[int, int]], list[float]]:
+    """Node 2 sends alone and keeps the lent token; then ``node`` sends one message:
+    the HURRYs that go (src, dst) and how long the others wait for the message."""
     net, _ = _stream(2)
     hurries: list[tuple[int, int]] = []
     net.tap = lambda src, dst, data: (hurries.append((src, dst)) if data[3] == HURRY
                                       else None) or True
     got: list[float] = []
     t0 = net.now
-    net.on_deliver = lambda node, a: got.append(net.now - t0) \
-        if isinstance(a, Deliver) and a.payload == b"third" and node != 3 else None
-    net.submit(3, b"third")
+    net.on_deliver = lambda at, a: got.append(net.now - t0) \
+        if isinstance(a, Deliver) and a.payload == b"beside" and at != node else None
+    net.submit(node, b"beside")
     net.run_until(net.now + 0.05)
+    return hurries, got
+
+
+def test_a_hurry_to_the_lender_is_passed_on_to_the_borrower() -> None:
+    # node 3's HURRY goes to the holder it knows, node 1 (the predecessor of the newest
+    # packet's sender), which passes it on to node 2: node 3's message is out after 4
+    # hops (HURRY, relay, token, message), not after a HURRY repeat (token_retransmit /
+    # 8 = 10 ms)
+    hurries, got = _send_beside_the_borrower(3)
     assert hurries == [(3, 1), (1, 2)], hurries
     assert len(got) == 2 and max(got) <= 4.5 * HOP, got
 
@@ -85,16 +92,7 @@ def test_a_hurry_to_the_lender_is_passed_on_to_the_borrower() -> None:
 def test_the_lenders_own_work_hurries_the_borrower() -> None:
     # node 1 lent the token to node 2 and has work itself: it HURRYs node 2 at once (it
     # is the holder on paper but knows where the token is)
-    net, _ = _stream(2)
-    hurries: list[tuple[int, int]] = []
-    net.tap = lambda src, dst, data: (hurries.append((src, dst)) if data[3] == HURRY
-                                      else None) or True
-    got: list[float] = []
-    t0 = net.now
-    net.on_deliver = lambda node, a: got.append(net.now - t0) \
-        if isinstance(a, Deliver) and a.payload == b"lender" and node != 1 else None
-    net.submit(1, b"lender")
-    net.run_until(net.now + 0.05)
+    hurries, got = _send_beside_the_borrower(1)
     assert hurries == [(1, 2)], hurries
     assert len(got) == 2 and max(got) <= 4.5 * HOP, got
 

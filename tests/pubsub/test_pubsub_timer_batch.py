@@ -1,10 +1,10 @@
-"""Timers due together publish in one send batch (pubsub/callbacks.py): what they
-publish enters the daemon together; a timer that ran long last time runs outside it."""
+"""Timers due together run in one send batch (pubsub/callbacks.py): what they publish is
+one burst for the daemon; a timer that ran long last time runs outside it."""
 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Callable, ContextManager, Iterator
 
 from robot_gcs.pubsub.callbacks import HEAVY_TIMER, Callbacks
 
@@ -17,11 +17,8 @@ class _Clock:
         return self.t
 
 
-def _run(heavy: set[str]) -> list[str]:
-    clock = _Clock()
-    cbs = Callbacks(clock)
-    log: list[str] = []
-
+def _recording_batch(log: list[str]) -> Callable[[], ContextManager[None]]:
+    """A session's ``batch`` that logs "[" when a block opens and "]" when it ends."""
     @contextlib.contextmanager
     def batch() -> Iterator[None]:
         log.append("[")
@@ -29,7 +26,15 @@ def _run(heavy: set[str]) -> list[str]:
             yield
         finally:
             log.append("]")
+    return batch
 
+
+def _run(heavy: set[str]) -> list[str]:
+    clock = _Clock()
+    cbs = Callbacks(clock)
+    log: list[str] = []
+
+    batch = _recording_batch(log)
     timers = {name: cbs.add_timer(0.01, lambda name=name: log.append(name))
               for name in ("a", "b", "c", "d")}
     for name in heavy:
@@ -53,13 +58,7 @@ def test_the_batch_ends_when_a_callback_raises() -> None:
     cbs = Callbacks(clock)
     log: list[str] = []
 
-    @contextlib.contextmanager
-    def batch() -> Iterator[None]:
-        log.append("[")
-        try:
-            yield
-        finally:
-            log.append("]")
+    batch = _recording_batch(log)
 
     def boom() -> None:
         raise RuntimeError("callback failed")

@@ -18,6 +18,17 @@ def view_with(s: Any, n: int, timeout: float = WAIT) -> GroupView:
             return ev
 
 
+def joined(d: Any, name: str, group: str = "g", timeout: float = WAIT) -> Any:
+    """A session ``name`` on daemon ``d`` that joined ``group`` and saw itself in it."""
+    s = d.connect(name)
+    s.join(group)
+    while True:
+        ev = s.receive(timeout=timeout)
+        assert ev is not None, f"{name}: no view of {group}"
+        if isinstance(ev, GroupView) and s.private_name in ev.members:
+            return s
+
+
 def next_message(s: Any, timeout: float = WAIT) -> DataMessage:
     """The next DataMessage (views are skipped)."""
     while True:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from rt_fakes import write_config
+from rt_sessions import joined
 
 from robot_gcs import DataMessage, GroupView
 from robot_gcs.runtime.daemon import Daemon
@@ -22,13 +23,7 @@ WAIT = 20.0
 
 
 def _joined(d: Daemon, name: str, group: str = "g"):
-    s = d.connect(name)
-    s.join(group)
-    while True:
-        ev = s.receive(timeout=WAIT)
-        assert ev is not None, f"{name}: no view of {group}"
-        if isinstance(ev, GroupView) and s.private_name in ev.members:
-            return s
+    return joined(d, name, group, WAIT)
 
 
 def _data(s, n: int) -> list[DataMessage]:

@@ -1,6 +1,6 @@
-"""``Session.batch()``: a burst of multicasts enters the engine together when the block
-ends (runtime/commands.py), so one token visit carries it; order, priority and errors
-stay those of the queued path."""
+"""``Session.batch()``: a block's multicasts are one burst (runtime/commands.py,
+``Engine.local_burst``): a token the daemon keeps leaves with all of them when the block
+ends; order and priority stay as outside a block."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from rt_fakes import write_config
+from rt_sessions import joined, next_message
 
-from robot_gcs import DataMessage, GroupView
+from robot_gcs import GroupView
 from robot_gcs.config import load_config
 from robot_gcs.runtime.daemon import Daemon
 from robot_gcs.testing import free_udp_ports, ring_key_line
@@ -17,25 +18,8 @@ from robot_gcs.testing import free_udp_ports, ring_key_line
 WAIT = 20.0
 
 
-def _joined(d: Daemon, name: str, group: str = "g"):
-    s = d.connect(name)
-    s.join(group)
-    while True:
-        ev = s.receive(timeout=WAIT)
-        assert ev is not None, f"{name}: no view of {group}"
-        if isinstance(ev, GroupView) and s.private_name in ev.members:
-            return s
-
-
-def _data(s, n: int, timeout: float = WAIT) -> list[bytes]:
-    out = []
-    while len(out) < n:
-        ev = s.receive(timeout=timeout)
-        if ev is None:
-            break
-        if isinstance(ev, DataMessage):
-            out.append(ev.payload)
-    return out
+def _data(s, n: int) -> list[bytes]:
+    return [next_message(s, WAIT).payload for _ in range(n)]
 
 
 @pytest.fixture
@@ -57,7 +41,7 @@ def test_a_burst_is_ordered_when_the_block_ends(singleton) -> None:
     # an idle singleton orders an inline multicast before it returns; inside a batch
     # the kept token waits for the block's end, then carries the whole burst
     d = singleton
-    tx = _joined(d, "tx")
+    tx = joined(d, "tx")
     for round_ in range(3):
         with tx.batch():
             for i in range(10):
@@ -72,7 +56,7 @@ def test_a_priority_message_in_a_batch_is_not_held(singleton) -> None:
     # an e-stop inside a batch goes at once, and this session's batched messages go
     # with it, ahead of it (per-session FIFO)
     d = singleton
-    tx = _joined(d, "tx")
+    tx = joined(d, "tx")
     with tx.batch():
         for i in range(3):
             tx.multicast("g", b"%d" % i)
@@ -86,8 +70,8 @@ def test_batches_on_two_daemons_keep_one_order(tmp_path: Path) -> None:
     # bursts from both daemons, each a batch: one total order, each sender's FIFO
     _, cfg = write_config(tmp_path, 2)
     with Daemon(cfg, "d1", health=False) as d1, Daemon(cfg, "d2", health=False) as d2:
-        a = _joined(d1, "a")
-        b = _joined(d2, "b")
+        a = joined(d1, "a")
+        b = joined(d2, "b")
         while True:                        # one ring: a sees b join
             ev = a.receive(timeout=WAIT)
             assert ev is not None, "a: no view with b"
