@@ -3,7 +3,9 @@
 Run as ``python rt_node.py CONFIG NAME``. It prints one JSON object per line on stdout:
 ``{"ev": "ready", "pid": ...}`` once the daemon runs, then every event of its session
 (``view`` / ``msg``) and answers to commands. Commands on stdin, one JSON object a line:
-``join`` {group}, ``send`` {group, count, prefix, service}, ``stats``, ``busy`` {seconds}
+``join`` {group}, ``send`` {group, count, prefix, service, batch, gap} (``batch`` messages
+per ``Session.batch()`` block, ``gap`` seconds between blocks: a periodic publisher's
+shape), ``stats``, ``busy`` {seconds}
 (a pure-Python CPU-bound thread in this process), ``stop`` (clean daemon stop, exit 0).
 Tests use it to run real daemons in separate processes they can SIGKILL/SIGSTOP by pid.
 """
@@ -57,6 +59,18 @@ def busy(seconds: float) -> None:
     emit({"ev": "busy_done"})
 
 
+def send(session, cmd: dict) -> None:
+    svc = Service[cmd.get("service", "AGREED")]
+    count, per_block, gap = cmd["count"], int(cmd.get("batch", 1)), float(cmd.get("gap", 0))
+    for start in range(0, count, per_block):
+        with session.batch():
+            for i in range(start, min(count, start + per_block)):
+                session.multicast(cmd["group"], f"{cmd['prefix']}{i}".encode(), svc,
+                                  timeout=30.0)
+        if gap:
+            time.sleep(gap)      # the load's shape (a periodic publisher), not a wait
+
+
 def main() -> int:
     config, name = sys.argv[1], sys.argv[2]
     daemon = Daemon.from_file(config, name, serve_clients=False)
@@ -75,10 +89,7 @@ def main() -> int:
         if op == "join":
             session.join(cmd["group"])
         elif op == "send":
-            svc = Service[cmd.get("service", "AGREED")]
-            for i in range(cmd["count"]):
-                session.multicast(cmd["group"], f"{cmd['prefix']}{i}".encode(), svc,
-                                  timeout=30.0)
+            send(session, cmd)
             emit({"ev": "sent", "count": cmd["count"]})
         elif op == "stats":
             st = daemon.statistics()
@@ -91,6 +102,10 @@ def main() -> int:
                   "state": getattr(getattr(e, "state", None), "value", None),
                   "engine_errors": st.engine_errors, "callback_errors": st.callback_errors,
                   "retransmits": getattr(e, "retransmits_sent", 0),
+                  "tokens_lent": getattr(e, "tokens_lent", 0),
+                  "lent_holds": getattr(e, "lent_holds", 0),
+                  "quiet_holds": getattr(e, "quiet_holds", 0),
+                  "rotations": getattr(e, "token_rotations", 0),
                   "switch_interval": st.switch_interval})
         elif op == "busy":
             threading.Thread(target=busy, args=(float(cmd["seconds"]),), daemon=True).start()
