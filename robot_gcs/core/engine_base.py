@@ -63,7 +63,7 @@ class EngineBase:
         self.reply = ReplyWindow(self.p.reply_window)
         self.reply_token: Token | None = None        # token kept for a local reply
         self.reply_hit = False                       # ... and a local submit released it
-        self.retrans: tuple[int, bytes] | None = None
+        self.retrans: tuple[int, bytes, float] | None = None
         mac = MAC_LEN if cfg.key else 0
         payload = self.p.max_packet - 2 * MCAST_OVERHEAD - 2 * mac
         self.packer = Packer(payload, self.p.send_queue_capacity, self.p.max_message_size,
@@ -83,6 +83,9 @@ class EngineBase:
         self.last_visit_at = float("-inf")           # when the token last visited me
         self.rotation_estimate = 0.001               # moving-token visit interval
         self.visit_gaps: list[float] = []            # ... the last 16 visit intervals
+        self.return_estimate = 0.001                 # moving token: handed on -> back
+        self.return_times: list[float] = []          # ... the last 16 such times
+        self.forwarded_at = float("-inf")            # when I last handed a moving token on
         self.hurry_seen = False                      # rep: a HURRY came since my last visit
         self.kept_likely = False                     # member: the holder likely keeps the token
         self.lend_succ = False                       # holder: my successor sends alone (lend)
@@ -141,12 +144,20 @@ class EngineBase:
         self._state = new
         self.state_since = now
 
-    def _send_token(self, now: float, dest: int, data: bytes, later: float = 0.0) -> None:
-        """Send a token and arm its retransmission (``later`` seconds more: the rep
-        will likely keep it that long, token_flow.py)."""
-        self.retrans = (dest, data)
+    def _send_token(self, now: float, dest: int, data: bytes, later: float = 0.0,
+                    gap: float | None = None) -> None:
+        """Send a token and arm its retransmission after ``gap`` (default
+        ``token_retransmit``) and ``later`` seconds more (the holder will likely keep it
+        that long, token_flow.py). A shorter gap comes with the rest of
+        ``token_retransmit`` as slack: the host runs it with the next input that comes
+        after it (a moving ring has them all the time, someone waiting for a lost token
+        sends HURRYs) and never wakes for it before the full interval, so a token that
+        arrives -- nearly every one -- costs no wake-up."""
+        full = self.p.token_retransmit
+        gap = full if gap is None else gap
+        self.retrans = (dest, data, gap)
         self._send(dest, data)
-        self._set_timer(TimerId.TOKEN_RETRANSMIT, now + later + self.p.token_retransmit)
+        self._set_timer(TimerId.TOKEN_RETRANSMIT, now + later + gap, full - gap)
 
     def _counts_as_member(self, node: int) -> bool:
         """``node`` is in my ring or the ring being committed. (Not the set I gather with:

@@ -131,6 +131,7 @@ class GatherFlow(TokenFlow):
             self._cancel(tid)
         self.held = None
         self.retrans = None
+        self.forwarded_at = float("-inf")          # no rotation is timed across rings
         self.memb.consensus = {self._me}
         if agree is not None:
             self.memb.consensus.add(agree)

@@ -54,7 +54,9 @@ class ProtocolParams:
 
     @property
     def token_retransmit(self) -> float:
-        """token_timeout / (retransmits + 0.2), as corosync computes it."""
+        """token_timeout / (retransmits + 0.2), as corosync computes it: the longest wait
+        before a forwarded token is sent again (one that nobody ahead will keep, or that
+        someone HURRYs for, waits a few rotation times: core/token_flow.py)."""
         return self.token_timeout / (self.token_retransmits + 0.2)
 
     @property

@@ -4,8 +4,9 @@ Owns the engine's use of ring.py: accepting tokens of the active ring (OPERATION
 RECOVERY), storing multicasts (recovered ENCAP packets go to the recovery side table),
 filling packets from the send queue or the recovery queue, forwarding or holding the
 token (a quiet ring's holder, ``RingState.holder``; a lone sender that borrowed it,
-``_lends``; a singleton), token retransmission, delivery after the token Send, and the
-install that ends RECOVERY.
+``_lends``; a singleton), token retransmission (after a few rotation times for a token
+nobody ahead keeps or someone HURRYs for: ``_moving_retransmit``), delivery
+after the token Send, and the install that ends RECOVERY.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class TokenFlow(EngineBase):
         if self.retrans is None or self._state is MemberState.GATHER:
             return
         self.n["token_retransmits"] += 1
-        self._send_token(now, *self.retrans)
+        dest, data, gap = self.retrans
+        self._send_token(now, dest, data, gap=min(2 * gap, self.p.token_retransmit))
 
     def _on_token_hold(self, now: float) -> None:
         """A kept token's visit: the holder's quiet hold ended (its own new work, a
@@ -58,6 +60,18 @@ class TokenFlow(EngineBase):
             self.hurry_seen = True      # the token is on its way: do not keep it next visit
             if self.lent and h.sender != r.successor:
                 self._send(r.successor, self._enc(Hurry(self._me, self._inc, r.ring_id)))
+            self._retransmit_soon(now)
+
+    def _retransmit_soon(self, now: float) -> None:
+        """Someone waits for the token: a retransmission I delayed for a hold ahead is
+        due within a moving token's wait (a kept token answers the HURRY and the progress
+        cancels it; a lost one is not waited for ``token_hold`` more). Slack up to the
+        old deadline: the HURRYs that keep coming while someone waits carry it."""
+        due = self.timers.get(TimerId.TOKEN_RETRANSMIT)
+        if due is not None and self.retrans is not None:
+            soon = now + self._moving_retransmit()
+            if soon < due:
+                self._set_timer(TimerId.TOKEN_RETRANSMIT, soon, due - soon)
 
     def _hurry(self, now: float) -> None:
         """New work while OPERATIONAL: make sure the token comes.
@@ -110,17 +124,26 @@ class TokenFlow(EngineBase):
         else:
             self._send(holder, data)
         self._set_timer(TimerId.HURRY, now + self._hurry_repeat())
+        self._retransmit_soon(now)      # the token I handed on last may be the lost one
 
     def _hurry_repeat(self) -> float:
         """How long a HURRY waits for the visit it asked for before it is repeated:
-        three rotation times of a moving token, at least an eighth of the token
+        three return times of a moving token, at least an eighth of the token
         retransmit interval (10 ms with the defaults)."""
-        return max(3 * self.rotation_estimate, self.p.token_retransmit / 8)
+        return max(3 * self.return_estimate, self.p.token_retransmit / 8)
+
+    def _moving_retransmit(self) -> float:
+        """How long a forwarded token that nobody will keep waits for a sign of arrival
+        before it is sent again: four return times of a moving token, at least a
+        sixteenth of ``token_retransmit`` and more than the reply window; each repeat
+        waits twice as long, up to ``token_retransmit``."""
+        p = self.p
+        return min(p.token_retransmit, max(4 * self.return_estimate, p.token_retransmit / 16,
+                                           p.reply_window + REPLY_SLACK))
 
     def _note_visit(self, now: float) -> None:
-        """A token visit: no HURRY is needed now; learn the rotation time of a moving
-        token -- the shortest of the last visit intervals (a token that was kept only
-        makes an interval longer)."""
+        """A token visit: no HURRY is needed now; learn the interval between visits --
+        the shortest of the last 16 (a token that was kept only makes one longer)."""
         self.hurried = self.hurry_seen = False
         if TimerId.HURRY in self.timers:
             self._cancel(TimerId.HURRY)
@@ -130,6 +153,21 @@ class TokenFlow(EngineBase):
             del gaps[0]
         self.rotation_estimate = min(gaps)
         self.last_visit_at = now
+
+    def _note_return(self, now: float) -> None:
+        """The token I handed on moving is back: learn how fast the ring turns -- the
+        shortest of the last 16 times from handing a moving token on to its return.
+        Unlike the visit interval, the time I keep the token myself never counts, so a
+        lone sender that keeps a lent token between its messages, and its lender, still
+        know it (their visits come once per message)."""
+        if self.forwarded_at == float("-inf"):
+            return
+        times = self.return_times
+        times.append(now - self.forwarded_at)
+        if len(times) > 16:
+            del times[0]
+        self.return_estimate = min(times)
+        self.forwarded_at = float("-inf")
 
     # ------------------------------------------------------------------ ordering
     def _active_ring(self) -> RingState | None:
@@ -148,6 +186,7 @@ class TokenFlow(EngineBase):
                 or tok.seq < r.last_forward_seq:
             self.drops["bad_token"] += 1          # no sender could have produced this
             return
+        self._note_return(now)
         if self._state is MemberState.OPERATIONAL:
             if self.held is not None and not r.singleton:
                 return              # a retransmitted copy of the token kept here
@@ -400,8 +439,11 @@ class TokenFlow(EngineBase):
             self.held = tok
             self._set_timer(TimerId.TOKEN_HOLD, now if busy else now + self.p.token_hold)
             return
-        self._send_token(now, r.successor, self._enc(tok),
-                         self.p.token_hold if kept_ahead else 0.0)
+        self.forwarded_at = float("-inf") if kept_ahead else now  # a kept one times no rotation
+        if kept_ahead:
+            self._send_token(now, r.successor, self._enc(tok), later=self.p.token_hold)
+        else:
+            self._send_token(now, r.successor, self._enc(tok), gap=self._moving_retransmit())
 
     def _wrap_gather(self, now: float, r: RingState) -> None:
         log.debug("node %d: sequence wrap limit reached in ring %s", self._me, r.ring_id)

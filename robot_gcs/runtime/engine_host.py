@@ -26,9 +26,10 @@ Timers: ``_timers`` maps each armed engine timer to (deadline, slack); the loop 
 handle, for the earliest ``deadline + slack``. A pending handle earlier than needed is
 kept (when it fires it finds nothing due and re-arms), so re-arming TOKEN_LOSS at every
 token visit costs no heap push, and a guest that sets a timer with slack (the reply
-window's end) rides on a wake-up the loop has anyway. The table is consistent after any
-exception: an entry is removed just before its timer runs, and ``settle`` re-arms the
-handle in a ``finally``. Engine exceptions are counted (``engine_errors``), never raised
+window's end, a shortened token retransmission) rides on a wake-up the loop has
+anyway; ``settle`` runs any timer past its deadline after every input. The table is
+consistent after any exception: an entry is removed just before its timer runs, and
+``settle`` re-arms the handle in a ``finally``. Engine exceptions are counted (``engine_errors``), never raised
 -- except the refusals of client commands (``LocalProtocolError``, ``Backpressure``),
 which go back to runtime/commands.py.
 """

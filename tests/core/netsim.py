@@ -2,7 +2,9 @@
 
 A heap of (time, counter, event) drives several engines: Send actions become packet
 events after ``latency`` (optionally lost with a seeded rng, or blocked by a partition),
-SetTimer/CancelTimer keep one deadline per (node, timer). Deliver/DeliverConfig actions
+SetTimer/CancelTimer keep one deadline per (node, timer); as in the runtime
+(runtime/engine_host.py ``settle``), timers that came due run after each packet or
+timer of their node, and one with ``slack`` fires by itself only at ``deadline + slack``. Deliver/DeliverConfig actions
 are recorded per node in ``log[node]``. Unicast-peer-list semantics: BROADCAST_RING goes
 to ``engine.ring_targets``, BROADCAST_ALL to every other configured peer.
 """
@@ -80,7 +82,23 @@ class Net:
         self.blocked = set()
 
     def submit(self, node: int, payload: bytes, **kw: Any) -> None:
+        """Submits at one instant go in before any timer they make due runs: one
+        burst, as a Node's timers that are due together (``Session.batch``)."""
         self._run(node, self.engines[node].submit(self.now, payload, **kw))
+
+    def _settle(self, node: int) -> None:
+        """After an input: run ``node``'s timers that came due (a slack timer's event
+        may still be ahead; the deadline check there skips it)."""
+        for _ in range(4):
+            due = [k for k, d in self.timers.items() if k[0] == node and d <= self.now]
+            if not due:
+                return
+            for k in due:
+                if k in self.timers and self.timers[k] <= self.now:
+                    del self.timers[k]
+                    e = self.engines.get(node)
+                    if e is not None:
+                        self._run(node, e.handle_timer(self.now, k[1]))
 
     # -- actions -------------------------------------------------------------
     def _push(self, t: float, kind: str, data: Any) -> None:
@@ -106,7 +124,8 @@ class Net:
                     self._push(self.now + self.latency, "pkt", (node, d, a.data))
             elif isinstance(a, SetTimer):
                 self.timers[(node, a.timer_id)] = a.deadline
-                self._push(max(a.deadline, self.now), "timer", (node, a.timer_id, a.deadline))
+                self._push(max(a.deadline + a.slack, self.now), "timer",
+                           (node, a.timer_id, a.deadline))
             elif isinstance(a, CancelTimer):
                 self.timers.pop((node, a.timer_id), None)
             elif isinstance(a, Persist):
@@ -126,6 +145,7 @@ class Net:
                 e = self.engines.get(dst)
                 if e is not None:
                     self._run(dst, e.handle_packet(t, src, payload))
+                    self._settle(dst)
             else:
                 node, tid, deadline = data
                 if self.timers.get((node, tid)) != deadline:
@@ -134,6 +154,7 @@ class Net:
                 e = self.engines.get(node)
                 if e is not None:
                     self._run(node, e.handle_timer(t, tid))
+                    self._settle(node)
             if stop is not None and stop():
                 return
         self.now = max(self.now, t_end)

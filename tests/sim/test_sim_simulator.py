@@ -208,7 +208,9 @@ def run_spec_with_plan(cfg: SimConfig, plan: list[FaultEvent]) -> tuple[Simulato
 def test_a_plain_ring_run_exercises_the_reply_window_and_timer_slack() -> None:
     # replies released by a submit (hits), windows that ran out (holds - hits), and the
     # window's end fired somewhere inside its slack -- all under the invariant checker
-    cfg = small(11, workload=replace(small().workload, rate=40.0))
+    # (seed 12: 19 windows, 3 released by a submit; seed 11, used before, has none since
+    # lost tokens are retransmitted sooner)
+    cfg = small(12, workload=replace(small().workload, rate=40.0))
     from robot_gcs.sim.runner import phase_events
     sim = Simulator(cfg, phase_events(cfg))
     fired: list[float] = []
