@@ -28,6 +28,9 @@ Four scenarios, each a list of ``BenchRow`` (median and p99 latency, msgs/s, MB/
   publish -> callback p50/p99/max and delivered/expected. Its ``RobotRow`` records carry
   the figures the table shows in the note; ``--json`` lists them under ``robot``.
 
+``--loss PCT`` runs all of it again inside a private network namespace that drops that
+share of the UDP datagrams at random (runtime/bench_loss.py).
+
 Every loop is bounded by a count and by a deadline; a row that hits the deadline says so
 (``note``). Figures are reported, never asserted; ``report_targets`` compares them with the
 project's targets. ``--json`` prints the rows and the environment as one JSON document.
@@ -55,6 +58,7 @@ from typing import Any, Sequence
 from ..core.events import DataMessage
 from ..core.types import Service
 from ..errors import Backpressure, GcsError
+from . import bench_loss
 from .bench_ring import bench_ring
 from .bench_robot import RobotRow, bench_robot, robot_loads, robot_targets
 from .bench_rows import (STAMP, BenchError, BenchRow, CpuHog, RingSettings, make_row,
@@ -401,6 +405,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--insecure", action="store_true",
                         help="rings without sealing (security: insecure): run once with and "
                              "once without to see what sealing costs")
+    parser.add_argument("--loss", type=float, default=None, metavar="PCT",
+                        help="run every row in a private network namespace that drops PCT %% "
+                             "of the UDP datagrams at random (nftables; needs root, ip and "
+                             "nft): what a lossy link does to latency and delivery")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     robot = parser.add_argument_group(
         "robot load (--robot)", "each row a fresh ring of processes, each an embedded daemon "
@@ -425,6 +433,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.loss is not None and not bench_loss.inside():
+        return bench_loss.run_in_lossy_namespace(args)    # runs this again, inside it
     only = {x.strip() for x in (args.only or ("" if args.robot else "embedded,socket,ring"))
             .split(",") if x.strip()} | ({"robot"} if args.robot else set())
     unknown = only - set(SCENARIOS)
@@ -505,6 +515,7 @@ def run(args: argparse.Namespace) -> int:
         sys.setswitchinterval(switch_before)
     ref_after = cpu_reference()
     targets = report_targets(rows, robot)
+    lost = bench_loss.dropped() if args.loss is not None else None
     if args.json:
         print(json.dumps({"rows": [asdict(r) for r in rows], "targets": targets,
                           "robot": [asdict(r) for r in robot],
@@ -515,6 +526,7 @@ def run(args: argparse.Namespace) -> int:
                               "cpus_pinned": sorted(cpus) if cpus is not None else None,
                               "switch_interval": switch_used,
                               "ring_packets": "insecure" if args.insecure else "sealed",
+                              "loss_percent": args.loss, "datagrams_dropped": lost,
                               "cpu_reference_us": [round(ref_before * 1e6, 1),
                                                    round(ref_after * 1e6, 1)]}}, indent=1))
     else:
@@ -525,6 +537,9 @@ def run(args: argparse.Namespace) -> int:
               f"python {platform.python_version()}, {os.cpu_count()} CPUs{pinned}, load average "
               f"{os.getloadavg()[0]:.1f}, switch interval {switch_used * 1000:g} ms, "
               f"CPU reference {ref_before * 1e6:.1f} -> {ref_after * 1e6:.1f} us: see --help)")
+        if args.loss is not None:
+            print(f"(every ring in a private network namespace dropping {args.loss:g} % of the "
+                  f"UDP datagrams at random: {lost} dropped; targets assume no loss)")
         for line in targets:
             print(line)
         for f in failures:

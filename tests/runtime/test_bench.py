@@ -128,6 +128,33 @@ def test_robot_rows_from_node_processes(capsys: pytest.CaptureFixture[str]) -> N
     assert "only b3 publishes" in doc["rows"][2]["note"]
 
 
+def test_robot_rows_under_loss_run_in_a_lossy_namespace(capfd: pytest.CaptureFixture[str]) -> None:
+    """``--loss``: the rows come from rings inside a private namespace whose nftables rule
+    dropped datagrams (counted in the environment); the namespace is gone afterwards."""
+    from robot_gcs.runtime.netns import missing
+    if missing() is not None:
+        pytest.skip(missing() or "")
+    import subprocess
+    rc = main(["bench", "--robot", "--processors", "3", "--topics", "1", "--rate", "20",
+               "--robot-seconds", "1", "--no-cpu", "--loss", "10", "--json"])
+    out = capfd.readouterr().out
+    assert rc == 0, out
+    doc = json.loads(out)
+    assert doc["failures"] == [] and len(doc["robot"]) == 3
+    env = doc["environment"]
+    assert env["loss_percent"] == 10 and env["datagrams_dropped"] > 0
+    assert doc["robot"][1]["delivered"] > 0
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                           check=True).stdout
+    assert "gcsbench-" not in names
+
+
+def test_bad_loss_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.run(_args("--robot", "--loss", "0")) == 2
+    assert bench.run(_args("--robot", "--loss", "100")) == 2
+    assert "bad --loss" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_robot_row_with_a_cpu_bound_thread(capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["bench", "--robot", "--topics", "2", "--rate", "50", "--robot-seconds", "2",

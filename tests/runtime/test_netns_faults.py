@@ -8,20 +8,16 @@ on one visit (``Session.batch``); a partition (one daemon's traffic dropped both
 ways) gives each side a NETWORK view and both keep working; when the partition heals they
 merge into one ring again.
 
-Each test creates its own namespace (only its loopback exists there, so nothing leaves
-the machine), starts the daemons inside it with ``ip netns exec`` and deletes the
-namespace afterwards. Needs root, ``ip`` and ``nft`` (Debian package ``nftables``); the
+Each test creates its own namespace (runtime/netns.py: only its loopback exists there, so
+nothing leaves the machine), starts the daemons inside it with ``ip netns exec`` and
+deletes the namespace afterwards. Needs root, ``ip`` and ``nft`` (Debian package ``nftables``); the
 tests skip, saying which is missing, otherwise. Delay and reordering stay in the
 simulator (``tc netem`` is not available in this kernel).
 """
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
 import subprocess
-import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -29,68 +25,18 @@ import pytest
 from rt_fakes import write_config
 from rt_procs import NodeProc, agree, view_with
 
+from robot_gcs.runtime.netns import Netns, NetnsError, missing
+
 WAIT = 40.0          # generous: lossy links and the other test suites share two cores
 
-
-def _missing() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root for ip netns and nft"
-    for tool in ("ip", "nft"):
-        if shutil.which(tool) is None:
-            return f"needs `{tool}` (apt install {'iproute2' if tool == 'ip' else 'nftables'})"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
-
-
-def _run(*cmd: str, stdin: str | None = None) -> str:
-    out = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=20)
-    if out.returncode:
-        raise RuntimeError(f"{' '.join(cmd)}: {out.stderr.strip()}")
-    return out.stdout
-
-
-class Netns:
-    """A namespace with only loopback up, and an nftables table ``gcs`` inside it."""
-
-    def __init__(self) -> None:
-        self.name = f"gcs-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        _run("ip", "netns", "add", self.name)
-        try:
-            _run("ip", "-n", self.name, "link", "set", "lo", "up")
-        except Exception:
-            self.delete()
-            raise
-
-    @property
-    def prefix(self) -> tuple[str, ...]:
-        return ("ip", "netns", "exec", self.name)
-
-    def nft(self, ruleset: str) -> None:
-        _run(*self.prefix, "nft", "-f", "-", stdin=ruleset)
-
-    def set_rules(self, rules: list[str]) -> None:
-        """Replace the input chain's rules (each gets a counter)."""
-        body = "\n".join(f"    {r} counter drop" for r in rules)
-        self.nft("table inet gcs\ndelete table inet gcs\n"
-                 "table inet gcs {\n  chain input {\n"
-                 "    type filter hook input priority 0; policy accept;\n"
-                 f"{body}\n  }}\n}}\n")
-
-    def dropped(self) -> int:
-        text = _run(*self.prefix, "nft", "list", "table", "inet", "gcs")
-        return sum(int(n) for n in re.findall(r"counter packets (\d+)", text))
-
-    def delete(self) -> None:
-        subprocess.run(["ip", "netns", "delete", self.name], capture_output=True, timeout=20)
+pytestmark = pytest.mark.skipif(missing() is not None, reason=missing() or "")
 
 
 @pytest.fixture
 def netns() -> Iterator[Netns]:
     try:
-        ns = Netns()
-    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        ns = Netns("gcs-test")
+    except (NetnsError, OSError, subprocess.SubprocessError) as exc:
         pytest.skip(f"cannot create a network namespace here: {exc}")
     procs: list[NodeProc] = []
     ns.procs = procs  # type: ignore[attr-defined]
