@@ -63,7 +63,7 @@ class EngineBase:
         self.reply = ReplyWindow(self.p.reply_window)
         self.reply_token: Token | None = None        # token kept for a local reply
         self.reply_hit = False                       # ... and a local submit released it
-        self.retrans: tuple[int, bytes, float] | None = None
+        self.retrans: tuple[int, bytes, float] | None = None   # token sent: to, bytes, wait
         mac = MAC_LEN if cfg.key else 0
         payload = self.p.max_packet - 2 * MCAST_OVERHEAD - 2 * mac
         self.packer = Packer(payload, self.p.send_queue_capacity, self.p.max_message_size,
