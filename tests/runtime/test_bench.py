@@ -134,6 +134,7 @@ def test_robot_rows_under_loss_run_in_a_lossy_namespace(capfd: pytest.CaptureFix
     from robot_gcs.runtime.netns import missing
     if missing() is not None:
         pytest.skip(missing() or "")
+    import os
     import subprocess
     rc = main(["bench", "--robot", "--processors", "3", "--topics", "1", "--rate", "20",
                "--robot-seconds", "1", "--no-cpu", "--loss", "10", "--json"])
@@ -146,7 +147,7 @@ def test_robot_rows_under_loss_run_in_a_lossy_namespace(capfd: pytest.CaptureFix
     assert doc["robot"][1]["delivered"] > 0
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
                            check=True).stdout
-    assert "gcsbench-" not in names
+    assert f"gcsbench-{os.getpid()}-" not in names       # this run's namespace is gone
 
 
 def test_bad_loss_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
