@@ -42,8 +42,8 @@ Rules:
 * Timeouts: when ``token_ms`` is given without ``consensus_ms`` the consensus timeout
   defaults to 1.2 x token (corosync's rule), and a short token without ``token_hold_ms``
   holds at most half of (token - token retransmit interval); contradictions given
-  explicitly (consensus <= token, hold + retransmit >= token ...) are rejected with the
-  line of the offending key.
+  explicitly (consensus <= token, hold + retransmit >= token, 2 x hold + retransmit / 4
+  >= token ...) are rejected with the line of the offending key.
 * Interface names in the multicast section are resolved only when a daemon starts
   (runtime/transport.py), so a config can be validated on another machine.
 """

@@ -20,7 +20,11 @@ def test_a_hold_that_would_outlast_the_token_timeout_is_rejected() -> None:
     # after that: both must fit in the members' token timeout
     with pytest.raises(LocalProtocolError, match="token_hold .* must be below token_timeout"):
         ProtocolParams(token_hold=0.27)
-    assert ProtocolParams(token_hold=0.26).problems() == []
+    # a token lost between two holds is sent again a hold + a quarter retransmit interval
+    # later, to a member whose last visit came before the first hold
+    with pytest.raises(LocalProtocolError, match="twice token_hold .* must be below"):
+        ProtocolParams(token_hold=0.17)
+    assert ProtocolParams(token_hold=0.16).problems() == []
 
 
 def test_consensus_not_above_token_is_rejected() -> None:

@@ -145,10 +145,10 @@ class EngineBase:
         self.state_since = now
 
     def _send_token(self, now: float, dest: int, data: bytes, later: float = 0.0,
-                    gap: float | None = None) -> None:
+                    gap: float | None = None, slack: bool = True) -> None:
         """Send a token and arm its retransmission after ``gap`` (default
         ``token_retransmit``) and ``later`` seconds more (the holder will likely keep it
-        that long, token_flow.py). A shorter gap comes with the rest of
+        that long, token_flow.py). With ``slack``, a shorter gap comes with the rest of
         ``token_retransmit`` as slack: the host runs it with the next input that comes
         after it (a moving ring has them all the time, someone waiting for a lost token
         sends HURRYs) and never wakes for it before the full interval, so a token that
@@ -157,7 +157,8 @@ class EngineBase:
         gap = full if gap is None else gap
         self.retrans = (dest, data, gap)
         self._send(dest, data)
-        self._set_timer(TimerId.TOKEN_RETRANSMIT, now + later + gap, full - gap)
+        self._set_timer(TimerId.TOKEN_RETRANSMIT, now + later + gap,
+                        full - gap if slack else 0.0)
 
     def _counts_as_member(self, node: int) -> bool:
         """``node`` is in my ring or the ring being committed. (Not the set I gather with:

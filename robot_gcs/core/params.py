@@ -11,7 +11,10 @@ the hold (token_flow.py), so the hold may exceed the retransmit interval; a kept
 and one retransmission must still come before the members' token timeout. All
 times are seconds (floats), because the core takes ``now`` as float seconds. Validation
 rejects the contradictions that broke other systems (consensus <= token: Red Hat bug
-544479; token_hold + token_retransmit >= token_timeout: an idle ring would time out).
+544479; token_hold + token_retransmit >= token_timeout: an idle ring would time out),
+and 2 x token_hold + token_retransmit / 4 >= token_timeout: a token lost on its way from
+one quiet hold towards the next (core/token_flow.py ``_forward``) would come round to the
+member after the loss only after its token timeout.
 """
 
 from __future__ import annotations
@@ -91,6 +94,12 @@ class ProtocolParams:
             out.append(f"token_hold ({self.token_hold}s) plus the token retransmit interval "
                        f"({self.token_retransmit:.3f}s) must be below token_timeout "
                        f"({self.token_timeout}s)")
+        if 2 * self.token_hold + self.token_retransmit / 4 >= self.token_timeout:
+            out.append(f"twice token_hold ({self.token_hold}s) plus a quarter of the token "
+                       f"retransmit interval ({self.token_retransmit / 4:.3f}s) must be below "
+                       f"token_timeout ({self.token_timeout}s): a token lost after a hold is "
+                       f"sent again a hold later, to a member that has waited since before "
+                       f"the first one")
         if self.reply_window + REPLY_SLACK >= self.token_retransmit:
             out.append(f"reply_window ({self.reply_window}s) plus its slack ({REPLY_SLACK}s) "
                        f"must be below the token retransmit interval "

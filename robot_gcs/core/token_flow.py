@@ -218,17 +218,36 @@ class TokenFlow(EngineBase):
             self.lend_succ = False
             if not tok.lent or not r.quiet(self.p, tok):
                 return False
-            self.n["lent_holds"] += 1         # lent to me: I sent alone, nobody since
+            kind = "lent_holds"               # lent to me: I sent alone, nobody since
         elif not r.quiet(self.p, tok):
             return False
         elif self._lends(r, tok, was_lent):
             return False
         else:
-            self.n["quiet_holds"] += 1
+            kind = "quiet_holds"
+        end = self._hold_end(now)
+        if end <= now:
+            return False                      # too late to keep (a retransmitted one)
+        self.n[kind] += 1
         self.held = tok
         self._stop_retransmit()     # it came round: my forward arrived
-        self._set_timer(TimerId.TOKEN_HOLD, now + self.p.token_hold)
+        self._set_timer(TimerId.TOKEN_HOLD, end)
         return True
+
+    def _hold_end(self, now: float) -> float:
+        """When a kept quiet token goes on: ``token_hold`` after it came, but no later
+        than ``token_retransmit`` before my own token timeout. Every other member's
+        last visit came after mine, and the token reaches it later than it left me, so
+        none waits longer than that bound from its last visit. It matters for a token
+        that comes late -- a retransmitted one, which its sender already delayed by a
+        hold: kept a whole hold again, it came round 344 ms after a member's last visit
+        against a 350 ms token timeout, and one lost datagram in an idle ring was a
+        membership change whenever a daemon stalled 6 ms."""
+        end = now + self.p.token_hold
+        loss = self.timers.get(TimerId.TOKEN_LOSS)
+        if loss is not None:
+            end = min(end, loss - self.p.token_retransmit)
+        return end
 
     def _lends(self, r: RingState, tok: Token, was_lent: bool) -> bool:
         """The holder passes a quiet token on to its successor, which keeps it, when the
@@ -429,10 +448,11 @@ class TokenFlow(EngineBase):
 
     def _forward(self, now: float, r: RingState, tok: Token, kept_ahead: bool = False) -> None:
         """Hand the token on (a singleton keeps it for its next self-visit). ``kept_ahead``:
-        the rep will likely keep this token for ``token_hold`` when it gets there, and no
-        packet shows progress meanwhile, so its retransmission waits that much longer (a
-        lost one still comes back before the members' token timeout:
-        ProtocolParams.problems)."""
+        the holder will likely keep this token for ``token_hold`` when it gets there, and
+        no packet shows progress meanwhile, so its retransmission waits that long and a
+        quarter of ``token_retransmit`` (the member after me may have waited since before
+        the last hold: a lost one still comes back before its token timeout,
+        ProtocolParams.problems). Otherwise ``_moving_retransmit``."""
         if r.successor == self._me:
             busy = (self._state is not MemberState.OPERATIONAL or self.packer.has_work()
                     or r.safe_point < r.last_visit_seq)
@@ -440,8 +460,9 @@ class TokenFlow(EngineBase):
             self._set_timer(TimerId.TOKEN_HOLD, now if busy else now + self.p.token_hold)
             return
         self.forwarded_at = float("-inf") if kept_ahead else now  # a kept one times no rotation
-        if kept_ahead:
-            self._send_token(now, r.successor, self._enc(tok), later=self.p.token_hold)
+        if kept_ahead:       # no slack: in a quiet ring no input would carry it
+            self._send_token(now, r.successor, self._enc(tok), later=self.p.token_hold,
+                             gap=self.p.token_retransmit / 4, slack=False)
         else:
             self._send_token(now, r.successor, self._enc(tok), gap=self._moving_retransmit())
 

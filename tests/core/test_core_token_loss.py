@@ -113,3 +113,31 @@ def test_no_token_is_sent_twice_when_nothing_is_lost() -> None:
     for nodes in (2, 3, 5):
         f = run_periodic(nodes=nodes, burst=1, seconds=1.0, hop=HOP, seed=nodes)
         assert f.token_retransmits == 0, f.line()
+
+
+def test_a_token_lost_in_an_idle_ring_comes_back_well_before_the_token_timeout() -> None:
+    # a retransmitted quiet token was kept a whole hold again (and one a member ahead of
+    # the holder forwarded was retransmitted only after a hold and a full retransmit
+    # interval): 344 ms between a member's visits against a 350 ms token timeout, so a
+    # 6 ms stall of any daemon turned one lost datagram into a membership change
+    params = ProtocolParams()
+    from robot_gcs.core import token_flow
+    for k in range(1, 7):
+        net = _quiet_ring()
+        visits: dict[int, list[float]] = {i: [] for i in net.ids}
+        note = token_flow.TokenFlow._note_visit
+
+        def spy(self: token_flow.TokenFlow, now: float, note=note) -> None:
+            visits[self._me].append(now)
+            note(self, now)
+        token_flow.TokenFlow._note_visit = spy            # type: ignore[method-assign]
+        configs = [e.statistics().configs_installed for e in net.engines.values()]
+        try:
+            dropped = _drop_token(net, k)
+            net.run_until(net.now + 2.0)
+        finally:
+            token_flow.TokenFlow._note_visit = note       # type: ignore[method-assign]
+        worst = max(b - a for v in visits.values() for a, b in zip(v, v[1:]))
+        assert dropped, f"token {k} never went"
+        assert worst <= params.token_timeout - params.token_retransmit * 0.75, (k, worst)
+        assert [e.statistics().configs_installed for e in net.engines.values()] == configs

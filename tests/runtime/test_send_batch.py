@@ -30,7 +30,7 @@ def singleton(tmp_path: Path):
     path = tmp_path / "ring.yaml"
     path.write_text(f"ring:\n  name: batch\n  state_dir: {tmp_path / 'state'}\n"
                     f"{ring_key_line(tmp_path)}\n"
-                    "  timeouts:\n    token_ms: 10000\n    token_hold_ms: 5000\n"
+                    "  timeouts:\n    token_ms: 10000\n    token_hold_ms: 4500\n"
                     f"daemons:\n  - name: d1\n    address: 127.0.0.1:{port}\n")
     d = Daemon(load_config(path), "d1", health=False).start()
     yield d
