@@ -545,3 +545,7 @@ def run(args: argparse.Namespace) -> int:
         for f in failures:
             print(f"FAILED {f}")
     return 1 if failures else 0
+
+
+if __name__ == "__main__":      # the inner run of --loss (bench_loss.py)
+    sys.exit(run(bench_loss.args_from_env()))

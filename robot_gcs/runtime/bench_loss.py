@@ -5,8 +5,9 @@ Theory of operation
 A loss that the kernel makes, on the real socket path: the bench creates a private
 network namespace (runtime/netns.py: only its own loopback, so nothing leaves the
 machine) whose nftables input chain drops ``PCT`` % of all UDP datagrams at random, and
-runs itself again inside it (``python -m robot_gcs.runtime.bench_loss``, the parsed
-arguments passed as JSON in ``ROBOT_GCS_BENCH_NETNS_ARGS``). Every ring the inner bench
+runs itself again inside it (``python -m robot_gcs.runtime.bench``, the parsed arguments
+passed as JSON in ``ROBOT_GCS_BENCH_NETNS_ARGS``, read back by ``args_from_env``; this
+module does not import bench.py, which imports it). Every ring the inner bench
 starts -- its daemons, worker processes and their loopback sockets -- lives in the
 namespace, so every ring datagram crosses the rule. The inner bench reads the rule's
 counter at the end and reports it with its footer (or in ``--json``'s environment); the
@@ -30,7 +31,7 @@ import sys
 
 from .netns import Netns, NetnsError, dropped_here, missing, random_drop_rule
 
-__all__ = ["inside", "run_in_lossy_namespace", "dropped"]
+__all__ = ["inside", "run_in_lossy_namespace", "args_from_env", "dropped"]
 
 ENV_ARGS = "ROBOT_GCS_BENCH_NETNS_ARGS"
 
@@ -57,8 +58,8 @@ def run_in_lossy_namespace(args: argparse.Namespace) -> int:
         with Netns("gcsbench") as ns:
             ns.set_rules([rule])
             env = dict(os.environ, **{ENV_ARGS: json.dumps(passed)})
-            return subprocess.run([*ns.prefix, sys.executable, "-m", __name__], env=env,
-                                  check=False).returncode
+            return subprocess.run([*ns.prefix, sys.executable, "-m", "robot_gcs.runtime.bench"],
+                                  env=env, check=False).returncode
     except NetnsError as exc:
         print(f"robot-gcs bench --loss: {exc}", file=sys.stderr)
         return 2
@@ -72,10 +73,6 @@ def dropped() -> int | None:
         return None
 
 
-def main() -> int:
-    from .bench import run           # bench imports this module: import at call time
-    return run(argparse.Namespace(**json.loads(os.environ[ENV_ARGS])))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def args_from_env() -> argparse.Namespace:
+    """Inner side: the outer bench's parsed arguments."""
+    return argparse.Namespace(**json.loads(os.environ[ENV_ARGS]))
