@@ -110,7 +110,7 @@ class Engine(GatherFlow):
             reply_holds=self.reply.holds, reply_hits=self.reply.hits,
             reply_waiter_releases=self.reply.waiter_releases,
             quiet_holds=self.n["quiet_holds"], tokens_lent=self.n["lends"],
-            lent_holds=self.n["lent_holds"])
+            lent_holds=self.n["lent_holds"], late_tokens=self.n["late_tokens"])
 
     # ------------------------------------------------------------------ entry points
     def start(self, now: float) -> list[Action]:
@@ -265,6 +265,8 @@ class Engine(GatherFlow):
         st = self._state
         if st is MemberState.COMMIT:
             self._gather(now, GatherReason.COMMIT_LOSS, None)
+        elif st is MemberState.OPERATIONAL and now < self.token_due:
+            self._on_token_late(now)
         elif st in (MemberState.OPERATIONAL, MemberState.RECOVERY):
             self._gather(now, GatherReason.TOKEN_LOSS, None)
 

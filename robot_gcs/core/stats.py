@@ -45,6 +45,7 @@ class EngineStats:
     quiet_holds: int = 0             # tokens kept by this node as the quiet ring's holder
     tokens_lent: int = 0             # quiet tokens this holder lent to a lone sender
     lent_holds: int = 0              # lent tokens this node kept (it sends alone)
+    late_tokens: int = 0             # visits overdue: this node asked every member (HURRY)
 
     def drop_count(self, reason: str | None = None) -> int:
         """Drops for one reason, or all drops when ``reason`` is None."""

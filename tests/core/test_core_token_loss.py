@@ -13,6 +13,8 @@ slack timer as the runtime does: with the node's next input after its deadline.
 
 from __future__ import annotations
 
+import pytest
+
 from robot_gcs.core.actions import Deliver
 from robot_gcs.core.params import ProtocolParams
 
@@ -32,19 +34,25 @@ def _quiet_ring(n: int = 3) -> Net:
     return net
 
 
-def _drop_token(net: Net, k: int) -> list[tuple[int, int]]:
-    """Drop the ``k``-th token packet sent from now on (1: the next one); returns the
-    (src, dst) of the dropped one once it happened."""
+def _drop_token(net: Net, k: int, again: int = 0) -> list[tuple[int, int]]:
+    """Drop the ``k``-th token packet sent from now on (1: the next one) and the next
+    ``again`` token packets on the same link (its retransmissions); returns the
+    (src, dst) of each dropped one once it happened."""
     seen = [0]
     dropped: list[tuple[int, int]] = []
 
     def tap(src: int, dst: int, data: bytes) -> bool:
-        if data[3] == TOKEN and not dropped:
+        if data[3] != TOKEN or len(dropped) > again:
+            return True
+        if dropped:
+            if (src, dst) != dropped[0]:
+                return True
+        else:
             seen[0] += 1
-            if seen[0] == k:
-                dropped.append((src, dst))
-                return False
-        return True
+            if seen[0] != k:
+                return True
+        dropped.append((src, dst))
+        return False
     net.tap = tap
     return dropped
 
@@ -115,29 +123,75 @@ def test_no_token_is_sent_twice_when_nothing_is_lost() -> None:
         assert f.token_retransmits == 0, f.line()
 
 
-def test_a_token_lost_in_an_idle_ring_comes_back_well_before_the_token_timeout() -> None:
-    # a retransmitted quiet token was kept a whole hold again (and one a member ahead of
-    # the holder forwarded was retransmitted only after a hold and a full retransmit
-    # interval): 344 ms between a member's visits against a 350 ms token timeout, so a
-    # 6 ms stall of any daemon turned one lost datagram into a membership change
-    params = ProtocolParams()
+def _idle_visits(net: Net, seconds: float) -> dict[int, list[float]]:
+    """Run ``net`` for ``seconds``; the times of every node's token visits."""
     from robot_gcs.core import token_flow
+    visits: dict[int, list[float]] = {i: [] for i in net.ids}
+    note = token_flow.TokenFlow._note_visit
+
+    def spy(self: token_flow.TokenFlow, now: float) -> None:
+        visits[self._me].append(now)
+        note(self, now)
+    token_flow.TokenFlow._note_visit = spy            # type: ignore[method-assign]
+    try:
+        net.run_until(net.now + seconds)
+    finally:
+        token_flow.TokenFlow._note_visit = note       # type: ignore[method-assign]
+    return visits
+
+
+def _worst_gap(visits: dict[int, list[float]]) -> float:
+    return max(b - a for v in visits.values() for a, b in zip(v, v[1:]))
+
+
+def _configs(net: Net) -> list[int]:
+    return [e.statistics().configs_installed for e in net.engines.values()]
+
+
+@pytest.mark.parametrize("again, bound, before", [
+    (0, 0.175, "282 ms"), (1, 0.215, "347 ms"), (2, 0.265, "a membership change")])
+def test_lost_tokens_in_an_idle_ring_cost_no_membership(again: int, bound: float,
+                                                        before: str) -> None:
+    # a token lost on its way to the holder of an idle ring is sent again only after
+    # token_hold and a quarter retransmit interval (its sender cannot tell a kept token
+    # from a lost one), and the holder then kept it a hold from its arrival: one loss
+    # left a member 282 ms without a visit, a second one on the same link 347 ms, of a
+    # 350 ms token timeout -- at 5 % loss an idle ring changed membership every 20-120
+    # s. Now the holder keeps it a hold from its own last visit (``_hold_end``) and the
+    # member waiting behind a loss asks for the token (``_on_token_late``). Each of the
+    # six hops of a rotation is lost in turn, with ``again`` of its retransmissions
     for k in range(1, 7):
         net = _quiet_ring()
-        visits: dict[int, list[float]] = {i: [] for i in net.ids}
-        note = token_flow.TokenFlow._note_visit
+        configs = _configs(net)
+        dropped = _drop_token(net, k, again=again)
+        worst = _worst_gap(_idle_visits(net, 2.0))
+        assert len(dropped) == again + 1, f"token {k}: {dropped}"
+        assert _configs(net) == configs, (k, dropped, before)
+        assert worst <= bound, (k, dropped, worst, before)
 
-        def spy(self: token_flow.TokenFlow, now: float, note=note) -> None:
-            visits[self._me].append(now)
-            note(self, now)
-        token_flow.TokenFlow._note_visit = spy            # type: ignore[method-assign]
-        configs = [e.statistics().configs_installed for e in net.engines.values()]
-        try:
-            dropped = _drop_token(net, k)
-            net.run_until(net.now + 2.0)
-        finally:
-            token_flow.TokenFlow._note_visit = note       # type: ignore[method-assign]
-        worst = max(b - a for v in visits.values() for a, b in zip(v, v[1:]))
-        assert dropped, f"token {k} never went"
-        assert worst <= params.token_timeout - params.token_retransmit * 0.75, (k, worst)
-        assert [e.statistics().configs_installed for e in net.engines.values()] == configs
+
+def test_an_idle_ring_at_five_percent_loss_keeps_its_membership() -> None:
+    # 60 virtual seconds, every datagram lost at 5 %: no configuration change (before,
+    # the first came after 4-47 s in each of 5 seeds); the late members asked
+    for seed in (1, 2):
+        net = Net([1, 2, 3], latency=HOP, seed=seed)
+        net.start_all()
+        assert net.run_until_stable(limit=10)
+        configs = _configs(net)
+        net.loss = 0.05
+        net.run_until(net.now + 60.0)
+        assert _configs(net) == configs, seed
+        assert sum(e.statistics().late_tokens for e in net.engines.values()) > 0
+
+
+def test_an_idle_ring_without_loss_never_asks_for_its_token() -> None:
+    # the late stage (token_hold + token_retransmit / 4 without a visit) lies beyond
+    # every quiet hold and rotation: without loss nobody HURRYs and no token goes twice
+    for n in (2, 3, 5, 8):
+        net = _quiet_ring(n)
+        before = [(s.late_tokens, s.token_retransmits)
+                  for s in (e.statistics() for e in net.engines.values())]
+        net.run_until(net.now + 10.0)
+        after = [(s.late_tokens, s.token_retransmits)
+                 for s in (e.statistics() for e in net.engines.values())]
+        assert after == before, n

@@ -128,5 +128,7 @@ def _plan(cfg: SimConfig) -> list[Any]:
 ])
 def test_the_checker_catches_a_mutant_engine(mutate: Mutation, faults: bool,
                                               expected: set[str]) -> None:
-    found = caught(mutate, range(6), faults)
+    # the search stops at the first seed that exposes the mutant; forgetting transitional
+    # messages needs a partition while node 2 has some in flight (about 1 seed in 3)
+    found = caught(mutate, range(12), faults)
     assert found & expected, f"mutant {mutate.__name__} not caught (found {found})"
