@@ -105,6 +105,7 @@ def main() -> int:
                   "tokens_lent": getattr(e, "tokens_lent", 0),
                   "lent_holds": getattr(e, "lent_holds", 0),
                   "quiet_holds": getattr(e, "quiet_holds", 0),
+                  "late_tokens": getattr(e, "late_tokens", 0),
                   "rotations": getattr(e, "token_rotations", 0),
                   "switch_interval": st.switch_interval})
         elif op == "busy":
