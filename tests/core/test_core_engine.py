@@ -314,6 +314,23 @@ def test_node_that_sends_but_cannot_receive_is_failed() -> None:
     assert GatherReason.FAIL_TO_RECEIVE in reasons or GatherReason.JOIN in reasons
 
 
+def test_ticks_ride_on_inputs_yet_a_pause_is_seen() -> None:
+    # the pause detector's tick carries one interval of slack (the host runs it with an
+    # input in that window instead of waking for it); a tick run anywhere in its slack
+    # is no pause, one a pause threshold later than that is
+    p = ProtocolParams()
+    e = Engine(EngineConfig(peers=(1, 2)), 1, 1, None, 0)
+    ticks = [a for a in e.start(0.0) if isinstance(a, SetTimer) and a.timer_id is TimerId.TICK]
+    assert [(t.deadline, t.slack) for t in ticks] == [(p.tick_interval, p.tick_interval)]
+    now = 0.0
+    for _ in range(5):                             # every tick at the end of its slack
+        now += 2 * p.tick_interval
+        e.handle_timer(now, TimerId.TICK)
+    assert e.statistics().pauses_detected == 0
+    e.handle_timer(now + p.tick_interval + p.pause_threshold + 0.01, TimerId.TICK)
+    assert e.statistics().pauses_detected == 1
+
+
 def test_pause_detection_flushes_joins() -> None:
     e = Engine(EngineConfig(peers=(1, 2)), 1, 1, None, 0)
     e.start(0.0)
