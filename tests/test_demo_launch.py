@@ -64,17 +64,7 @@ class Launch:
             self.lines.put(line)
 
     def wait_for(self, pred, timeout: float, what: str) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"timed out waiting for {what}; output:\n" + "\n".join(self.log[-60:]))
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            if pred(line):
-                return line
+        return self.wait_for_all({what: pred}, timeout)[what][0]
 
     def wait_for_all(self, preds: dict[str, Callable[[str], bool]], timeout: float
                      ) -> dict[str, tuple[str, float]]:

@@ -88,6 +88,8 @@ class EngineBase:
         self.forwarded_at = float("-inf")            # when I last handed a moving token on
         self.token_due = float("inf")                # my token timeout (TOKEN_LOSS may be
                                                      # armed earlier: token_flow._on_token_late)
+        self.late_after = self.p.token_hold + self.p.token_retransmit / 4  # no visit this
+                                                     # long: ask for the token (_on_token_late)
         self.hurry_seen = False                      # rep: a HURRY came since my last visit
         self.kept_likely = False                     # member: the holder likely keeps the token
         self.lend_succ = False                       # holder: my successor sends alone (lend)

@@ -62,7 +62,7 @@ class TokenFlow(EngineBase):
         elif r is not None and h.ring == r.ring_id:
             self.hurry_seen = True      # the token is on its way: do not keep it next visit
             if self.lent and h.sender != r.successor:
-                self._send(r.successor, self._enc(Hurry(self._me, self._inc, r.ring_id)))
+                self._send(r.successor, self._hurry_packet(r))
             self._retransmit_soon(now)
 
     def _on_token_late(self, now: float) -> None:
@@ -78,7 +78,7 @@ class TokenFlow(EngineBase):
         r = self.ring
         if r is not None and self.held is None and self.reply_token is None:
             self.n["late_tokens"] += 1
-            self._send_all(BROADCAST_RING, [self._enc(Hurry(self._me, self._inc, r.ring_id))])
+            self._send_all(BROADCAST_RING, [self._hurry_packet(r)])
             self._retransmit_soon(now)
         self._set_timer(TimerId.TOKEN_LOSS,
                         min(self.token_due, now + self.p.token_retransmit / 4))
@@ -138,7 +138,7 @@ class TokenFlow(EngineBase):
         repeat = self.hurried
         self.hurried = True
         self.n["hurries"] += 1
-        data = self._enc(Hurry(self._me, self._inc, r.ring_id))
+        data = self._hurry_packet(r)
         holder = r.successor if self.lent else r.holder()
         if repeat or holder == self._me:
             self._send_all(BROADCAST_RING, [data])
@@ -146,6 +146,9 @@ class TokenFlow(EngineBase):
             self._send(holder, data)
         self._set_timer(TimerId.HURRY, now + self._hurry_repeat())
         self._retransmit_soon(now)      # the token I handed on last may be the lost one
+
+    def _hurry_packet(self, r: RingState) -> bytes:
+        return self._enc(Hurry(self._me, self._inc, r.ring_id))
 
     def _hurry_repeat(self) -> float:
         """How long a HURRY waits for the visit it asked for before it is repeated:
@@ -410,7 +413,7 @@ class TokenFlow(EngineBase):
         p = self.p
         self.token_due = now + p.token_timeout
         late = self.token_due if self._state is not MemberState.OPERATIONAL or r.singleton \
-            else now + p.token_hold + p.token_retransmit / 4
+            else now + self.late_after
         self._set_timer(TimerId.TOKEN_LOSS, late)
         if tok.seq >= p.seq_wrap_limit or tok.token_seq >= p.seq_wrap_limit:
             self._wrap_gather(now, r)
