@@ -25,7 +25,8 @@ Four scenarios, each a list of ``BenchRow`` (median and p99 latency, msgs/s, MB/
 * ``robot`` (runtime/bench_robot.py, ``--robot``): the robot-shaped load, each row in a
   fresh ring of worker processes, each an embedded daemon + one Node publishing periodic
   topics from Node timers and subscribed to the others': CPU % per processor from /proc,
-  publish -> callback p50/p99/max and delivered/expected. Its ``RobotRow`` records carry
+  publish -> callback p50/p99/max and delivered/expected, and (unless ``--no-floor``) the
+  CPU % of a bare Python loop moving the same datagrams (bench_floor.py). Its ``RobotRow`` records carry
   the figures the table shows in the note; ``--json`` lists them under ``robot``.
 
 ``--loss PCT`` runs all of it again inside a private network namespace that drops that
@@ -430,6 +431,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="measured seconds per robot row, after a warm-up (default 5)")
     robot.add_argument("--robot-service", default="fifo",
                        help="service of the robot topics (default fifo)")
+    robot.add_argument("--no-floor", action="store_true",
+                       help="skip the bare-loop floor after each row (as many plain Python "
+                            "processes moving as many datagrams, no protocol: the part of "
+                            "the row's CPU that no protocol work removes)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -501,7 +506,7 @@ def run(args: argparse.Namespace) -> int:
                                         not args.no_cpu)
                     try:
                         bench_robot(tmp, args.processors, loads, args.robot_seconds, settings,
-                                    log, robot)
+                                    log, robot, floor=not args.no_floor)
                     finally:
                         rows += [r.bench_row() for r in robot]
             except GcsError as exc:

@@ -42,7 +42,10 @@ of them again with only the last processor publishing (``one_sender``: a sensor 
 streaming to the others -- the shape that lends it the quiet token, core/token_flow.py),
 and the largest again with a ``CpuHog`` thread in the first processor (its CPU % is shown
 apart, not in the mean/max, with the share of the wall time the thread ran: what the ring
-work and the GIL hand-offs left it). Figures are reported, never asserted: ``robot_targets``
+work and the GIL hand-offs left it). After each row without that thread, its **floor**
+(bench_floor.py): as many bare Python processes moving as many datagrams per second with
+no protocol; its CPU % shows how much of the row's figure is the interpreter's cost of
+waking up and making system calls, which no protocol work removes. Figures are reported, never asserted: ``robot_targets``
 compares them with the project's targets (issue 13) for bench.py's ``report_targets``.
 
 Owner: a worker's ``_Processor`` (node, endpoints, counters) is touched only by the
@@ -61,6 +64,7 @@ from typing import Any, Callable, Sequence
 
 from ..core.types import Service
 from ..errors import Backpressure
+from .bench_floor import floor_figures, floor_rates
 from .bench_ring import _Ring
 from .bench_rows import (STAMP, BenchRow, CpuHog, RingSettings, cpu_seconds, make_row,
                          percentile, send_error, stamped_payload, write_config)
@@ -70,6 +74,7 @@ READY_SECONDS = 60.0       # ring formed and every endpoint known everywhere
 TAIL_SECONDS = 0.2         # publishing goes on this long after the window
 DRAIN_SECONDS = 0.5        # spinning goes on this long after publishing stops
 START_DELAY = 0.2          # the schedule starts this long after the parent sends it
+FLOOR_SECONDS = 5.0        # measured seconds of a row's bare-loop floor, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +116,7 @@ class RobotRow:
     rotations_per_s: float         # token rotations of the ring per second (the rep counts)
     packets_per_s: float           # UDP packets in + out of a daemon per second (mean)
     senders: tuple[str, ...] = ()  # the processors that published (all, or one_sender's)
+    floor_cpu_pct: tuple[float, ...] = ()   # bench_floor.py: a bare loop, same datagrams
 
     @property
     def some_silent(self) -> bool:
@@ -122,9 +128,15 @@ class RobotRow:
         cpu = [c for name, c in zip(self.processors, self.cpu_pct) if name != self.hog]
         return (sum(cpu) / len(cpu), max(cpu)) if cpu else (0.0, 0.0)
 
+    def floor_max(self) -> float | None:
+        """The bare loop's CPU % (max over its workers), None when not measured."""
+        return max(self.floor_cpu_pct) if self.floor_cpu_pct else None
+
     def bench_row(self) -> BenchRow:
         mean, top = self.cpu_mean_max()
-        notes = [f"CPU mean/max {mean:.1f}/{top:.1f} %"]
+        floor = self.floor_max()
+        notes = [f"CPU mean/max {mean:.1f}/{top:.1f} %"
+                 + (f" (bare-loop floor {floor:.1f} %)" if floor is not None else "")]
         if self.some_silent:
             notes.append(f"only {', '.join(self.senders)} publishes")
         if self.hog is not None:
@@ -385,14 +397,30 @@ def robot_loads(topics: tuple[int, ...], rate_hz: float, size: int, service: Ser
     return loads
 
 
+def with_floor(row: RobotRow, seconds: float) -> RobotRow:
+    """The row with its bare-loop floor measured (bench_floor.py): as many processes
+    moving as many datagrams per second, without the protocol."""
+    n = len(row.processors)
+    token_hz, rate_hz = floor_rates(n, len(row.senders), row.rate_hz, row.rotations_per_s,
+                                    row.packets_per_s)
+    floor = floor_figures(n, token_hz, rate_hz, row.topics * row.size, len(row.senders),
+                          seconds)
+    return replace(row, floor_cpu_pct=floor.cpu_pct)
+
+
 def bench_robot(tmp: Path, n: int, loads: list[RobotLoad], seconds: float,
                 settings: RingSettings, progress: Callable[[str], None],
-                records: list[RobotRow] | None = None) -> list[RobotRow]:
-    """Robot rows, appended to ``records`` as they are measured (kept if a later one fails)."""
+                records: list[RobotRow] | None = None, floor: bool = True) -> list[RobotRow]:
+    """Robot rows, appended to ``records`` as they are measured (kept if a later one
+    fails); each row without a CPU-bound thread then has its floor (``with_floor``)."""
     records = [] if records is None else records
     for i, load in enumerate(loads):
         progress(f"robot x{n} {load.test}")
-        records.append(robot_row(tmp, f"robot{i}", n, load, seconds, settings))
+        row = robot_row(tmp, f"robot{i}", n, load, seconds, settings)
+        records.append(row)
+        if floor and row.hog is None:
+            progress(f"robot x{n} {load.test}: bare-loop floor")
+            records[-1] = with_floor(row, min(seconds, FLOOR_SECONDS))
     return records
 
 
@@ -409,6 +437,11 @@ def robot_targets(robot: Sequence[RobotRow]) -> list[str]:
     def verdict(ok: bool) -> str:
         return "met" if ok else "MISSED"
 
+    def floor(r: RobotRow) -> str:
+        f = r.floor_max()
+        return "" if f is None else \
+            f"; a bare Python loop moving the same datagrams: {f:.1f} %"
+
     out = []
     r = find(10)
     if r is not None:
@@ -416,19 +449,19 @@ def robot_targets(robot: Sequence[RobotRow]) -> list[str]:
         ok = top <= 5 and r.p50_us is not None and r.p50_us <= 400 and \
             r.p99_us is not None and r.p99_us <= 2000 and r.delivered == r.expected
         out.append(f"robot load 3x10x100 Hz 200 B {r.service}: CPU per processor max "
-                   f"{top:.1f} % (mean {mean:.1f}; target <= 5 %), p50 {r.p50_us} us "
+                   f"{top:.1f} % (mean {mean:.1f}; target <= 5 %{floor(r)}), p50 {r.p50_us} us "
                    f"(<= 400), p99 {r.p99_us} us (<= 2000), delivered "
                    f"{r.delivered}/{r.expected} (nothing lost): {verdict(ok)}")
     r = find(1)
     if r is not None:
         top = r.cpu_mean_max()[1]
         out.append(f"robot load 3x1x100 Hz 200 B {r.service}: CPU per processor max "
-                   f"{top:.1f} % (target <= 3 %): {verdict(top <= 3)}")
+                   f"{top:.1f} % (target <= 3 %{floor(r)}): {verdict(top <= 3)}")
     for r in robot:
         if r.rate_hz == 0:
             top = r.cpu_mean_max()[1]
             out.append(f"idle ring x{len(r.processors)} (nodes up, nothing published): CPU "
-                       f"per processor max {top:.1f} % (target <= 1 % per daemon): "
+                       f"per processor max {top:.1f} % (target <= 1 % per daemon{floor(r)}): "
                        f"{verdict(top <= 1)}")
     return out
 

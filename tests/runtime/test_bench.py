@@ -122,6 +122,9 @@ def test_robot_rows_from_node_processes(capsys: pytest.CaptureFixture[str]) -> N
     assert row["count"] == loaded["delivered"] and row["p50_us"] == loaded["p50_us"]
     assert "CPU mean/max" in row["note"] and "delivered" in row["note"]
     assert loaded["rotations_per_s"] > 0 and loaded["packets_per_s"] > 0
+    # every row has its bare-loop floor: as many plain processes, as many datagrams
+    assert all(len(r["floor_cpu_pct"]) == 3 for r in doc["robot"])
+    assert all("(bare-loop floor " in r["note"] for r in doc["rows"])
     # only b3 publishes; b1 and b2 get everything it sent
     assert lone["senders"] == ["b3"] and loaded["senders"] == ["b1", "b2", "b3"]
     assert 0 < lone["delivered"] <= lone["expected"] < loaded["expected"]
@@ -137,7 +140,7 @@ def test_robot_rows_under_loss_run_in_a_lossy_namespace(capfd: pytest.CaptureFix
     import os
     import subprocess
     rc = main(["bench", "--robot", "--processors", "3", "--topics", "1", "--rate", "20",
-               "--robot-seconds", "1", "--no-cpu", "--loss", "10", "--json"])
+               "--robot-seconds", "1", "--no-cpu", "--loss", "10", "--no-floor", "--json"])
     out = capfd.readouterr().out
     assert rc == 0, out
     doc = json.loads(out)
@@ -145,6 +148,7 @@ def test_robot_rows_under_loss_run_in_a_lossy_namespace(capfd: pytest.CaptureFix
     env = doc["environment"]
     assert env["loss_percent"] == 10 and env["datagrams_dropped"] > 0
     assert doc["robot"][1]["delivered"] > 0
+    assert all(r["floor_cpu_pct"] == [] for r in doc["robot"])      # --no-floor
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
                            check=True).stdout
     assert f"gcsbench-{os.getpid()}-" not in names       # this run's namespace is gone
@@ -165,6 +169,7 @@ def test_robot_row_with_a_cpu_bound_thread(capsys: pytest.CaptureFixture[str]) -
     doc = json.loads(out)
     hog = doc["robot"][-1]
     assert hog["test"] == "2 topics 50 Hz +cpu" and hog["hog"] == "b1"
+    assert hog["floor_cpu_pct"] == []           # no floor for a row with a busy thread
     assert 0 < hog["delivered"] <= hog["expected"]
     assert "with a CPU-bound thread" in doc["rows"][-1]["note"]
     assert 0.0 < hog["hog_share"] <= 1.05      # thread CPU time / wall time (tick-rounded)
@@ -176,7 +181,8 @@ def test_robot_notes_and_targets_show_losses() -> None:
     idle = RobotRow("idle", names, 10, 0.0, 200, "FIFO", 5.0, (0.8, 1.2, 0.9), None, None, 0, 0,
                     None, None, None, 0, 0, 0, 0, 2.0, 6.0)
     one = RobotRow("1 topic 100 Hz", names, 1, 100.0, 200, "FIFO", 5.0, (2.0, 2.5, 3.0), None,
-                   None, 3000, 3000, 300.0, 900.0, 1200.0, 0, 0, 0, 0, 50.0, 400.0)
+                   None, 3000, 3000, 300.0, 900.0, 1200.0, 0, 0, 0, 0, 50.0, 400.0,
+                   floor_cpu_pct=(1.5, 1.75, 1.5))
     ten = RobotRow("10 topics 100 Hz", names, 10, 100.0, 200, "FIFO", 5.0, (4.0, 4.5, 5.0),
                    None, None, 29990, 30000, 350.0, 1500.0, 2500.0, 10, 0, 0, 0, 100.0, 1000.0)
     hog = RobotRow("10 topics 100 Hz +cpu", names, 10, 100.0, 200, "FIFO", 5.0,
@@ -195,5 +201,8 @@ def test_robot_notes_and_targets_show_losses() -> None:
     targets = bench.report_targets([], [idle, lone, one, ten, hog])    # lone: no target
     assert len(targets) == 3
     assert targets[0].startswith("robot load 3x10x100 Hz") and targets[0].endswith("MISSED")
-    assert targets[1].startswith("robot load 3x1x100 Hz") and targets[1].endswith("met")
+    assert targets[1].startswith("robot load 3x1x100 Hz") and targets[1].endswith(
+        "(target <= 3 %; a bare Python loop moving the same datagrams: 1.8 %): met")
+    assert "CPU mean/max 2.5/3.0 % (bare-loop floor 1.8 %)" in text
+    assert "bare Python loop" not in targets[0]           # no floor measured for it
     assert targets[2].startswith("idle ring x3") and targets[2].endswith("MISSED")
