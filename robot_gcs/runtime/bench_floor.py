@@ -10,7 +10,9 @@ processes on loopback, each one epoll loop and one UDP socket, with no protocol,
 parsing and no sealing:
 
 * every ``1 / token_hz`` s a worker sends a 64-byte datagram to the next worker (the
-  token's hops and the ring's other small packets: HURRYs, retransmissions);
+  token's hops and the ring's other small packets: HURRYs, retransmissions), in the
+  first wake-up it has anyway after that time, or half a period later in one of its own
+  (a ring member forwards the token in the wake-up that brought it or a message);
 * every ``1 / rate_hz`` s a publishing worker sends one datagram of ``data_bytes`` to
   each other worker (a processor's topics of one period, packed as the ring's packer
   packs them);
@@ -94,7 +96,8 @@ def _worker(conn: Any, index: int, n: int, token_hz: float, rate_hz: float,
             now = time.monotonic()
             if now >= stop:
                 break
-            for _fd, _ev in ep.poll(max(0.0, min(next_token, next_data, stop) - now)):
+            wake = min(next_token + token_gap / 2, next_data, stop)
+            for _fd, _ev in ep.poll(max(0.0, wake - now)):
                 read_one()                       # one read per wake-up, as a loop does
             now = time.monotonic()
             if now >= stop:
