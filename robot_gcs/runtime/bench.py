@@ -26,8 +26,10 @@ Four scenarios, each a list of ``BenchRow`` (median and p99 latency, msgs/s, MB/
   fresh ring of worker processes, each an embedded daemon + one Node publishing periodic
   topics from Node timers and subscribed to the others': CPU % per processor from /proc,
   publish -> callback p50/p99/max and delivered/expected, and (unless ``--no-floor``) the
-  CPU % of a bare Python loop moving the same datagrams (bench_floor.py). Its ``RobotRow`` records carry
-  the figures the table shows in the note; ``--json`` lists them under ``robot``.
+  CPU % of a bare Python loop moving the same datagrams (bench_floor.py). Its
+  ``RobotRow`` records carry the figures the table shows in the note; ``--json`` lists
+  them under ``robot``. A ``+cpu`` row run with a switch interval above 1 ms gets a line
+  saying that the robot profile runs 0.25 ms (``switch_hint``).
 
 ``--loss PCT`` runs all of it again inside a private network namespace that drops that
 share of the UDP datagrams at random (runtime/bench_loss.py).
@@ -61,7 +63,7 @@ from ..core.types import Service
 from ..errors import Backpressure, GcsError
 from . import bench_loss
 from .bench_ring import bench_ring
-from .bench_robot import RobotRow, bench_robot, robot_loads, robot_targets
+from .bench_robot import RobotRow, bench_robot, robot_loads, robot_targets, switch_hint
 from .bench_rows import (STAMP, BenchError, BenchRow, CpuHog, RingSettings, make_row,
                          stamped_payload, view_with, write_config)
 
@@ -545,6 +547,9 @@ def run(args: argparse.Namespace) -> int:
         if args.loss is not None:
             print(f"(every ring in a private network namespace dropping {args.loss:g} % of the "
                   f"UDP datagrams at random: {lost} dropped; targets assume no loss)")
+        hint = switch_hint(robot, switch_used)
+        if hint is not None:
+            print(hint)
         for line in targets:
             print(line)
         for f in failures:

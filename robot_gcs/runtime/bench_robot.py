@@ -465,3 +465,13 @@ def robot_targets(robot: Sequence[RobotRow]) -> list[str]:
                        f"{verdict(top <= 1)}")
     return out
 
+
+
+def switch_hint(robot: Sequence[RobotRow], switch_s: float) -> str | None:
+    """A line for the table's reader when a ``+cpu`` row ran with a switch interval well
+    above the robot profile's (config/robot.yaml, 0.25 ms): its figures are what a
+    program that embeds the daemon without that profile gets, not what the profile gets."""
+    if switch_s <= 0.001 or not any(r.hog is not None for r in robot):
+        return None
+    return (f"(the +cpu rows ran with a {switch_s * 1000:g} ms switch interval; "
+            f"config/robot.yaml runs 0.25 ms: --switch-interval-ms 0.25 shows that)")

@@ -205,4 +205,11 @@ def test_robot_notes_and_targets_show_losses() -> None:
         "(target <= 3 %; a bare Python loop moving the same datagrams: 1.8 %): met")
     assert "CPU mean/max 2.5/3.0 % (bare-loop floor 1.8 %)" in text
     assert "bare Python loop" not in targets[0]           # no floor measured for it
+    # a +cpu row measured without the robot profile's switch interval says so
+    from robot_gcs.runtime.bench_robot import switch_hint
+    assert switch_hint([idle, one, hog], 0.005) == (
+        "(the +cpu rows ran with a 5 ms switch interval; config/robot.yaml runs 0.25 ms: "
+        "--switch-interval-ms 0.25 shows that)")
+    assert switch_hint([idle, one, hog], 0.00025) is None
+    assert switch_hint([idle, one], 0.005) is None
     assert targets[2].startswith("idle ring x3") and targets[2].endswith("MISSED")
