@@ -28,7 +28,8 @@ datagram (``--loss``) loses nothing but itself. CPU % per worker is read from
 reported next to the row's, never asserted.
 
 Owner: each worker's socket and counters belong to that worker's only thread; the
-parent reads the workers only through their pipes and /proc.
+parent reads the workers only through their pipes (bench_ring.py's ``_Ring`` handle:
+gather, call, close) and /proc.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .bench_rows import BenchError, cpu_seconds, send_error
+from .bench_ring import _Ring
+from .bench_rows import cpu_seconds, send_error
 
 SMALL = 64              # bytes of a token-like datagram
 WARMUP = 0.5            # seconds of traffic before the measured window
@@ -67,7 +69,10 @@ def _worker(conn: Any, index: int, n: int, token_hz: float, rate_hz: float,
         sock.bind(("127.0.0.1", 0))
         sock.setblocking(False)
         conn.send(("port", sock.getsockname()[1]))
-        _go, ports, t0, until = conn.recv()
+        cmd = conn.recv()
+        if cmd[0] != "go":                       # "exit": the parent gave up
+            return
+        _go, ports, t0, until = cmd
         peers = [("127.0.0.1", p) for i, p in enumerate(ports) if i != index]
         succ = ("127.0.0.1", ports[(index + 1) % n])
         small, data = b"t" * SMALL, b"d" * data_bytes
@@ -113,7 +118,8 @@ def _worker(conn: Any, index: int, n: int, token_hz: float, rate_hz: float,
                 counts[0] += 1
                 next_data += data_gap
         conn.send(("sent", counts[0]))
-        conn.recv()                              # "drain": nobody sends any more
+        if conn.recv()[0] != "drain":            # nobody sends any more (or "exit")
+            return
         while read_one():                        # (loopback: a sent datagram is queued)
             pass
         ep.close()
@@ -123,52 +129,44 @@ def _worker(conn: Any, index: int, n: int, token_hz: float, rate_hz: float,
         send_error(conn, f"floor{index}", exc)
 
 
-def _recv(conn: Any, deadline: float) -> Any:
-    if not conn.poll(max(0.0, deadline - time.monotonic())):
-        raise BenchError("a bare-loop floor worker did not answer in time")
-    msg = conn.recv()
-    if msg[0] == "error":
-        raise BenchError(f"bare-loop floor worker {msg[1]} failed:\n{msg[2]}")
-    return msg
+class _FloorRing(_Ring):
+    """bench_ring's worker handle (gather, call, close) around bare-loop workers."""
+
+    def __init__(self, processors: int, token_hz: float, rate_hz: float, data_bytes: int,
+                 publishers: int) -> None:
+        self.n = processors
+        ctx = multiprocessing.get_context("spawn")
+        pipes = [ctx.Pipe() for _ in range(processors)]
+        self.conns = [parent for parent, _child in pipes]
+        self.procs = [ctx.Process(target=_worker, daemon=True,
+                                  args=(child, i, processors, token_hz, rate_hz, data_bytes,
+                                        i >= processors - publishers))
+                      for i, (_parent, child) in enumerate(pipes)]
+        for p in self.procs:
+            p.start()
 
 
 def floor_figures(processors: int, token_hz: float, rate_hz: float, data_bytes: int,
                   publishers: int, seconds: float) -> FloorFigures:
     """Run the bare loop in ``processors`` fresh processes; the last ``publishers`` of them
     publish. Bounded: every wait has a deadline, every worker stops by its schedule."""
-    ctx = multiprocessing.get_context("spawn")
-    pipes = [ctx.Pipe() for _ in range(processors)]
-    conns = [parent for parent, _child in pipes]
-    procs = [ctx.Process(target=_worker, daemon=True,
-                         args=(child, i, processors, token_hz, rate_hz, data_bytes,
-                               i >= processors - publishers))
-             for i, (_parent, child) in enumerate(pipes)]
-    for p in procs:
-        p.start()
+    ring = _FloorRing(processors, token_hz, rate_hz, data_bytes, publishers)
     try:
-        deadline = time.monotonic() + 60.0
-        ports = [_recv(c, deadline)[1] for c in conns]
+        ports = [reply[1] for reply in ring.gather(ring.conns, 60.0)]
         t0 = time.monotonic_ns() + int(START_DELAY * 1e9)
         w0 = t0 + int(WARMUP * 1e9)
         w1 = w0 + int(seconds * 1e9)
-        for c in conns:
+        for c in ring.conns:
             c.send(("go", ports, t0, w1))
-        pids = [p.pid for p in procs if p.pid is not None]
+        pids = [p.pid for p in ring.procs]
         time.sleep(max(0.0, (w0 - time.monotonic_ns()) / 1e9))
         a_ns, a = time.monotonic_ns(), [cpu_seconds(pid) for pid in pids]
         time.sleep(max(0.0, (w1 - time.monotonic_ns()) / 1e9))
         b_ns, b = time.monotonic_ns(), [cpu_seconds(pid) for pid in pids]
-        deadline = time.monotonic() + 30.0
-        sent = [_recv(c, deadline)[1] for c in conns]
-        for c in conns:
-            c.send(("drain",))
-        done = [_recv(c, deadline) for c in conns]
+        sent = [reply[1] for reply in ring.gather(ring.conns, 30.0)]
+        done = ring.call([("drain",)] * processors, 30.0)
     finally:
-        for p in procs:
-            p.join(5.0)
-            if p.is_alive():
-                p.kill()
-                p.join(5.0)
+        ring.close()
     return FloorFigures(
         cpu_pct=tuple(round(100 * (y - x) / ((b_ns - a_ns) / 1e9), 2) for x, y in zip(a, b)),
         packets_per_s=round(sum(d[2] for d in done) / processors / ((w1 - t0) / 1e9), 1),

@@ -45,8 +45,9 @@ apart, not in the mean/max, with the share of the wall time the thread ran: what
 work and the GIL hand-offs left it). After each row without that thread, its **floor**
 (bench_floor.py): as many bare Python processes moving as many datagrams per second with
 no protocol; its CPU % shows how much of the row's figure is the interpreter's cost of
-waking up and making system calls, which no protocol work removes. Figures are reported, never asserted: ``robot_targets``
-compares them with the project's targets (issue 13) for bench.py's ``report_targets``.
+waking up and making system calls, which no protocol work removes. Figures are
+reported, never asserted: ``robot_targets`` compares them with the project's targets
+(issue 13) for bench.py's ``report_targets``.
 
 Owner: a worker's ``_Processor`` (node, endpoints, counters) is touched only by the
 thread that spins its node, the worker's main thread; the parent owns the ring handle and
@@ -449,8 +450,8 @@ def robot_targets(robot: Sequence[RobotRow]) -> list[str]:
         ok = top <= 5 and r.p50_us is not None and r.p50_us <= 400 and \
             r.p99_us is not None and r.p99_us <= 2000 and r.delivered == r.expected
         out.append(f"robot load 3x10x100 Hz 200 B {r.service}: CPU per processor max "
-                   f"{top:.1f} % (mean {mean:.1f}; target <= 5 %{floor(r)}), p50 {r.p50_us} us "
-                   f"(<= 400), p99 {r.p99_us} us (<= 2000), delivered "
+                   f"{top:.1f} % (mean {mean:.1f}; target <= 5 %{floor(r)}), p50 "
+                   f"{r.p50_us} us (<= 400), p99 {r.p99_us} us (<= 2000), delivered "
                    f"{r.delivered}/{r.expected} (nothing lost): {verdict(ok)}")
     r = find(1)
     if r is not None:
@@ -464,7 +465,6 @@ def robot_targets(robot: Sequence[RobotRow]) -> list[str]:
                        f"per processor max {top:.1f} % (target <= 1 % per daemon{floor(r)}): "
                        f"{verdict(top <= 1)}")
     return out
-
 
 
 def switch_hint(robot: Sequence[RobotRow], switch_s: float) -> str | None:
